@@ -1,0 +1,138 @@
+"""Tests for tf_explainer.explainer."""
+
+import os
+import tempfile
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tf_explainer import explainer as explainer_lib
+
+L, D, K = 6, 8, 3
+
+
+def small_config(**overrides):
+  values = dict(target_shape=(L, L, D), fc_sizes=(16, 12), num_classes=K,
+                pool={"pool_size": 2, "strides": 2, "padding": "valid"}, eta=10.0)
+  values.update(overrides)
+  return explainer_lib.ExplainerConfig(**values)
+
+
+def random_batch(n=32, seed=0):
+  rng = np.random.default_rng(seed)
+  maps = rng.random((n, L, L, D)).astype(np.float32)
+  targets = {"fc6": rng.random((n, 16)).astype(np.float32),
+             "fc7": rng.random((n, 12)).astype(np.float32),
+             "category": rng.integers(0, K, n).astype(np.int32)}
+  return maps, targets
+
+
+class ExplainerTest(tf.test.TestCase):
+
+  def setUp(self):
+    super().setUp()
+    keras.utils.set_random_seed(1)
+
+  def test_outputs(self):
+    model = explainer_lib.build_explainer(small_config())
+    maps, _ = random_batch(4)
+    out = model(maps)
+    self.assertEqual(out["fc6"].shape, (4, 16))
+    self.assertEqual(out["fc7"].shape, (4, 12))
+    self.assertEqual(out["part_maps"].shape, (4, L, L, D))
+    self.assertAllClose(out["p"], 0.5)
+    self.assertTrue(np.all(out["fc7"].numpy() >= 0))  # after ReLU
+
+  def test_training_lowers_loss_and_reports_terms(self):
+    model = explainer_lib.build_explainer(small_config(), optimizer=keras.optimizers.Adam(1e-2))
+    maps, targets = random_batch(64)
+    model.set_reconstruction_weights([1.0, 1.0])
+    before = model.evaluate(maps, targets, batch_size=64, verbose=0, return_dict=True)
+    history = model.fit(maps, targets, batch_size=16, epochs=5, verbose=0,
+                        callbacks=[explainer_lib.LambdaFUpdate()])
+    after = model.evaluate(maps, targets, batch_size=64, verbose=0, return_dict=True)
+    self.assertLess(after["reconstruction"], before["reconstruction"])
+    self.assertLess(history.history["loss"][-1], history.history["loss"][0])
+    for name in ("rec_fc6", "rec_fc7", "log_p_term", "filter_loss_1", "filter_loss_2", "p"):
+      self.assertIn(name, history.history)
+      self.assertTrue(np.all(np.isfinite(history.history[name])))
+    self.assertTrue(np.all(model.lambda_f.numpy() > 0))
+    self.assertEqual(float(model.epoch.numpy()), 6.0)
+
+  def test_lambda_f_rule(self):
+    """lambda_f = E||dLrec/dx|| / E||dLf/dx|| / (300 N) from accumulated norms."""
+    model = explainer_lib.build_explainer(small_config())
+    model.rec_grad_norms.assign(np.full((2, D), 6.0, np.float32))
+    model.filter_grad_norms.assign(np.full((2, D), 2.0, np.float32))
+    model.grad_norm_count.assign(3.0)
+    model.update_filter_loss_weights(next_epoch=2)
+    self.assertAllClose(model.lambda_f, np.full((2, D), 3.0 / 600.0))
+    self.assertEqual(float(model.grad_norm_count.numpy()), 0.0)
+
+  def test_filter_loss_reaches_no_ordinary_weight(self):
+    model = explainer_lib.build_explainer(small_config())
+    maps, targets = random_batch(16)
+    model.lambda_f.assign(np.ones((2, D), np.float32))
+    with tf.GradientTape(persistent=True) as tape:
+      terms, _ = model.compute_losses(maps, targets)
+      filter_term = terms["filter_loss"]
+    ordinary = model.get_layer("conv_ordin").trainable_variables
+    interp = model.get_layer("conv_interp_2").trainable_variables
+    for grad in tape.gradient(filter_term, ordinary):
+      self.assertIsNone(grad)
+    self.assertGreater(np.abs(tape.gradient(filter_term, interp[0]).numpy()).max(), 0.0)
+    self.assertIsNotNone(tape.gradient(filter_term, model.gate.w_p))
+
+  def test_p_moves_up_under_log_p_alone(self):
+    model = explainer_lib.build_explainer(small_config())
+    maps, targets = random_batch(8)
+    with tf.GradientTape() as tape:
+      terms, _ = model.compute_losses(maps, targets)
+      log_p_term = terms["log_p_term"]
+    grad = tape.gradient(log_p_term, model.gate.w_p)
+    # -eta log sigmoid(w) has derivative -eta (1 - p) = -5 at p = 0.5.
+    self.assertAllClose(grad, -5.0)
+    keras.optimizers.SGD(0.1).apply_gradients([(grad, model.gate.w_p)])
+    self.assertGreater(float(model.p), 0.5)
+
+  def test_initialize_from_performer_copies_overlap(self):
+    model = explainer_lib.build_explainer(small_config())
+    rng = np.random.default_rng(0)
+    conv = (rng.random((3, 3, D, 5)).astype(np.float32), rng.random(5).astype(np.float32))
+    fc6 = (rng.random((3 * 3 * 5, 16)).astype(np.float32), rng.random(16).astype(np.float32))
+    fc7 = (rng.random((16, 12)).astype(np.float32), rng.random(12).astype(np.float32))
+    model.initialize_from_performer(conv, [fc6, fc7])
+    kernel = model.get_layer("conv_interp_1").kernel.numpy()
+    self.assertAllClose(kernel[..., :5], conv[0])
+    fc6_kernel = model.get_layer("fc_dec_1").kernel.numpy().reshape(3, 3, D, 16)
+    self.assertAllClose(fc6_kernel[:, :, :5], fc6[0].reshape(3, 3, 5, 16))
+    self.assertAllClose(fc6_kernel[:, :, 5:], np.zeros((3, 3, D - 5, 16)))
+    self.assertAllClose(model.get_layer("fc_dec_2").kernel, fc7[0])
+
+  def test_keras_round_trip(self):
+    model = explainer_lib.build_explainer(small_config())
+    maps, targets = random_batch(16)
+    model.fit(maps, targets, batch_size=8, epochs=1, verbose=0)
+    with tempfile.TemporaryDirectory() as tmp:
+      path = os.path.join(tmp, "explainer.keras")
+      model.save(path)
+      loaded = keras.saving.load_model(path)
+    for key, value in model(maps).items():
+      self.assertAllClose(value, loaded(maps)[key])
+    self.assertAllClose(loaded.lambda_f, model.lambda_f)
+
+  def test_bad_inputs(self):
+    model = explainer_lib.build_explainer(small_config())
+    with self.assertRaisesRegex(ValueError, r"\(6, 6, 8\).*\(2, 6, 6, 4\)"):
+      model(np.zeros((2, L, L, 4), np.float32))
+    with self.assertRaisesRegex(ValueError, r"\(6, 6, 8\).*\(6, 6, 8\)"):
+      model(np.zeros((L, L, D), np.float32))
+    with self.assertRaisesRegex(ValueError, r"square.*\(6, 5, 8\)"):
+      small_config(target_shape=(6, 5, 8))
+    with self.assertRaisesRegex(ValueError, "Unknown ExplainerConfig keys"):
+      explainer_lib.ExplainerConfig.from_dict({"target_shape": (6, 6, 8), "etta": 1.0})
+
+
+if __name__ == "__main__":
+  tf.test.main()

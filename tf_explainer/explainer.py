@@ -1,0 +1,430 @@
+"""The explainer: an auto-encoder that disentangles a performer's target layer.
+
+Structure (SPEC section 1):
+
+    target map (L, L, D)
+      interpretable track: [conv 3x3 -> ReLU -> TemplateMask] x n -> NormLayer -> pool
+      ordinary track:      [conv 3x3 -> ReLU] x m                 -> NormLayer -> pool
+      SigmoidGate:         x_enc = p * x_interp + (1 - p) * x_ordin
+      decoder:             flatten -> [dense -> ReLU] per reconstructed fc layer
+
+Loss per image (batch means throughout):
+
+    sum_l lambda_l * ||x_l - x*_l||^2  -  eta * log p  +  sum_f lambda_f * Loss_f
+
+* `lambda_l = lambda_l_scale / E||max(x*_l, 0)||`, set from data by
+  `set_reconstruction_weights` (5e4 in the paper).
+* `eta` is applied once per image, like the reconstruction term (the paper's
+  1e6 / 1.5e5 assume MatConvNet's sums; `ExplainerConfig.eta` records ours).
+* `Loss_f` is the filter loss of every interpretable filter of every
+  interpretable layer. On the last one it sees `x'_f = p x_f + (1 - p)
+  stop_gradient(x_ordin_f)`, so it raises p and trains the filter but sends no
+  gradient into the ordinary track. `x_f` is the post-ReLU, pre-mask map.
+* `lambda_f = E||dLoss_rec/dx_f|| / E||dLoss_f/dx_f|| / (lambda_f_divisor * N)`
+  for epoch N, from gradient norms accumulated over the previous epoch (the
+  first epoch uses its first batch). `LambdaFUpdate` (a Keras callback) calls
+  `update_filter_loss_weights` at every epoch end.
+"""
+
+import dataclasses
+import json
+from typing import Optional, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tf_explainer import templates as templates_lib
+from tf_explainer.layers import NormLayer, SigmoidGate, TemplateMask
+from tf_explainer.losses.filter_loss import GRADIENTS, filter_loss
+
+PAPER_ETA = {"alexnet": 1e6, "vgg_m": 1e6, "vgg_s": 1e6, "vgg16": 1.5e5}
+
+
+@dataclasses.dataclass
+class ExplainerConfig:
+  """Everything that defines an explainer.
+
+  Attributes:
+    target_shape: `(L, L, D)` of the performer's target layer.
+    fc_sizes: widths of the reconstructed fc layers, e.g. `(4096, 4096)`.
+    fc_names: names of those layers in the targets, e.g. `("fc6", "fc7")`.
+    num_classes: classes of the performer (2 for single-category), for the
+      filters' categories.
+    interp_layers: number of interpretable conv layers.
+    ordin_layers: number of ordinary conv layers.
+    filters: filters per conv layer; `None` for D.
+    pool: the performer's last pooling as `{"pool_size", "strides", "padding"}`
+      (max pooling), or `None` for none.
+    beta: template fall-off.
+    eta: weight of `-log p`, per image.
+    lambda_l_scale: numerator of `lambda_l` (5e4 in the paper).
+    lambda_f_divisor: the 300 of `lambda_f = ... / (300 N)`.
+    initial_p: `p` before training.
+    gradient: `"approx"` or `"exact"` filter-loss gradient.
+    norm_momentum: momentum of the NormLayer statistics.
+  """
+
+  target_shape: Sequence[int]
+  fc_sizes: Sequence[int] = (4096, 4096)
+  fc_names: Sequence[str] = ("fc6", "fc7")
+  num_classes: int = 2
+  interp_layers: int = 2
+  ordin_layers: int = 1
+  filters: Optional[int] = None
+  pool: Optional[dict] = None
+  beta: float = templates_lib.DEFAULT_BETA
+  eta: float = 1e6
+  lambda_l_scale: float = 5e4
+  lambda_f_divisor: float = 300.0
+  initial_p: float = 0.5
+  gradient: str = "approx"
+  norm_momentum: float = 0.99
+
+  def __post_init__(self):
+    self.target_shape = tuple(int(v) for v in self.target_shape)
+    self.fc_sizes = tuple(int(v) for v in self.fc_sizes)
+    self.fc_names = tuple(str(v) for v in self.fc_names)
+    if len(self.target_shape) != 3 or self.target_shape[0] != self.target_shape[1]:
+      raise ValueError(f"target_shape must be (L, L, D) with square maps, got {self.target_shape}.")
+    if min(self.target_shape) < 1:
+      raise ValueError(f"target_shape must be positive, got {self.target_shape}.")
+    if len(self.fc_sizes) != len(self.fc_names) or not self.fc_sizes:
+      raise ValueError(f"fc_sizes {self.fc_sizes} and fc_names {self.fc_names} must pair up.")
+    if self.interp_layers < 1 or self.ordin_layers < 1:
+      raise ValueError("An explainer needs at least one interpretable and one ordinary conv layer.")
+    if self.gradient not in GRADIENTS:
+      raise ValueError(f"gradient must be one of {GRADIENTS}, got {self.gradient!r}.")
+    if self.num_classes < 1:
+      raise ValueError(f"num_classes must be positive, got {self.num_classes}.")
+    if self.pool is not None:
+      unknown = set(self.pool) - {"pool_size", "strides", "padding"}
+      if unknown:
+        raise ValueError(f"Unknown pool keys {sorted(unknown)}.")
+
+  @property
+  def width(self):
+    return self.filters or self.target_shape[-1]
+
+  def to_dict(self):
+    return dataclasses.asdict(self)
+
+  @classmethod
+  def from_dict(cls, values):
+    unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
+    if unknown:
+      raise ValueError(f"Unknown ExplainerConfig keys {sorted(unknown)}.")
+    return cls(**values)
+
+
+def _conv(name, filters):
+  return keras.layers.Conv2D(filters, 3, padding="same", use_bias=True, name=name)
+
+
+@keras.saving.register_keras_serializable(package="tf_explainer")
+class Explainer(keras.Model):
+  """The explainer network with its own training step.
+
+  Call it on target maps `(batch, L, L, D)`; it returns a dict with one entry
+  per reconstructed fc layer (post-ReLU), `part_maps` (the last interpretable
+  layer after ReLU and mask) and `p`.
+
+  Train it with `fit` on `(target_maps, targets)` where `targets` is a dict of
+  the performer's post-ReLU fc features under `config.fc_names`, its predicted
+  class under `"category"`, and optionally `"positive"`, a `(batch,)` mask of
+  the images that update the NormLayer statistics.
+  """
+
+  def __init__(self, config, **kwargs):
+    super().__init__(**kwargs)
+    if isinstance(config, dict):
+      config = ExplainerConfig.from_dict(config)
+    self.config = config
+    width = config.width
+    size = config.target_shape[0]
+    self.interp_convs = [_conv(f"conv_interp_{i + 1}", width) for i in range(config.interp_layers)]
+    self.interp_masks = [
+        TemplateMask(config.beta, name=f"mask_interp_{i + 1}") for i in range(config.interp_layers)]
+    self.ordin_convs = [
+        _conv("conv_ordin" if config.ordin_layers == 1 else f"conv_ordin_{i + 1}", width)
+        for i in range(config.ordin_layers)]
+    self.norm_interp = NormLayer(config.norm_momentum, name="norm_interp")
+    self.norm_ordin = NormLayer(config.norm_momentum, name="norm_ordin")
+    if config.pool:
+      self.pool = keras.layers.MaxPooling2D(**config.pool, name="pool")
+    else:
+      self.pool = keras.layers.Identity(name="pool")
+    self.gate = SigmoidGate(config.initial_p, name="gate")
+    self.flatten = keras.layers.Flatten(name="flatten")
+    self.decoder = [
+        keras.layers.Dense(units, activation="relu", name=f"fc_dec_{i + 1}")
+        for i, units in enumerate(config.fc_sizes)]
+    self.templates = tf.constant(templates_lib.part_templates(size, config.beta))
+
+    n_layers, n_classes = config.interp_layers, config.num_classes
+    state = lambda name, shape, init="zeros": self.add_weight(  # noqa: E731
+        name=name, shape=shape, initializer=init, trainable=False)
+    self.lambda_l = state("lambda_l", (len(config.fc_sizes),), "ones")
+    self.lambda_f = state("lambda_f", (n_layers, width))
+    self.lambda_f_ready = state("lambda_f_ready", ())
+    self.epoch = state("epoch", (), "ones")
+    self.rec_grad_norms = state("rec_grad_norms", (n_layers, width))
+    self.filter_grad_norms = state("filter_grad_norms", (n_layers, width))
+    self.grad_norm_count = state("grad_norm_count", ())
+    self.category_sums = state("category_sums", (n_layers, n_classes, width))
+    self.category_counts = state("category_counts", (n_classes,))
+
+    names = ["loss", "reconstruction"] + [f"rec_{n}" for n in config.fc_names]
+    names += ["log_p_term", "filter_loss", "p"]
+    names += [f"filter_loss_{i + 1}" for i in range(n_layers)]
+    self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
+    self.build((None,) + config.target_shape)
+
+  # ---- structure -----------------------------------------------------------------
+
+  def build(self, input_shape):
+    if self.built:
+      return
+    self._check_input_shape(input_shape)
+    self.forward(keras.ops.zeros((1,) + self.config.target_shape), training=False)
+    self.built = True
+
+  def _check_input_shape(self, shape):
+    got = tuple(shape)[1:]
+    if len(shape) != 4 or got != self.config.target_shape:
+      raise ValueError(
+          f"Explainer built for target maps {self.config.target_shape}, got input shape {tuple(shape)}.")
+
+  def forward(self, maps, training=False, sample_mask=None):
+    """The whole forward pass, with the intermediate tensors the loss needs."""
+    self._check_input_shape(maps.shape)
+    x = maps
+    interp_maps, masked = [], []
+    for conv, mask in zip(self.interp_convs, self.interp_masks):
+      x = tf.nn.relu(conv(x))
+      interp_maps.append(x)
+      x = mask(x)
+      masked.append(x)
+    y = maps
+    for conv in self.ordin_convs:
+      y = tf.nn.relu(conv(y))
+    ordin_map = y
+    x_interp = self.pool(self.norm_interp(x, training=training, sample_mask=sample_mask))
+    x_ordin = self.pool(self.norm_ordin(y, training=training, sample_mask=sample_mask))
+    h = self.flatten(self.gate([x_interp, x_ordin]))
+    fc = []
+    for dense in self.decoder:
+      h = dense(h)
+      fc.append(h)
+    return {"interp_maps": interp_maps, "masked": masked, "ordin_map": ordin_map, "fc": fc}
+
+  def call(self, maps, training=False):
+    out = self.forward(maps, training=training)
+    result = {name: tf.cast(v, tf.float32) for name, v in zip(self.config.fc_names, out["fc"])}
+    result["part_maps"] = tf.cast(out["masked"][-1], tf.float32)
+    result["p"] = self.gate.p
+    return result
+
+  @property
+  def p(self):
+    return self.gate.p
+
+  @property
+  def metrics(self):
+    return list(self.trackers.values())
+
+  def get_config(self):
+    return {"config": self.config.to_dict(), "name": self.name}
+
+  @classmethod
+  def from_config(cls, config):
+    return cls(**config)
+
+  # ---- state set from data ---------------------------------------------------------
+
+  def set_reconstruction_weights(self, mean_norms):
+    """Sets `lambda_l = lambda_l_scale / E||max(x*_l, 0)||` from measured norms."""
+    norms = np.asarray(mean_norms, dtype=np.float64)
+    if norms.shape != (len(self.config.fc_sizes),) or not np.all(norms > 0):
+      raise ValueError(
+          f"Need one positive mean norm per fc layer {self.config.fc_names}, got {mean_norms}.")
+    self.lambda_l.assign((self.config.lambda_l_scale / norms).astype(np.float32))
+
+  def filter_categories(self):
+    """Each interpretable filter's category: the class whose images activate it most.
+
+    Returns:
+      int32 `(interp_layers, width)`.
+    """
+    counts = tf.maximum(self.category_counts, 1.0)[None, :, None]
+    return tf.argmax(self.category_sums / counts, axis=1, output_type=tf.int32)
+
+  def update_filter_loss_weights(self, next_epoch):
+    """Sets `lambda_f` for epoch `next_epoch` (1-based) from accumulated norms."""
+    count = tf.maximum(self.grad_norm_count, 1.0)
+    ratio = (self.rec_grad_norms / count) / tf.maximum(self.filter_grad_norms / count, 1e-12)
+    new = ratio / (self.config.lambda_f_divisor * float(next_epoch))
+    self.lambda_f.assign(tf.where(self.grad_norm_count > 0, new, self.lambda_f))
+    self.epoch.assign(float(next_epoch))
+    for v in (self.rec_grad_norms, self.filter_grad_norms, self.grad_norm_count):
+      v.assign(tf.zeros_like(v))
+
+  # ---- loss and training -------------------------------------------------------------
+
+  def _update_categories(self, interp_maps, categories):
+    one_hot = tf.one_hot(categories, self.config.num_classes)  # (B, K)
+    for i, x in enumerate(interp_maps):
+      totals = tf.reduce_sum(tf.cast(x, tf.float32), axis=[1, 2])  # (B, D)
+      self.category_sums[i].assign(
+          self.category_sums[i] + tf.matmul(one_hot, totals, transpose_a=True))
+    self.category_counts.assign_add(tf.reduce_sum(one_hot, axis=0))
+
+  def compute_losses(self, maps, targets, training=True):
+    """All loss terms of one batch; returns `(terms, forward_output)`."""
+    config = self.config
+    categories = tf.cast(tf.reshape(targets["category"], [-1]), tf.int32)
+    out = self.forward(maps, training=training, sample_mask=targets.get("positive"))
+    terms = {}
+    rec = []
+    for i, (name, x) in enumerate(zip(config.fc_names, out["fc"])):
+      target = tf.cast(targets[name], tf.float32)
+      err = tf.reduce_mean(tf.reduce_sum(tf.square(tf.cast(x, tf.float32) - target), axis=-1))
+      terms[f"rec_{name}"] = self.lambda_l[i] * err
+      rec.append(terms[f"rec_{name}"])
+    terms["reconstruction"] = tf.add_n(rec)
+    p = self.gate.p
+    terms["log_p_term"] = -config.eta * tf.math.log(p)
+    filter_inputs = list(out["interp_maps"])
+    ordin = tf.stop_gradient(tf.cast(out["ordin_map"], tf.float32))
+    filter_inputs[-1] = p * tf.cast(filter_inputs[-1], tf.float32) + (1.0 - p) * ordin
+    filter_cats = self.filter_categories()
+    per_filter = []
+    for i, x in enumerate(filter_inputs):
+      per_filter.append(filter_loss(
+          x, self.templates, gradient=config.gradient, image_categories=categories,
+          filter_categories=filter_cats[i]))
+      terms[f"filter_loss_{i + 1}"] = tf.reduce_sum(tf.stop_gradient(self.lambda_f[i]) * per_filter[i])
+    terms["filter_loss"] = tf.add_n([terms[f"filter_loss_{i + 1}"] for i in range(len(per_filter))])
+    terms["loss"] = terms["reconstruction"] + terms["log_p_term"] + terms["filter_loss"]
+    terms["p"] = p
+    out["filter_inputs"] = filter_inputs
+    out["per_filter"] = per_filter
+    out["categories"] = categories
+    return terms, out
+
+  def _filter_norms(self, grads):
+    """Per-filter L2 norm of `(B, L, L, D)` gradients, batch-summed: `(D,)`."""
+    return tf.reduce_sum(tf.sqrt(tf.reduce_sum(tf.square(tf.cast(grads, tf.float32)), [1, 2])), 0)
+
+  def train_step(self, data):
+    maps, targets = data[0], data[1]
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    with tf.GradientTape(persistent=True) as tape:
+      terms, out = self.compute_losses(maps, targets, training=True)
+      main = terms["reconstruction"] + terms["log_p_term"]
+      filter_total = tf.add_n([tf.reduce_sum(v) for v in out["per_filter"]])
+      scaled = terms["loss"] / replicas
+    weights = self.trainable_variables
+    grads = tape.gradient(scaled, weights)
+    # Gradient norms for the online lambda_f: reconstruction vs filter loss per filter.
+    rec_grads = tape.gradient(terms["reconstruction"], out["interp_maps"])
+    fil_grads = tape.gradient(filter_total, out["filter_inputs"])
+    del tape
+    batch = tf.cast(tf.shape(maps)[0], tf.float32)
+    rec_norms = tf.stack([self._filter_norms(g) for g in rec_grads])
+    fil_norms = tf.stack([self._filter_norms(g) for g in fil_grads])
+    self.rec_grad_norms.assign_add(rec_norms)
+    self.filter_grad_norms.assign_add(fil_norms)
+    self.grad_norm_count.assign_add(batch)
+    # Before the first lambda_f exists, take it from this batch (epoch N = 1).
+    first = rec_norms / tf.maximum(fil_norms, 1e-12) / self.config.lambda_f_divisor
+    ready = self.lambda_f_ready > 0
+    self.lambda_f.assign(tf.where(ready, self.lambda_f, first))
+    self.lambda_f_ready.assign(1.0)
+    self._update_categories(out["interp_maps"], out["categories"])
+    self.optimizer.apply_gradients(zip(grads, weights))
+    return self._record(terms)
+
+  def test_step(self, data):
+    maps, targets = data[0], data[1]
+    terms, _ = self.compute_losses(maps, targets, training=False)
+    return self._record(terms)
+
+  def _record(self, terms):
+    for name, tracker in self.trackers.items():
+      tracker.update_state(terms[name])
+    return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+  # ---- initialisation from a performer ------------------------------------------------
+
+  def initialize_from_performer(self, top_conv=None, fc=None):
+    """Copies performer weights where the paper does.
+
+    `conv_interp_1` takes the performer's top conv layer, `fc_dec_i` the i-th
+    fc layer. Where shapes differ (AlexNet's conv5 has 256 filters against
+    D = 384 of relu4), the overlapping block is copied and the rest keeps its
+    random initialisation.
+
+    Args:
+      top_conv: `(kernel, bias)` of the top conv layer, kernel `(3, 3, in, out)`.
+      fc: list of `(kernel, bias)` of fc6, fc7, ...; kernel `(in, out)`. fc6's
+        input is the performer's flattened pooled map `(H, W, C_top)`.
+    """
+    if top_conv is not None:
+      _copy_overlap(self.interp_convs[0], *top_conv)
+    for i, (dense, weights) in enumerate(zip(self.decoder, fc or [])):
+      kernel, bias = weights
+      if i == 0:
+        pooled = self.pool.compute_output_shape((None,) + self.config.target_shape)[1:]
+        kernel = _expand_fc_input(np.asarray(kernel), tuple(pooled))
+      _copy_overlap(dense, kernel, bias)
+
+
+def _expand_fc_input(kernel, pooled_shape):
+  """Reshapes fc6's `(H*W*C_top, out)` kernel to `(H*W*C, out)`, zero-padding channels."""
+  h, w, c = pooled_shape
+  if kernel.shape[0] % (h * w):
+    raise ValueError(f"fc6 kernel {kernel.shape} does not fit a pooled map of {pooled_shape}.")
+  c_top = kernel.shape[0] // (h * w)
+  spatial = kernel.reshape(h, w, c_top, kernel.shape[1])
+  full = np.zeros((h, w, c, kernel.shape[1]), kernel.dtype)
+  keep = min(c, c_top)
+  full[:, :, :keep] = spatial[:, :, :keep]
+  return full.reshape(h * w * c, kernel.shape[1])
+
+
+def _copy_overlap(layer, kernel, bias):
+  """Copies the overlapping block of `kernel` and `bias` into a layer's weights."""
+  current_k, current_b = [w.numpy() for w in (layer.kernel, layer.bias)]
+  kernel, bias = np.asarray(kernel), np.asarray(bias)
+  if kernel.ndim != current_k.ndim:
+    raise ValueError(f"Cannot copy a kernel of shape {kernel.shape} into {layer.name} {current_k.shape}.")
+  region = tuple(slice(0, min(a, b)) for a, b in zip(kernel.shape, current_k.shape))
+  current_k[region] = kernel[region]
+  n = min(bias.shape[0], current_b.shape[0])
+  current_b[:n] = bias[:n]
+  layer.kernel.assign(current_k)
+  layer.bias.assign(current_b)
+
+
+class LambdaFUpdate(keras.callbacks.Callback):
+  """Updates `lambda_f` at the end of every epoch (the paper's online rule)."""
+
+  def on_epoch_end(self, epoch, logs=None):
+    self.model.update_filter_loss_weights(next_epoch=epoch + 2)
+    if logs is not None:
+      logs["lambda_f_mean"] = float(np.mean(self.model.lambda_f.numpy()))
+
+
+def build_explainer(config, optimizer=None, **compile_kwargs):
+  """Builds and compiles an explainer from an `ExplainerConfig` or dict."""
+  if isinstance(config, dict):
+    config = ExplainerConfig.from_dict(config)
+  model = Explainer(config)
+  model.compile(optimizer=optimizer or keras.optimizers.Adam(1e-4), **compile_kwargs)
+  return model
+
+
+def save_config(config, path):
+  with open(path, "w") as f:
+    json.dump(config.to_dict(), f, indent=2)
