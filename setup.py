@@ -18,6 +18,7 @@ setup(
         "matplotlib>=3.8,<4",
         "absl-py>=2.1,<3",
         "scipy>=1.11,<2",
+        "Pillow>=10,<14",
     ],
     extras_require={
         "test": ["pytest>=8,<10", "tensorflow-serving-api>=2.21,<2.22"],

@@ -1,0 +1,319 @@
+"""The embedded synthetic part dataset: procedurally drawn articulated animals.
+
+Six categories share named parts (head, neck, torso, tail, front_leg,
+back_leg) but differ in proportions, posture and per-part colour and texture
+(stripes, spots, noise), with overlapping colour palettes so that a CNN has to
+use shape and texture, not one colour. Every image has a random position,
+scale (object 40-100% of the frame), rotation (+-30 degrees) and flip, a
+cluttered textured background and, sometimes, an occluder. Landmarks are the
+part centres; a landmark that is occluded or out of frame is written with
+visibility 0.
+
+The output is in the CUB-200-2011 layout (SPEC section 3), so the same reader
+serves this data and the real download:
+
+    python -m tf_explainer.data.synthetic --out_dir=/tmp/parts --num_images=600
+"""
+
+import math
+import multiprocessing
+import os
+import shutil
+import tempfile
+import time
+
+import numpy as np
+
+PART_NAMES = ("head", "neck", "torso", "tail", "front_leg", "back_leg")
+
+# Proportions in units of the torso half-length; colours as RGB 0-1 centres.
+CATEGORIES = {
+    "bird":  dict(torso=(1.0, 0.55), neck=0.5, head=0.42, legs=0.9, leg_w=0.08, tail=0.9,
+                  tail_up=0.5, neck_up=1.1, palette=[(0.8, 0.3, 0.2), (0.3, 0.5, 0.8)],
+                  textures=("stripes", "noise")),
+    "cat":   dict(torso=(1.0, 0.42), neck=0.25, head=0.45, legs=0.8, leg_w=0.14, tail=1.3,
+                  tail_up=1.0, neck_up=0.6, palette=[(0.6, 0.45, 0.3), (0.3, 0.3, 0.3)],
+                  textures=("stripes", "spots")),
+    "cow":   dict(torso=(1.0, 0.6), neck=0.35, head=0.38, legs=0.85, leg_w=0.18, tail=0.6,
+                  tail_up=-1.2, neck_up=0.3, palette=[(0.9, 0.9, 0.85), (0.35, 0.25, 0.2)],
+                  textures=("spots", "noise")),
+    "dog":   dict(torso=(1.0, 0.45), neck=0.45, head=0.4, legs=1.0, leg_w=0.15, tail=0.7,
+                  tail_up=0.7, neck_up=0.8, palette=[(0.6, 0.45, 0.3), (0.85, 0.75, 0.5)],
+                  textures=("noise", "spots")),
+    "horse": dict(torso=(1.0, 0.45), neck=0.8, head=0.35, legs=1.4, leg_w=0.12, tail=0.9,
+                  tail_up=-0.9, neck_up=1.0, palette=[(0.45, 0.3, 0.2), (0.3, 0.3, 0.3)],
+                  textures=("noise", "stripes")),
+    "sheep": dict(torso=(1.0, 0.7), neck=0.2, head=0.33, legs=0.6, leg_w=0.12, tail=0.3,
+                  tail_up=-0.5, neck_up=0.2, palette=[(0.9, 0.9, 0.85), (0.85, 0.75, 0.5)],
+                  textures=("spots", "noise")),
+}
+CATEGORY_NAMES = tuple(CATEGORIES)
+DEFAULT_IMAGE_SIZE = 128
+
+
+def _texture(rng, kind, u, v, base, scale):
+  """RGB texture `(n, 3)` at object-frame coordinates `u, v` of shape `(n,)`."""
+  other = np.clip(base + rng.uniform(-0.35, 0.35, 3), 0, 1)
+  if kind == "stripes":
+    freq = rng.uniform(4.0, 8.0) / scale
+    angle = rng.uniform(0, math.pi)
+    w = 0.5 + 0.5 * np.sin(freq * (u * math.cos(angle) + v * math.sin(angle)))
+  elif kind == "spots":
+    freq = rng.uniform(5.0, 9.0) / scale
+    w = ((np.sin(freq * u) * np.sin(freq * v)) > 0.5).astype(np.float32)
+  else:
+    w = rng.random(u.shape) * 0.6
+  return base[None, :] * (1 - w[:, None]) + other[None, :] * w[:, None]
+
+
+def _segment_distance(px, py, a, b):
+  """Distance of points to the segment a-b (object frame)."""
+  ab = np.subtract(b, a)
+  t = ((px - a[0]) * ab[0] + (py - a[1]) * ab[1]) / max(float(ab @ ab), 1e-9)
+  t = np.clip(t, 0.0, 1.0)
+  return np.hypot(px - (a[0] + t * ab[0]), py - (a[1] + t * ab[1]))
+
+
+def _background(rng, size):
+  """Cluttered background: low-frequency colour noise, stripes and distractor blobs."""
+  # Bilinear upsampling of a 4 x 4 grid of random colours: interp @ grid @ interp^T.
+  coarse = rng.random((4, 4, 3), dtype=np.float32)
+  pos = np.linspace(0, 3, size, dtype=np.float32)
+  lo = np.minimum(pos.astype(int), 2)
+  interp = np.zeros((size, 4), np.float32)
+  interp[np.arange(size), lo] = 1 - (pos - lo)
+  interp[np.arange(size), lo + 1] = pos - lo
+  img = np.einsum("ia,abc,jb->ijc", interp, coarse, interp, optimize=True)
+  yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
+  freq = np.float32(rng.uniform(10, 30))
+  angle = rng.uniform(0, math.pi)
+  stripes = 0.5 + 0.5 * np.sin(freq * (xx * np.float32(math.cos(angle)) + yy * np.float32(math.sin(angle))))
+  img = img * (0.7 + 0.3 * stripes[..., None])
+  for _ in range(rng.integers(3, 7)):
+    cx, cy, r = rng.random(), rng.random(), rng.uniform(0.04, 0.15)
+    blob = ((xx - cx) ** 2 + (yy - cy) ** 2) < r * r
+    img[blob] = rng.random(3)
+  img += 0.04 * rng.standard_normal((size, size, 1), dtype=np.float32)
+  return img
+
+
+def draw_animal(rng, category, size=DEFAULT_IMAGE_SIZE):
+  """Draws one image.
+
+  Returns:
+    `(image uint8 (size, size, 3), bbox (x, y, w, h), parts (P, 3) of
+    x, y, visible)`, parts in `PART_NAMES` order, pixel coordinates.
+  """
+  spec = CATEGORIES[category]
+  img = _background(rng, size)
+  tl, tw = spec["torso"]
+  # Object frame: torso centred at the origin, head towards +u, up is +v.
+  lean = rng.uniform(-0.15, 0.15)
+  neck_base = np.array([0.85 * tl, 0.3 * tw])
+  neck_dir = np.array([math.cos(spec["neck_up"] + lean), math.sin(spec["neck_up"] + lean)])
+  neck_top = neck_base + spec["neck"] * neck_dir
+  head_c = neck_top + 0.7 * spec["head"] * neck_dir
+  tail_base = np.array([-0.95 * tl, 0.2 * tw])
+  tail_dir = np.array([-math.cos(spec["tail_up"]), math.sin(spec["tail_up"])])
+  tail_tip = tail_base + spec["tail"] * tail_dir * rng.uniform(0.8, 1.1)
+  swing = rng.uniform(-0.3, 0.3)
+  legs = {
+      "front_leg": (np.array([0.6 * tl, -0.6 * tw]),
+                    np.array([0.6 * tl + swing, -0.6 * tw - spec["legs"]])),
+      "back_leg": (np.array([-0.6 * tl, -0.6 * tw]),
+                   np.array([-0.6 * tl - swing, -0.6 * tw - spec["legs"]])),
+  }
+  points = np.array([head_c + spec["head"] * np.array([1, 1]), head_c - spec["head"],
+                     tail_tip, legs["front_leg"][1], legs["back_leg"][1], [tl, tw], [-tl, -tw]])
+  extent = np.max(np.abs(points))  # object fits in [-extent, extent]^2
+  frac = rng.uniform(0.4, 1.0)
+  scale = frac * size / (2.0 * extent)  # pixels per object unit
+  theta = math.radians(rng.uniform(-30, 30))
+  flip = -1.0 if rng.random() < 0.5 else 1.0
+  margin = (1 - frac) * size / 2
+  cx = size / 2 + rng.uniform(-margin - 0.15 * size, margin + 0.15 * size)
+  cy = size / 2 + rng.uniform(-margin - 0.15 * size, margin + 0.15 * size)
+  cos_t, sin_t = math.cos(theta), math.sin(theta)
+
+  def to_pixels(p):
+    u, v = flip * p[0], p[1]
+    x = cx + scale * (u * cos_t - v * sin_t)
+    y = cy - scale * (u * sin_t + v * cos_t)
+    return np.array([x, y])
+
+  yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+  dx, dy = (xx - cx) / scale, -(yy - cy) / scale
+  pu = flip * (dx * cos_t + dy * sin_t)
+  pv = -dx * sin_t + dy * cos_t
+
+  colours = spec["palette"]
+  part_masks = {
+      "tail": _segment_distance(pu, pv, tail_base, tail_tip) < 0.09 * tl,
+      "back_leg": _segment_distance(pu, pv, *legs["back_leg"]) < spec["leg_w"],
+      "front_leg": _segment_distance(pu, pv, *legs["front_leg"]) < spec["leg_w"],
+      "torso": (pu / tl) ** 2 + (pv / tw) ** 2 < 1.0,
+      "neck": _segment_distance(pu, pv, neck_base, neck_top) < 0.16,
+      "head": ((pu - head_c[0]) ** 2 + (pv - head_c[1]) ** 2) < spec["head"] ** 2,
+  }
+  object_mask = np.zeros((size, size), bool)
+  for name, mask in part_masks.items():  # back to front
+    base = np.clip(np.array(colours[rng.integers(len(colours))]) + rng.normal(0, 0.08, 3), 0, 1)
+    kind = spec["textures"][rng.integers(len(spec["textures"]))]
+    if name in ("head", "neck"):
+      base = np.clip(base * rng.uniform(0.6, 1.2), 0, 1)
+    img[mask] = _texture(rng, kind, pu[mask], pv[mask], base, 1.0)
+    object_mask |= mask
+  # Eye: a small dark dot that makes the head a distinct part.
+  eye = head_c + np.array([0.35, 0.3]) * spec["head"]
+  img[((pu - eye[0]) ** 2 + (pv - eye[1]) ** 2) < (0.12 * spec["head"]) ** 2] = 0.05
+
+  centres = {"head": head_c, "neck": (neck_base + neck_top) / 2, "torso": np.zeros(2),
+             "tail": (tail_base + tail_tip) / 2,
+             "front_leg": sum(legs["front_leg"]) / 2, "back_leg": sum(legs["back_leg"]) / 2}
+  parts = np.zeros((len(PART_NAMES), 3))
+  for k, name in enumerate(PART_NAMES):
+    x, y = to_pixels(centres[name])
+    parts[k] = (x, y, float(0 <= x < size and 0 <= y < size))
+
+  # Occluder: a background-textured box over part of the object, sometimes.
+  if rng.random() < 0.3:
+    ys, xs = np.nonzero(object_mask)
+    if len(xs):
+      ox, oy = xs[rng.integers(len(xs))], ys[rng.integers(len(ys))]
+      half = int(size * rng.uniform(0.08, 0.18))
+      x0, x1, y0, y1 = max(ox - half, 0), min(ox + half, size), max(oy - half, 0), min(oy + half, size)
+      img[y0:y1, x0:x1] = _background(rng, size)[y0:y1, x0:x1]
+      for k in range(len(PART_NAMES)):
+        x, y, vis = parts[k]
+        if vis and x0 <= x < x1 and y0 <= y < y1:
+          parts[k, 2] = 0.0
+  ys, xs = np.nonzero(object_mask)
+  if len(xs):
+    bbox = (float(xs.min()), float(ys.min()), float(xs.max() - xs.min() + 1),
+            float(ys.max() - ys.min() + 1))
+  else:  # object entirely out of frame: cannot happen with the margins above
+    bbox = (0.0, 0.0, float(size), float(size))
+  image = (np.clip(img, 0, 1) * 255).astype(np.uint8)
+  return image, bbox, parts
+
+
+def _write_text(path, lines):
+  with open(path, "w") as f:
+    f.write("".join(line + "\n" for line in lines))
+
+
+def _draw_one(job):
+  """Draws and saves image `index`; its own seed makes the result independent of workers."""
+  from PIL import Image
+  root, index, seed, image_size, train_fraction = job
+  rng = np.random.default_rng([seed, index])
+  cls = index % len(CATEGORY_NAMES)
+  image, bbox, parts = draw_animal(rng, CATEGORY_NAMES[cls], image_size)
+  rel = f"{cls + 1:03d}.{CATEGORY_NAMES[cls]}/{CATEGORY_NAMES[cls]}_{index + 1:06d}.jpg"
+  Image.fromarray(image).save(os.path.join(root, "images", rel), quality=92)
+  return rel, cls, bbox, parts, rng.random() < train_fraction
+
+
+def generate(out_dir, num_images, image_size=DEFAULT_IMAGE_SIZE, seed=0, train_fraction=0.7,
+             progress=True, num_workers=None):
+  """Writes the synthetic dataset in the CUB layout, atomically.
+
+  The dataset is built in a temporary sibling folder and renamed into place,
+  so an interrupted run never leaves a half-written `out_dir`. An existing
+  `out_dir` is replaced only after the new one is complete.
+
+  Args:
+    out_dir: destination root.
+    num_images: number of images, spread evenly over the categories.
+    image_size: side of the square images in pixels.
+    seed: random seed; the same seed gives the same dataset.
+    train_fraction: share of images marked as training images.
+    progress: show a Keras progress bar.
+    num_workers: processes that draw images; defaults to the CPU count.
+
+  Returns:
+    `out_dir`.
+  """
+  import keras  # only for its progress bar
+
+  if num_images < len(CATEGORY_NAMES):
+    raise ValueError(
+        f"--num_images={num_images} is too small: need at least one image per category "
+        f"({len(CATEGORY_NAMES)}).")
+  if image_size < 32:
+    raise ValueError(f"--image_size={image_size} is too small: need at least 32 pixels.")
+  out_dir = os.path.abspath(out_dir)
+  parent = os.path.dirname(out_dir)
+  os.makedirs(parent, exist_ok=True)
+  tmp = tempfile.mkdtemp(prefix=".synthetic-", dir=parent)
+  try:
+    class_dirs = [f"{i + 1:03d}.{name}" for i, name in enumerate(CATEGORY_NAMES)]
+    for d in class_dirs:
+      os.makedirs(os.path.join(tmp, "images", d))
+    os.makedirs(os.path.join(tmp, "parts"))
+    images, labels, boxes, split, part_locs = [], [], [], [], []
+    bar = keras.utils.Progbar(num_images, unit_name="image") if progress else None
+    jobs = [(tmp, i, seed, image_size, train_fraction) for i in range(num_images)]
+    workers = max(1, min(num_workers or os.cpu_count() or 1, num_images // 50 + 1))
+    if workers > 1:
+      pool = multiprocessing.get_context("fork").Pool(workers)
+      results = pool.imap(_draw_one, jobs, chunksize=16)
+    else:
+      pool, results = None, map(_draw_one, jobs)
+    try:
+      for i, (rel, cls, bbox, parts, is_train) in enumerate(results):
+        image_id = i + 1
+        images.append(f"{image_id} {rel}")
+        labels.append(f"{image_id} {cls + 1}")
+        boxes.append(f"{image_id} {bbox[0]:.1f} {bbox[1]:.1f} {bbox[2]:.1f} {bbox[3]:.1f}")
+        split.append(f"{image_id} {int(is_train)}")
+        for k, (x, y, vis) in enumerate(parts):
+          if not vis:
+            x = y = 0.0
+          part_locs.append(f"{image_id} {k + 1} {x:.1f} {y:.1f} {int(vis)}")
+        if bar:
+          bar.update(i + 1)
+    finally:
+      if pool:
+        pool.close()
+        pool.join()
+    _write_text(os.path.join(tmp, "images.txt"), images)
+    _write_text(os.path.join(tmp, "image_class_labels.txt"), labels)
+    _write_text(os.path.join(tmp, "classes.txt"),
+                [f"{i + 1} {d}" for i, d in enumerate(class_dirs)])
+    _write_text(os.path.join(tmp, "bounding_boxes.txt"), boxes)
+    _write_text(os.path.join(tmp, "train_test_split.txt"), split)
+    _write_text(os.path.join(tmp, "parts", "parts.txt"),
+                [f"{k + 1} {name}" for k, name in enumerate(PART_NAMES)])
+    _write_text(os.path.join(tmp, "parts", "part_locs.txt"), part_locs)
+    if os.path.exists(out_dir):
+      old = out_dir + f".old-{os.getpid()}"
+      os.rename(out_dir, old)
+      os.rename(tmp, out_dir)
+      shutil.rmtree(old)
+    else:
+      os.rename(tmp, out_dir)
+  except BaseException:
+    shutil.rmtree(tmp, ignore_errors=True)
+    raise
+  return out_dir
+
+
+def main(argv):
+  del argv
+  from absl import flags
+  start = time.time()
+  values = flags.FLAGS
+  generate(values.out_dir, values.num_images, values.image_size, values.seed)
+  elapsed = time.time() - start
+  print(f"Wrote {values.num_images} images to {values.out_dir} in {elapsed:.1f} s "
+        f"({values.num_images / elapsed:.0f} images/s).")
+
+
+if __name__ == "__main__":
+  from absl import app, flags
+  flags.DEFINE_string("out_dir", None, "Where to write the dataset (CUB layout).", required=True)
+  flags.DEFINE_integer("num_images", 600, "Number of images.", lower_bound=1)
+  flags.DEFINE_integer("image_size", DEFAULT_IMAGE_SIZE, "Image side in pixels.", lower_bound=32)
+  flags.DEFINE_integer("seed", 0, "Random seed.")
+  app.run(main)

@@ -1,0 +1,203 @@
+"""What every performer shares: its description, preprocessing and head."""
+
+import dataclasses
+import json
+import os
+from typing import Optional
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+ARCHITECTURES = ("alexnet", "vgg_m", "vgg_s", "vgg16")
+SPEC_FILE = "performer.json"
+MODEL_FILE = "performer.keras"
+
+
+@dataclasses.dataclass
+class PerformerSpec:
+  """Names and settings of a performer that the explainer and evaluation rely on.
+
+  Attributes:
+    arch: one of `ARCHITECTURES`.
+    num_classes: classifier outputs (2 for single-category: 0 = rest, 1 = target).
+    image_size: square input side in pixels.
+    width: multiplier of every conv layer's filters (1.0 = the paper's network).
+    fc_units: width of fc6 and fc7.
+    task: `"single"` or `"multi"`.
+    target_class: the positive class of a single-category performer (0-based
+      index into the dataset's classes), else `None`.
+    class_names: names of the classifier's outputs.
+    target_layer, top_conv_layer: layer names (post-ReLU target map; top conv).
+    fc_layers: post-ReLU fc6 and fc7 layer names.
+    fc_dense_layers: the Dense layers of fc6 and fc7 (weights for the decoder).
+    classifier_layer: the final Dense layer (logits).
+    last_pool: `{"pool_size", "strides", "padding"}` of the last pooling layer.
+    grouped: AlexNet's two-group convolutions (the original port) or not.
+  """
+
+  arch: str
+  num_classes: int
+  image_size: int
+  width: float = 1.0
+  fc_units: int = 4096
+  task: str = "multi"
+  target_class: Optional[int] = None
+  class_names: tuple = ()
+  target_layer: str = ""
+  top_conv_layer: str = ""
+  fc_layers: tuple = ("relu6", "relu7")
+  fc_dense_layers: tuple = ("fc6", "fc7")
+  classifier_layer: str = "fc8"
+  last_pool: Optional[dict] = None
+  grouped: bool = True
+
+  def to_dict(self):
+    return dataclasses.asdict(self)
+
+  @classmethod
+  def from_dict(cls, values):
+    unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
+    if unknown:
+      raise ValueError(f"Unknown performer spec keys {sorted(unknown)}.")
+    values = dict(values)
+    for key in ("class_names", "fc_layers", "fc_dense_layers"):
+      if key in values:
+        values[key] = tuple(values[key])
+    if values.get("last_pool"):
+      values["last_pool"] = {k: tuple(v) if isinstance(v, list) else v
+                             for k, v in values["last_pool"].items()}
+    return cls(**values)
+
+
+@keras.saving.register_keras_serializable(package="tf_explainer")
+class CaffePreprocess(keras.layers.Layer):
+  """RGB 0-255 in, BGR minus the ImageNet channel means out (Caffe/MatConvNet style).
+
+  Keeping preprocessing inside the model puts it inside every exported graph.
+  """
+
+  MEAN_BGR = (103.939, 116.779, 123.68)
+
+  def call(self, images):
+    images = tf.cast(images, self.compute_dtype)
+    bgr = images[..., ::-1]
+    return bgr - tf.constant(self.MEAN_BGR, dtype=self.compute_dtype)
+
+
+@keras.saving.register_keras_serializable(package="tf_explainer")
+class LocalResponseNorm(keras.layers.Layer):
+  """Caffe's cross-channel LRN: `x / (k + alpha / n * sum_window x^2) ** beta`.
+
+  Args:
+    size: channels in the window (`n`, odd).
+    alpha, beta, k: Caffe's parameters (`alpha` is divided by `size`, as Caffe does).
+  """
+
+  def __init__(self, size=5, alpha=1e-4, beta=0.75, k=1.0, **kwargs):
+    super().__init__(**kwargs)
+    self.size, self.alpha, self.beta, self.k = int(size), float(alpha), float(beta), float(k)
+
+  def call(self, x):
+    y = tf.nn.local_response_normalization(
+        tf.cast(x, tf.float32), depth_radius=self.size // 2, bias=self.k,
+        alpha=self.alpha / self.size, beta=self.beta)
+    return tf.cast(y, x.dtype)
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(size=self.size, alpha=self.alpha, beta=self.beta, k=self.k)
+    return config
+
+
+def conv_relu(x, filters, kernel, name, stride=1, padding="same", groups=1):
+  """Conv layer `conv<name>` followed by a separate `relu<name>` layer."""
+  x = keras.layers.Conv2D(filters, kernel, strides=stride, padding=padding, groups=groups,
+                          name=f"conv{name}")(x)
+  return keras.layers.ReLU(name=f"relu{name}")(x)
+
+
+def zero_pad_conv_relu(x, filters, kernel, name, pad, stride=1, groups=1):
+  """Caffe-style explicit padding (`pad` pixels on each side), then a valid conv."""
+  if pad:
+    x = keras.layers.ZeroPadding2D(pad, name=f"pad{name}")(x)
+  return conv_relu(x, filters, kernel, name, stride=stride, padding="valid", groups=groups)
+
+
+def classifier_head(x, fc_units, num_classes, dropout=0.5):
+  """flatten -> fc6 -> relu6 -> dropout -> fc7 -> relu7 -> dropout -> fc8 (logits)."""
+  x = keras.layers.Flatten(name="flatten")(x)
+  x = keras.layers.Dense(fc_units, name="fc6")(x)
+  x = keras.layers.ReLU(name="relu6")(x)
+  x = keras.layers.Dropout(dropout, name="drop6")(x)
+  x = keras.layers.Dense(fc_units, name="fc7")(x)
+  x = keras.layers.ReLU(name="relu7")(x)
+  x = keras.layers.Dropout(dropout, name="drop7")(x)
+  return keras.layers.Dense(num_classes, name="fc8", dtype="float32")(x)
+
+
+def scaled(filters, width):
+  return max(1, int(round(filters * width)))
+
+
+def pool_config(layer):
+  """The `last_pool` dict of a Keras pooling layer."""
+  config = layer.get_config()
+  return {"pool_size": tuple(config["pool_size"]), "strides": tuple(config["strides"]),
+          "padding": config["padding"]}
+
+
+def feature_model(model, spec):
+  """A model from images to the target map, fc6, fc7 (post-ReLU) and logits."""
+  outputs = {
+      "target": model.get_layer(spec.target_layer).output,
+      spec.fc_layers[0]: model.get_layer(spec.fc_layers[0]).output,
+      spec.fc_layers[1]: model.get_layer(spec.fc_layers[1]).output,
+      "logits": model.output,
+  }
+  return keras.Model(model.inputs[0], outputs, name=f"{model.name}_features")
+
+
+def save_performer(model, spec, directory):
+  """Writes `performer.keras` and `performer.json` into `directory`, atomically per file."""
+  os.makedirs(directory, exist_ok=True)
+  tmp_model = os.path.join(directory, f".{MODEL_FILE}.tmp.keras")
+  model.save(tmp_model)
+  os.replace(tmp_model, os.path.join(directory, MODEL_FILE))
+  tmp_spec = os.path.join(directory, f".{SPEC_FILE}.tmp")
+  with open(tmp_spec, "w") as f:
+    json.dump(spec.to_dict(), f, indent=2)
+  os.replace(tmp_spec, os.path.join(directory, SPEC_FILE))
+
+
+def load_performer(directory):
+  """Loads `(model, spec)` saved by `save_performer`.
+
+  Raises:
+    ValueError: when `directory` holds no performer.
+  """
+  model_path = os.path.join(directory, MODEL_FILE)
+  spec_path = os.path.join(directory, SPEC_FILE)
+  for path in (model_path, spec_path):
+    if not os.path.exists(path):
+      raise ValueError(f"--performer_dir={directory} holds no performer: {path} is missing.")
+  with open(spec_path) as f:
+    spec = PerformerSpec.from_dict(json.load(f))
+  model = keras.saving.load_model(model_path)
+  return model, spec
+
+
+def layer_weights(model, name):
+  """`[kernel, bias]` of a layer as numpy arrays; grouped kernels expanded to full."""
+  layer = model.get_layer(name)
+  kernel, bias = [np.asarray(w) for w in layer.get_weights()]
+  groups = getattr(layer, "groups", 1)
+  if groups > 1:
+    kh, kw, cin_g, cout = kernel.shape
+    full = np.zeros((kh, kw, cin_g * groups, cout), kernel.dtype)
+    step = cout // groups
+    for g in range(groups):
+      full[:, :, g * cin_g:(g + 1) * cin_g, g * step:(g + 1) * step] = \
+          kernel[:, :, :, g * step:(g + 1) * step]
+    kernel = full
+  return kernel, bias
