@@ -1,0 +1,63 @@
+"""Tests for tf_explainer.data.synthetic."""
+
+import filecmp
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+
+from tf_explainer.data import read_part_dataset, synthetic
+
+
+class SyntheticTest(tf.test.TestCase):
+
+  def test_layout_and_content(self):
+    root = synthetic.generate(os.path.join(tempfile.mkdtemp(), "d"), 24, image_size=64,
+                              progress=False)
+    d = read_part_dataset(root)  # also checks every image and landmark
+    self.assertLen(d, 24)
+    self.assertLen(d.class_names, 6)
+    self.assertEqual(list(d.part_names), list(synthetic.PART_NAMES))
+    self.assertAllEqual(np.bincount(d.labels), [4] * 6)
+    visible = np.isfinite(d.landmarks[..., 0])
+    self.assertGreater(visible.mean(), 0.5)
+    rows, cols = d.landmarks[..., 0][visible], d.landmarks[..., 1][visible]
+    self.assertTrue(np.all((rows >= 0) & (rows < 64) & (cols >= 0) & (cols < 64)))
+    self.assertTrue(np.all(d.boxes[:, 2:] > 0))
+
+  def test_deterministic_and_independent_of_workers(self):
+    a = synthetic.generate(os.path.join(tempfile.mkdtemp(), "a"), 12, 48, seed=3,
+                           progress=False, num_workers=1)
+    b = synthetic.generate(os.path.join(tempfile.mkdtemp(), "b"), 12, 48, seed=3,
+                           progress=False, num_workers=2)
+    for name in ("images.txt", "bounding_boxes.txt", "parts/part_locs.txt"):
+      self.assertTrue(filecmp.cmp(os.path.join(a, name), os.path.join(b, name), shallow=False))
+    da, db = read_part_dataset(a), read_part_dataset(b)
+    for pa, pb in zip(da.image_paths, db.image_paths):
+      self.assertTrue(filecmp.cmp(pa, pb, shallow=False))
+
+  def test_replaces_existing_atomically(self):
+    out = os.path.join(tempfile.mkdtemp(), "d")
+    synthetic.generate(out, 6, 48, progress=False)
+    synthetic.generate(out, 12, 48, progress=False)
+    self.assertLen(read_part_dataset(out), 12)
+    self.assertEqual(os.listdir(os.path.dirname(out)), ["d"])
+
+  def test_bad_arguments(self):
+    with self.assertRaisesRegex(ValueError, "--num_images=3"):
+      synthetic.generate(tempfile.mkdtemp(), 3, progress=False)
+
+  def test_command_line(self):
+    out = os.path.join(tempfile.mkdtemp(), "cli")
+    result = subprocess.run(
+        [sys.executable, "-m", "tf_explainer.data.synthetic", f"--out_dir={out}",
+         "--num_images=6", "--image_size=48", "--seed=1"], capture_output=True, text=True)
+    self.assertEqual(result.returncode, 0, result.stderr[-2000:])
+    self.assertLen(read_part_dataset(out), 6)
+
+
+if __name__ == "__main__":
+  tf.test.main()

@@ -1,0 +1,232 @@
+"""Reader of the CUB-200-2011 layout (SPEC section 3), no pixels.
+
+The real CUB-200-2011 download and the embedded synthetic data share this
+layout, so one reader serves both:
+
+    <root>/images.txt               "<image_id> <relative/path.jpg>"
+    <root>/image_class_labels.txt   "<image_id> <class_id>"
+    <root>/classes.txt              "<class_id> <name>"
+    <root>/bounding_boxes.txt       "<image_id> <x> <y> <width> <height>"
+    <root>/train_test_split.txt     "<image_id> <1 train | 0 test>"
+    <root>/parts/parts.txt          "<part_id> <part name>"
+    <root>/parts/part_locs.txt      "<image_id> <part_id> <x> <y> <visible 0|1>"
+"""
+
+import dataclasses
+import os
+
+import numpy as np
+
+LAYOUT = ("images.txt", "image_class_labels.txt", "classes.txt", "bounding_boxes.txt",
+          "train_test_split.txt", os.path.join("parts", "parts.txt"),
+          os.path.join("parts", "part_locs.txt"))
+
+
+class DatasetError(ValueError):
+  """A dataset file that is missing or wrong; the message names file and line."""
+
+
+@dataclasses.dataclass
+class PartDataset:
+  """Annotations of a part dataset; numpy fields, one row per image.
+
+  Attributes:
+    root: the dataset root.
+    image_ids: `(N,)` ids from images.txt.
+    image_paths: `(N,)` absolute image paths.
+    labels: `(N,)` 0-based class index (order of classes.txt).
+    class_names: `(C,)` class names.
+    boxes: `(N, 4)` float32 `x, y, width, height` in pixels.
+    landmarks: `(N, K, 2)` float32 `row, col` in original pixels, NaN where not visible.
+    part_names: `(K,)` part names.
+    is_train: `(N,)` bool.
+    skipped: number of images dropped by `on_error="skip"`.
+  """
+
+  root: str
+  image_ids: np.ndarray
+  image_paths: np.ndarray
+  labels: np.ndarray
+  class_names: np.ndarray
+  boxes: np.ndarray
+  landmarks: np.ndarray
+  part_names: np.ndarray
+  is_train: np.ndarray
+  skipped: int = 0
+
+  def __len__(self):
+    return len(self.image_ids)
+
+  def subset(self, mask):
+    """The images where `mask` is true (a boolean or index array)."""
+    fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+    for name in ("image_ids", "image_paths", "labels", "boxes", "landmarks", "is_train"):
+      fields[name] = fields[name][mask]
+    return PartDataset(**fields)
+
+  @property
+  def has_landmarks(self):
+    return self.landmarks.shape[1] > 0 and bool(np.any(np.isfinite(self.landmarks)))
+
+
+def _rows(path, columns, numeric):
+  """Yields `(line_number, fields)` of a whitespace table; the last column may hold spaces."""
+  if not os.path.exists(path):
+    raise DatasetError(f"{path}: missing file of the CUB layout.")
+  with open(path, encoding="utf-8") as f:
+    for number, line in enumerate(f, 1):
+      line = line.strip()
+      if not line:
+        continue
+      fields = line.split(None, columns - 1) if not numeric else line.split()
+      if len(fields) != columns:
+        raise DatasetError(f"{path}:{number}: expected {columns} fields, got {line!r}.")
+      yield number, fields
+
+
+def _number(path, number, text, kind=float):
+  try:
+    value = kind(text)
+  except ValueError:
+    raise DatasetError(f"{path}:{number}: {text!r} is not a number.") from None
+  if kind is float and not np.isfinite(value):
+    raise DatasetError(f"{path}:{number}: {text!r} is not finite.")
+  return value
+
+
+def _id_table(path, columns, numeric, convert):
+  table = {}
+  for number, fields in _rows(path, columns, numeric):
+    key = _number(path, number, fields[0], int)
+    if key in table:
+      raise DatasetError(f"{path}:{number}: id {key} appears twice.")
+    table[key] = (number, convert(number, fields[1:]))
+  return table
+
+
+def _image_sizes(paths):
+  """`(width, height)` of every image from its header; raises naming an undecodable file."""
+  from PIL import Image
+  sizes = []
+  for path in paths:
+    try:
+      with Image.open(path) as image:
+        image.verify()
+        sizes.append(image.size)
+    except FileNotFoundError:
+      raise DatasetError(f"{path}: image listed in images.txt does not exist.") from None
+    except Exception as e:  # PIL raises many types for broken files
+      raise DatasetError(f"{path}: image cannot be decoded ({type(e).__name__}: {e}).") from None
+  return sizes
+
+
+def read_part_dataset(root, check_images=True, on_error="raise"):
+  """Reads a CUB-layout root into a `PartDataset` (no pixels are loaded).
+
+  Args:
+    root: dataset root.
+    check_images: open every image header: an undecodable image, or a part
+      outside its image, is an error.
+    on_error: `"raise"` for a `DatasetError` naming file and line, or `"skip"`
+      to drop the images with problems (counted in `skipped`). Missing files
+      and malformed lines are always errors.
+
+  Returns:
+    `PartDataset`.
+  """
+  if on_error not in ("raise", "skip"):
+    raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}.")
+  root = os.path.abspath(root)
+  if not os.path.isdir(root):
+    raise DatasetError(f"{root}: dataset root does not exist.")
+  path = lambda name: os.path.join(root, name)  # noqa: E731
+  images = _id_table(path("images.txt"), 2, False, lambda n, f: f[0])
+  classes = _id_table(path("classes.txt"), 2, False, lambda n, f: f[0])
+  labels = _id_table(path("image_class_labels.txt"), 2, True,
+                     lambda n, f: _number(path("image_class_labels.txt"), n, f[0], int))
+  boxes = _id_table(path("bounding_boxes.txt"), 5, True,
+                    lambda n, f: [_number(path("bounding_boxes.txt"), n, v) for v in f])
+  split = _id_table(path("train_test_split.txt"), 2, True,
+                    lambda n, f: _number(path("train_test_split.txt"), n, f[0], int))
+  parts_file = os.path.join("parts", "parts.txt")
+  parts = _id_table(path(parts_file), 2, False, lambda n, f: f[0])
+  part_ids = sorted(parts)
+  part_index = {pid: k for k, pid in enumerate(part_ids)}
+  class_ids = sorted(classes)
+  class_index = {cid: k for k, cid in enumerate(class_ids)}
+
+  ids = sorted(images)
+  bad = set()
+
+  def problem(message, image_id):
+    if on_error == "raise":
+      raise DatasetError(message)
+    bad.add(image_id)
+
+  for name, table in (("image_class_labels.txt", labels), ("bounding_boxes.txt", boxes),
+                      ("train_test_split.txt", split)):
+    missing = sorted(set(ids) - set(table))
+    if missing:
+      raise DatasetError(f"{path(name)}: no entry for image id {missing[0]} of images.txt "
+                         f"({len(missing)} missing).")
+    extra = sorted(set(table) - set(ids))
+    if extra:
+      line = table[extra[0]][0]
+      raise DatasetError(f"{path(name)}:{line}: image id {extra[0]} is not in images.txt.")
+  for image_id in ids:
+    line, cid = labels[image_id]
+    if cid not in class_index:
+      raise DatasetError(f"{path('image_class_labels.txt')}:{line}: class id {cid} is not in "
+                         f"classes.txt.")
+    line, flag = split[image_id]
+    if flag not in (0, 1):
+      raise DatasetError(f"{path('train_test_split.txt')}:{line}: split must be 0 or 1, got {flag}.")
+    line, (x, y, w, h) = boxes[image_id]
+    if w <= 0 or h <= 0:
+      problem(f"{path('bounding_boxes.txt')}:{line}: box of image {image_id} has no area.",
+              image_id)
+
+  row_of = {image_id: i for i, image_id in enumerate(ids)}
+  landmarks = np.full((len(ids), len(part_ids), 2), np.nan, np.float32)
+  locs_path = path(os.path.join("parts", "part_locs.txt"))
+  loc_lines = {}
+  for number, fields in _rows(locs_path, 5, True):
+    image_id, part_id = (_number(locs_path, number, v, int) for v in fields[:2])
+    x, y = (_number(locs_path, number, v) for v in fields[2:4])
+    visible = _number(locs_path, number, fields[4], int)
+    if image_id not in row_of:
+      raise DatasetError(f"{locs_path}:{number}: image id {image_id} is not in images.txt.")
+    if part_id not in part_index:
+      raise DatasetError(f"{locs_path}:{number}: part id {part_id} is not in parts/parts.txt.")
+    if visible not in (0, 1):
+      raise DatasetError(f"{locs_path}:{number}: visibility must be 0 or 1, got {visible}.")
+    if visible:
+      landmarks[row_of[image_id], part_index[part_id]] = (y, x)
+      loc_lines[(image_id, part_id)] = number
+
+  image_paths = np.array([os.path.join(root, "images", images[i][1]) for i in ids])
+  if check_images:
+    for i, (image_id, (width, height)) in enumerate(zip(ids, _image_sizes(image_paths))):
+      for k, part_id in enumerate(part_ids):
+        row, col = landmarks[i, k]
+        if np.isfinite(row) and not (0 <= col <= width and 0 <= row <= height):
+          problem(f"{locs_path}:{loc_lines[(image_id, part_id)]}: part {part_id} at "
+                  f"x={col:g}, y={row:g} lies outside image {image_id} ({width} x {height}).",
+                  image_id)
+
+  keep = np.array([i not in bad for i in ids], bool)
+  dataset = PartDataset(
+      root=root,
+      image_ids=np.array(ids, np.int64),
+      image_paths=image_paths,
+      labels=np.array([class_index[labels[i][1]] for i in ids], np.int32),
+      class_names=np.array([classes[c][1] for c in class_ids]),
+      boxes=np.array([boxes[i][1] for i in ids], np.float32).reshape(-1, 4),
+      landmarks=landmarks,
+      part_names=np.array([parts[p][1] for p in part_ids]),
+      is_train=np.array([split[i][1] == 1 for i in ids], bool),
+  )
+  if not keep.all():
+    dataset = dataset.subset(keep)
+    dataset.skipped = int((~keep).sum())
+  return dataset
