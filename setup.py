@@ -12,6 +12,7 @@ setup(
     packages=find_packages(include=["tf_explainer", "tf_explainer.*"]),
     install_requires=[
         "tensorflow>=2.21,<2.22",
+        "tensorboard>=2.20,<3",
         "keras>=3.10,<4",
         "tensorflow-datasets>=4.9,<5",
         "numpy>=1.26,<3",

@@ -1,0 +1,1 @@
+"""Training: strategies, configuration, the feature cache, and the two training runs."""

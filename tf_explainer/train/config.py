@@ -1,0 +1,56 @@
+"""Flags plus an optional JSON config file: strict, resolved, saved."""
+
+import json
+import os
+
+from absl import flags
+
+
+def resolve(flag_values, config_path=None, names=None):
+  """Merges a JSON config file under the command line; returns a plain dict.
+
+  Values given on the command line win over the file; the file wins over flag
+  defaults. Flags are never modified.
+
+  Args:
+    flag_values: parsed `absl.flags.FLAGS`.
+    config_path: optional JSON file `{flag_name: value}`.
+    names: the flag names of the script (the keys the result holds).
+
+  Raises:
+    ValueError: an unknown key, or a value of the wrong type, naming the file.
+  """
+  params = {name: flag_values[name].value for name in names}
+  if not config_path:
+    return params
+  try:
+    with open(config_path) as f:
+      overrides = json.load(f)
+  except (OSError, json.JSONDecodeError) as e:
+    raise ValueError(f"--config={config_path}: cannot read JSON ({e}).") from None
+  if not isinstance(overrides, dict):
+    raise ValueError(f"--config={config_path}: expected a JSON object of flag values.")
+  for key, value in overrides.items():
+    if key not in params or key == "config":
+      raise ValueError(f"--config={config_path}: unknown key {key!r}; valid keys: "
+                       f"{sorted(k for k in params if k != 'config')}.")
+    if flag_values[key].present:
+      continue
+    flag = flag_values[key]
+    try:
+      parsed = flag.parser.parse(value if not isinstance(value, bool) else str(value).lower())
+    except (ValueError, flags.IllegalFlagValueError) as e:
+      raise ValueError(f"--config={config_path}: bad value {value!r} for {key} ({e}).") from None
+    params[key] = parsed
+  return params
+
+
+def save(params, directory, name="config.json"):
+  """Writes the resolved configuration into `directory` atomically."""
+  os.makedirs(directory, exist_ok=True)
+  path = os.path.join(directory, name)
+  tmp = path + ".tmp"
+  with open(tmp, "w") as f:
+    json.dump(params, f, indent=2, sort_keys=True, default=str)
+  os.replace(tmp, path)
+  return path

@@ -1,0 +1,153 @@
+"""Distilling an explainer from a performer (library of training/train_explainer.py)."""
+
+import json
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tf_explainer import data as data_lib
+from tf_explainer import explainer as explainer_lib
+from tf_explainer import performers
+from tf_explainer.train import callbacks as callbacks_lib
+from tf_explainer.train import distribute
+from tf_explainer.train import features as features_lib
+
+EXPLAINER_FILE = "explainer.keras"
+MANIFEST_FILE = "explainer.json"
+
+
+def explainer_config(spec, **overrides):
+  """The `ExplainerConfig` that fits a performer, with the paper's eta for its arch."""
+  # Target map shape from the spec's architecture, measured on the model by the caller.
+  values = dict(fc_sizes=(spec.fc_units, spec.fc_units), fc_names=("fc6", "fc7"),
+                num_classes=spec.num_classes, pool=spec.last_pool,
+                eta=explainer_lib.PAPER_ETA[spec.arch])
+  values.update({k: v for k, v in overrides.items() if v is not None})
+  return explainer_lib.ExplainerConfig(**values)
+
+
+def build_for_performer(model, spec, initialize=True, **overrides):
+  """An explainer for `model`, initialised from its top conv and fc layers."""
+  target_shape = tuple(model.get_layer(spec.target_layer).output.shape[1:])
+  config = explainer_config(spec, target_shape=target_shape, **overrides)
+  explainer = explainer_lib.Explainer(config)
+  if initialize:
+    top = performers.layer_weights(model, spec.top_conv_layer)
+    fc = [performers.layer_weights(model, name) for name in spec.fc_dense_layers]
+    explainer.initialize_from_performer(top, fc)
+  return explainer
+
+
+def run(performer_dir, dataset_dir, model_dir, epochs=10, batch_size=32, strategy="default",
+        mixed_precision="float32", cache=True, learning_rate=1e-4, gradient="approx", eta=None,
+        lambda_l_scale=None, lambda_f_divisor=None, initial_p=None, seed=0, verbose=1,
+        extra_callbacks=()):
+  """Trains an explainer for the performer in `performer_dir`.
+
+  Only the performer's outputs reach the loss: its target maps, fc6, fc7 and
+  predicted class. No dataset label, box or landmark does.
+
+  Returns:
+    `(explainer, metrics)`; `model_dir` holds `explainer.keras`,
+    `explainer.json`, `logs/`, `backup/` and `feature_cache/`.
+  """
+  distribute.set_precision(mixed_precision)
+  keras.utils.set_random_seed(seed)
+  model, spec = performers.load_performer(performer_dir)
+  dataset = data_lib.read_part_dataset(dataset_dir)
+  train = data_lib.select(dataset, "train")
+  if len(train) == 0:
+    raise ValueError(f"--dataset_dir={dataset_dir} has no training images.")
+  strat = distribute.get_strategy(strategy)
+  distribute.check_global_batch(batch_size, strat)
+  os.makedirs(model_dir, exist_ok=True)
+
+  if cache:
+    features, _ = features_lib.cached_features(
+        model, spec, performer_dir, train, os.path.join(model_dir, "feature_cache"), "train",
+        progress=verbose > 0)
+  else:
+    features = features_lib.feature_dataset(model, spec, train)
+  norms = features_lib.mean_fc_norms(features)
+  if spec.task == "single":
+    positives = sum(int(tf.reduce_sum(tf.cast(b["positive"], tf.int32)))
+                    for b in features.batch(256))
+    if positives == 0:
+      raise ValueError(f"The performer in {performer_dir} classifies none of the training "
+                       f"images of {dataset_dir} as positive: nothing to explain.")
+
+  with strat.scope():
+    explainer = build_for_performer(
+        model, spec, gradient=gradient, eta=eta, lambda_l_scale=lambda_l_scale,
+        lambda_f_divisor=lambda_f_divisor, initial_p=initial_p)
+    explainer.set_reconstruction_weights(norms)
+    explainer.compile(optimizer=keras.optimizers.Adam(learning_rate))
+
+  pairs = features_lib.to_training_pairs(features)
+  pairs = pairs.shuffle(len(train), seed=seed).batch(batch_size, drop_remainder=True)
+  pairs = pairs.prefetch(tf.data.AUTOTUNE)
+  if len(train) < batch_size:
+    raise ValueError(f"--batch_size={batch_size} is larger than the {len(train)} training images.")
+  history = explainer.fit(
+      pairs, epochs=epochs, verbose=verbose,
+      callbacks=[
+          keras.callbacks.BackupAndRestore(os.path.join(model_dir, "backup")),
+          explainer_lib.LambdaFUpdate(),
+          keras.callbacks.TerminateOnNaN(),
+          callbacks_lib.ThroughputAndLearningRate(len(train) // batch_size * batch_size),
+          *extra_callbacks,
+          keras.callbacks.TensorBoard(os.path.join(model_dir, "logs")),
+      ])
+  callbacks_lib.check_finite(history, model_dir)
+  save_explainer(explainer, model_dir, performer_dir, dataset_dir)
+  metrics = {k: float(v[-1]) for k, v in history.history.items()}
+  if verbose:
+    print(f"Explainer saved in {model_dir}: p = {float(explainer.p):.3f}, "
+          f"reconstruction = {metrics.get('reconstruction', float('nan')):.4g}, "
+          f"filter loss = {metrics.get('filter_loss', float('nan')):.4g}.")
+  return explainer, metrics
+
+
+def save_explainer(explainer, model_dir, performer_dir, dataset_dir=None):
+  """Writes `explainer.keras` and `explainer.json` (with the performer's path) atomically."""
+  os.makedirs(model_dir, exist_ok=True)
+  tmp = os.path.join(model_dir, f".{EXPLAINER_FILE}.tmp.keras")
+  explainer.save(tmp)
+  os.replace(tmp, os.path.join(model_dir, EXPLAINER_FILE))
+  manifest = {"performer_dir": os.path.abspath(performer_dir),
+              "dataset_dir": os.path.abspath(dataset_dir) if dataset_dir else None,
+              "config": explainer.config.to_dict()}
+  tmp = os.path.join(model_dir, f".{MANIFEST_FILE}.tmp")
+  with open(tmp, "w") as f:
+    json.dump(manifest, f, indent=2, default=list)
+  os.replace(tmp, os.path.join(model_dir, MANIFEST_FILE))
+
+
+def load_explainer(explainer_dir):
+  """Loads `(explainer, performer_model, performer_spec, manifest)` from an explainer dir.
+
+  Raises:
+    ValueError: naming the missing file, or when the explainer does not fit
+      the performer it names.
+  """
+  manifest_path = os.path.join(explainer_dir, MANIFEST_FILE)
+  model_path = os.path.join(explainer_dir, EXPLAINER_FILE)
+  for path in (manifest_path, model_path):
+    if not os.path.exists(path):
+      raise ValueError(f"--explainer_dir={explainer_dir} holds no explainer: {path} is missing.")
+  with open(manifest_path) as f:
+    manifest = json.load(f)
+  explainer = keras.saving.load_model(model_path)
+  model, spec = performers.load_performer(manifest["performer_dir"])
+  target = tuple(model.get_layer(spec.target_layer).output.shape[1:])
+  if tuple(explainer.config.target_shape) != target:
+    raise ValueError(
+        f"The explainer in {explainer_dir} expects target maps {explainer.config.target_shape}, "
+        f"but the performer in {manifest['performer_dir']} ({spec.arch}) gives {target}.")
+  return explainer, model, spec, manifest
+
+
+def predicted_classes(logits):
+  return np.argmax(np.asarray(logits), axis=-1)

@@ -1,0 +1,118 @@
+"""The performer's features of a dataset, computed once and cached on disk.
+
+Every explainer epoch needs the same performer outputs (target map, fc6, fc7,
+predicted class), so they are computed once and saved with `tf.data`'s
+`Dataset.save` (sharded files) under a key that changes when the performer or
+the data change. A cache is written into a temporary folder and renamed when
+complete, so an interrupted run never leaves a half-written cache behind.
+"""
+
+import hashlib
+import json
+import os
+import shutil
+
+import numpy as np
+import tensorflow as tf
+
+from tf_explainer import performers
+from tf_explainer.data import pipeline
+
+FEATURE_KEYS = ("maps", "fc6", "fc7", "category", "positive", "index")
+
+
+def cache_key(performer_dir, dataset, image_size, split):
+  """A digest of the performer files and the dataset annotations this cache depends on."""
+  digest = hashlib.sha256()
+  for name in (performers.base.MODEL_FILE, performers.base.SPEC_FILE):
+    path = os.path.join(performer_dir, name)
+    stat = os.stat(path)
+    digest.update(f"{name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+  with open(os.path.join(performer_dir, performers.base.SPEC_FILE), "rb") as f:
+    digest.update(f.read())
+  for array in (dataset.image_paths, dataset.boxes, dataset.labels):
+    digest.update(np.ascontiguousarray(array).tobytes())
+  for path in dataset.image_paths[:: max(1, len(dataset.image_paths) // 64)]:
+    stat = os.stat(path)  # a sample of images, so replaced pixels invalidate too
+    digest.update(f"{stat.st_size}:{stat.st_mtime_ns}".encode())
+  digest.update(f"{image_size}:{split}".encode())
+  return digest.hexdigest()[:16]
+
+
+def feature_fn(model, spec):
+  """A function from a batch of images to the explainer's inputs and targets."""
+  extractor = performers.feature_model(model, spec)
+  fc6_name, fc7_name = spec.fc_layers
+
+  def extract(images):
+    out = extractor(images, training=False)
+    category = tf.argmax(out["logits"], axis=-1, output_type=tf.int32)
+    return {
+        "maps": tf.cast(out["target"], tf.float32),
+        "fc6": tf.cast(out[fc6_name], tf.float32),
+        "fc7": tf.cast(out[fc7_name], tf.float32),
+        "category": category,
+        # Single-category performers estimate NormLayer statistics on the images
+        # they classify as positive; multi-category ones on every image.
+        "positive": tf.equal(category, 1) if spec.task == "single" else tf.ones_like(category,
+                                                                                    tf.bool),
+    }
+
+  return extract
+
+
+def feature_dataset(model, spec, dataset, batch_size=32):
+  """Unbatched `tf.data.Dataset` of feature dicts, computed by the performer on the fly.
+
+  Only the performer's outputs and the image index travel on: no annotation.
+  """
+  images = pipeline.make_dataset(dataset, spec.image_size, batch_size=batch_size, cache=False)
+  extract = tf.function(feature_fn(model, spec))
+
+  def run(batch):
+    features = extract(batch["images"])
+    features["index"] = batch["index"]
+    return features
+
+  return images.map(run).unbatch()
+
+
+def cached_features(model, spec, performer_dir, dataset, cache_dir, split, batch_size=32,
+                    progress=True):
+  """Loads the cached features of `dataset`, computing and saving them first if needed.
+
+  Returns:
+    `(unbatched tf.data.Dataset, path of the cache)`.
+  """
+  key = cache_key(performer_dir, dataset, spec.image_size, split)
+  path = os.path.join(cache_dir, f"{split}-{key}")
+  if not os.path.exists(os.path.join(path, "complete.json")):
+    tmp = path + ".tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    ds = feature_dataset(model, spec, dataset, batch_size)
+    if progress:
+      print(f"Caching performer features of {len(dataset)} {split} images in {path}")
+    ds.save(tmp, shard_func=lambda item: tf.cast(item["index"] % 4, tf.int64))
+    with open(os.path.join(tmp, "complete.json"), "w") as f:
+      json.dump({"images": len(dataset), "key": key}, f)
+    shutil.rmtree(path, ignore_errors=True)
+    os.replace(tmp, path)
+  return tf.data.Dataset.load(path), path
+
+
+def to_training_pairs(features):
+  """Maps a feature dict to the explainer's `(maps, targets)`."""
+  return features.map(lambda f: (f["maps"], {k: f[k] for k in ("fc6", "fc7", "category",
+                                                               "positive")}))
+
+
+def mean_fc_norms(features, batch_size=256):
+  """`E||max(x*_l, 0)||` for fc6 and fc7 over a feature dataset (for `lambda_l`)."""
+  sums, count = np.zeros(2), 0
+  for batch in features.batch(batch_size):
+    for i, name in enumerate(("fc6", "fc7")):
+      sums[i] += float(tf.reduce_sum(tf.norm(tf.nn.relu(batch[name]), axis=-1)))
+    count += int(tf.shape(batch["fc6"])[0])
+  if count == 0:
+    raise ValueError("No images to estimate the reconstruction weights from.")
+  return sums / count

@@ -1,0 +1,98 @@
+"""Training a performer on a CUB-layout dataset (library of training/train_performer.py)."""
+
+import os
+
+import keras
+import numpy as np
+
+from tf_explainer import data as data_lib
+from tf_explainer import performers
+from tf_explainer.train import callbacks as callbacks_lib
+from tf_explainer.train import distribute
+
+
+def run(dataset_dir, model_dir, arch="alexnet", image_size=None, task="multi",
+        target_class=None, epochs=10, batch_size=32, strategy="default", width=1.0,
+        fc_units=4096, learning_rate=1e-3, mixed_precision="float32", weights=None, seed=0,
+        verbose=1):
+  """Trains a performer and saves it into `model_dir`; returns `(model, spec, metrics)`.
+
+  Args:
+    dataset_dir: a CUB-layout root.
+    model_dir: output folder: `performer.keras`, `performer.json`, `logs/`,
+      `backup/` (resumes an interrupted run).
+    arch: one of `performers.ARCHITECTURES`.
+    image_size: input side; default the architecture's usual size.
+    task: `"single"` (target class against the rest) or `"multi"`.
+    target_class: class index or name for `task="single"`.
+    weights: for vgg16: `"imagenet"` or a weights file; for alexnet: a
+      `bvlc_alexnet.npy` file.
+  """
+  distribute.set_precision(mixed_precision)
+  keras.utils.set_random_seed(seed)
+  dataset = data_lib.read_part_dataset(dataset_dir)
+  class_names = [str(c) for c in dataset.class_names]
+  if task == "single":
+    target_class = _class_index(target_class, class_names, dataset_dir)
+  labels = data_lib.task_labels(dataset.labels, task, target_class)
+  train = dataset.is_train
+  if task == "single" and not np.any(labels[train] == 1):
+    raise ValueError(f"--dataset_dir={dataset_dir} has no training images of --target_class="
+                     f"{class_names[target_class]}: no positives to learn from.")
+  if not train.any() or train.all():
+    raise ValueError(f"--dataset_dir={dataset_dir} needs both training and test images "
+                     f"(train_test_split.txt).")
+  num_classes = 2 if task == "single" else len(class_names)
+  image_size = image_size or {"alexnet": 227}.get(arch, 224)
+  strat = distribute.get_strategy(strategy)
+  distribute.check_global_batch(batch_size, strat)
+
+  with strat.scope():
+    build_kwargs = {"weights": weights} if arch == "vgg16" and weights else {}
+    model, spec = performers.build_performer(arch, num_classes, image_size, width=width,
+                                             fc_units=fc_units, **build_kwargs)
+    if arch == "alexnet" and weights:
+      from tf_explainer.performers import converters
+      converters.load_bvlc_alexnet_npy(model, weights)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+  spec.task = task
+  spec.target_class = target_class
+  spec.class_names = tuple(["rest", class_names[target_class]] if task == "single"
+                           else class_names)
+
+  train_ds = data_lib.make_dataset(dataset.subset(train), image_size, labels=labels[train],
+                                   batch_size=batch_size, shuffle=True, seed=seed, augment=True)
+  test_ds = data_lib.make_dataset(dataset.subset(~train), image_size, labels=labels[~train],
+                                  batch_size=batch_size)
+  to_xy = lambda b: (b["images"], b["labels"])  # noqa: E731
+  os.makedirs(model_dir, exist_ok=True)
+  history = model.fit(
+      train_ds.map(to_xy), validation_data=test_ds.map(to_xy), epochs=epochs, verbose=verbose,
+      callbacks=[
+          keras.callbacks.BackupAndRestore(os.path.join(model_dir, "backup")),
+          keras.callbacks.TerminateOnNaN(),
+          callbacks_lib.ThroughputAndLearningRate(int(train.sum())),
+          keras.callbacks.TensorBoard(os.path.join(model_dir, "logs")),
+      ])
+  callbacks_lib.check_finite(history, model_dir)
+  performers.save_performer(model, spec, model_dir)
+  metrics = {k: float(v[-1]) for k, v in history.history.items()}
+  return model, spec, metrics
+
+
+def _class_index(target_class, class_names, dataset_dir):
+  if target_class is None:
+    raise ValueError("--task=single needs --target_class (a class index or name).")
+  if isinstance(target_class, str) and not target_class.isdigit():
+    matches = [i for i, name in enumerate(class_names)
+               if name == target_class or name.split(".", 1)[-1] == target_class]
+    if not matches:
+      raise ValueError(f"--target_class={target_class} is not a class of {dataset_dir}: "
+                       f"{class_names}.")
+    return matches[0]
+  index = int(target_class)
+  if not 0 <= index < len(class_names):
+    raise ValueError(f"--target_class={index} is out of range for {len(class_names)} classes.")
+  return index

@@ -1,0 +1,56 @@
+"""Distils an explainer from a trained performer, without any annotation.
+
+    python training/train_explainer.py --performer_dir=/tmp/performer \
+        --dataset_dir=/tmp/parts --model_dir=/tmp/explainer --epochs=20
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from absl import app, flags  # noqa: E402
+
+from tf_explainer.train import config as config_lib  # noqa: E402
+from tf_explainer.train import distribute, explainer_lib  # noqa: E402
+
+_PERFORMER_DIR = flags.DEFINE_string("performer_dir", None, "Folder of the trained performer.")
+_DATASET_DIR = flags.DEFINE_string("dataset_dir", None, "CUB-layout dataset root.")
+_MODEL_DIR = flags.DEFINE_string("model_dir", None, "Output folder of the explainer.")
+_EPOCHS = flags.DEFINE_integer("epochs", 10, "Training epochs.", lower_bound=1)
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", 32, "Global batch size.", lower_bound=2)
+_STRATEGY = flags.DEFINE_enum("strategy", "default", distribute.STRATEGIES, "tf.distribute "
+                              "strategy.")
+_MIXED_PRECISION = flags.DEFINE_enum("mixed_precision", "float32", distribute.PRECISIONS,
+                                     "Keras dtype policy; losses stay float32.")
+_CACHE = flags.DEFINE_boolean("cache", True, "Cache the performer's features on disk.")
+_LEARNING_RATE = flags.DEFINE_float("learning_rate", 1e-4, "Adam learning rate.", lower_bound=0)
+_GRADIENT = flags.DEFINE_enum("gradient", "approx", ["approx", "exact"], "Filter-loss gradient.")
+_ETA = flags.DEFINE_float("eta", None, "Weight of -log p per image; default the paper's value "
+                          "for the architecture.", lower_bound=0)
+_LAMBDA_L_SCALE = flags.DEFINE_float("lambda_l_scale", None, "Numerator of lambda_l (5e4).",
+                                     lower_bound=0)
+_LAMBDA_F_DIVISOR = flags.DEFINE_float("lambda_f_divisor", None, "The 300 of lambda_f's rule.",
+                                       lower_bound=0)
+_INITIAL_P = flags.DEFINE_float("initial_p", None, "p before training (0.5).")
+_SEED = flags.DEFINE_integer("seed", 0, "Random seed.")
+_CONFIG = flags.DEFINE_string("config", None, "Optional JSON file of flag values.")
+
+FLAG_NAMES = ("performer_dir", "dataset_dir", "model_dir", "epochs", "batch_size", "strategy",
+              "mixed_precision", "cache", "learning_rate", "gradient", "eta", "lambda_l_scale",
+              "lambda_f_divisor", "initial_p", "seed")
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  params = config_lib.resolve(flags.FLAGS, _CONFIG.value, FLAG_NAMES)
+  for name in ("performer_dir", "dataset_dir", "model_dir"):
+    if not params[name]:
+      raise app.UsageError(f"--{name} is required.")
+  config_lib.save(params, params["model_dir"])
+  explainer_lib.run(**params)
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,60 @@
+"""Trains a performer (AlexNet, VGG-M, VGG-S, VGG-16) on a CUB-layout dataset.
+
+    python training/train_performer.py --dataset_dir=/tmp/parts --model_dir=/tmp/performer \
+        --arch=alexnet --image_size=131 --width=0.25 --fc_units=256 --epochs=10
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from absl import app, flags  # noqa: E402
+
+from tf_explainer import performers  # noqa: E402
+from tf_explainer.train import config as config_lib  # noqa: E402
+from tf_explainer.train import distribute, performer_lib  # noqa: E402
+
+_DATASET_DIR = flags.DEFINE_string("dataset_dir", None, "CUB-layout dataset root.")
+_MODEL_DIR = flags.DEFINE_string("model_dir", None, "Output folder of the performer.")
+_ARCH = flags.DEFINE_enum("arch", "alexnet", performers.ARCHITECTURES, "Architecture.")
+_IMAGE_SIZE = flags.DEFINE_integer("image_size", None, "Input side; default 227 (AlexNet) "
+                                   "or 224.", lower_bound=32)
+_TASK = flags.DEFINE_enum("task", "multi", ["single", "multi"], "Single- or multi-category.")
+_TARGET_CLASS = flags.DEFINE_string("target_class", None, "Positive class (index or name) for "
+                                    "--task=single.")
+_EPOCHS = flags.DEFINE_integer("epochs", 10, "Training epochs.", lower_bound=1)
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", 32, "Global batch size.", lower_bound=1)
+_STRATEGY = flags.DEFINE_enum("strategy", "default", distribute.STRATEGIES, "tf.distribute "
+                              "strategy.")
+_WIDTH = flags.DEFINE_float("width", 1.0, "Filter multiplier (1.0 = the paper's network).",
+                            lower_bound=0.01)
+_FC_UNITS = flags.DEFINE_integer("fc_units", 4096, "Width of fc6 and fc7.", lower_bound=1)
+_LEARNING_RATE = flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate.", lower_bound=0)
+_MIXED_PRECISION = flags.DEFINE_enum("mixed_precision", "float32", distribute.PRECISIONS,
+                                     "Keras dtype policy.")
+_WEIGHTS = flags.DEFINE_string("weights", None, "vgg16: 'imagenet' or a weights file; "
+                               "alexnet: a bvlc_alexnet.npy file.")
+_SEED = flags.DEFINE_integer("seed", 0, "Random seed.")
+_CONFIG = flags.DEFINE_string("config", None, "Optional JSON file of flag values.")
+
+FLAG_NAMES = ("dataset_dir", "model_dir", "arch", "image_size", "task", "target_class", "epochs",
+              "batch_size", "strategy", "width", "fc_units", "learning_rate", "mixed_precision",
+              "weights", "seed")
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  params = config_lib.resolve(flags.FLAGS, _CONFIG.value, FLAG_NAMES)
+  for name in ("dataset_dir", "model_dir"):
+    if not params[name]:
+      raise app.UsageError(f"--{name} is required.")
+  config_lib.save(params, params["model_dir"])
+  _, spec, metrics = performer_lib.run(**params)
+  print(f"Performer {spec.arch} saved in {params['model_dir']}: "
+        f"val_accuracy = {metrics.get('val_accuracy', float('nan')):.3f}")
+
+
+if __name__ == "__main__":
+  app.run(main)
