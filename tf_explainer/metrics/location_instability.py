@@ -12,11 +12,11 @@ diagonal.
 import numpy as np
 
 
-def filter_instabilities(peaks, scores, landmarks, top_n=100, image_categories=None,
-                         filter_categories=None):
-  """Per-filter instability in pixels, `(F,)`, NaN where undefined.
+def filter_landmark_deviations(peaks, scores, landmarks, top_n=100, image_categories=None,
+                               filter_categories=None):
+  """Standard deviation of the peak-landmark distance per filter and landmark, `(F, K)`.
 
-  Args: as `location_instability`.
+  NaN where fewer than two images qualify. Args: as `location_instability`.
   """
   peaks = np.asarray(peaks, np.float64)
   scores = np.asarray(scores, np.float64)
@@ -32,23 +32,29 @@ def filter_instabilities(peaks, scores, landmarks, top_n=100, image_categories=N
   if top_n < 2:
     raise ValueError(f"top_n must be at least 2, got {top_n}.")
   present = np.all(np.isfinite(landmarks), axis=-1)  # (N, K)
-  result = np.full(f, np.nan)
+  result = np.full((f, landmarks.shape[1]), np.nan)
   for j in range(f):
     eligible = np.ones(n, bool)
     if image_categories is not None:
       eligible = np.asarray(image_categories) == np.asarray(filter_categories)[j]
-    deviations = []
     for k in range(landmarks.shape[1]):
       rows = np.nonzero(eligible & present[:, k])[0]
       if len(rows) < 2:
-        deviations = None
-        break
+        continue
       top = rows[np.argsort(-scores[rows, j], kind="stable")[:top_n]]
       distances = np.linalg.norm(landmarks[top, k] - peaks[top, j], axis=-1)
-      deviations.append(np.std(distances, ddof=1))
-    if deviations:
-      result[j] = np.mean(deviations)
+      result[j, k] = np.std(distances, ddof=1)
   return result
+
+
+def filter_instabilities(peaks, scores, landmarks, top_n=100, image_categories=None,
+                         filter_categories=None):
+  """Per-filter instability in pixels, `(F,)`: the mean over landmarks, NaN if any is NaN."""
+  deviations = filter_landmark_deviations(peaks, scores, landmarks, top_n, image_categories,
+                                          filter_categories)
+  if deviations.shape[1] == 0:
+    return np.full(deviations.shape[0], np.nan)
+  return deviations.mean(axis=1)
 
 
 def location_instability(peaks, scores, landmarks, image_shape, top_n=100,

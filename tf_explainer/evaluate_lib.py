@@ -1,0 +1,72 @@
+"""Evaluation run: metrics.json, figures and the report (library of training/evaluate.py)."""
+
+import json
+import os
+
+import numpy as np
+
+from tf_explainer import data as data_lib
+from tf_explainer import evaluation
+from tf_explainer import metrics as metrics_lib
+from tf_explainer.train import explainer_lib
+from tf_explainer.visualize import figures, report
+
+
+def assign_parts(collected, spec, top_n):
+  """Each interpretable filter's part: the landmark it is most stable to."""
+  rows = collected.labels == 1 if spec.task == "single" else np.ones(len(collected.labels), bool)
+  deviations = metrics_lib.filter_landmark_deviations(
+      collected.peaks["explainer"][rows], collected.scores["explainer"][rows],
+      collected.landmarks[rows], top_n)
+  deviations = np.where(np.isnan(deviations), np.inf, deviations)
+  return np.argmin(deviations, axis=1)
+
+
+def run(explainer_dir, dataset_dir, output_dir, split="test", top_n=100, batch_size=32,
+        make_figures=True, verbose=1):
+  """Evaluates the explainer in `explainer_dir`; writes `metrics.json` and `report.md`.
+
+  Returns:
+    The metrics dict.
+  """
+  explainer, model, spec, _ = explainer_lib.load_explainer(explainer_dir)
+  dataset = data_lib.read_part_dataset(dataset_dir)
+  result, collected, _ = evaluation.evaluate(explainer, model, spec, dataset, split, top_n,
+                                             batch_size)
+  os.makedirs(output_dir, exist_ok=True)
+  figure_list = []
+  if make_figures and len(collected.samples.get("images", [])):
+    samples = collected.samples
+    mappings = evaluation.layer_mappings(model, spec)
+    path = os.path.join(output_dir, "receptive_fields.png")
+    figures.receptive_field_figure(samples, mappings, spec.image_size, path)
+    figure_list.append(("Receptive fields of interpretable and performer filters", path))
+    grads = figures.class_score_gradients(explainer, model, spec, samples["images"])
+    path = os.path.join(output_dir, "grad_cam.png")
+    figures.grad_cam_figure(samples["images"], grads, spec.image_size, path)
+    figure_list.append(("Grad-CAM of the explainer and of the performer", path))
+    if np.any(np.isfinite(collected.landmarks)):
+      filter_parts = assign_parts(collected, spec, top_n)
+      part_names = [str(p) for p in dataset.part_names]
+      shares = figures.part_contributions(*grads["explainer"], filter_parts, len(part_names))
+      path = os.path.join(output_dir, "part_contributions.png")
+      figures.contribution_figure(samples["images"], shares, part_names, path)
+      figure_list.append(("Part contributions to the class score", path))
+      result["filters_per_part"] = {name: int(np.sum(filter_parts == k))
+                                    for k, name in enumerate(part_names)}
+      result["mean_part_share"] = {name: float(shares[:, k].mean())
+                                   for k, name in enumerate(part_names)}
+  metrics_path = os.path.join(output_dir, "metrics.json")
+  tmp = metrics_path + ".tmp"
+  with open(tmp, "w") as f:
+    json.dump(result, f, indent=2)
+  os.replace(tmp, metrics_path)
+  report.write(os.path.join(output_dir, "report.md"), report.markdown(result, figure_list))
+  if verbose:
+    li = result["location_instability"]
+    fmt = lambda v: "n/a" if v is None else f"{v:.4f}"  # noqa: E731
+    print(f"Location instability: explainer {fmt(li['explainer'])}, performer top conv "
+          f"{fmt(li['performer_top_conv'])}, target {fmt(li['performer_target'])}; "
+          f"p = {result['p']:.3f}; error {result['error']['performer']:.3f} -> "
+          f"{result['error']['explainer']:.3f}. Report: {os.path.join(output_dir, 'report.md')}")
+  return result

@@ -1,0 +1,161 @@
+"""The paper's evaluation of an explainer against its performer.
+
+* Location instability (SPEC section 2) of the explainer's last interpretable
+  layer, the performer's top conv layer and its target layer.
+* p, the interpretable track's share.
+* The classification error of the performer and of the performer's
+  classifier fed with the explainer's reconstructed fc7 (Delta-error).
+
+Protocols: a single-category performer is measured on the test images of its
+target class; a multi-category one assigns each filter to the category whose
+images activate it most and measures it on that category's images.
+"""
+
+import dataclasses
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tf_explainer import data as data_lib
+from tf_explainer import metrics as metrics_lib
+
+
+@dataclasses.dataclass
+class Collected:
+  """Everything the metrics and pictures need, from one pass over a split."""
+
+  peaks: dict       # layer -> (N, F, 2)
+  scores: dict      # layer -> (N, F)
+  labels: np.ndarray  # task labels (N,)
+  landmarks: np.ndarray  # (N, K, 2) in input pixels
+  performer_logits: np.ndarray
+  explainer_logits: np.ndarray
+  samples: dict     # first images and maps, for pictures
+  index: np.ndarray
+
+
+def layer_mappings(model, spec):
+  """Unit mappings of the three compared layers (the explainer's through the target's)."""
+  target = metrics_lib.unit_mapping(model, spec.target_layer)
+  return {"explainer": target,
+          "performer_top_conv": metrics_lib.unit_mapping(model, spec.top_conv_layer),
+          "performer_target": target}
+
+
+def probe_model(model, spec):
+  """Images -> target map, top conv map, fc7 and logits."""
+  return keras.Model(model.inputs[0], {
+      "target": model.get_layer(spec.target_layer).output,
+      "top_conv": model.get_layer(spec.top_conv_layer).output,
+      "logits": model.output})
+
+
+def collect(explainer, model, spec, dataset, labels, batch_size=32, num_samples=16):
+  """Runs performer and explainer over `dataset`, keeping peaks, scores and logits."""
+  probe = probe_model(model, spec)
+  classifier = model.get_layer(spec.classifier_layer)
+  mappings = layer_mappings(model, spec)
+  peaks = {k: [] for k in mappings}
+  scores = {k: [] for k in mappings}
+  perf_logits, expl_logits, lms, index = [], [], [], []
+  samples = {}
+  ds = data_lib.make_dataset(dataset, spec.image_size, labels=labels, batch_size=batch_size,
+                             cache=False)
+  for batch in ds:
+    out = probe(batch["images"], training=False)
+    expl = explainer(out["target"], training=False)
+    maps = {"explainer": expl["part_maps"].numpy(),
+            "performer_top_conv": tf.cast(out["top_conv"], tf.float32).numpy(),
+            "performer_target": tf.cast(out["target"], tf.float32).numpy()}
+    for name, m in maps.items():
+      p, s = metrics_lib.peaks_and_scores(m, mappings[name])
+      peaks[name].append(p)
+      scores[name].append(s)
+    perf_logits.append(tf.cast(out["logits"], tf.float32).numpy())
+    expl_logits.append(tf.cast(classifier(expl["fc7"]), tf.float32).numpy())
+    lms.append(batch["landmarks"].numpy())
+    index.append(batch["index"].numpy())
+    have = len(samples.get("images", []))
+    if have < num_samples:
+      take = num_samples - have
+      for key, value in (("images", batch["images"].numpy()), ("explainer", maps["explainer"]),
+                         ("performer_top_conv", maps["performer_top_conv"]),
+                         ("landmarks", batch["landmarks"].numpy()),
+                         ("labels", batch["labels"].numpy())):
+        samples[key] = np.concatenate([samples[key], value[:take]]) if key in samples \
+            else value[:take]
+  cat = lambda parts: np.concatenate(parts) if parts else np.zeros((0,))  # noqa: E731
+  return Collected(
+      peaks={k: cat(v) for k, v in peaks.items()}, scores={k: cat(v) for k, v in scores.items()},
+      labels=np.asarray(labels), landmarks=cat(lms), performer_logits=cat(perf_logits),
+      explainer_logits=cat(expl_logits), samples=samples, index=cat(index))
+
+
+def instabilities(collected, spec, top_n=100):
+  """Location instability of the three layers under the performer's protocol.
+
+  Returns:
+    `(values dict, per-filter dict, notes list)`.
+  """
+  image_shape = (spec.image_size, spec.image_size)
+  notes = []
+  values, per_filter = {}, {}
+  if not np.any(np.isfinite(collected.landmarks)):
+    notes.append("The dataset has no landmarks: location instability is not defined.")
+    return {k: None for k in collected.peaks}, {}, notes
+  if spec.task == "single":
+    rows = collected.labels == 1
+    n = int(rows.sum())
+    if n < top_n:
+      notes.append(f"{n} test images of the target class, fewer than top_n = {top_n}: all used.")
+    for name in collected.peaks:
+      args = (collected.peaks[name][rows], collected.scores[name][rows],
+              collected.landmarks[rows])
+      values[name] = metrics_lib.location_instability(*args, image_shape, top_n)
+      per_filter[name] = metrics_lib.filter_instabilities(*args[:3], top_n)
+  else:
+    counts = np.bincount(collected.labels, minlength=spec.num_classes)
+    if counts.min() < top_n:
+      notes.append(f"Some categories have fewer test images ({counts.min()}) than top_n = "
+                   f"{top_n}: all their images used.")
+    for name in collected.peaks:
+      filter_cats = metrics_lib.assign_filter_categories(
+          collected.scores[name], collected.labels, spec.num_classes)
+      args = (collected.peaks[name], collected.scores[name], collected.landmarks)
+      values[name] = metrics_lib.location_instability(
+          *args, image_shape, top_n, image_categories=collected.labels,
+          filter_categories=filter_cats)
+      per_filter[name] = metrics_lib.filter_instabilities(
+          *args, top_n, image_categories=collected.labels, filter_categories=filter_cats)
+  values = {k: (None if v is None or math.isnan(v) else v) for k, v in values.items()}
+  return values, per_filter, notes
+
+
+def errors(collected):
+  """Classification errors of the performer and of the explainer's reconstruction."""
+  perf = float(np.mean(np.argmax(collected.performer_logits, -1) != collected.labels))
+  expl = float(np.mean(np.argmax(collected.explainer_logits, -1) != collected.labels))
+  return {"performer": perf, "explainer": expl, "delta": expl - perf}
+
+
+def evaluate(explainer, model, spec, dataset, split="test", top_n=100, batch_size=32):
+  """The metrics dict of `metrics.json` plus the collected arrays for pictures."""
+  subset = data_lib.select(dataset, split)
+  if len(subset) == 0:
+    raise ValueError(f"The dataset has no {split} images to evaluate on.")
+  labels = data_lib.task_labels(subset.labels, spec.task, spec.target_class)
+  collected = collect(explainer, model, spec, subset, labels, batch_size)
+  values, per_filter, notes = instabilities(collected, spec, top_n)
+  result = {
+      "location_instability": values,
+      "p": float(explainer.p),
+      "error": errors(collected),
+      "protocol": spec.task,
+      "arch": spec.arch,
+      "num_images": int(len(subset)),
+      "top_n": top_n,
+      "notes": notes,
+  }
+  return result, collected, per_filter

@@ -1,0 +1,1 @@
+"""Pictures of explainers: receptive fields, Grad-CAM, part contributions; the report."""

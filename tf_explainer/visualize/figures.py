@@ -1,0 +1,164 @@
+"""Figures with matplotlib.
+
+Receptive fields use the simple method the paper uses for performer filters:
+every activated unit contributes a round receptive field (a disk of radius
+`stride` around its mapped pixel, weighted by the activation), and the disks of
+a map are overlapped. It is applied to both the explainer's and the
+performer's filters so that the two are compared on equal terms.
+"""
+
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+
+def round_receptive_field(feature_map, mapping, image_size):
+  """Overlapped round receptive fields of one `(L, L)` map, as an `(S, S)` image in [0, 1]."""
+  rows, cols = np.mgrid[0:image_size, 0:image_size].astype(np.float32)
+  field = np.zeros((image_size, image_size), np.float32)
+  radius = float(mapping.stride[0])
+  peak = feature_map.max()
+  if peak <= 0:
+    return field
+  for (i, j), value in np.ndenumerate(feature_map):
+    if value <= 0.05 * peak:
+      continue
+    r, c = mapping.to_pixels([i, j])
+    field = np.maximum(field, (value / peak) * ((rows - r) ** 2 + (cols - c) ** 2 <= radius ** 2))
+  return field
+
+
+def receptive_field_figure(samples, mappings, image_size, path, filters=4, images=4):
+  """Rows of filters, columns of their top images with the RF overlaid (the paper's Fig. 4)."""
+  fig, axes = plt.subplots(2 * filters, images, figsize=(2 * images, 4 * filters))
+  for block, name in enumerate(("explainer", "performer_top_conv")):
+    maps = samples[name]
+    strength = maps.max(axis=(1, 2))  # (N, F)
+    chosen = np.argsort(-strength.mean(0))[:filters]
+    for r, f in enumerate(chosen):
+      top = np.argsort(-strength[:, f])[:images]
+      for c, n in enumerate(top):
+        ax = axes[block * filters + r, c]
+        field = round_receptive_field(maps[n, :, :, f], mappings[name], image_size)
+        ax.imshow(samples["images"][n].astype(np.uint8))
+        ax.imshow(field, cmap="jet", alpha=0.45 * (field > 0), vmin=0, vmax=1)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if c == 0:
+          ax.set_ylabel(f"{'explainer' if block == 0 else 'performer'}\nfilter {f}", fontsize=8)
+  fig.suptitle("Receptive fields: interpretable filters (top) vs performer top conv (bottom)")
+  fig.tight_layout()
+  _save(fig, path)
+
+
+def grad_cam(maps, gradients, image_size):
+  """Grad-CAM maps `(N, S, S)` from `(N, L, L, F)` activations and their gradients."""
+  weights = gradients.mean(axis=(1, 2), keepdims=True)
+  cam = np.maximum((weights * maps).sum(-1), 0)
+  cam = tf.image.resize(cam[..., None], [image_size, image_size]).numpy()[..., 0]
+  return cam / np.maximum(cam.max(axis=(1, 2), keepdims=True), 1e-12)
+
+
+def class_score_gradients(explainer, model, spec, images):
+  """Activations and gradients of the predicted class score.
+
+  Returns:
+    dict with `explainer` (part maps of the last interpretable layer; the score
+    is the performer's classifier on the reconstructed fc7) and
+    `performer_top_conv`, each `(maps, gradients)`, and the predicted classes.
+  """
+  import keras
+  probe = keras.Model(model.inputs[0], {"target": model.get_layer(spec.target_layer).output,
+                                        "top": model.get_layer(spec.top_conv_layer).output,
+                                        "logits": model.output})
+  classifier = model.get_layer(spec.classifier_layer)
+  images = tf.convert_to_tensor(images, tf.float32)
+  with tf.GradientTape(persistent=True) as tape:
+    out = probe(images, training=False)
+    top = out["top"]
+    classes = tf.argmax(out["logits"], -1)
+    perf_score = tf.reduce_sum(tf.gather(out["logits"], classes, batch_dims=1))
+    fwd = explainer.forward(out["target"], training=False)
+    parts = fwd["masked"][-1]
+    expl_logits = classifier(fwd["fc"][-1])
+    expl_classes = tf.argmax(expl_logits, -1)
+    expl_score = tf.reduce_sum(tf.gather(expl_logits, expl_classes, batch_dims=1))
+  result = {
+      "explainer": (parts.numpy(), tape.gradient(expl_score, parts).numpy()),
+      "performer_top_conv": (top.numpy(), tape.gradient(perf_score, top).numpy()),
+      "classes": expl_classes.numpy(),
+  }
+  del tape
+  return result
+
+
+def grad_cam_figure(images, grads, image_size, path, count=6):
+  """Grad-CAM of the explainer's part maps and of the performer's top conv (Fig. 5)."""
+  count = min(count, len(images))
+  cams = {name: grad_cam(*grads[name], image_size)
+          for name in ("explainer", "performer_top_conv")}
+  fig, axes = plt.subplots(2, count, figsize=(2 * count, 4.4), squeeze=False)
+  for row, name in enumerate(cams):
+    for i in range(count):
+      ax = axes[row, i]
+      ax.imshow(images[i].astype(np.uint8))
+      ax.imshow(cams[name][i], cmap="jet", alpha=0.45, vmin=0, vmax=1)
+      ax.set_xticks([])
+      ax.set_yticks([])
+      if i == 0:
+        ax.set_ylabel("explainer" if row == 0 else "performer", fontsize=9)
+  fig.suptitle("Grad-CAM of the predicted class")
+  fig.tight_layout()
+  _save(fig, path)
+
+
+def part_contributions(part_maps, gradients, filter_parts, num_parts):
+  """Each part's share of the class score: gradient x activation summed over its filters.
+
+  Args:
+    part_maps, gradients: `(N, L, L, F)`.
+    filter_parts: `(F,)` the part (landmark index) each filter is assigned to.
+    num_parts: K.
+
+  Returns:
+    `(N, K)` shares that sum to 1 per image over parts with positive evidence
+    (negative contributions are clipped at 0).
+  """
+  per_filter = np.maximum((part_maps * gradients).sum(axis=(1, 2)), 0)  # (N, F)
+  per_part = np.zeros((part_maps.shape[0], num_parts))
+  for k in range(num_parts):
+    per_part[:, k] = per_filter[:, filter_parts == k].sum(-1)
+  return per_part / np.maximum(per_part.sum(-1, keepdims=True), 1e-12)
+
+
+def contribution_figure(images, shares, part_names, path, count=4):
+  """Per-image and average part shares of the class score."""
+  count = min(count, len(images))
+  fig, axes = plt.subplots(2, count + 1, figsize=(2.4 * (count + 1), 4.6), squeeze=False)
+  for i in range(count):
+    axes[0, i].imshow(images[i].astype(np.uint8))
+    axes[0, i].axis("off")
+    axes[1, i].bar(range(len(part_names)), shares[i])
+    axes[1, i].set_xticks(range(len(part_names)), part_names, rotation=60, fontsize=7)
+    axes[1, i].set_ylim(0, 1)
+  axes[0, count].axis("off")
+  axes[1, count].bar(range(len(part_names)), shares.mean(0), color="tab:orange")
+  axes[1, count].set_xticks(range(len(part_names)), part_names, rotation=60, fontsize=7)
+  axes[1, count].set_ylim(0, 1)
+  axes[1, count].set_title("average", fontsize=9)
+  fig.suptitle("Contribution of each part to the class score")
+  fig.tight_layout()
+  _save(fig, path)
+
+
+def _save(fig, path):
+  os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+  tmp = path + ".tmp.png"
+  fig.savefig(tmp, dpi=80)
+  plt.close(fig)
+  os.replace(tmp, path)

@@ -1,0 +1,47 @@
+"""The Markdown report of an evaluation, with tables laid out like the paper's."""
+
+import os
+
+
+def _fmt(value, percent=False):
+  if value is None:
+    return "n/a"
+  return f"{100 * value:.2f}%" if percent else f"{value:.4f}"
+
+
+def markdown(metrics, figures, title="Explainer evaluation"):
+  """Report text: instability table, p, errors, notes and figures."""
+  li = metrics["location_instability"]
+  err = metrics["error"]
+  lines = [f"# {title}", "",
+           f"Performer: {metrics['arch']}, {metrics['protocol']}-category protocol, "
+           f"{metrics['num_images']} test images, top_n = {metrics['top_n']}.", "",
+           "## Location instability (lower is better; Table 1 / Table 5 layout)", "",
+           "| layer | location instability |", "|---|---|",
+           f"| {metrics['arch']} (target layer) | {_fmt(li.get('performer_target'))} |",
+           f"| {metrics['arch']} (top conv layer) | {_fmt(li.get('performer_top_conv'))} |",
+           f"| Explainer | {_fmt(li.get('explainer'))} |"]
+  if li.get("explainer") is not None and li.get("performer_top_conv"):
+    lines += ["", f"Explainer / top conv: {li['explainer'] / li['performer_top_conv']:.3f}."]
+  lines += ["", "## Contribution of the interpretable track (Table 2 layout)", "",
+            "| | p |", "|---|---|", f"| {metrics['arch']} | {metrics['p']:.4f} |", "",
+            "## Classification error (Table 3 layout)", "",
+            "| Performer | Explainer | Delta error |", "|---|---|---|",
+            f"| {_fmt(err['performer'], True)} | {_fmt(err['explainer'], True)} | "
+            f"{_fmt(err['delta'], True)} |"]
+  if metrics.get("error_explainer_cls") is not None:
+    lines += ["", f"Explainer+cls error: {_fmt(metrics['error_explainer_cls'], True)}."]
+  if metrics.get("notes"):
+    lines += ["", "## Notes", ""] + [f"- {note}" for note in metrics["notes"]]
+  if figures:
+    lines += ["", "## Figures", ""]
+    for caption, path in figures:
+      lines += [f"### {caption}", "", f"![{caption}]({os.path.basename(path)})", ""]
+  return "\n".join(lines) + "\n"
+
+
+def write(path, text):
+  tmp = path + ".tmp"
+  with open(tmp, "w") as f:
+    f.write(text)
+  os.replace(tmp, path)

@@ -1,0 +1,37 @@
+"""Evaluates an explainer as the paper does and writes metrics.json and a report.
+
+    python training/evaluate.py --explainer_dir=/tmp/explainer --dataset_dir=/tmp/parts \
+        --output_dir=/tmp/eval
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from absl import app, flags  # noqa: E402
+
+from tf_explainer import evaluate_lib  # noqa: E402
+
+_EXPLAINER_DIR = flags.DEFINE_string("explainer_dir", None, "Folder of the trained explainer.",
+                                     required=True)
+_DATASET_DIR = flags.DEFINE_string("dataset_dir", None, "CUB-layout dataset root.",
+                                   required=True)
+_OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Where metrics.json and the report go.",
+                                  required=True)
+_SPLIT = flags.DEFINE_enum("split", "test", ["train", "test", "all"], "Images to evaluate on.")
+_TOP_N = flags.DEFINE_integer("top_n", 100, "Images per filter and landmark.", lower_bound=2)
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", 32, "Batch size.", lower_bound=1)
+_FIGURES = flags.DEFINE_boolean("figures", True, "Draw receptive-field, Grad-CAM and "
+                                "part-contribution figures.")
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  evaluate_lib.run(_EXPLAINER_DIR.value, _DATASET_DIR.value, _OUTPUT_DIR.value, _SPLIT.value,
+                   _TOP_N.value, _BATCH_SIZE.value, _FIGURES.value)
+
+
+if __name__ == "__main__":
+  app.run(main)
