@@ -271,6 +271,20 @@ class Explainer(keras.Model):
 
   # ---- loss and training -------------------------------------------------------------
 
+  def compile(self, optimizer="adam", gate_optimizer=None, **kwargs):
+    """Compiles with an optional separate optimizer for the gate's `w_p`.
+
+    Adam moves every weight by about its learning rate per step whatever the
+    gradient's scale, so with the small rate the conv and fc weights need,
+    `p` would take tens of thousands of steps to leave 0.5. A second optimizer
+    with a larger rate for the one scalar `w_p` lets `p` find the balance of
+    `-eta log p` and the reconstruction loss within a short run.
+    """
+    super().compile(optimizer=optimizer, **kwargs)
+    self.gate_optimizer = gate_optimizer
+    if gate_optimizer is not None:
+      gate_optimizer.build([self.gate.w_p])
+
   def _update_categories(self, interp_maps, categories):
     one_hot = tf.one_hot(categories, self.config.num_classes)  # (B, K)
     for i, x in enumerate(interp_maps):
@@ -342,7 +356,13 @@ class Explainer(keras.Model):
     self.lambda_f.assign(tf.where(ready, self.lambda_f, first))
     self.lambda_f_ready.assign(1.0)
     self._update_categories(out["interp_maps"], out["categories"])
-    self.optimizer.apply_gradients(zip(grads, weights))
+    gate_optimizer = getattr(self, "gate_optimizer", None)
+    if gate_optimizer is None:
+      self.optimizer.apply_gradients(zip(grads, weights))
+    else:
+      w_p = self.gate.w_p
+      self.optimizer.apply_gradients([(g, v) for g, v in zip(grads, weights) if v is not w_p])
+      gate_optimizer.apply_gradients([(g, v) for g, v in zip(grads, weights) if v is w_p])
     return self._record(terms)
 
   def test_step(self, data):

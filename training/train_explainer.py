@@ -25,6 +25,8 @@ _MIXED_PRECISION = flags.DEFINE_enum("mixed_precision", "float32", distribute.PR
                                      "Keras dtype policy; losses stay float32.")
 _CACHE = flags.DEFINE_boolean("cache", True, "Cache the performer's features on disk.")
 _LEARNING_RATE = flags.DEFINE_float("learning_rate", 1e-4, "Adam learning rate.", lower_bound=0)
+_GATE_LEARNING_RATE = flags.DEFINE_float("gate_learning_rate", 1e-2, "Adam learning rate of the "
+                                         "gate's w_p (0: use --learning_rate).", lower_bound=0)
 _GRADIENT = flags.DEFINE_enum("gradient", "approx", ["approx", "exact"], "Filter-loss gradient.")
 _ETA = flags.DEFINE_float("eta", None, "Weight of -log p per image; default the paper's value "
                           "for the architecture.", lower_bound=0)
@@ -37,8 +39,8 @@ _SEED = flags.DEFINE_integer("seed", 0, "Random seed.")
 _CONFIG = flags.DEFINE_string("config", None, "Optional JSON file of flag values.")
 
 FLAG_NAMES = ("performer_dir", "dataset_dir", "model_dir", "epochs", "batch_size", "strategy",
-              "mixed_precision", "cache", "learning_rate", "gradient", "eta", "lambda_l_scale",
-              "lambda_f_divisor", "initial_p", "seed")
+              "mixed_precision", "cache", "learning_rate", "gate_learning_rate", "gradient", "eta",
+              "lambda_l_scale", "lambda_f_divisor", "initial_p", "seed")
 
 
 def main(argv):

@@ -41,7 +41,8 @@ def build_for_performer(model, spec, initialize=True, **overrides):
 
 
 def run(performer_dir, dataset_dir, model_dir, epochs=10, batch_size=32, strategy="default",
-        mixed_precision="float32", cache=True, learning_rate=1e-4, gradient="approx", eta=None,
+        mixed_precision="float32", cache=True, learning_rate=1e-4, gate_learning_rate=1e-2,
+        gradient="approx", eta=None,
         lambda_l_scale=None, lambda_f_divisor=None, initial_p=None, seed=0, verbose=1,
         extra_callbacks=()):
   """Trains an explainer for the performer in `performer_dir`.
@@ -83,7 +84,9 @@ def run(performer_dir, dataset_dir, model_dir, epochs=10, batch_size=32, strateg
         model, spec, gradient=gradient, eta=eta, lambda_l_scale=lambda_l_scale,
         lambda_f_divisor=lambda_f_divisor, initial_p=initial_p)
     explainer.set_reconstruction_weights(norms)
-    explainer.compile(optimizer=keras.optimizers.Adam(learning_rate))
+    explainer.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        gate_optimizer=keras.optimizers.Adam(gate_learning_rate) if gate_learning_rate else None)
 
   pairs = features_lib.to_training_pairs(features)
   pairs = pairs.shuffle(len(train), seed=seed).batch(batch_size, drop_remainder=True)

@@ -1,0 +1,96 @@
+"""The end-to-end demo on the embedded synthetic data.
+
+Generates the data, trains a performer, distils an explainer, evaluates it,
+exports a SavedModel and writes the report:
+
+    python -m tf_explainer.demo --work_dir=runs/demo
+
+Defaults are sized for a 2-core CPU (about ten minutes); every step shows a
+progress bar and the last lines say where the report and the SavedModel are.
+"""
+
+import os
+import time
+
+from absl import app, flags
+
+_WORK_DIR = flags.DEFINE_string("work_dir", "runs/demo", "Where everything is written.")
+_NUM_IMAGES = flags.DEFINE_integer("num_images", 1200, "Synthetic images to generate.",
+                                   lower_bound=12)
+_ARCH = flags.DEFINE_enum("arch", "alexnet", ["alexnet", "vgg_m", "vgg_s", "vgg16"],
+                          "Performer architecture.")
+_IMAGE_SIZE = flags.DEFINE_integer("image_size", 131, "Performer input side.", lower_bound=32)
+_WIDTH = flags.DEFINE_float("width", 0.25, "Performer filter multiplier.", lower_bound=0.01)
+_FC_UNITS = flags.DEFINE_integer("fc_units", 256, "Performer fc6/fc7 width.", lower_bound=1)
+_PERFORMER_EPOCHS = flags.DEFINE_integer("performer_epochs", 25, "Performer epochs.",
+                                         lower_bound=1)
+_EXPLAINER_EPOCHS = flags.DEFINE_integer("explainer_epochs", 40, "Explainer epochs.",
+                                         lower_bound=1)
+_TASK = flags.DEFINE_enum("task", "multi", ["single", "multi"], "Classification task.")
+_TARGET_CLASS = flags.DEFINE_string("target_class", "bird", "Positive class for --task=single.")
+_MIXED_PRECISION = flags.DEFINE_enum("mixed_precision", "float32",
+                                     ["float32", "mixed_bfloat16", "mixed_float16"],
+                                     "Keras dtype policy for both trainings.")
+_SEED = flags.DEFINE_integer("seed", 0, "Random seed.")
+
+
+def run(work_dir, num_images=1200, arch="alexnet", image_size=131, width=0.25, fc_units=256,
+        performer_epochs=25, explainer_epochs=40, task="multi", target_class="bird",
+        mixed_precision="float32", seed=0, verbose=1):
+  """Runs the whole pipeline; returns the paths and the metrics."""
+  from tf_explainer import evaluate_lib, export_lib
+  from tf_explainer.data import synthetic
+  from tf_explainer.train import explainer_lib, performer_lib
+
+  paths = {name: os.path.join(work_dir, name)
+           for name in ("data", "performer", "explainer", "evaluation", "serving")}
+  timings = {}
+
+  def step(name):
+    if verbose:
+      print(f"\n== {name} ==", flush=True)
+    timings[name] = time.time()
+
+  def done(name):
+    timings[name] = time.time() - timings[name]
+
+  step("data")
+  synthetic.generate(paths["data"], num_images, seed=seed, progress=verbose > 0)
+  done("data")
+  step("performer")
+  performer_lib.run(paths["data"], paths["performer"], arch=arch, image_size=image_size,
+                    task=task, target_class=target_class if task == "single" else None,
+                    epochs=performer_epochs, width=width, fc_units=fc_units,
+                    mixed_precision=mixed_precision, seed=seed, verbose=verbose)
+  done("performer")
+  step("explainer")
+  explainer_lib.run(paths["performer"], paths["data"], paths["explainer"],
+                    epochs=explainer_epochs, mixed_precision=mixed_precision, seed=seed,
+                    verbose=verbose)
+  done("explainer")
+  step("evaluation")
+  metrics = evaluate_lib.run(paths["explainer"], paths["data"], paths["evaluation"],
+                             verbose=verbose)
+  done("evaluation")
+  step("export")
+  saved_model = export_lib.run(paths["explainer"], os.path.join(paths["serving"], "explainer"),
+                               version=1, overwrite=True)
+  done("export")
+  report = os.path.join(paths["evaluation"], "report.md")
+  if verbose:
+    print("\nStep times (s): " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items()))
+    print(f"Report:     {os.path.abspath(report)}")
+    print(f"SavedModel: {os.path.abspath(saved_model)}")
+  return {"report": report, "saved_model": saved_model, "metrics": metrics, "timings": timings}
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  run(_WORK_DIR.value, _NUM_IMAGES.value, _ARCH.value, _IMAGE_SIZE.value, _WIDTH.value,
+      _FC_UNITS.value, _PERFORMER_EPOCHS.value, _EXPLAINER_EPOCHS.value, _TASK.value,
+      _TARGET_CLASS.value, _MIXED_PRECISION.value, _SEED.value)
+
+
+if __name__ == "__main__":
+  app.run(main)
