@@ -93,16 +93,15 @@ def run(performer_dir, dataset_dir, model_dir, epochs=10, batch_size=32, strateg
   pairs = pairs.prefetch(tf.data.AUTOTUNE)
   if len(train) < batch_size:
     raise ValueError(f"--batch_size={batch_size} is larger than the {len(train)} training images.")
-  history = explainer.fit(
-      pairs, epochs=epochs, verbose=verbose,
-      callbacks=[
-          keras.callbacks.BackupAndRestore(os.path.join(model_dir, "backup")),
-          explainer_lib.LambdaFUpdate(),
-          keras.callbacks.TerminateOnNaN(),
-          callbacks_lib.ThroughputAndLearningRate(len(train) // batch_size * batch_size),
-          *extra_callbacks,
-          keras.callbacks.TensorBoard(os.path.join(model_dir, "logs")),
-      ])
+  try:
+    history = _fit(explainer, pairs, epochs, verbose, model_dir, len(train) // batch_size *
+                   batch_size, extra_callbacks)
+  except tf.errors.InvalidArgumentError as e:
+    if "NaN or Inf" not in str(e):
+      raise
+    raise FloatingPointError(
+        f"Training stopped: NaN or Inf reached the interpretable feature maps; the checkpoints "
+        f"in {model_dir} are those of the last finished epoch. Lower --learning_rate.") from None
   callbacks_lib.check_finite(history, model_dir)
   save_explainer(explainer, model_dir, performer_dir, dataset_dir)
   metrics = {k: float(v[-1]) for k, v in history.history.items()}
@@ -111,6 +110,20 @@ def run(performer_dir, dataset_dir, model_dir, epochs=10, batch_size=32, strateg
           f"reconstruction = {metrics.get('reconstruction', float('nan')):.4g}, "
           f"filter loss = {metrics.get('filter_loss', float('nan')):.4g}.")
   return explainer, metrics
+
+
+def _fit(explainer, pairs, epochs, verbose, model_dir, images_per_epoch, extra_callbacks):
+  return explainer.fit(
+      pairs, epochs=epochs, verbose=verbose,
+      callbacks=[
+          keras.callbacks.BackupAndRestore(os.path.join(model_dir, "backup"),
+                                           double_checkpoint=True),
+          explainer_lib.LambdaFUpdate(),
+          keras.callbacks.TerminateOnNaN(),
+          callbacks_lib.ThroughputAndLearningRate(images_per_epoch),
+          *extra_callbacks,
+          keras.callbacks.TensorBoard(os.path.join(model_dir, "logs")),
+      ])
 
 
 def save_explainer(explainer, model_dir, performer_dir, dataset_dir=None):

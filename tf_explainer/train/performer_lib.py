@@ -71,7 +71,8 @@ def run(dataset_dir, model_dir, arch="alexnet", image_size=None, task="multi",
   history = model.fit(
       train_ds.map(to_xy), validation_data=test_ds.map(to_xy), epochs=epochs, verbose=verbose,
       callbacks=[
-          keras.callbacks.BackupAndRestore(os.path.join(model_dir, "backup")),
+          keras.callbacks.BackupAndRestore(os.path.join(model_dir, "backup"),
+                                           double_checkpoint=True),
           keras.callbacks.TerminateOnNaN(),
           callbacks_lib.ThroughputAndLearningRate(int(train.sum())),
           keras.callbacks.TensorBoard(os.path.join(model_dir, "logs")),

@@ -1,0 +1,82 @@
+"""Tests for the evaluation run (training/evaluate.py) on the tiny run."""
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+
+from tests import tiny_run
+from tf_explainer import evaluate_lib
+from tf_explainer.train import explainer_lib
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class EvaluateTest(tf.test.TestCase):
+
+  def test_script_writes_metrics_report_and_figures(self):
+    p = tiny_run.paths()
+    out = os.path.join(tempfile.mkdtemp(), "eval")
+    result = subprocess.run(
+        [sys.executable, os.path.join(REPO, "training/evaluate.py"),
+         f"--explainer_dir={p['explainer']}", f"--dataset_dir={p['data']}",
+         f"--output_dir={out}", "--top_n=100", "--split=all"], capture_output=True, text=True,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"), timeout=600)
+    self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+    with open(os.path.join(out, "metrics.json")) as f:
+      metrics = json.load(f)
+    self.assertEqual(set(metrics["location_instability"]),
+                     {"explainer", "performer_top_conv", "performer_target"})
+    for value in metrics["location_instability"].values():
+      self.assertTrue(0 < value < 1)
+    self.assertTrue(0 < metrics["p"] < 1)
+    self.assertEqual(set(metrics["error"]), {"performer", "explainer", "delta"})
+    self.assertTrue(all(math.isfinite(v) for v in metrics["error"].values()))
+    self.assertTrue(any("fewer" in n for n in metrics["notes"]))  # 36 images < top_n
+    self.assertEqual(sum(metrics["filters_per_part"].values()), 48)
+    with open(os.path.join(out, "report.md")) as f:
+      report = f.read()
+    for name in ("receptive_fields.png", "grad_cam.png", "part_contributions.png"):
+      self.assertGreater(os.path.getsize(os.path.join(out, name)), 1000)
+      self.assertIn(f"({name})", report)
+    self.assertIn("| Explainer |", report)
+
+  def test_dataset_without_landmarks(self):
+    p = tiny_run.paths()
+    data = os.path.join(tempfile.mkdtemp(), "data")
+    shutil.copytree(p["data"], data)
+    with open(os.path.join(data, "parts", "part_locs.txt")) as f:
+      rows = [line.split() for line in f if line.strip()]
+    with open(os.path.join(data, "parts", "part_locs.txt"), "w") as f:
+      f.writelines(f"{a} {b} 0 0 0\n" for a, b, *_ in rows)
+    metrics = evaluate_lib.run(p["explainer"], data, tempfile.mkdtemp(), split="all", verbose=0)
+    self.assertEqual(metrics["location_instability"],
+                     {"explainer": None, "performer_top_conv": None, "performer_target": None})
+    self.assertTrue(any("no landmarks" in n for n in metrics["notes"]))
+    self.assertTrue(0 < metrics["p"] < 1)
+
+  def test_explainer_of_another_architecture(self):
+    p = tiny_run.paths()
+    other = os.path.join(tempfile.mkdtemp(), "performer")
+    from tf_explainer.train import performer_lib
+    performer_lib.run(p["data"], other, **dict(tiny_run.PERFORMER, arch="vgg16", image_size=96))
+    moved = os.path.join(tempfile.mkdtemp(), "explainer")
+    shutil.copytree(p["explainer"], moved)
+    manifest_path = os.path.join(moved, "explainer.json")
+    with open(manifest_path) as f:
+      manifest = json.load(f)
+    manifest["performer_dir"] = other
+    with open(manifest_path, "w") as f:
+      json.dump(manifest, f)
+    with self.assertRaisesRegex(ValueError, r"expects target maps \[?\(?6, 6, 48.*vgg16"):
+      explainer_lib.load_explainer(moved)
+
+
+if __name__ == "__main__":
+  tf.test.main()

@@ -1,0 +1,191 @@
+"""Tests for the training runs: files, resumption, annotations, configuration, errors."""
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tests import tiny_run
+from tf_explainer.train import callbacks as callbacks_lib
+from tf_explainer.train import config as config_lib
+from tf_explainer.train import explainer_lib, features
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def run_script(script, *flags, timeout=600):
+  return subprocess.run([sys.executable, os.path.join(REPO, script), *flags],
+                        capture_output=True, text=True, timeout=timeout,
+                        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+
+
+def last_error_line(result):
+  lines = [l for l in result.stderr.strip().splitlines() if l.strip()]
+  return lines[-1] if lines else ""
+
+
+class TrainingRunTest(tf.test.TestCase):
+
+  def test_outputs(self):
+    p = tiny_run.paths()
+    for name in ("performer.keras", "performer.json", "logs"):
+      self.assertTrue(os.path.exists(os.path.join(p["performer"], name)), name)
+    for name in ("explainer.keras", "explainer.json", "logs", "feature_cache"):
+      self.assertTrue(os.path.exists(os.path.join(p["explainer"], name)), name)
+    explainer, model, spec, manifest = explainer_lib.load_explainer(p["explainer"])
+    self.assertEqual(manifest["performer_dir"], os.path.abspath(p["performer"]))
+    self.assertEqual(tuple(explainer.config.target_shape), (6, 6, 48))
+    self.assertTrue(np.all(explainer.lambda_f.numpy() > 0))
+    self.assertEqual(spec.class_names[0], "001.bird")
+
+  def test_feature_cache_reused_and_invalidated(self):
+    p = tiny_run.paths()
+    model, spec = explainer_lib.performers.load_performer(p["performer"])
+    from tf_explainer.data import read_part_dataset, select
+    train = select(read_part_dataset(p["data"]), "train")
+    cache_dir = tempfile.mkdtemp()
+    _, first = features.cached_features(model, spec, p["performer"], train, cache_dir, "train",
+                                        progress=False)
+    stamp = os.path.getmtime(os.path.join(first, "complete.json"))
+    _, again = features.cached_features(model, spec, p["performer"], train, cache_dir, "train",
+                                        progress=False)
+    self.assertEqual(first, again)
+    self.assertEqual(stamp, os.path.getmtime(os.path.join(again, "complete.json")))
+    fewer = train.subset(np.arange(len(train)) < len(train) - 1)
+    _, other = features.cached_features(model, spec, p["performer"], fewer, cache_dir, "train",
+                                        progress=False)
+    self.assertNotEqual(first, other)
+    ds = tf.data.Dataset.load(first)
+    self.assertEqual(set(ds.element_spec), set(features.FEATURE_KEYS))
+    self.assertEqual(sum(1 for _ in ds), len(train))
+
+  def test_no_annotation_reaches_the_loss(self):
+    """Training on data whose labels and landmarks are scrambled gives the same explainer."""
+    p = tiny_run.paths()
+    scrambled = os.path.join(tempfile.mkdtemp(), "data")
+    shutil.copytree(p["data"], scrambled)
+    rng = np.random.default_rng(0)
+    with open(os.path.join(scrambled, "image_class_labels.txt")) as f:
+      rows = [line.split() for line in f if line.strip()]
+    labels = rng.permutation([r[1] for r in rows])
+    with open(os.path.join(scrambled, "image_class_labels.txt"), "w") as f:
+      f.writelines(f"{r[0]} {l}\n" for r, l in zip(rows, labels))
+    with open(os.path.join(scrambled, "parts", "part_locs.txt")) as f:
+      locs = [line.split() for line in f if line.strip()]
+    with open(os.path.join(scrambled, "parts", "part_locs.txt"), "w") as f:
+      f.writelines(f"{a} {b} {rng.uniform(0, 60):.1f} {rng.uniform(0, 60):.1f} 1\n"
+                   for a, b, *_ in locs)
+    # The pairs the explainer trains on hold performer outputs only.
+    model, spec = explainer_lib.performers.load_performer(p["performer"])
+    from tf_explainer.data import read_part_dataset
+    pairs = features.to_training_pairs(
+        features.feature_dataset(model, spec, read_part_dataset(scrambled)))
+    self.assertEqual(set(pairs.element_spec[1]), {"fc6", "fc7", "category", "positive"})
+    outputs = []
+    for data in (p["data"], scrambled):
+      out = os.path.join(tempfile.mkdtemp(), "explainer")
+      explainer, _ = explainer_lib.run(p["performer"], data, out, **tiny_run.EXPLAINER)
+      outputs.append([w.numpy() for w in explainer.weights])
+    for a, b in zip(*outputs):
+      self.assertAllClose(a, b, rtol=1e-5, atol=1e-6)
+
+  def test_resume_after_sigkill(self):
+    """SIGKILL mid-training, then the same command resumes and finishes."""
+    p = tiny_run.paths()
+    out = os.path.join(tempfile.mkdtemp(), "explainer")
+    command = [sys.executable, os.path.join(REPO, "training/train_explainer.py"),
+               f"--performer_dir={p['performer']}", f"--dataset_dir={p['data']}",
+               f"--model_dir={out}", "--epochs=40", "--batch_size=8"]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               env=env)
+    metadata = os.path.join(out, "backup", "training_metadata.json")
+    deadline = time.time() + 300
+    while time.time() < deadline and process.poll() is None:
+      if os.path.exists(metadata):
+        try:
+          with open(metadata) as f:
+            if json.load(f)["epoch"] >= 2:
+              break
+        except (ValueError, OSError):
+          pass
+      time.sleep(0.05)
+    self.assertIsNone(process.poll(), "training finished before it could be killed")
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    self.assertFalse(os.path.exists(os.path.join(out, "explainer.keras")))
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+    epochs = [int(m) for m in re.findall(r"Epoch (\d+)/40", result.stdout)]
+    self.assertGreater(epochs[0], 2)
+    self.assertEqual(epochs[-1], 40)
+    self.assertTrue(os.path.exists(os.path.join(out, "explainer.keras")))
+
+
+class ErrorsTest(tf.test.TestCase):
+
+  def test_empty_performer_dir(self):
+    p = tiny_run.paths()
+    empty = tempfile.mkdtemp()
+    result = run_script("training/train_explainer.py", f"--performer_dir={empty}",
+                        f"--dataset_dir={p['data']}", f"--model_dir={tempfile.mkdtemp()}")
+    self.assertNotEqual(result.returncode, 0)
+    self.assertRegex(last_error_line(result), r"--performer_dir=.* holds no performer")
+
+  def test_no_positives(self):
+    p = tiny_run.paths()
+    result = run_script("training/train_performer.py", f"--dataset_dir={p['data']}",
+                        f"--model_dir={tempfile.mkdtemp()}", "--task=single",
+                        "--target_class=unicorn", "--image_size=115", "--width=0.125")
+    self.assertNotEqual(result.returncode, 0)
+    self.assertRegex(last_error_line(result), r"--target_class=unicorn is not a class")
+
+  def test_unknown_config_key(self):
+    p = tiny_run.paths()
+    config = os.path.join(tempfile.mkdtemp(), "config.json")
+    with open(config, "w") as f:
+      json.dump({"epochs": 1, "learning_rat": 0.1}, f)
+    result = run_script("training/train_explainer.py", f"--performer_dir={p['performer']}",
+                        f"--dataset_dir={p['data']}", f"--model_dir={tempfile.mkdtemp()}",
+                        f"--config={config}")
+    self.assertNotEqual(result.returncode, 0)
+    self.assertRegex(last_error_line(result), r"--config=.*unknown key 'learning_rat'")
+
+  def test_nan_loss_message(self):
+    history = keras.callbacks.History()
+    history.history = {"loss": [1.0, float("nan")]}
+    with self.assertRaisesRegex(FloatingPointError, r"loss became nan in epoch 2.*checkpoints"):
+      callbacks_lib.check_finite(history, "/tmp/model")
+
+
+class ConfigTest(tf.test.TestCase):
+
+  def test_file_under_command_line(self):
+    from absl import flags
+    values = flags.FlagValues()
+    flags.DEFINE_integer("epochs", 10, "", flag_values=values)
+    flags.DEFINE_float("learning_rate", 0.1, "", flag_values=values)
+    flags.DEFINE_string("config", None, "", flag_values=values)
+    values(["prog", "--epochs=3"])
+    path = os.path.join(tempfile.mkdtemp(), "c.json")
+    with open(path, "w") as f:
+      json.dump({"epochs": 7, "learning_rate": 0.5}, f)
+    params = config_lib.resolve(values, path, ("epochs", "learning_rate"))
+    self.assertEqual(params, {"epochs": 3, "learning_rate": 0.5})
+    self.assertEqual(values.learning_rate, 0.1)  # flags are not modified
+    saved = config_lib.save(params, tempfile.mkdtemp())
+    with open(saved) as f:
+      self.assertEqual(json.load(f), params)
+
+
+if __name__ == "__main__":
+  tf.test.main()
