@@ -34,6 +34,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tf_explainer import replicas
 from tf_explainer import templates as templates_lib
 from tf_explainer.layers import NormLayer, SigmoidGate, TemplateMask
 from tf_explainer.losses.filter_loss import GRADIENTS, filter_loss
@@ -162,8 +163,11 @@ class Explainer(keras.Model):
     self.templates = tf.constant(templates_lib.part_templates(size, config.beta))
 
     n_layers, n_classes = config.interp_layers, config.num_classes
+    # Every replica computes the same update from global sums, so the first
+    # replica's value is the one to keep.
     state = lambda name, shape, init="zeros": self.add_weight(  # noqa: E731
-        name=name, shape=shape, initializer=init, trainable=False)
+        name=name, shape=shape, initializer=init, trainable=False,
+        aggregation="only_first_replica")
     self.lambda_l = state("lambda_l", (len(config.fc_sizes),), "ones")
     self.lambda_f = state("lambda_f", (n_layers, width))
     self.lambda_f_ready = state("lambda_f_ready", ())
@@ -229,6 +233,16 @@ class Explainer(keras.Model):
   def p(self):
     return self.gate.p
 
+  def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+    # Keras' version averages a distributed input batch with strategy.reduce
+    # only to build the model symbolically, and that reduce fails under
+    # MultiWorkerMirroredStrategy (keras-team/keras#20585). The explainer is
+    # built in __init__ and has no compiled loss or metrics: no batch needed.
+    if getattr(self, "_distribute_strategy", None) is None:
+      return
+    with self.distribute_strategy.scope():
+      self._symbolic_build(data_batch=None)
+
   @property
   def metrics(self):
     return list(self.trackers.values())
@@ -287,11 +301,10 @@ class Explainer(keras.Model):
 
   def _update_categories(self, interp_maps, categories):
     one_hot = tf.one_hot(categories, self.config.num_classes)  # (B, K)
-    for i, x in enumerate(interp_maps):
-      totals = tf.reduce_sum(tf.cast(x, tf.float32), axis=[1, 2])  # (B, D)
-      self.category_sums[i].assign(
-          self.category_sums[i] + tf.matmul(one_hot, totals, transpose_a=True))
-    self.category_counts.assign_add(tf.reduce_sum(one_hot, axis=0))
+    sums = [tf.matmul(one_hot, tf.reduce_sum(tf.cast(x, tf.float32), axis=[1, 2]),
+                      transpose_a=True) for x in interp_maps]  # each (K, D)
+    self.category_sums.assign_add(replicas.global_sum(tf.stack(sums)))
+    self.category_counts.assign_add(replicas.global_sum(tf.reduce_sum(one_hot, axis=0)))
 
   def compute_losses(self, maps, targets, training=True):
     """All loss terms of one batch; returns `(terms, forward_output)`."""
@@ -332,21 +345,25 @@ class Explainer(keras.Model):
 
   def train_step(self, data):
     maps, targets = data[0], data[1]
-    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    n_replicas = replicas.num_replicas()
     with tf.GradientTape(persistent=True) as tape:
       terms, out = self.compute_losses(maps, targets, training=True)
-      main = terms["reconstruction"] + terms["log_p_term"]
+      # Gradients are summed over replicas. Reconstruction (a per-replica mean)
+      # and -eta log p (the same on every replica) are divided by the replica
+      # count; the filter loss is already that of the global batch, and each
+      # replica contributes the gradient through its own maps only.
+      local_rec = terms["reconstruction"] / n_replicas
+      scaled = local_rec + terms["log_p_term"] / n_replicas + terms["filter_loss"]
       filter_total = tf.add_n([tf.reduce_sum(v) for v in out["per_filter"]])
-      scaled = terms["loss"] / replicas
     weights = self.trainable_variables
     grads = tape.gradient(scaled, weights)
     # Gradient norms for the online lambda_f: reconstruction vs filter loss per filter.
-    rec_grads = tape.gradient(terms["reconstruction"], out["interp_maps"])
+    rec_grads = tape.gradient(local_rec, out["interp_maps"])
     fil_grads = tape.gradient(filter_total, out["filter_inputs"])
     del tape
-    batch = tf.cast(tf.shape(maps)[0], tf.float32)
-    rec_norms = tf.stack([self._filter_norms(g) for g in rec_grads])
-    fil_norms = tf.stack([self._filter_norms(g) for g in fil_grads])
+    batch = replicas.global_sum(tf.cast(tf.shape(maps)[0], tf.float32))
+    rec_norms = replicas.global_sum(tf.stack([self._filter_norms(g) for g in rec_grads]))
+    fil_norms = replicas.global_sum(tf.stack([self._filter_norms(g) for g in fil_grads]))
     self.rec_grad_norms.assign_add(rec_norms)
     self.filter_grad_norms.assign_add(fil_norms)
     self.grad_norm_count.assign_add(batch)
@@ -373,7 +390,12 @@ class Explainer(keras.Model):
   def _record(self, terms):
     for name, tracker in self.trackers.items():
       tracker.update_state(terms[name])
-    return {name: tracker.result() for name, tracker in self.trackers.items()}
+    results = {name: tracker.result() for name, tracker in self.trackers.items()}
+    if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
+      # Keras reduces logs across workers with reduce("MEAN", v, axis=0), which
+      # needs an axis: give every scalar one (the mean of a 1-vector is itself).
+      results = {name: tf.reshape(v, [1]) for name, v in results.items()}
+    return results
 
   # ---- initialisation from a performer ------------------------------------------------
 

@@ -3,6 +3,8 @@
 import keras
 import tensorflow as tf
 
+from tf_explainer import replicas
+
 
 @keras.saving.register_keras_serializable(package="tf_explainer")
 class NormLayer(keras.layers.Layer):
@@ -39,9 +41,11 @@ class NormLayer(keras.layers.Layer):
       raise ValueError(f"NormLayer expects (batch, L, L, C) with known C, got {tuple(input_shape)}.")
     channels = int(input_shape[-1])
     self.alpha = self.add_weight(
-        name="alpha", shape=(channels,), initializer="ones", trainable=False)
+        name="alpha", shape=(channels,), initializer="ones", trainable=False,
+        aggregation="only_first_replica")
     self.num_updates = self.add_weight(
-        name="num_updates", shape=(), initializer="zeros", trainable=False)
+        name="num_updates", shape=(), initializer="zeros", trainable=False,
+        aggregation="only_first_replica")
     super().build(input_shape)
 
   def batch_statistics(self, x, sample_mask=None):
@@ -51,8 +55,10 @@ class NormLayer(keras.layers.Layer):
       weights = tf.ones_like(totals[:, 0])
     else:
       weights = tf.cast(tf.reshape(sample_mask, [-1]), tf.float32)
-    count = tf.reduce_sum(weights)
-    mean = tf.reduce_sum(totals * weights[:, None], axis=0) / tf.maximum(count, 1.0)
+    # Sums over the global batch under a multi-replica strategy.
+    count = replicas.global_sum(tf.reduce_sum(weights))
+    total = replicas.global_sum(tf.reduce_sum(totals * weights[:, None], axis=0))
+    mean = total / tf.maximum(count, 1.0)
     return mean, count
 
   def update_statistics(self, x, sample_mask=None):

@@ -27,6 +27,8 @@ descent direction.
 import numpy as np
 import tensorflow as tf
 
+from tf_explainer import replicas
+
 GRADIENTS = ("exact", "approx")
 
 
@@ -58,14 +60,21 @@ def check_inputs(x, templates):
 
 
 def _forward(x, templates, log_prior):
-  """Returns the per-filter loss and the tensors the gradients reuse."""
+  """Returns the per-filter loss and the tensors the gradients reuse.
+
+  The batch is the global batch: under a multi-replica strategy the softmax
+  over images and `r_bar` are reduced over all replicas, so every replica gets
+  the loss of the whole batch and the exact gradient for its own maps.
+  """
   # s[b, t, c]: fitness of map (b, c) to template t.
   s = tf.einsum("bhwc,thw->btc", x, templates)
-  log_q = s - tf.reduce_logsumexp(s, axis=0, keepdims=True)
+  shift = tf.stop_gradient(replicas.global_max(tf.reduce_max(s, axis=0, keepdims=True)))
+  total = replicas.global_sum(tf.reduce_sum(tf.exp(s - shift), axis=0, keepdims=True))
+  log_q = s - (shift + tf.math.log(total))
   log_px = tf.reduce_logsumexp(log_q + log_prior[None, :, None], axis=1, keepdims=True)
   q = tf.exp(log_q)
   r = log_q - log_px
-  r_bar = tf.reduce_sum(q * r, axis=0, keepdims=True)  # (1, M, C)
+  r_bar = replicas.global_sum(tf.reduce_sum(q * r, axis=0, keepdims=True))  # (1, M, C)
   prior = tf.exp(log_prior)
   loss = -tf.reduce_sum(prior[:, None] * r_bar[0], axis=0)
   # dLoss/ds, (B, M, C).

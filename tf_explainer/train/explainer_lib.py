@@ -73,7 +73,7 @@ def run(performer_dir, dataset_dir, model_dir, epochs=10, batch_size=32, strateg
     features = features_lib.feature_dataset(model, spec, train)
   norms = features_lib.mean_fc_norms(features)
   if spec.task == "single":
-    positives = sum(int(tf.reduce_sum(tf.cast(b["positive"], tf.int32)))
+    positives = sum(float(tf.reduce_sum(b["positive"]))
                     for b in features.batch(256))
     if positives == 0:
       raise ValueError(f"The performer in {performer_dir} classifies none of the training "

@@ -54,8 +54,9 @@ def feature_fn(model, spec):
         "category": category,
         # Single-category performers estimate NormLayer statistics on the images
         # they classify as positive; multi-category ones on every image.
-        "positive": tf.equal(category, 1) if spec.task == "single" else tf.ones_like(category,
-                                                                                    tf.bool),
+        # float 0/1 rather than bool: distributed input pipelines cannot sum bools.
+        "positive": tf.cast(tf.equal(category, 1) if spec.task == "single"
+                            else tf.ones_like(category, tf.bool), tf.float32),
     }
 
   return extract
