@@ -167,7 +167,7 @@ class Explainer(keras.Model):
     # replica's value is the one to keep.
     state = lambda name, shape, init="zeros": self.add_weight(  # noqa: E731
         name=name, shape=shape, initializer=init, trainable=False,
-        aggregation="only_first_replica")
+        aggregation="only_first_replica", autocast=False)
     self.lambda_l = state("lambda_l", (len(config.fc_sizes),), "ones")
     self.lambda_f = state("lambda_f", (n_layers, width))
     self.lambda_f_ready = state("lambda_f_ready", ())

@@ -42,10 +42,10 @@ class NormLayer(keras.layers.Layer):
     channels = int(input_shape[-1])
     self.alpha = self.add_weight(
         name="alpha", shape=(channels,), initializer="ones", trainable=False,
-        aggregation="only_first_replica")
+        aggregation="only_first_replica", autocast=False)
     self.num_updates = self.add_weight(
         name="num_updates", shape=(), initializer="zeros", trainable=False,
-        aggregation="only_first_replica")
+        aggregation="only_first_replica", autocast=False)
     super().build(input_shape)
 
   def batch_statistics(self, x, sample_mask=None):
