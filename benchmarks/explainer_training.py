@@ -1,0 +1,166 @@
+"""Explainer-training throughput and where the step time goes.
+
+Measures, on one machine and in one run:
+* images/s with the feature cache against features computed by the performer
+  every epoch;
+* float32 against mixed_bfloat16 (cached);
+* the filter loss's share of the training step;
+* the step's achieved FLOP/s as a fraction of a large matmul's.
+
+    python benchmarks/explainer_training.py
+"""
+
+import os
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from absl import app, flags  # noqa: E402
+
+from benchmarks import common  # noqa: E402
+
+_NUM_IMAGES = flags.DEFINE_integer("num_images", 640, "Training images.")
+_ARCH = flags.DEFINE_string("arch", "alexnet", "Performer architecture.")
+_IMAGE_SIZE = flags.DEFINE_integer("image_size", 131, "Performer input side.")
+_WIDTH = flags.DEFINE_float("width", 0.25, "Performer width multiplier.")
+_FC_UNITS = flags.DEFINE_integer("fc_units", 256, "Performer fc width.")
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", 32, "Batch size.")
+_EPOCHS = flags.DEFINE_integer("epochs", 3, "Timed epochs (after one warm-up epoch).")
+
+
+def explainer_flops(config):
+  """Forward FLOPs per image of the explainer (multiply-add = 2)."""
+  size, _, depth = config.target_shape
+  width = config.width
+  convs = (config.interp_layers + config.ordin_layers)
+  flops = 2 * size * size * 9 * depth * width  # first conv of each track reads D channels
+  flops = flops * 2 + 2 * size * size * 9 * width * width * (convs - 2)
+  pooled = size
+  if config.pool:
+    k, s = config.pool["pool_size"][0], config.pool["strides"][0]
+    pooled = (size - k) // s + 1
+  inputs = pooled * pooled * width
+  for units in config.fc_sizes:
+    flops += 2 * inputs * units
+    inputs = units
+  return flops
+
+
+def matmul_flops_per_second(dtype, n=2048, repeats=10):
+  import tensorflow as tf
+  a = tf.cast(tf.random.normal((n, n)), dtype)
+  b = tf.cast(tf.random.normal((n, n)), dtype)
+  f = tf.function(lambda a, b: tf.matmul(a, b))
+  f(a, b).numpy()
+  start = time.perf_counter()
+  for _ in range(repeats):
+    out = f(a, b)
+  out.numpy()
+  return 2 * n ** 3 * repeats / (time.perf_counter() - start)
+
+
+def timed_fit(model, dataset, images, epochs):
+  model.fit(dataset, epochs=1, verbose=0)  # trace and warm up
+  start = time.perf_counter()
+  model.fit(dataset, epochs=epochs, verbose=0)
+  return images * epochs / (time.perf_counter() - start)
+
+
+def main(_):
+  import keras
+  import numpy as np
+  import tensorflow as tf
+  from tf_explainer import performers
+  from tf_explainer.data import read_part_dataset, select, synthetic
+  from tf_explainer.losses import filter_loss
+  from tf_explainer.train import explainer_lib, features
+
+  root = tempfile.mkdtemp()
+  data = synthetic.generate(os.path.join(root, "data"), int(_NUM_IMAGES.value / 0.7) + 6,
+                            progress=False)
+  model, spec = performers.build_performer(_ARCH.value, 6, _IMAGE_SIZE.value, width=_WIDTH.value,
+                                           fc_units=_FC_UNITS.value)
+  performers.save_performer(model, spec, os.path.join(root, "performer"))
+  train = select(read_part_dataset(data), "train")
+  batch = _BATCH_SIZE.value
+  images = len(train) // batch * batch
+
+  def pairs(ds):
+    return features.to_training_pairs(ds).batch(batch, drop_remainder=True).prefetch(2)
+
+  cached, _ = features.cached_features(model, spec, os.path.join(root, "performer"), train,
+                                       os.path.join(root, "cache"), "train", progress=False)
+  cached = cached.cache()
+  norms = features.mean_fc_norms(cached)
+  results = {"arch": _ARCH.value, "image_size": _IMAGE_SIZE.value, "width": _WIDTH.value,
+             "batch_size": batch, "images_per_epoch": images}
+
+  def build(policy):
+    keras.mixed_precision.set_global_policy(policy)
+    explainer = explainer_lib.build_for_performer(model, spec)
+    explainer.set_reconstruction_weights(norms)
+    explainer.compile(optimizer=keras.optimizers.Adam(1e-4),
+                      gate_optimizer=keras.optimizers.Adam(1e-2))
+    return explainer
+
+  for name, policy, ds in (("float32_cached", "float32", pairs(cached)),
+                           ("float32_uncached", "float32",
+                            pairs(features.feature_dataset(model, spec, train, batch))),
+                           ("mixed_bfloat16_cached", "mixed_bfloat16", pairs(cached))):
+    results[name] = timed_fit(build(policy), ds, images, _EPOCHS.value)
+    print(f"{name}: {results[name]:.1f} images/s")
+  keras.mixed_precision.set_global_policy("float32")
+
+  # Where the time goes, on one batch: the whole step against the filter loss alone.
+  explainer = build("float32")
+  maps, targets = next(iter(pairs(cached)))
+  explainer.fit(pairs(cached).take(1), verbose=0)
+  step = explainer.make_train_function()
+  iterator = iter(pairs(cached).repeat())
+  step(iterator)
+  start = time.perf_counter()
+  for _ in range(20):
+    step(iterator)
+  step_time = (time.perf_counter() - start) / 20
+  x = [tf.random.uniform((batch,) + tuple(explainer.config.target_shape[:2]) +
+                         (explainer.config.width,)) * 3 for _ in range(2)]
+  cats = tf.cast(targets["category"], tf.int32)
+  filter_cats = tf.zeros([explainer.config.width], tf.int32)
+
+  @tf.function
+  def filter_step(a, b):
+    with tf.GradientTape() as tape:
+      tape.watch([a, b])
+      total = sum(tf.reduce_sum(filter_loss(v, explainer.templates, gradient="approx",
+                                            image_categories=cats,
+                                            filter_categories=filter_cats)) for v in (a, b))
+    return tape.gradient(total, [a, b])
+
+  filter_step(*x)
+  start = time.perf_counter()
+  for _ in range(20):
+    filter_step(*x)
+  filter_time = (time.perf_counter() - start) / 20
+  results["step_seconds"] = step_time
+  results["filter_loss_seconds"] = filter_time
+  results["filter_loss_share"] = filter_time / step_time
+  flops = 3 * explainer_flops(explainer.config) * batch  # forward + two backward passes
+  results["step_flops"] = flops
+  results["step_flops_per_second"] = flops / step_time
+  for dtype in ("float32", "bfloat16"):
+    peak = matmul_flops_per_second(getattr(tf, dtype))
+    results[f"matmul_{dtype}_flops_per_second"] = peak
+  results["fraction_of_float32_matmul"] = flops / step_time / results[
+      "matmul_float32_flops_per_second"]
+  print(f"step {1e3 * step_time:.1f} ms, filter loss {1e3 * filter_time:.1f} ms "
+        f"({100 * results['filter_loss_share']:.1f}%); {flops / step_time / 1e9:.1f} GFLOP/s = "
+        f"{results['fraction_of_float32_matmul']:.2f} of a float32 matmul "
+        f"({results['matmul_float32_flops_per_second'] / 1e9:.0f} GFLOP/s; bfloat16 matmul "
+        f"{results['matmul_bfloat16_flops_per_second'] / 1e9:.0f} GFLOP/s)")
+  common.write("explainer_training", results)
+
+
+if __name__ == "__main__":
+  app.run(main)
