@@ -35,12 +35,15 @@ _LAMBDA_L_SCALE = flags.DEFINE_float("lambda_l_scale", None, "Numerator of lambd
 _LAMBDA_F_DIVISOR = flags.DEFINE_float("lambda_f_divisor", None, "The 300 of lambda_f's rule.",
                                        lower_bound=0)
 _INITIAL_P = flags.DEFINE_float("initial_p", None, "p before training (0.5).")
+_MONITOR_EVERY = flags.DEFINE_integer("monitor_every", 5, "Epochs between location-instability "
+                                      "measurements on test images for TensorBoard (0: off).",
+                                      lower_bound=0)
 _SEED = flags.DEFINE_integer("seed", 0, "Random seed.")
 _CONFIG = flags.DEFINE_string("config", None, "Optional JSON file of flag values.")
 
 FLAG_NAMES = ("performer_dir", "dataset_dir", "model_dir", "epochs", "batch_size", "strategy",
               "mixed_precision", "cache", "learning_rate", "gate_learning_rate", "gradient", "eta",
-              "lambda_l_scale", "lambda_f_divisor", "initial_p", "seed")
+              "lambda_l_scale", "lambda_f_divisor", "initial_p", "monitor_every", "seed")
 
 
 def main(argv):

@@ -187,5 +187,25 @@ class ConfigTest(tf.test.TestCase):
       self.assertEqual(json.load(f), params)
 
 
+
+class MonitorTest(tf.test.TestCase):
+
+  def test_writes_metrics_and_images_to_tensorboard(self):
+    p = tiny_run.paths()
+    out = os.path.join(tempfile.mkdtemp(), "explainer")
+    explainer_lib.run(p["performer"], p["data"], out, monitor_every=1, monitor_split="all",
+                      **dict(tiny_run.EXPLAINER, epochs=2))
+    events = os.path.join(out, "logs", "monitor")
+    tags = set()
+    for name in os.listdir(events):
+      for record in tf.data.TFRecordDataset(os.path.join(events, name)):
+        event = tf.compat.v1.Event.FromString(record.numpy())
+        tags.update(v.tag for v in event.summary.value)
+    for tag in ("p", "error/performer", "error/explainer",
+                "location_instability/performer_top_conv", "location_instability/explainer",
+                "part_maps"):
+      self.assertIn(tag, tags)
+
+
 if __name__ == "__main__":
   tf.test.main()

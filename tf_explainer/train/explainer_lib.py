@@ -13,6 +13,7 @@ from tf_explainer import performers
 from tf_explainer.train import callbacks as callbacks_lib
 from tf_explainer.train import distribute
 from tf_explainer.train import features as features_lib
+from tf_explainer.train import monitor as monitor_lib
 
 EXPLAINER_FILE = "explainer.keras"
 MANIFEST_FILE = "explainer.json"
@@ -43,12 +44,17 @@ def build_for_performer(model, spec, initialize=True, **overrides):
 def run(performer_dir, dataset_dir, model_dir, epochs=10, batch_size=32, strategy="default",
         mixed_precision="float32", cache=True, learning_rate=1e-4, gate_learning_rate=1e-2,
         gradient="approx", eta=None,
-        lambda_l_scale=None, lambda_f_divisor=None, initial_p=None, seed=0, verbose=1,
-        extra_callbacks=()):
+        lambda_l_scale=None, lambda_f_divisor=None, initial_p=None, monitor_every=5,
+        monitor_images=64, monitor_split="test", seed=0, verbose=1, extra_callbacks=()):
   """Trains an explainer for the performer in `performer_dir`.
 
   Only the performer's outputs reach the loss: its target maps, fc6, fc7 and
   predicted class. No dataset label, box or landmark does.
+
+  Every `monitor_every` epochs an `ExplainerMonitor` measures location
+  instability, p and the errors on up to `monitor_images` images of
+  `monitor_split` and
+  writes them, with part-map images, to `<model_dir>/logs/monitor`.
 
   Returns:
     `(explainer, metrics)`; `model_dir` holds `explainer.keras`,
@@ -93,9 +99,17 @@ def run(performer_dir, dataset_dir, model_dir, epochs=10, batch_size=32, strateg
   pairs = pairs.prefetch(tf.data.AUTOTUNE)
   if len(train) < batch_size:
     raise ValueError(f"--batch_size={batch_size} is larger than the {len(train)} training images.")
+  callbacks = list(extra_callbacks)
+  held_out = data_lib.select(dataset, monitor_split)
+  if monitor_every and len(held_out):
+    rng = np.random.default_rng(seed)
+    keep = np.sort(rng.permutation(len(held_out))[:monitor_images])
+    callbacks.append(monitor_lib.ExplainerMonitor(
+        model, spec, held_out.subset(keep), os.path.join(model_dir, "logs", "monitor"),
+        every=monitor_every))
   try:
     history = _fit(explainer, pairs, epochs, verbose, model_dir, len(train) // batch_size *
-                   batch_size, extra_callbacks)
+                   batch_size, callbacks)
   except tf.errors.InvalidArgumentError as e:
     if "NaN or Inf" not in str(e):
       raise
