@@ -134,5 +134,28 @@ class ExplainerTest(tf.test.TestCase):
       explainer_lib.ExplainerConfig.from_dict({"target_shape": (6, 6, 8), "etta": 1.0})
 
 
+
+class ExplainerClsTest(tf.test.TestCase):
+
+  def test_classification_objective(self):
+    """Explainer+cls: cross-entropy of the given classifier on fc_dec_2, weighted by lambda_l_scale."""
+    model = explainer_lib.build_explainer(small_config(objective="classification",
+                                                       lambda_l_scale=2.0))
+    maps, targets = random_batch(8)
+    targets["label"] = np.arange(8) % K
+    kernel = np.random.default_rng(0).normal(size=(12, K)).astype(np.float32)
+    model.set_classifier(kernel, np.zeros(K, np.float32))
+    terms, out = model.compute_losses(maps, targets)
+    logits = out["fc"][-1].numpy() @ kernel
+    log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    expected = -np.mean(log_probs[np.arange(8), targets["label"]])
+    self.assertAllClose(terms["classification"], 2.0 * expected, rtol=1e-5)
+    self.assertNotIn("reconstruction", terms)
+    history = model.fit(maps, targets, batch_size=4, epochs=2, verbose=0)
+    self.assertIn("classification", history.history)
+    with self.assertRaisesRegex(ValueError, "set_classifier is for"):
+      explainer_lib.build_explainer(small_config()).set_classifier(kernel, np.zeros(K))
+
+
 if __name__ == "__main__":
   tf.test.main()

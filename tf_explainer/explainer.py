@@ -39,6 +39,7 @@ from tf_explainer import templates as templates_lib
 from tf_explainer.layers import NormLayer, SigmoidGate, TemplateMask
 from tf_explainer.losses.filter_loss import GRADIENTS, filter_loss
 
+OBJECTIVES = ("reconstruction", "classification")
 PAPER_ETA = {"alexnet": 1e6, "vgg_m": 1e6, "vgg_s": 1e6, "vgg16": 1.5e5}
 
 
@@ -64,6 +65,10 @@ class ExplainerConfig:
     initial_p: `p` before training.
     gradient: `"approx"` or `"exact"` filter-loss gradient.
     norm_momentum: momentum of the NormLayer statistics.
+    objective: `"reconstruction"` (the explainer) or `"classification"`: the
+      paper's Explainer+cls baseline, whose data term is the cross-entropy of
+      the performer's classifier on the decoder output against the true labels
+      (weighted by `lambda_l_scale`).
   """
 
   target_shape: Sequence[int]
@@ -81,6 +86,7 @@ class ExplainerConfig:
   initial_p: float = 0.5
   gradient: str = "approx"
   norm_momentum: float = 0.99
+  objective: str = "reconstruction"
 
   def __post_init__(self):
     self.target_shape = tuple(int(v) for v in self.target_shape)
@@ -96,6 +102,8 @@ class ExplainerConfig:
       raise ValueError("An explainer needs at least one interpretable and one ordinary conv layer.")
     if self.gradient not in GRADIENTS:
       raise ValueError(f"gradient must be one of {GRADIENTS}, got {self.gradient!r}.")
+    if self.objective not in OBJECTIVES:
+      raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}.")
     if self.num_classes < 1:
       raise ValueError(f"num_classes must be positive, got {self.num_classes}.")
     if self.pool is not None:
@@ -178,7 +186,12 @@ class Explainer(keras.Model):
     self.category_sums = state("category_sums", (n_layers, n_classes, width))
     self.category_counts = state("category_counts", (n_classes,))
 
-    names = ["loss", "reconstruction"] + [f"rec_{n}" for n in config.fc_names]
+    if config.objective == "classification":
+      self.classifier_kernel = state("classifier_kernel", (config.fc_sizes[-1], n_classes))
+      self.classifier_bias = state("classifier_bias", (n_classes,))
+      names = ["loss", "classification"]
+    else:
+      names = ["loss", "reconstruction"] + [f"rec_{n}" for n in config.fc_names]
     names += ["log_p_term", "filter_loss", "p"]
     names += [f"filter_loss_{i + 1}" for i in range(n_layers)]
     self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
@@ -264,6 +277,13 @@ class Explainer(keras.Model):
           f"Need one positive mean norm per fc layer {self.config.fc_names}, got {mean_norms}.")
     self.lambda_l.assign((self.config.lambda_l_scale / norms).astype(np.float32))
 
+  def set_classifier(self, kernel, bias):
+    """The performer's classifier, for the `"classification"` objective."""
+    if self.config.objective != "classification":
+      raise ValueError("set_classifier is for explainers with objective='classification'.")
+    self.classifier_kernel.assign(np.asarray(kernel, np.float32))
+    self.classifier_bias.assign(np.asarray(bias, np.float32))
+
   def filter_categories(self):
     """Each interpretable filter's category: the class whose images activate it most.
 
@@ -312,13 +332,22 @@ class Explainer(keras.Model):
     categories = tf.cast(tf.reshape(targets["category"], [-1]), tf.int32)
     out = self.forward(maps, training=training, sample_mask=targets.get("positive"))
     terms = {}
-    rec = []
-    for i, (name, x) in enumerate(zip(config.fc_names, out["fc"])):
-      target = tf.cast(targets[name], tf.float32)
-      err = tf.reduce_mean(tf.reduce_sum(tf.square(tf.cast(x, tf.float32) - target), axis=-1))
-      terms[f"rec_{name}"] = self.lambda_l[i] * err
-      rec.append(terms[f"rec_{name}"])
-    terms["reconstruction"] = tf.add_n(rec)
+    if config.objective == "classification":
+      logits = tf.matmul(tf.cast(out["fc"][-1], tf.float32), self.classifier_kernel)
+      logits += self.classifier_bias
+      labels = tf.cast(tf.reshape(targets["label"], [-1]), tf.int32)
+      ce = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
+      terms["classification"] = config.lambda_l_scale * ce
+      terms["data"] = terms["classification"]
+    else:
+      rec = []
+      for i, (name, x) in enumerate(zip(config.fc_names, out["fc"])):
+        target = tf.cast(targets[name], tf.float32)
+        err = tf.reduce_mean(tf.reduce_sum(tf.square(tf.cast(x, tf.float32) - target), axis=-1))
+        terms[f"rec_{name}"] = self.lambda_l[i] * err
+        rec.append(terms[f"rec_{name}"])
+      terms["reconstruction"] = tf.add_n(rec)
+      terms["data"] = terms["reconstruction"]
     p = self.gate.p
     terms["log_p_term"] = -config.eta * tf.math.log(p)
     filter_inputs = list(out["interp_maps"])
@@ -332,7 +361,7 @@ class Explainer(keras.Model):
           filter_categories=filter_cats[i]))
       terms[f"filter_loss_{i + 1}"] = tf.reduce_sum(tf.stop_gradient(self.lambda_f[i]) * per_filter[i])
     terms["filter_loss"] = tf.add_n([terms[f"filter_loss_{i + 1}"] for i in range(len(per_filter))])
-    terms["loss"] = terms["reconstruction"] + terms["log_p_term"] + terms["filter_loss"]
+    terms["loss"] = terms["data"] + terms["log_p_term"] + terms["filter_loss"]
     terms["p"] = p
     out["filter_inputs"] = filter_inputs
     out["per_filter"] = per_filter
@@ -352,7 +381,7 @@ class Explainer(keras.Model):
       # and -eta log p (the same on every replica) are divided by the replica
       # count; the filter loss is already that of the global batch, and each
       # replica contributes the gradient through its own maps only.
-      local_rec = terms["reconstruction"] / n_replicas
+      local_rec = terms["data"] / n_replicas
       scaled = local_rec + terms["log_p_term"] / n_replicas + terms["filter_loss"]
       filter_total = tf.add_n([tf.reduce_sum(v) for v in out["per_filter"]])
     weights = self.trainable_variables

@@ -38,12 +38,15 @@ _INITIAL_P = flags.DEFINE_float("initial_p", None, "p before training (0.5).")
 _MONITOR_EVERY = flags.DEFINE_integer("monitor_every", 5, "Epochs between location-instability "
                                       "measurements on test images for TensorBoard (0: off).",
                                       lower_bound=0)
+_OBJECTIVE = flags.DEFINE_enum("objective", "reconstruction", ["reconstruction", "classification"],
+                               "reconstruction: the explainer; classification: the paper's "
+                               "Explainer+cls baseline (uses the true labels).")
 _SEED = flags.DEFINE_integer("seed", 0, "Random seed.")
 _CONFIG = flags.DEFINE_string("config", None, "Optional JSON file of flag values.")
 
 FLAG_NAMES = ("performer_dir", "dataset_dir", "model_dir", "epochs", "batch_size", "strategy",
               "mixed_precision", "cache", "learning_rate", "gate_learning_rate", "gradient", "eta",
-              "lambda_l_scale", "lambda_f_divisor", "initial_p", "monitor_every", "seed")
+              "lambda_l_scale", "lambda_f_divisor", "initial_p", "monitor_every", "objective", "seed")
 
 
 def main(argv):

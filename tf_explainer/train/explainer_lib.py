@@ -45,11 +45,15 @@ def run(performer_dir, dataset_dir, model_dir, epochs=10, batch_size=32, strateg
         mixed_precision="float32", cache=True, learning_rate=1e-4, gate_learning_rate=1e-2,
         gradient="approx", eta=None,
         lambda_l_scale=None, lambda_f_divisor=None, initial_p=None, monitor_every=5,
-        monitor_images=64, monitor_split="test", seed=0, verbose=1, extra_callbacks=()):
+        monitor_images=64, monitor_split="test", objective="reconstruction", seed=0, verbose=1,
+        extra_callbacks=()):
   """Trains an explainer for the performer in `performer_dir`.
 
   Only the performer's outputs reach the loss: its target maps, fc6, fc7 and
-  predicted class. No dataset label, box or landmark does.
+  predicted class. No dataset label, box or landmark does. The one exception
+  is `objective="classification"`, the paper's Explainer+cls baseline, which
+  by definition learns from the true labels instead of the performer's fc
+  features.
 
   Every `monitor_every` epochs an `ExplainerMonitor` measures location
   instability, p and the errors on up to `monitor_images` images of
@@ -88,13 +92,18 @@ def run(performer_dir, dataset_dir, model_dir, epochs=10, batch_size=32, strateg
   with strat.scope():
     explainer = build_for_performer(
         model, spec, gradient=gradient, eta=eta, lambda_l_scale=lambda_l_scale,
-        lambda_f_divisor=lambda_f_divisor, initial_p=initial_p)
+        lambda_f_divisor=lambda_f_divisor, initial_p=initial_p, objective=objective)
     explainer.set_reconstruction_weights(norms)
+    if objective == "classification":
+      explainer.set_classifier(*performers.layer_weights(model, spec.classifier_layer))
     explainer.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
         gate_optimizer=keras.optimizers.Adam(gate_learning_rate) if gate_learning_rate else None)
 
-  pairs = features_lib.to_training_pairs(features)
+  labels = None
+  if objective == "classification":
+    labels = data_lib.task_labels(train.labels, spec.task, spec.target_class)
+  pairs = features_lib.to_training_pairs(features, labels)
   pairs = pairs.shuffle(len(train), seed=seed).batch(batch_size, drop_remainder=True)
   pairs = pairs.prefetch(tf.data.AUTOTUNE)
   if len(train) < batch_size:
@@ -121,7 +130,7 @@ def run(performer_dir, dataset_dir, model_dir, epochs=10, batch_size=32, strateg
   metrics = {k: float(v[-1]) for k, v in history.history.items()}
   if verbose:
     print(f"Explainer saved in {model_dir}: p = {float(explainer.p):.3f}, "
-          f"reconstruction = {metrics.get('reconstruction', float('nan')):.4g}, "
+          f"{objective} = {metrics.get(objective, float('nan')):.4g}, "
           f"filter loss = {metrics.get('filter_loss', float('nan')):.4g}.")
   return explainer, metrics
 

@@ -101,10 +101,18 @@ def cached_features(model, spec, performer_dir, dataset, cache_dir, split, batch
   return tf.data.Dataset.load(path), path
 
 
-def to_training_pairs(features):
-  """Maps a feature dict to the explainer's `(maps, targets)`."""
-  return features.map(lambda f: (f["maps"], {k: f[k] for k in ("fc6", "fc7", "category",
-                                                               "positive")}))
+def to_training_pairs(features, labels=None):
+  """Maps a feature dict to the explainer's `(maps, targets)`.
+
+  `labels` (true labels by image index) are added as `targets["label"]` only
+  for the Explainer+cls baseline; the explainer itself never gets them.
+  """
+  keys = ("fc6", "fc7", "category", "positive")
+  if labels is None:
+    return features.map(lambda f: (f["maps"], {k: f[k] for k in keys}))
+  table = tf.constant(np.asarray(labels, np.int32))
+  return features.map(lambda f: (f["maps"], dict({k: f[k] for k in keys},
+                                                 label=tf.gather(table, f["index"]))))
 
 
 def mean_fc_norms(features, batch_size=256):
