@@ -15,6 +15,7 @@ setup(
         "tensorboard>=2.20,<3",
         "keras>=3.10,<4",
         "tensorflow-datasets>=4.9,<5",
+        "importlib_resources>=6,<7",  # needed by tensorflow-datasets builders, not declared there
         "numpy>=1.26,<3",
         "matplotlib>=3.8,<4",
         "absl-py>=2.1,<3",
