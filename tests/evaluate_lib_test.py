@@ -8,7 +8,6 @@ import subprocess
 import sys
 import tempfile
 
-import numpy as np
 import tensorflow as tf
 
 from tests import tiny_run

@@ -41,12 +41,14 @@ _MONITOR_EVERY = flags.DEFINE_integer("monitor_every", 5, "Epochs between locati
 _OBJECTIVE = flags.DEFINE_enum("objective", "reconstruction", ["reconstruction", "classification"],
                                "reconstruction: the explainer; classification: the paper's "
                                "Explainer+cls baseline (uses the true labels).")
+_JIT_COMPILE = flags.DEFINE_boolean("jit_compile", True, "Compile the training step with XLA "
+                                    "(faster on CPU in BENCHMARKS.md).")
 _SEED = flags.DEFINE_integer("seed", 0, "Random seed.")
 _CONFIG = flags.DEFINE_string("config", None, "Optional JSON file of flag values.")
 
 FLAG_NAMES = ("performer_dir", "dataset_dir", "model_dir", "epochs", "batch_size", "strategy",
               "mixed_precision", "cache", "learning_rate", "gate_learning_rate", "gradient", "eta",
-              "lambda_l_scale", "lambda_f_divisor", "initial_p", "monitor_every", "objective", "seed")
+              "lambda_l_scale", "lambda_f_divisor", "initial_p", "monitor_every", "objective", "jit_compile", "seed")
 
 
 def main(argv):

@@ -4,7 +4,6 @@ import os
 import tarfile
 import tempfile
 
-import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 

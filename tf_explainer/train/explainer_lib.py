@@ -45,8 +45,8 @@ def run(performer_dir, dataset_dir, model_dir, epochs=10, batch_size=32, strateg
         mixed_precision="float32", cache=True, learning_rate=1e-4, gate_learning_rate=1e-2,
         gradient="approx", eta=None,
         lambda_l_scale=None, lambda_f_divisor=None, initial_p=None, monitor_every=5,
-        monitor_images=64, monitor_split="test", objective="reconstruction", seed=0, verbose=1,
-        extra_callbacks=()):
+        monitor_images=64, monitor_split="test", objective="reconstruction", jit_compile=True,
+        seed=0, verbose=1, extra_callbacks=()):
   """Trains an explainer for the performer in `performer_dir`.
 
   Only the performer's outputs reach the loss: its target maps, fc6, fc7 and
@@ -98,7 +98,8 @@ def run(performer_dir, dataset_dir, model_dir, epochs=10, batch_size=32, strateg
       explainer.set_classifier(*performers.layer_weights(model, spec.classifier_layer))
     explainer.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
-        gate_optimizer=keras.optimizers.Adam(gate_learning_rate) if gate_learning_rate else None)
+        gate_optimizer=keras.optimizers.Adam(gate_learning_rate) if gate_learning_rate else None,
+        jit_compile=jit_compile)
 
   labels = None
   if objective == "classification":

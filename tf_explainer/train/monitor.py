@@ -7,8 +7,6 @@ them with image summaries of the part maps of a few fixed images to
 TensorBoard. Annotations are used here only to measure, never in the loss.
 """
 
-import os
-
 import keras
 import numpy as np
 import tensorflow as tf
