@@ -1,0 +1,46 @@
+"""The end-to-end demo at tiny scale: every step runs and leaves its files."""
+
+import math
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.mark.large
+class DemoTest(tf.test.TestCase):
+
+  def test_tiny_demo_from_the_command_line(self):
+    work = os.path.join(tempfile.mkdtemp(), "demo")
+    result = subprocess.run(
+        [sys.executable, "-m", "tf_explainer.demo", f"--work_dir={work}", "--num_images=48",
+         "--image_size=115", "--width=0.125", "--fc_units=16", "--performer_epochs=1",
+         "--explainer_epochs=2"],
+        capture_output=True, text=True, cwd=REPO, timeout=900,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+    lines = result.stdout.strip().splitlines()
+    self.assertTrue(lines[-2].startswith("Report:"), lines[-3:])
+    self.assertTrue(lines[-1].startswith("SavedModel:"), lines[-3:])
+    report = lines[-2].split(":", 1)[1].strip()
+    saved_model = lines[-1].split(":", 1)[1].strip()
+    self.assertTrue(os.path.exists(report))
+    for name in ("metrics.json", "receptive_fields.png", "grad_cam.png"):
+      self.assertTrue(os.path.exists(os.path.join(os.path.dirname(report), name)), name)
+    import json
+    with open(os.path.join(os.path.dirname(report), "metrics.json")) as f:
+      metrics = json.load(f)
+    self.assertTrue(0 < metrics["p"] < 1)
+    self.assertTrue(all(math.isfinite(v) for v in metrics["error"].values()))
+    loaded = tf.saved_model.load(saved_model)
+    out = loaded.signatures["serving_default"](images=tf.zeros([2, 115, 115, 3]))
+    self.assertEqual(out["part_maps"].shape, (2, 6, 6, 48))
+    self.assertEqual(out["fc7"].shape, (2, 16))
+    self.assertEqual(out["class_scores"].shape, (2, 6))
+    self.assertAllClose(out["class_scores"].numpy().sum(-1), np.ones(2), atol=1e-5)
