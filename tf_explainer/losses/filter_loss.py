@@ -89,8 +89,8 @@ def _target_templates(x, log_q, log_prior, size, image_categories, filter_catego
     # Without categories, the template that best explains the map.
     return tf.argmax(log_q + log_prior[None, :, None], axis=1, output_type=tf.int32)
   batch = tf.shape(x)[0]
-  flat = tf.reshape(tf.transpose(x, [0, 3, 1, 2]), [batch, -1, size * size])
-  peak = tf.argmax(flat, axis=-1, output_type=tf.int32)  # (B, C)
+  peak = tf.argmax(tf.reshape(x, [batch, size * size, -1]), axis=1,
+                   output_type=tf.int32)  # (B, C), row-major unit index
   same = tf.equal(
       tf.cast(image_categories, tf.int32)[:, None], tf.cast(filter_categories, tf.int32)[None, :])
   return tf.where(same, peak, tf.fill(tf.shape(peak), num_templates - 1))
@@ -151,9 +151,9 @@ def filter_loss(x, templates, gradient="exact", image_categories=None, filter_ca
       else:
         target = _target_templates(maps, log_q, log_prior, size, image_categories,
                                    filter_categories)
-        d_s_hat = tf.gather(tf.transpose(d_s, [0, 2, 1]), target, axis=2, batch_dims=2)  # (B, C)
-        t_hat = tf.gather(templates, target)  # (B, C, L, L)
-        d_x = tf.transpose(d_s_hat[:, :, None, None] * t_hat, [0, 2, 3, 1])
+        # Keep only the target template's term: one einsum, no gathers.
+        keep = tf.one_hot(target, size * size + 1, axis=1, dtype=d_s.dtype)  # (B, M, C)
+        d_x = tf.einsum("btc,thw->bhwc", d_s * keep, templates)
       return d_x * upstream[None, None, None, :]
 
     return loss, grad
