@@ -1,12 +1,11 @@
 """Evaluation run: metrics.json, figures and the report (library of training/evaluate.py)."""
 
-import json
 import os
 
 import numpy as np
 
 from tf_explainer import data as data_lib
-from tf_explainer import evaluation
+from tf_explainer import evaluation, io_utils
 from tf_explainer import metrics as metrics_lib
 from tf_explainer.train import explainer_lib
 from tf_explainer.visualize import figures, report
@@ -56,12 +55,8 @@ def run(explainer_dir, dataset_dir, output_dir, split="test", top_n=100, batch_s
                                     for k, name in enumerate(part_names)}
       result["mean_part_share"] = {name: float(shares[:, k].mean())
                                    for k, name in enumerate(part_names)}
-  metrics_path = os.path.join(output_dir, "metrics.json")
-  tmp = metrics_path + ".tmp"
-  with open(tmp, "w") as f:
-    json.dump(result, f, indent=2)
-  os.replace(tmp, metrics_path)
-  report.write(os.path.join(output_dir, "report.md"), report.markdown(result, figure_list))
+  io_utils.write_json(os.path.join(output_dir, "metrics.json"), result)
+  io_utils.write_text(os.path.join(output_dir, "report.md"), report.markdown(result, figure_list))
   if verbose:
     li = result["location_instability"]
     fmt = lambda v: "n/a" if v is None else f"{v:.4f}"  # noqa: E731

@@ -27,14 +27,13 @@ Loss per image (batch means throughout):
 """
 
 import dataclasses
-import json
 from typing import Optional, Sequence
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from tf_explainer import replicas
+from tf_explainer import io_utils, replicas
 from tf_explainer import templates as templates_lib
 from tf_explainer.layers import NormLayer, SigmoidGate, TemplateMask
 from tf_explainer.losses.filter_loss import GRADIENTS, filter_loss
@@ -120,10 +119,7 @@ class ExplainerConfig:
 
   @classmethod
   def from_dict(cls, values):
-    unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
-    if unknown:
-      raise ValueError(f"Unknown ExplainerConfig keys {sorted(unknown)}.")
-    return cls(**values)
+    return io_utils.dataclass_from_dict(cls, values, "ExplainerConfig")
 
 
 def _conv(name, filters):
@@ -497,5 +493,4 @@ def build_explainer(config, optimizer=None, **compile_kwargs):
 
 
 def save_config(config, path):
-  with open(path, "w") as f:
-    json.dump(config.to_dict(), f, indent=2)
+  io_utils.write_json(path, config.to_dict())

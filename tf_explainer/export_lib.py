@@ -21,6 +21,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tf_explainer import io_utils
+
 WARMUP_FILE = "tf_serving_warmup_requests"
 
 
@@ -118,13 +120,7 @@ def export(module, export_base, version, model_name="explainer", overwrite=False
     with tf.io.TFRecordWriter(os.path.join(extra, WARMUP_FILE)) as writer:
       for record in warmup_records(module.image_size, model_name):
         writer.write(record)
-    if os.path.exists(final):
-      old = final + f".old-{os.getpid()}"
-      os.rename(final, os.path.join(export_base, os.path.basename(old)))
-      os.rename(tmp, final)
-      shutil.rmtree(os.path.join(export_base, os.path.basename(old)))
-    else:
-      os.rename(tmp, final)
+    io_utils.replace_dir(tmp, final)
   except BaseException:
     shutil.rmtree(tmp, ignore_errors=True)
     raise

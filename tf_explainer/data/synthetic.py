@@ -24,6 +24,8 @@ import time
 
 import numpy as np
 
+from tf_explainer import io_utils
+
 PART_NAMES = ("head", "neck", "torso", "tail", "front_leg", "back_leg")
 
 # Proportions in units of the torso half-length; colours as RGB 0-1 centres.
@@ -286,13 +288,7 @@ def generate(out_dir, num_images, image_size=DEFAULT_IMAGE_SIZE, seed=0, train_f
     _write_text(os.path.join(tmp, "parts", "parts.txt"),
                 [f"{k + 1} {name}" for k, name in enumerate(PART_NAMES)])
     _write_text(os.path.join(tmp, "parts", "part_locs.txt"), part_locs)
-    if os.path.exists(out_dir):
-      old = out_dir + f".old-{os.getpid()}"
-      os.rename(out_dir, old)
-      os.rename(tmp, out_dir)
-      shutil.rmtree(old)
-    else:
-      os.rename(tmp, out_dir)
+    io_utils.replace_dir(tmp, out_dir)
   except BaseException:
     shutil.rmtree(tmp, ignore_errors=True)
     raise

@@ -9,6 +9,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tf_explainer import io_utils
+
 ARCHITECTURES = ("alexnet", "vgg_m", "vgg_s", "vgg16")
 SPEC_FILE = "performer.json"
 MODEL_FILE = "performer.keras"
@@ -57,9 +59,6 @@ class PerformerSpec:
 
   @classmethod
   def from_dict(cls, values):
-    unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
-    if unknown:
-      raise ValueError(f"Unknown performer spec keys {sorted(unknown)}.")
     values = dict(values)
     for key in ("class_names", "fc_layers", "fc_dense_layers"):
       if key in values:
@@ -67,7 +66,7 @@ class PerformerSpec:
     if values.get("last_pool"):
       values["last_pool"] = {k: tuple(v) if isinstance(v, list) else v
                              for k, v in values["last_pool"].items()}
-    return cls(**values)
+    return io_utils.dataclass_from_dict(cls, values, "performer spec")
 
 
 @keras.saving.register_keras_serializable(package="tf_explainer")
@@ -164,10 +163,7 @@ def save_performer(model, spec, directory):
   tmp_model = os.path.join(directory, f".{MODEL_FILE}.tmp.keras")
   model.save(tmp_model)
   os.replace(tmp_model, os.path.join(directory, MODEL_FILE))
-  tmp_spec = os.path.join(directory, f".{SPEC_FILE}.tmp")
-  with open(tmp_spec, "w") as f:
-    json.dump(spec.to_dict(), f, indent=2)
-  os.replace(tmp_spec, os.path.join(directory, SPEC_FILE))
+  io_utils.write_json(os.path.join(directory, SPEC_FILE), spec.to_dict())
 
 
 def load_performer(directory):

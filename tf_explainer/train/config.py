@@ -5,6 +5,8 @@ import os
 
 from absl import flags
 
+from tf_explainer import io_utils
+
 
 def resolve(flag_values, config_path=None, names=None):
   """Merges a JSON config file under the command line; returns a plain dict.
@@ -48,9 +50,4 @@ def resolve(flag_values, config_path=None, names=None):
 def save(params, directory, name="config.json"):
   """Writes the resolved configuration into `directory` atomically."""
   os.makedirs(directory, exist_ok=True)
-  path = os.path.join(directory, name)
-  tmp = path + ".tmp"
-  with open(tmp, "w") as f:
-    json.dump(params, f, indent=2, sort_keys=True, default=str)
-  os.replace(tmp, path)
-  return path
+  return io_utils.write_json(os.path.join(directory, name), params, sort_keys=True, default=str)

@@ -8,6 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_explainer import data as data_lib
+from tf_explainer import io_utils
 from tf_explainer import explainer as explainer_lib
 from tf_explainer import performers
 from tf_explainer.train import callbacks as callbacks_lib
@@ -159,10 +160,7 @@ def save_explainer(explainer, model_dir, performer_dir, dataset_dir=None):
   manifest = {"performer_dir": os.path.abspath(performer_dir),
               "dataset_dir": os.path.abspath(dataset_dir) if dataset_dir else None,
               "config": explainer.config.to_dict()}
-  tmp = os.path.join(model_dir, f".{MANIFEST_FILE}.tmp")
-  with open(tmp, "w") as f:
-    json.dump(manifest, f, indent=2, default=list)
-  os.replace(tmp, os.path.join(model_dir, MANIFEST_FILE))
+  io_utils.write_json(os.path.join(model_dir, MANIFEST_FILE), manifest, default=list)
 
 
 def load_explainer(explainer_dir):

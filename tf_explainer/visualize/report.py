@@ -39,9 +39,3 @@ def markdown(metrics, figures, title="Explainer evaluation"):
       lines += [f"### {caption}", "", f"![{caption}]({os.path.basename(path)})", ""]
   return "\n".join(lines) + "\n"
 
-
-def write(path, text):
-  tmp = path + ".tmp"
-  with open(tmp, "w") as f:
-    f.write(text)
-  os.replace(tmp, path)
