@@ -60,9 +60,11 @@ def run_one(work, data, arch, task, category, seed=0):
     explainer_lib.run(os.path.join(folder, "performer"), data, os.path.join(folder, "cls"),
                       epochs=_EXPLAINER_EPOCHS.value, monitor_every=0, seed=seed, verbose=0,
                       objective="classification")
-    cls = evaluate_lib.run(os.path.join(folder, "cls"), data,
-                           os.path.join(folder, "cls_evaluation"), make_figures=False, verbose=0)
-    result["explainer_cls_error"] = cls["error"]["explainer"]
+    cls = evaluate_lib.run(os.path.join(folder, "explainer"), data,
+                           os.path.join(folder, "evaluation"), verbose=0,
+                           explainer_cls_dir=os.path.join(folder, "cls"))
+    result["metrics"] = cls
+    result["explainer_cls_error"] = cls["error"]["explainer_cls"]
   result["seconds"] = time.time() - start
   with open(done, "w") as f:
     json.dump(result, f, indent=2)

@@ -35,6 +35,10 @@ class EvaluateTest(tf.test.TestCase):
     for value in metrics["location_instability"].values():
       self.assertTrue(0 < value < 1)
     self.assertTrue(0 < metrics["p"] < 1)
+    share = metrics["interpretable_share"]
+    self.assertTrue(0 < share["all"] < 1)
+    self.assertEqual(set(share), {"all", "001.bird", "002.cat", "003.cow", "004.dog", "005.horse",
+                                  "006.sheep"})
     self.assertEqual(set(metrics["error"]), {"performer", "explainer", "delta"})
     self.assertTrue(all(math.isfinite(v) for v in metrics["error"].values()))
     self.assertTrue(any("fewer" in n for n in metrics["notes"]))  # 36 images < top_n
@@ -75,6 +79,26 @@ class EvaluateTest(tf.test.TestCase):
       json.dump(manifest, f)
     with self.assertRaisesRegex(ValueError, r"expects target maps \[?\(?6, 6, 48.*vgg16"):
       explainer_lib.load_explainer(moved)
+
+
+
+class ExplainerClsEvaluationTest(tf.test.TestCase):
+
+  def test_explainer_cls_error_in_metrics_and_report(self):
+    p = tiny_run.paths()
+    cls_dir = os.path.join(tempfile.mkdtemp(), "cls")
+    explainer, _ = explainer_lib.run(p["performer"], p["data"], cls_dir, objective="classification",
+                                     monitor_every=0, **tiny_run.EXPLAINER)
+    self.assertEqual(explainer.config.objective, "classification")
+    out = tempfile.mkdtemp()
+    metrics = evaluate_lib.run(p["explainer"], p["data"], out, split="all", make_figures=False,
+                               explainer_cls_dir=cls_dir, verbose=0)
+    self.assertTrue(0 <= metrics["error"]["explainer_cls"] <= 1)
+    with open(os.path.join(out, "report.md")) as f:
+      self.assertIn("Explainer+cls error:", f.read())
+    with self.assertRaisesRegex(ValueError, "not the Explainer\\+cls baseline"):
+      evaluate_lib.run(p["explainer"], p["data"], out, explainer_cls_dir=p["explainer"],
+                       make_figures=False, verbose=0)
 
 
 if __name__ == "__main__":

@@ -22,8 +22,11 @@ def assign_parts(collected, spec, top_n):
 
 
 def run(explainer_dir, dataset_dir, output_dir, split="test", top_n=100, batch_size=32,
-        make_figures=True, verbose=1):
+        make_figures=True, explainer_cls_dir=None, verbose=1):
   """Evaluates the explainer in `explainer_dir`; writes `metrics.json` and `report.md`.
+
+  With `explainer_cls_dir` (an Explainer+cls baseline of the same performer),
+  its classification error is added as `error.explainer_cls`.
 
   Returns:
     The metrics dict.
@@ -32,6 +35,13 @@ def run(explainer_dir, dataset_dir, output_dir, split="test", top_n=100, batch_s
   dataset = data_lib.read_part_dataset(dataset_dir)
   result, collected, _ = evaluation.evaluate(explainer, model, spec, dataset, split, top_n,
                                              batch_size)
+  if explainer_cls_dir:
+    cls, _, _, _ = explainer_lib.load_explainer(explainer_cls_dir)
+    if cls.config.objective != "classification":
+      raise ValueError(f"--explainer_cls_dir={explainer_cls_dir} holds an explainer trained with "
+                       f"objective={cls.config.objective!r}, not the Explainer+cls baseline.")
+    cls_result, _, _ = evaluation.evaluate(cls, model, spec, dataset, split, top_n, batch_size)
+    result["error"]["explainer_cls"] = cls_result["error"]["explainer"]
   os.makedirs(output_dir, exist_ok=True)
   figure_list = []
   if make_figures and len(collected.samples.get("images", [])):

@@ -32,6 +32,7 @@ class Collected:
   landmarks: np.ndarray  # (N, K, 2) in input pixels
   performer_logits: np.ndarray
   explainer_logits: np.ndarray
+  interpretable_share: np.ndarray  # (N,)
   samples: dict     # first images and maps, for pictures
   index: np.ndarray
 
@@ -59,7 +60,7 @@ def collect(explainer, model, spec, dataset, labels, batch_size=32, num_samples=
   mappings = layer_mappings(model, spec)
   peaks = {k: [] for k in mappings}
   scores = {k: [] for k in mappings}
-  perf_logits, expl_logits, lms, index = [], [], [], []
+  perf_logits, expl_logits, lms, index, shares = [], [], [], [], []
   samples = {}
   ds = data_lib.make_dataset(dataset, spec.image_size, labels=labels, batch_size=batch_size,
                              cache=False)
@@ -75,6 +76,7 @@ def collect(explainer, model, spec, dataset, labels, batch_size=32, num_samples=
       scores[name].append(s)
     perf_logits.append(tf.cast(out["logits"], tf.float32).numpy())
     expl_logits.append(tf.cast(classifier(expl["fc7"]), tf.float32).numpy())
+    shares.append(explainer.interpretable_share(out["target"]).numpy())
     lms.append(batch["landmarks"].numpy())
     index.append(batch["index"].numpy())
     have = len(samples.get("images", []))
@@ -90,7 +92,8 @@ def collect(explainer, model, spec, dataset, labels, batch_size=32, num_samples=
   return Collected(
       peaks={k: cat(v) for k, v in peaks.items()}, scores={k: cat(v) for k, v in scores.items()},
       labels=np.asarray(labels), landmarks=cat(lms), performer_logits=cat(perf_logits),
-      explainer_logits=cat(expl_logits), samples=samples, index=cat(index))
+      explainer_logits=cat(expl_logits), interpretable_share=cat(shares), samples=samples,
+      index=cat(index))
 
 
 def instabilities(collected, spec, top_n=100):
@@ -140,6 +143,17 @@ def errors(collected):
   return {"performer": perf, "explainer": expl, "delta": expl - perf}
 
 
+def share_by_category(collected, spec):
+  """Mean interpretable share of the encoder output, overall and per category."""
+  names = list(spec.class_names) or [str(c) for c in range(spec.num_classes)]
+  result = {"all": float(np.mean(collected.interpretable_share))}
+  for c, name in enumerate(names):
+    rows = collected.labels == c
+    if rows.any():
+      result[str(name)] = float(np.mean(collected.interpretable_share[rows]))
+  return result
+
+
 def evaluate(explainer, model, spec, dataset, split="test", top_n=100, batch_size=32):
   """The metrics dict of `metrics.json` plus the collected arrays for pictures."""
   subset = data_lib.select(dataset, split)
@@ -151,6 +165,7 @@ def evaluate(explainer, model, spec, dataset, split="test", top_n=100, batch_siz
   result = {
       "location_instability": values,
       "p": float(explainer.p),
+      "interpretable_share": share_by_category(collected, spec),
       "error": errors(collected),
       "protocol": spec.task,
       "arch": spec.arch,

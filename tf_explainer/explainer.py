@@ -252,6 +252,23 @@ class Explainer(keras.Model):
     with self.distribute_strategy.scope():
       self._symbolic_build(data_batch=None)
 
+  def interpretable_share(self, maps):
+    """Per image, the interpretable track's share of the encoder output.
+
+    `sum |p x_interp| / (sum |p x_interp| + sum |(1 - p) x_ordin|)` over the
+    pooled, normalised maps: what `p` means for each image.
+
+    Returns:
+      float32 `(batch,)`.
+    """
+    out = self.forward(maps, training=False)
+    p = self.gate.p
+    x_interp = self.pool(self.norm_interp(out["masked"][-1], training=False))
+    x_ordin = self.pool(self.norm_ordin(out["ordin_map"], training=False))
+    interp = p * tf.reduce_sum(tf.abs(tf.cast(x_interp, tf.float32)), axis=[1, 2, 3])
+    ordin = (1.0 - p) * tf.reduce_sum(tf.abs(tf.cast(x_ordin, tf.float32)), axis=[1, 2, 3])
+    return interp / tf.maximum(interp + ordin, 1e-12)
+
   @property
   def metrics(self):
     return list(self.trackers.values())

@@ -22,6 +22,9 @@ _OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Where metrics.json and th
 _SPLIT = flags.DEFINE_enum("split", "test", ["train", "test", "all"], "Images to evaluate on.")
 _TOP_N = flags.DEFINE_integer("top_n", 100, "Images per filter and landmark.", lower_bound=2)
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 32, "Batch size.", lower_bound=1)
+_EXPLAINER_CLS_DIR = flags.DEFINE_string("explainer_cls_dir", None, "Optional Explainer+cls "
+                                         "baseline (train_explainer.py "
+                                         "--objective=classification) to compare errors with.")
 _FIGURES = flags.DEFINE_boolean("figures", True, "Draw receptive-field, Grad-CAM and "
                                 "part-contribution figures.")
 
@@ -30,7 +33,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   evaluate_lib.run(_EXPLAINER_DIR.value, _DATASET_DIR.value, _OUTPUT_DIR.value, _SPLIT.value,
-                   _TOP_N.value, _BATCH_SIZE.value, _FIGURES.value)
+                   _TOP_N.value, _BATCH_SIZE.value, _FIGURES.value, _EXPLAINER_CLS_DIR.value)
 
 
 if __name__ == "__main__":

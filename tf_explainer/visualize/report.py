@@ -24,13 +24,21 @@ def markdown(metrics, figures, title="Explainer evaluation"):
   if li.get("explainer") is not None and li.get("performer_top_conv"):
     lines += ["", f"Explainer / top conv: {li['explainer'] / li['performer_top_conv']:.3f}."]
   lines += ["", "## Contribution of the interpretable track (Table 2 layout)", "",
-            "| | p |", "|---|---|", f"| {metrics['arch']} | {metrics['p']:.4f} |", "",
-            "## Classification error (Table 3 layout)", "",
+            "| | p |", "|---|---|", f"| {metrics['arch']} | {metrics['p']:.4f} |", ""]
+  share = metrics.get("interpretable_share")
+  if share:
+    lines += ["Share of the interpretable track in the encoder output, by category "
+              "(sum |p x_interp| / (sum |p x_interp| + sum |(1 - p) x_ordin|)):", "",
+              "| category | share |", "|---|---|"]
+    lines += [f"| {name} | {value:.4f} |" for name, value in share.items()]
+    lines += [""]
+  lines += ["## Classification error (Table 3 layout)", "",
             "| Performer | Explainer | Delta error |", "|---|---|---|",
             f"| {_fmt(err['performer'], True)} | {_fmt(err['explainer'], True)} | "
             f"{_fmt(err['delta'], True)} |"]
-  if metrics.get("error_explainer_cls") is not None:
-    lines += ["", f"Explainer+cls error: {_fmt(metrics['error_explainer_cls'], True)}."]
+  if err.get("explainer_cls") is not None:
+    lines += ["", f"Explainer+cls error: {_fmt(err['explainer_cls'], True)} "
+              f"(Delta {_fmt(err['explainer_cls'] - err['performer'], True)})."]
   if metrics.get("notes"):
     lines += ["", "## Notes", ""] + [f"- {note}" for note in metrics["notes"]]
   if figures:
