@@ -21,15 +21,6 @@ from absl import app, flags  # noqa: E402
 
 from benchmarks import common  # noqa: E402
 
-_NUM_IMAGES = flags.DEFINE_integer("num_images", 640, "Training images.")
-_ARCH = flags.DEFINE_string("arch", "alexnet", "Performer architecture.")
-_IMAGE_SIZE = flags.DEFINE_integer("image_size", 131, "Performer input side.")
-_WIDTH = flags.DEFINE_float("width", 0.25, "Performer width multiplier.")
-_FC_UNITS = flags.DEFINE_integer("fc_units", 256, "Performer fc width.")
-_BATCH_SIZE = flags.DEFINE_integer("batch_size", 32, "Batch size.")
-_EPOCHS = flags.DEFINE_integer("epochs", 3, "Timed epochs (after one warm-up epoch).")
-
-
 def explainer_flops(config):
   """Forward FLOPs per image of the explainer (multiply-add = 2)."""
   size, _, depth = config.target_shape
@@ -68,7 +59,8 @@ def timed_fit(model, dataset, images, epochs):
   return images * epochs / (time.perf_counter() - start)
 
 
-def measure():
+def measure(num_images=640, arch="alexnet", image_size=131, width=0.25, fc_units=256,
+            batch_size=32, epochs=3):
   """Runs every measurement; returns the results dict."""
   import keras
   import tensorflow as tf
@@ -78,13 +70,13 @@ def measure():
   from tf_explainer.train import explainer_lib, features
 
   root = tempfile.mkdtemp()
-  data = synthetic.generate(os.path.join(root, "data"), int(_NUM_IMAGES.value / 0.7) + 6,
+  data = synthetic.generate(os.path.join(root, "data"), int(num_images / 0.7) + 6,
                             progress=False)
-  model, spec = performers.build_performer(_ARCH.value, 6, _IMAGE_SIZE.value, width=_WIDTH.value,
-                                           fc_units=_FC_UNITS.value)
+  model, spec = performers.build_performer(arch, 6, image_size, width=width,
+                                           fc_units=fc_units)
   performers.save_performer(model, spec, os.path.join(root, "performer"))
   train = select(read_part_dataset(data), "train")
-  batch = _BATCH_SIZE.value
+  batch = batch_size
   images = len(train) // batch * batch
 
   def pairs(ds):
@@ -94,7 +86,7 @@ def measure():
                                        os.path.join(root, "cache"), "train", progress=False)
   cached = cached.cache()
   norms = features.mean_fc_norms(cached)
-  results = {"arch": _ARCH.value, "image_size": _IMAGE_SIZE.value, "width": _WIDTH.value,
+  results = {"arch": arch, "image_size": image_size, "width": width,
              "batch_size": batch, "images_per_epoch": images}
 
   def build(policy, jit_compile=True):
@@ -112,7 +104,7 @@ def measure():
                                 ("mixed_bfloat16_cached", "mixed_bfloat16", True, pairs(cached)),
                                 ("mixed_bfloat16_cached_no_xla", "mixed_bfloat16", False,
                                  pairs(cached))):
-    results[name] = timed_fit(build(policy, jit), ds, images, _EPOCHS.value)
+    results[name] = timed_fit(build(policy, jit), ds, images, epochs)
     print(f"{name}: {results[name]:.1f} images/s")
   keras.mixed_precision.set_global_policy("float32")
 
@@ -169,8 +161,19 @@ def measure():
 
 
 def main(_):
-  common.write("explainer_training", measure())
+  values = flags.FLAGS
+  common.write("explainer_training", measure(
+      values.num_images, values.arch, values.image_size, values.width, values.fc_units,
+      values.batch_size, values.epochs))
 
 
 if __name__ == "__main__":
+  # Flags are defined here so that benchmarks/paper_tables.py can import measure().
+  _NUM_IMAGES = flags.DEFINE_integer("num_images", 640, "Training images.")
+  _ARCH = flags.DEFINE_string("arch", "alexnet", "Performer architecture.")
+  _IMAGE_SIZE = flags.DEFINE_integer("image_size", 131, "Performer input side.")
+  _WIDTH = flags.DEFINE_float("width", 0.25, "Performer width multiplier.")
+  _FC_UNITS = flags.DEFINE_integer("fc_units", 256, "Performer fc width.")
+  _BATCH_SIZE = flags.DEFINE_integer("batch_size", 32, "Batch size.")
+  _EPOCHS = flags.DEFINE_integer("epochs", 3, "Timed epochs (after one warm-up epoch).")
   app.run(main)
