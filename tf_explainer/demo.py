@@ -5,7 +5,7 @@ exports a SavedModel and writes the report:
 
     python -m tf_explainer.demo --work_dir=runs/demo
 
-Defaults are sized for a 2-core CPU (about ten minutes); every step shows a
+Defaults are sized for a 2-core CPU (about six minutes); every step shows a
 progress bar and the last lines say where the report and the SavedModel are.
 """
 

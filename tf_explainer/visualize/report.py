@@ -28,7 +28,7 @@ def markdown(metrics, figures, title="Explainer evaluation"):
   share = metrics.get("interpretable_share")
   if share:
     lines += ["Share of the interpretable track in the encoder output, by category "
-              "(sum |p x_interp| / (sum |p x_interp| + sum |(1 - p) x_ordin|)):", "",
+              "(`sum |p x_interp| / (sum |p x_interp| + sum |(1 - p) x_ordin|)`):", "",
               "| category | share |", "|---|---|"]
     lines += [f"| {name} | {value:.4f} |" for name, value in share.items()]
     lines += [""]
