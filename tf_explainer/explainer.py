@@ -507,7 +507,3 @@ def build_explainer(config, optimizer=None, **compile_kwargs):
   model = Explainer(config)
   model.compile(optimizer=optimizer or keras.optimizers.Adam(1e-4), **compile_kwargs)
   return model
-
-
-def save_config(config, path):
-  io_utils.write_json(path, config.to_dict())

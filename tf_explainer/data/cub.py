@@ -64,10 +64,6 @@ class PartDataset:
       fields[name] = fields[name][mask]
     return PartDataset(**fields)
 
-  @property
-  def has_landmarks(self):
-    return self.landmarks.shape[1] > 0 and bool(np.any(np.isfinite(self.landmarks)))
-
 
 def _rows(path, columns, numeric):
   """Yields `(line_number, fields)` of a whitespace table; the last column may hold spaces."""

@@ -185,7 +185,3 @@ def load_explainer(explainer_dir):
         f"The explainer in {explainer_dir} expects target maps {explainer.config.target_shape}, "
         f"but the performer in {manifest['performer_dir']} ({spec.arch}) gives {target}.")
   return explainer, model, spec, manifest
-
-
-def predicted_classes(logits):
-  return np.argmax(np.asarray(logits), axis=-1)
