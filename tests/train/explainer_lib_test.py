@@ -207,5 +207,24 @@ class MonitorTest(tf.test.TestCase):
       self.assertIn(tag, tags)
 
 
+
+class NoPositivesTest(tf.test.TestCase):
+
+  def test_target_class_without_training_images(self):
+    p = tiny_run.paths()
+    data = os.path.join(tempfile.mkdtemp(), "data")
+    shutil.copytree(p["data"], data)
+    with open(os.path.join(data, "image_class_labels.txt")) as f:
+      birds = {line.split()[0] for line in f if line.split()[1] == "1"}
+    with open(os.path.join(data, "train_test_split.txt")) as f:
+      rows = [line.split() for line in f if line.strip()]
+    with open(os.path.join(data, "train_test_split.txt"), "w") as f:
+      f.writelines(f"{i} {0 if i in birds else s}\n" for i, s in rows)
+    from tf_explainer.train import performer_lib
+    with self.assertRaisesRegex(ValueError, r"no training images of --target_class=001\.bird"):
+      performer_lib.run(data, tempfile.mkdtemp(), task="single", target_class="bird",
+                        **{k: v for k, v in tiny_run.PERFORMER.items() if k != "verbose"})
+
+
 if __name__ == "__main__":
   tf.test.main()
