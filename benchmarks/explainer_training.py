@@ -85,7 +85,7 @@ def measure(num_images=640, arch="alexnet", image_size=131, width=0.25, fc_units
   cached, _ = features.cached_features(model, spec, os.path.join(root, "performer"), train,
                                        os.path.join(root, "cache"), "train", progress=False)
   cached = cached.cache()
-  norms = features.mean_fc_norms(cached)
+  norms, _ = features.feature_statistics(cached)
   results = {"arch": arch, "image_size": image_size, "width": width,
              "batch_size": batch, "images_per_epoch": images}
 

@@ -82,10 +82,8 @@ def run(performer_dir, dataset_dir, model_dir, epochs=10, batch_size=32, strateg
         progress=verbose > 0)
   else:
     features = features_lib.feature_dataset(model, spec, train)
-  norms = features_lib.mean_fc_norms(features)
+  norms, positives = features_lib.feature_statistics(features)
   if spec.task == "single":
-    positives = sum(float(tf.reduce_sum(b["positive"]))
-                    for b in features.batch(256))
     if positives == 0:
       raise ValueError(f"The performer in {performer_dir} classifies none of the training "
                        f"images of {dataset_dir} as positive: nothing to explain.")

@@ -115,13 +115,19 @@ def to_training_pairs(features, labels=None):
                                                  label=tf.gather(table, f["index"]))))
 
 
-def mean_fc_norms(features, batch_size=256):
-  """`E||max(x*_l, 0)||` for fc6 and fc7 over a feature dataset (for `lambda_l`)."""
-  sums, count = np.zeros(2), 0
+def feature_statistics(features, batch_size=256):
+  """One pass over a feature dataset.
+
+  Returns:
+    `(norms, positives)`: `E||max(x*_l, 0)||` for fc6 and fc7 (for
+    `lambda_l`), and how many images the performer classifies as positive.
+  """
+  sums, count, positives = np.zeros(2), 0, 0.0
   for batch in features.batch(batch_size):
     for i, name in enumerate(("fc6", "fc7")):
       sums[i] += float(tf.reduce_sum(tf.norm(tf.nn.relu(batch[name]), axis=-1)))
     count += int(tf.shape(batch["fc6"])[0])
+    positives += float(tf.reduce_sum(batch["positive"]))
   if count == 0:
     raise ValueError("No images to estimate the reconstruction weights from.")
-  return sums / count
+  return sums / count, positives
