@@ -84,6 +84,22 @@ class ExplainerTest(tf.test.TestCase):
     self.assertGreater(np.abs(tape.gradient(filter_term, interp[0]).numpy()).max(), 0.0)
     self.assertIsNotNone(tape.gradient(filter_term, model.gate.w_p))
 
+  def test_filter_categories(self):
+    """By activation unless the config fixes one category (single-category explainers)."""
+    model = explainer_lib.build_explainer(small_config())
+    sums = np.zeros((2, K, D), np.float32)
+    sums[:, 2, :3] = 5.0  # filters 0-2 fire most on class 2, the rest on class 0
+    sums[:, 0, 3:] = 5.0
+    model.category_sums.assign(sums)
+    model.category_counts.assign(np.ones(K, np.float32))
+    expected = np.array([2, 2, 2] + [0] * (D - 3))
+    self.assertAllEqual(model.filter_categories(), np.stack([expected, expected]))
+    fixed = explainer_lib.build_explainer(small_config(num_classes=2, filter_category=1))
+    fixed.category_sums.assign(np.zeros((2, 2, D), np.float32) + [[[3.0], [0.0]]])
+    self.assertAllEqual(fixed.filter_categories(), np.ones((2, D)))
+    with self.assertRaisesRegex(ValueError, r"filter_category must be in \[0, 2\)"):
+      small_config(num_classes=2, filter_category=2)
+
   def test_p_moves_up_under_log_p_alone(self):
     model = explainer_lib.build_explainer(small_config())
     maps, targets = random_batch(8)

@@ -52,6 +52,11 @@ class ExplainerConfig:
     fc_names: names of those layers in the targets, e.g. `("fc6", "fc7")`.
     num_classes: classes of the performer (2 for single-category), for the
       filters' categories.
+    filter_category: the one category of every interpretable filter, or
+      `None` to assign each filter to the class whose images activate it most.
+      A single-category explainer uses 1 (the target class): every filter
+      describes a part of the target category and stays silent on the rest,
+      which is a mixture of categories, not one.
     interp_layers: number of interpretable conv layers.
     ordin_layers: number of ordinary conv layers.
     filters: filters per conv layer; `None` for D.
@@ -74,6 +79,7 @@ class ExplainerConfig:
   fc_sizes: Sequence[int] = (4096, 4096)
   fc_names: Sequence[str] = ("fc6", "fc7")
   num_classes: int = 2
+  filter_category: Optional[int] = None
   interp_layers: int = 2
   ordin_layers: int = 1
   filters: Optional[int] = None
@@ -105,6 +111,9 @@ class ExplainerConfig:
       raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}.")
     if self.num_classes < 1:
       raise ValueError(f"num_classes must be positive, got {self.num_classes}.")
+    if self.filter_category is not None and not 0 <= self.filter_category < self.num_classes:
+      raise ValueError(f"filter_category must be in [0, {self.num_classes}) or None, "
+                       f"got {self.filter_category}.")
     if self.pool is not None:
       unknown = set(self.pool) - {"pool_size", "strides", "padding"}
       if unknown:
@@ -300,9 +309,14 @@ class Explainer(keras.Model):
   def filter_categories(self):
     """Each interpretable filter's category: the class whose images activate it most.
 
+    With `config.filter_category` set, that class for every filter.
+
     Returns:
       int32 `(interp_layers, width)`.
     """
+    if self.config.filter_category is not None:
+      return tf.fill([self.config.interp_layers, self.config.width],
+                     tf.constant(self.config.filter_category, tf.int32))
     counts = tf.maximum(self.category_counts, 1.0)[None, :, None]
     return tf.argmax(self.category_sums / counts, axis=1, output_type=tf.int32)
 

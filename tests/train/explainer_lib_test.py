@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from tests import tiny_run
+from tf_explainer import performers
 from tf_explainer.train import callbacks as callbacks_lib
 from tf_explainer.train import config as config_lib
 from tf_explainer.train import explainer_lib, features
@@ -46,6 +47,13 @@ class TrainingRunTest(tf.test.TestCase):
     self.assertEqual(tuple(explainer.config.target_shape), (6, 6, 48))
     self.assertTrue(np.all(explainer.lambda_f.numpy() > 0))
     self.assertEqual(spec.class_names[0], "001.bird")
+    self.assertIsNone(explainer.config.filter_category)  # multi-category: by activation
+
+  def test_single_category_filters_take_the_target_class(self):
+    spec = performers.PerformerSpec(arch="alexnet", num_classes=2, image_size=131, fc_units=8,
+                                    task="single", target_class=3)
+    config = explainer_lib.explainer_config(spec, target_shape=(7, 7, 4))
+    self.assertEqual(config.filter_category, 1)
 
   def test_feature_cache_reused_and_invalidated(self):
     p = tiny_run.paths()

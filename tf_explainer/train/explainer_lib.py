@@ -25,6 +25,7 @@ def explainer_config(spec, **overrides):
   # Target map shape from the spec's architecture, measured on the model by the caller.
   values = dict(fc_sizes=(spec.fc_units, spec.fc_units), fc_names=("fc6", "fc7"),
                 num_classes=spec.num_classes, pool=spec.last_pool,
+                filter_category=1 if spec.task == "single" else None,
                 eta=explainer_lib.PAPER_ETA[spec.arch])
   values.update({k: v for k, v in overrides.items() if v is not None})
   return explainer_lib.ExplainerConfig(**values)
