@@ -12,13 +12,18 @@ from tf_explainer.visualize import figures, report
 
 
 def assign_parts(collected, spec, top_n):
-  """Each interpretable filter's part: the landmark it is most stable to."""
+  """Each interpretable filter's part: the landmark nearest its peaks on average.
+
+  Nearest, not most stable: the spread of distances to the object's centre is
+  small for any filter, so stability alone says little about where it fires.
+  Filters whose peaks scatter over the object still land on its central part.
+  """
   rows = collected.labels == 1 if spec.task == "single" else np.ones(len(collected.labels), bool)
-  deviations = metrics_lib.filter_landmark_deviations(
+  distances = metrics_lib.filter_landmark_distances(
       collected.peaks["explainer"][rows], collected.scores["explainer"][rows],
       collected.landmarks[rows], top_n)
-  deviations = np.where(np.isnan(deviations), np.inf, deviations)
-  return np.argmin(deviations, axis=1)
+  distances = np.where(np.isnan(distances), np.inf, distances)
+  return np.argmin(distances, axis=1)
 
 
 def run(explainer_dir, dataset_dir, output_dir, split="test", top_n=100, batch_size=32,

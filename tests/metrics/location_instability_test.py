@@ -4,7 +4,8 @@ import numpy as np
 import tensorflow as tf
 
 from tf_explainer.metrics import (assign_filter_categories, filter_instabilities,
-                                  location_instability, peaks_and_scores, UnitMapping)
+                                  filter_landmark_distances, location_instability,
+                                  peaks_and_scores, UnitMapping)
 
 
 class LocationInstabilityTest(tf.test.TestCase):
@@ -33,6 +34,16 @@ class LocationInstabilityTest(tf.test.TestCase):
     # All four: distances 1, 2, 3, 10 -> std = sqrt(((-3)^2+(-2)^2+(-1)^2+6^2)/3) = sqrt(50/3).
     value = location_instability(peaks, scores, landmarks, (100, 100), top_n=100)
     self.assertAllClose(value, np.sqrt(50.0 / 3.0) / np.hypot(100, 100))
+
+  def test_mean_distances(self):
+    """Same images as the instability: the top_n by score; mean, not spread."""
+    peaks = np.array([[[1, 0]], [[0, 2]], [[3, 0]], [[0, 10]]], float)
+    scores = np.array([[4.0], [3.0], [2.0], [1.0]])
+    landmarks = np.concatenate([np.zeros((4, 1, 2)), np.full((4, 1, 2), 50.0)], axis=1)
+    distances = filter_landmark_distances(peaks, scores, landmarks, top_n=3)
+    far = np.mean([np.hypot(49, 50), np.hypot(50, 48), np.hypot(47, 50)])
+    self.assertAllClose(distances, [[2.0, far]])
+    self.assertEqual(int(np.argmin(distances)), 0)  # the part this filter fires on
 
   def test_missing_landmarks_and_nan_filters(self):
     """Filter mean over landmarks; a landmark seen in fewer than 2 images makes the filter NaN."""

@@ -18,6 +18,23 @@ def filter_landmark_deviations(peaks, scores, landmarks, top_n=100, image_catego
 
   NaN where fewer than two images qualify. Args: as `location_instability`.
   """
+  return _distance_statistic(peaks, scores, landmarks, top_n, image_categories,
+                             filter_categories, lambda d: np.std(d, ddof=1))
+
+
+def filter_landmark_distances(peaks, scores, landmarks, top_n=100, image_categories=None,
+                              filter_categories=None):
+  """Mean peak-landmark distance per filter and landmark, `(F, K)`, over the same images.
+
+  The landmark with the smallest mean distance is the part a filter fires on.
+  """
+  return _distance_statistic(peaks, scores, landmarks, top_n, image_categories,
+                             filter_categories, np.mean)
+
+
+def _distance_statistic(peaks, scores, landmarks, top_n, image_categories, filter_categories,
+                        statistic):
+  """`statistic` of the distances between each filter's peaks and each landmark, `(F, K)`."""
   peaks = np.asarray(peaks, np.float64)
   scores = np.asarray(scores, np.float64)
   landmarks = np.asarray(landmarks, np.float64)
@@ -43,7 +60,7 @@ def filter_landmark_deviations(peaks, scores, landmarks, top_n=100, image_catego
         continue
       top = rows[np.argsort(-scores[rows, j], kind="stable")[:top_n]]
       distances = np.linalg.norm(landmarks[top, k] - peaks[top, j], axis=-1)
-      result[j, k] = np.std(distances, ddof=1)
+      result[j, k] = statistic(distances)
   return result
 
 
