@@ -17,6 +17,9 @@ from tf_explainer.train import distribute, explainer_lib  # noqa: E402
 _PERFORMER_DIR = flags.DEFINE_string("performer_dir", None, "Folder of the trained performer.")
 _DATASET_DIR = flags.DEFINE_string("dataset_dir", None, "CUB-layout dataset root.")
 _MODEL_DIR = flags.DEFINE_string("model_dir", None, "Output folder of the explainer.")
+_UNLABELED_DIR = flags.DEFINE_string("unlabeled_dir", None, "Optional second CUB-layout root "
+                                     "whose images (all splits, labels unused) are added to "
+                                     "the distillation set.")
 _EPOCHS = flags.DEFINE_integer("epochs", 10, "Training epochs.", lower_bound=1)
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 32, "Global batch size.", lower_bound=2)
 _STRATEGY = flags.DEFINE_enum("strategy", "default", distribute.STRATEGIES, "tf.distribute "
@@ -46,7 +49,7 @@ _JIT_COMPILE = flags.DEFINE_boolean("jit_compile", True, "Compile the training s
 _SEED = flags.DEFINE_integer("seed", 0, "Random seed.")
 _CONFIG = flags.DEFINE_string("config", None, "Optional JSON file of flag values.")
 
-FLAG_NAMES = ("performer_dir", "dataset_dir", "model_dir", "epochs", "batch_size", "strategy",
+FLAG_NAMES = ("performer_dir", "dataset_dir", "unlabeled_dir", "model_dir", "epochs", "batch_size", "strategy",
               "mixed_precision", "cache", "learning_rate", "gate_learning_rate", "gradient", "eta",
               "lambda_l_scale", "lambda_f_divisor", "initial_p", "monitor_every", "objective", "jit_compile", "seed")
 

@@ -55,6 +55,30 @@ class TrainingRunTest(tf.test.TestCase):
     config = explainer_lib.explainer_config(spec, target_shape=(7, 7, 4))
     self.assertEqual(config.filter_category, 1)
 
+  def test_unlabeled_images_join_the_distillation_set(self):
+    p = tiny_run.paths()
+    from tf_explainer.data import synthetic
+    unlabeled = synthetic.generate(os.path.join(tempfile.mkdtemp(), "more"), 20, image_size=64,
+                                   seed=7, progress=False)
+    out = tempfile.mkdtemp()
+    throughput = []
+
+    class Images(keras.callbacks.Callback):
+      def on_epoch_end(self, epoch, logs=None):
+        throughput.append(self.params["steps"])
+
+    explainer_lib.run(p["performer"], p["data"], out, unlabeled_dir=unlabeled,
+                      extra_callbacks=[Images()], **dict(tiny_run.EXPLAINER, epochs=1))
+    train_images = int(np.sum(explainer_lib.data_lib.read_part_dataset(p["data"]).is_train))
+    self.assertEqual(throughput, [(train_images + 20) // 8])
+    caches = sorted(os.listdir(os.path.join(out, "feature_cache")))
+    self.assertEqual([c.split("-")[0] for c in caches], ["train", "unlabeled"])
+    with open(os.path.join(out, "explainer.json")) as f:
+      self.assertEqual(json.load(f)["unlabeled_dir"], os.path.abspath(unlabeled))
+    with self.assertRaisesRegex(ValueError, r"--unlabeled_dir=.*Explainer\+cls.*labels"):
+      explainer_lib.run(p["performer"], p["data"], tempfile.mkdtemp(), unlabeled_dir=unlabeled,
+                        objective="classification", **tiny_run.EXPLAINER)
+
   def test_feature_cache_reused_and_invalidated(self):
     p = tiny_run.paths()
     model, spec = explainer_lib.performers.load_performer(p["performer"])

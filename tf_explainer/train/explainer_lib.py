@@ -48,7 +48,7 @@ def run(performer_dir, dataset_dir, model_dir, epochs=10, batch_size=32, strateg
         gradient="approx", eta=None,
         lambda_l_scale=None, lambda_f_divisor=None, initial_p=None, monitor_every=5,
         monitor_images=64, monitor_split="test", objective="reconstruction", jit_compile=True,
-        seed=0, verbose=1, extra_callbacks=()):
+        unlabeled_dir=None, seed=0, verbose=1, extra_callbacks=()):
   """Trains an explainer for the performer in `performer_dir`.
 
   Only the performer's outputs reach the loss: its target maps, fc6, fc7 and
@@ -56,6 +56,12 @@ def run(performer_dir, dataset_dir, model_dir, epochs=10, batch_size=32, strateg
   is `objective="classification"`, the paper's Explainer+cls baseline, which
   by definition learns from the true labels instead of the performer's fc
   features.
+
+  `unlabeled_dir`, a second CUB-layout root, adds all its images (every
+  split, labels never read) to the distillation set: the explainer learns from
+  the performer's outputs alone, so images nobody labelled serve as well as
+  the training split, and more of them shrink the gap between the explainer's
+  reconstruction on training and on held-out images.
 
   Every `monitor_every` epochs an `ExplainerMonitor` measures location
   instability, p and the errors on up to `monitor_images` images of
@@ -77,12 +83,27 @@ def run(performer_dir, dataset_dir, model_dir, epochs=10, batch_size=32, strateg
   distribute.check_global_batch(batch_size, strat)
   os.makedirs(model_dir, exist_ok=True)
 
-  if cache:
-    features, _ = features_lib.cached_features(
-        model, spec, performer_dir, train, os.path.join(model_dir, "feature_cache"), "train",
-        progress=verbose > 0)
-  else:
-    features = features_lib.feature_dataset(model, spec, train)
+  sources = [(train, "train")]
+  if unlabeled_dir:
+    if objective == "classification":
+      raise ValueError(f"--unlabeled_dir={unlabeled_dir}: the Explainer+cls baseline "
+                       f"(--objective=classification) learns from labels; it cannot use "
+                       f"unlabeled images.")
+    unlabeled = data_lib.read_part_dataset(unlabeled_dir)
+    if len(unlabeled) == 0:
+      raise ValueError(f"--unlabeled_dir={unlabeled_dir} holds no images.")
+    sources.append((unlabeled, "unlabeled"))
+  parts = []
+  for subset, name in sources:
+    if cache:
+      part, _ = features_lib.cached_features(
+          model, spec, performer_dir, subset, os.path.join(model_dir, "feature_cache"), name,
+          progress=verbose > 0)
+    else:
+      part = features_lib.feature_dataset(model, spec, subset)
+    parts.append(part)
+  features = parts[0] if len(parts) == 1 else parts[0].concatenate(parts[1])
+  num_images = sum(len(subset) for subset, _ in sources)
   norms, positives = features_lib.feature_statistics(features)
   if spec.task == "single":
     if positives == 0:
@@ -105,10 +126,10 @@ def run(performer_dir, dataset_dir, model_dir, epochs=10, batch_size=32, strateg
   if objective == "classification":
     labels = data_lib.task_labels(train.labels, spec.task, spec.target_class)
   pairs = features_lib.to_training_pairs(features, labels)
-  pairs = pairs.shuffle(len(train), seed=seed).batch(batch_size, drop_remainder=True)
+  pairs = pairs.shuffle(num_images, seed=seed).batch(batch_size, drop_remainder=True)
   pairs = pairs.prefetch(tf.data.AUTOTUNE)
-  if len(train) < batch_size:
-    raise ValueError(f"--batch_size={batch_size} is larger than the {len(train)} training images.")
+  if num_images < batch_size:
+    raise ValueError(f"--batch_size={batch_size} is larger than the {num_images} training images.")
   callbacks = list(extra_callbacks)
   held_out = data_lib.select(dataset, monitor_split)
   if monitor_every and len(held_out):
@@ -118,7 +139,7 @@ def run(performer_dir, dataset_dir, model_dir, epochs=10, batch_size=32, strateg
         model, spec, held_out.subset(keep), os.path.join(model_dir, "logs", "monitor"),
         every=monitor_every))
   try:
-    history = _fit(explainer, pairs, epochs, verbose, model_dir, len(train) // batch_size *
+    history = _fit(explainer, pairs, epochs, verbose, model_dir, num_images // batch_size *
                    batch_size, callbacks)
   except tf.errors.InvalidArgumentError as e:
     if "NaN or Inf" not in str(e):
@@ -127,7 +148,7 @@ def run(performer_dir, dataset_dir, model_dir, epochs=10, batch_size=32, strateg
         f"Training stopped: NaN or Inf reached the interpretable feature maps; the checkpoints "
         f"in {model_dir} are those of the last finished epoch. Lower --learning_rate.") from None
   callbacks_lib.check_finite(history, model_dir)
-  save_explainer(explainer, model_dir, performer_dir, dataset_dir)
+  save_explainer(explainer, model_dir, performer_dir, dataset_dir, unlabeled_dir)
   metrics = {k: float(v[-1]) for k, v in history.history.items()}
   if verbose:
     print(f"Explainer saved in {model_dir}: p = {float(explainer.p):.3f}, "
@@ -150,7 +171,7 @@ def _fit(explainer, pairs, epochs, verbose, model_dir, images_per_epoch, extra_c
       ])
 
 
-def save_explainer(explainer, model_dir, performer_dir, dataset_dir=None):
+def save_explainer(explainer, model_dir, performer_dir, dataset_dir=None, unlabeled_dir=None):
   """Writes `explainer.keras` and `explainer.json` (with the performer's path) atomically."""
   os.makedirs(model_dir, exist_ok=True)
   tmp = os.path.join(model_dir, f".{EXPLAINER_FILE}.tmp.keras")
@@ -158,6 +179,7 @@ def save_explainer(explainer, model_dir, performer_dir, dataset_dir=None):
   os.replace(tmp, os.path.join(model_dir, EXPLAINER_FILE))
   manifest = {"performer_dir": os.path.abspath(performer_dir),
               "dataset_dir": os.path.abspath(dataset_dir) if dataset_dir else None,
+              "unlabeled_dir": os.path.abspath(unlabeled_dir) if unlabeled_dir else None,
               "config": explainer.config.to_dict()}
   io_utils.write_json(os.path.join(model_dir, MANIFEST_FILE), manifest, default=list)
 
