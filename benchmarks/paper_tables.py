@@ -1,8 +1,10 @@
 """The paper's experiments at CPU scale on the embedded synthetic data.
 
 For each architecture: single-category performers (each chosen category
-against the rest) and one multi-category performer; for each performer an
-explainer and an Explainer+cls baseline; then the paper's measures. Writes
+against the rest) and one multi-category performer; for each performer, per
+seed, an explainer distilled on the training split and one distilled on the
+training split plus `--unlabeled_images` images no label was read from, and
+one Explainer+cls baseline; then the paper's measures. Writes
 `results.json` and `tables.md` (the layout of the paper's Tables 1-3) in
 `--work_dir`, and the performance ratios measured in the same run.
 
@@ -31,13 +33,18 @@ _EXPLAINER_EPOCHS = flags.DEFINE_integer("explainer_epochs", 40, "Explainer epoc
 _WIDTH = flags.DEFINE_float("width", 0.25, "Performer width multiplier.")
 _FC_UNITS = flags.DEFINE_integer("fc_units", 256, "Performer fc width.")
 _CLS = flags.DEFINE_boolean("explainer_cls", True, "Also train the Explainer+cls baseline.")
+_UNLABELED = flags.DEFINE_integer("unlabeled_images", 2100, "Extra unlabeled synthetic images "
+                                  "(another seed) for a second explainer per experiment, "
+                                  "distilled on the training split plus these (0: none).")
+_SEEDS = flags.DEFINE_list("seeds", ["0"], "Explainer seeds per experiment; the tables give "
+                           "means (the performer and Explainer+cls use the first).")
 _PERFORMANCE = flags.DEFINE_boolean("performance", True, "Also measure the performance ratios.")
 
 IMAGE_SIZE = {"alexnet": 131, "vgg_m": 131, "vgg_s": 131, "vgg16": 112}
 NAMES = {"alexnet": "AlexNet", "vgg_m": "VGG-M", "vgg_s": "VGG-S", "vgg16": "VGG-16"}
 
 
-def run_one(work, data, arch, task, category, seed=0):
+def run_one(work, data, unlabeled, arch, task, category):
   from tf_explainer import evaluate_lib
   from tf_explainer.train import explainer_lib, performer_lib
   tag = f"{arch}-{task}" + (f"-{category}" if category else "")
@@ -47,31 +54,57 @@ def run_one(work, data, arch, task, category, seed=0):
     with open(done) as f:
       return json.load(f)
   start = time.time()
-  performer_lib.run(data, os.path.join(folder, "performer"), arch=arch,
-                    image_size=IMAGE_SIZE[arch], task=task, target_class=category,
-                    epochs=_PERFORMER_EPOCHS.value, width=_WIDTH.value,
-                    fc_units=_FC_UNITS.value, seed=seed, verbose=0)
-  explainer_lib.run(os.path.join(folder, "performer"), data, os.path.join(folder, "explainer"),
-                    epochs=_EXPLAINER_EPOCHS.value, monitor_every=0, seed=seed, verbose=0)
-  metrics = evaluate_lib.run(os.path.join(folder, "explainer"), data,
-                             os.path.join(folder, "evaluation"), verbose=0)
-  result = {"arch": arch, "task": task, "category": category, "metrics": metrics}
+  performer = os.path.join(folder, "performer")
+  if not os.path.exists(os.path.join(performer, "performer.keras")):  # a finished one is kept
+    performer_lib.run(data, performer, arch=arch, image_size=IMAGE_SIZE[arch], task=task,
+                      target_class=category, epochs=_PERFORMER_EPOCHS.value,
+                      width=_WIDTH.value, fc_units=_FC_UNITS.value, seed=0, verbose=0)
+  seeds = [int(s) for s in _SEEDS.value]
+  variants = {"explainer": None}
+  if unlabeled:
+    variants["explainer_unlabeled"] = unlabeled
+  result = {"arch": arch, "task": task, "category": category, "seeds": seeds, "runs": {}}
+  for name, unlabeled_dir in variants.items():
+    runs = []
+    for seed in seeds:
+      sub = os.path.join(folder, f"{name}-seed{seed}")
+      explainer_lib.run(performer, data, os.path.join(sub, "explainer"),
+                        epochs=_EXPLAINER_EPOCHS.value, monitor_every=0, seed=seed, verbose=0,
+                        unlabeled_dir=unlabeled_dir)
+      runs.append(evaluate_lib.run(os.path.join(sub, "explainer"), data,
+                                   os.path.join(sub, "evaluation"), verbose=0,
+                                   make_figures=seed == seeds[0]))
+    result["runs"][name] = runs
+  result["metrics"] = result["runs"]["explainer"][0]  # performer figures (same for all runs)
   if _CLS.value:
-    explainer_lib.run(os.path.join(folder, "performer"), data, os.path.join(folder, "cls"),
-                      epochs=_EXPLAINER_EPOCHS.value, monitor_every=0, seed=seed, verbose=0,
+    explainer_lib.run(performer, data, os.path.join(folder, "cls"),
+                      epochs=_EXPLAINER_EPOCHS.value, monitor_every=0, seed=seeds[0], verbose=0,
                       objective="classification")
-    cls = evaluate_lib.run(os.path.join(folder, "explainer"), data,
-                           os.path.join(folder, "evaluation"), verbose=0,
-                           explainer_cls_dir=os.path.join(folder, "cls"))
-    result["metrics"] = cls
-    result["explainer_cls_error"] = cls["error"]["explainer_cls"]
+    cls = evaluate_lib.run(os.path.join(folder, "cls"), data,
+                           os.path.join(folder, "cls_evaluation"), verbose=0, make_figures=False)
+    result["explainer_cls_error"] = cls["error"]["explainer"]
   result["seconds"] = time.time() - start
   with open(done, "w") as f:
     json.dump(result, f, indent=2)
-  li = metrics["location_instability"]
-  print(f"{tag}: LI explainer {li['explainer']}, top conv {li['performer_top_conv']}, "
-        f"p {metrics['p']:.3f}, error {metrics['error']}", flush=True)
+  for name, runs in result["runs"].items():
+    print(f"{tag} {name}: LI ratio {[round(ratio(r), 3) for r in runs]}, "
+          f"p {[round(r['p'], 3) for r in runs]}, "
+          f"Delta error {[round(r['error']['delta'], 4) for r in runs]}", flush=True)
   return result
+
+
+def ratio(metrics):
+  li = metrics["location_instability"]
+  if li["explainer"] is None or not li["performer_top_conv"]:
+    return None
+  return li["explainer"] / li["performer_top_conv"]
+
+
+def run_mean(result, name, value):
+  """Mean of `value(metrics)` over the seeds of one explainer variant, or None."""
+  if not result or name not in result.get("runs", {}):
+    return None
+  return mean([value(m) for m in result["runs"][name]])
 
 
 def fmt(value, percent=False):
@@ -85,58 +118,69 @@ def mean(values):
   return sum(values) / len(values) if values else None
 
 
+VARIANTS = (("explainer", "Explainer"), ("explainer_unlabeled", "Explainer (+unlabeled)"))
+
+
 def tables(results, archs, categories):
-  """Markdown in the layout of the paper's Tables 1 (with Table 5's target rows), 2 and 3."""
+  """Markdown in the layout of the paper's Tables 1 (with Table 5's target rows), 2 and 3.
+
+  Explainer figures are means over the seeds of each variant.
+  """
   get = lambda a, t, c=None: next((r for r in results if r["arch"] == a and r["task"] == t  # noqa
                                    and r["category"] == c), None)
   li = lambda r, k: r["metrics"]["location_instability"][k] if r else None  # noqa: E731
+  li_mean = lambda r, name: run_mean(r, name, lambda m: m["location_instability"]["explainer"])  # noqa
+  ratio_mean = lambda r, name: run_mean(r, name, ratio)  # noqa: E731
+  variants = [(k, label) for k, label in VARIANTS
+              if any(k in r.get("runs", {}) for r in results)]
   head = "| | " + " | ".join(categories) + " | single avg. | multi |"
   lines = ["## Location instability (Table 1; target-layer rows as Table 5)", "", head,
            "|---" * (len(categories) + 3) + "|"]
   for arch in archs:
-    for label, key in ((f"{NAMES[arch]} (target layer)", "performer_target"),
-                       (f"{NAMES[arch]} (top conv layer)", "performer_top_conv"),
-                       ("Explainer", "explainer")):
-      row = [li(get(arch, "single", c), key) for c in categories]
+    rows = [(f"{NAMES[arch]} (target layer)", lambda r: li(r, "performer_target")),
+            (f"{NAMES[arch]} (top conv layer)", lambda r: li(r, "performer_top_conv"))]
+    for key, label in variants:
+      rows.append((label, lambda r, key=key: li_mean(r, key)))
+      rows.append((f"{label} / top conv", lambda r, key=key: ratio_mean(r, key)))
+    for label, value in rows:
+      row = [value(get(arch, "single", c)) for c in categories]
       lines.append(f"| {label} | " + " | ".join(fmt(v) for v in row) +
-                   f" | {fmt(mean(row))} | {fmt(li(get(arch, 'multi'), key))} |")
-    ratios = [li(get(arch, "single", c), "explainer") / li(get(arch, "single", c),
-                                                            "performer_top_conv")
-              for c in categories if li(get(arch, "single", c), "explainer")]
-    multi = get(arch, "multi")
-    if multi and li(multi, "explainer"):
-      ratios_multi = li(multi, "explainer") / li(multi, "performer_top_conv")
-    else:
-      ratios_multi = None
-    lines.append("| Explainer / top conv | " + " | ".join(" " for _ in categories) +
-                 f" | {fmt(mean(ratios))} | {fmt(ratios_multi)} |")
+                   f" | {fmt(mean(row))} | {fmt(value(get(arch, 'multi')))} |")
   lines += ["", "## p, the interpretable track's share (Table 2)", "",
             "| | single avg. | multi |", "|---|---|---|"]
   for arch in archs:
-    single = mean([get(arch, "single", c)["metrics"]["p"] for c in categories
-                   if get(arch, "single", c)])
-    multi = get(arch, "multi")
-    lines.append(f"| {NAMES[arch]} | {fmt(single)} | {fmt(multi['metrics']['p'] if multi else None)} |")
+    for key, label in variants:
+      p_mean = lambda r: run_mean(r, key, lambda m: m["p"])  # noqa: E731
+      single = mean([p_mean(get(arch, "single", c)) for c in categories])
+      lines.append(f"| {NAMES[arch]}, {label} | {fmt(single)} | "
+                   f"{fmt(p_mean(get(arch, 'multi')))} |")
+  header = "| | Performer | " + " | ".join(f"{label} | Delta error" for _, label in variants)
   lines += ["", "## Classification error, multi-category (Table 3)", "",
-            "| | Performer | Explainer | Delta error | Explainer+cls | Delta error |",
-            "|---|---|---|---|---|---|"]
+            header + " | Explainer+cls | Delta error |",
+            "|---" * (4 + 2 * len(variants)) + "|"]
   for arch in archs:
     r = get(arch, "multi")
     if not r:
       continue
-    e = r["metrics"]["error"]
+    performer = r["metrics"]["error"]["performer"]
+    cells = [fmt(performer, True)]
+    for key, _ in variants:
+      error = run_mean(r, key, lambda m: m["error"]["explainer"])
+      cells += [fmt(error, True), fmt(None if error is None else error - performer, True)]
     cls = r.get("explainer_cls_error")
-    lines.append(f"| {NAMES[arch]} | {fmt(e['performer'], True)} | {fmt(e['explainer'], True)} | "
-                 f"{fmt(e['delta'], True)} | {fmt(cls, True)} | "
-                 f"{fmt(None if cls is None else cls - e['performer'], True)} |")
+    cells += [fmt(cls, True), fmt(None if cls is None else cls - performer, True)]
+    lines.append(f"| {NAMES[arch]} | " + " | ".join(cells) + " |")
   lines += ["", "## Classification error, single-category averages (Table 7)", "",
-            "| | Performer | Explainer | Explainer+cls |", "|---|---|---|---|"]
+            "| | Performer | " + " | ".join(label for _, label in variants) +
+            " | Explainer+cls |", "|---" * (3 + len(variants)) + "|"]
   for arch in archs:
     rows = [get(arch, "single", c) for c in categories if get(arch, "single", c)]
     if rows:
-      lines.append(f"| {NAMES[arch]} | {fmt(mean([r['metrics']['error']['performer'] for r in rows]), True)}"
-                   f" | {fmt(mean([r['metrics']['error']['explainer'] for r in rows]), True)} | "
-                   f"{fmt(mean([r.get('explainer_cls_error') for r in rows]), True)} |")
+      cells = [fmt(mean([r["metrics"]["error"]["performer"] for r in rows]), True)]
+      cells += [fmt(mean([run_mean(r, key, lambda m: m["error"]["explainer"]) for r in rows]),
+                    True) for key, _ in variants]
+      cells.append(fmt(mean([r.get("explainer_cls_error") for r in rows]), True))
+      lines.append(f"| {NAMES[arch]} | " + " | ".join(cells) + " |")
   return "\n".join(lines) + "\n"
 
 
@@ -147,16 +191,21 @@ def main(_):
   data = os.path.join(work, "data")
   if not os.path.exists(os.path.join(data, "images.txt")):
     synthetic.generate(data, _NUM_IMAGES.value, seed=0)
+  unlabeled = None
+  if _UNLABELED.value:
+    unlabeled = os.path.join(work, "unlabeled")
+    if not os.path.exists(os.path.join(unlabeled, "images.txt")):
+      synthetic.generate(unlabeled, _UNLABELED.value, seed=1, train_fraction=1.0)
   results = []
   for arch in _ARCHS.value:
     if "multi" in _PROTOCOLS.value:
-      results.append(run_one(work, data, arch, "multi", None))
+      results.append(run_one(work, data, unlabeled, arch, "multi", None))
     if "single" in _PROTOCOLS.value:
       for category in _CATEGORIES.value:
-        results.append(run_one(work, data, arch, "single", category))
+        results.append(run_one(work, data, unlabeled, arch, "single", category))
   report = {"settings": {k: v.value for k, v in ((f, flags.FLAGS[f]) for f in (
       "archs", "categories", "protocols", "num_images", "performer_epochs", "explainer_epochs",
-      "width", "fc_units"))}, "experiments": results}
+      "width", "fc_units", "unlabeled_images", "seeds"))}, "experiments": results}
   if _PERFORMANCE.value:
     from benchmarks import explainer_training
     report["performance"] = explainer_training.measure()
