@@ -1,5 +1,6 @@
 """The end-to-end demo at tiny scale: every step runs and leaves its files."""
 
+import json
 import math
 import os
 import subprocess
@@ -21,7 +22,7 @@ class DemoTest(tf.test.TestCase):
     result = subprocess.run(
         [sys.executable, "-m", "tf_explainer.demo", f"--work_dir={work}", "--num_images=48",
          "--image_size=115", "--width=0.125", "--fc_units=16", "--performer_epochs=1",
-         "--explainer_epochs=2"],
+         "--explainer_epochs=2", "--unlabeled_images=16"],
         capture_output=True, text=True, cwd=REPO, timeout=900,
         env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
     self.assertEqual(result.returncode, 0, result.stderr[-3000:])
@@ -31,9 +32,10 @@ class DemoTest(tf.test.TestCase):
     report = lines[-2].split(":", 1)[1].strip()
     saved_model = lines[-1].split(":", 1)[1].strip()
     self.assertTrue(os.path.exists(report))
+    with open(os.path.join(work, "explainer", "explainer.json")) as f:
+      self.assertEqual(json.load(f)["unlabeled_dir"], os.path.join(work, "unlabeled"))
     for name in ("metrics.json", "receptive_fields.png", "grad_cam.png"):
       self.assertTrue(os.path.exists(os.path.join(os.path.dirname(report), name)), name)
-    import json
     with open(os.path.join(os.path.dirname(report), "metrics.json")) as f:
       metrics = json.load(f)
     self.assertTrue(0 < metrics["p"] < 1)
