@@ -1,0 +1,68 @@
+"""Explainer settings against one trained performer: location instability, p, errors.
+
+Every variant is a dict of `explainer_lib.run` arguments; each is trained for
+every seed and evaluated on the test split (and, with `--train_split`, on the
+training split, to tell information loss from overfitting). The performer is
+not retrained, so the spread between seeds is the explainer's own.
+
+    python benchmarks/explainer_sweep.py --performer_dir=runs/paper/alexnet-multi/performer \
+        --dataset_dir=runs/paper/data --work_dir=runs/sweep --seeds=1,2,3 \
+        --variants='{"paper": {}, "divisor_1": {"lambda_f_divisor": 1}}'
+"""
+
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from absl import app, flags  # noqa: E402
+
+from benchmarks import common  # noqa: E402
+
+_PERFORMER_DIR = flags.DEFINE_string("performer_dir", None, "Trained performer.", required=True)
+_DATASET_DIR = flags.DEFINE_string("dataset_dir", None, "Its dataset.", required=True)
+_WORK_DIR = flags.DEFINE_string("work_dir", "runs/sweep", "Output folder.")
+_VARIANTS = flags.DEFINE_string("variants", '{"paper": {}}', "JSON: name -> explainer_lib.run "
+                                "arguments.")
+_SEEDS = flags.DEFINE_list("seeds", ["0"], "Explainer seeds.")
+_EPOCHS = flags.DEFINE_integer("epochs", 40, "Explainer epochs unless a variant sets them.")
+_TRAIN_SPLIT = flags.DEFINE_boolean("train_split", False, "Also evaluate on the training split.")
+
+
+def main(_):
+  from tf_explainer import evaluate_lib
+  from tf_explainer.train import explainer_lib
+  try:
+    variants = json.loads(_VARIANTS.value)
+  except json.JSONDecodeError as e:
+    raise app.UsageError(f"--variants is not JSON: {e}")
+  splits = ("test", "train") if _TRAIN_SPLIT.value else ("test",)
+  results = []
+  for name, kwargs in variants.items():
+    for seed in (int(s) for s in _SEEDS.value):
+      folder = os.path.join(_WORK_DIR.value, f"{name}-seed{seed}")
+      start = time.time()
+      explainer_lib.run(_PERFORMER_DIR.value, _DATASET_DIR.value,
+                        os.path.join(folder, "explainer"), seed=seed, monitor_every=0, verbose=0,
+                        **{"epochs": _EPOCHS.value, **kwargs})
+      row = {"variant": name, "arguments": kwargs, "seed": seed}
+      for split in splits:
+        metrics = evaluate_lib.run(os.path.join(folder, "explainer"), _DATASET_DIR.value,
+                                   os.path.join(folder, f"evaluation-{split}"), split=split,
+                                   verbose=0, make_figures=False)
+        li = metrics["location_instability"]
+        row[split] = {"location_instability": li, "p": metrics["p"], "error": metrics["error"],
+                      "ratio": li["explainer"] / li["performer_top_conv"]}
+      row["seconds"] = time.time() - start
+      results.append(row)
+      print(f"{name} seed {seed}: " + "; ".join(
+          f"{s}: ratio {row[s]['ratio']:.3f}, p {row[s]['p']:.3f}, "
+          f"Delta error {100 * row[s]['error']['delta']:.2f} points" for s in splits), flush=True)
+  common.write("explainer_sweep", {"performer_dir": _PERFORMER_DIR.value, "runs": results},
+               out_dir=_WORK_DIR.value)
+
+
+if __name__ == "__main__":
+  app.run(main)
