@@ -39,6 +39,8 @@ _UNLABELED = flags.DEFINE_integer("unlabeled_images", 2100, "Extra unlabeled syn
 _SEEDS = flags.DEFINE_list("seeds", ["0"], "Explainer seeds per experiment; the tables give "
                            "means (the performer and Explainer+cls use the first).")
 _PERFORMANCE = flags.DEFINE_boolean("performance", True, "Also measure the performance ratios.")
+_TABLES_ONLY = flags.DEFINE_boolean("tables_only", False, "Run no experiment: tables from the "
+                                    "finished ones in --work_dir (missing cells read n/a).")
 
 IMAGE_SIZE = {"alexnet": 131, "vgg_m": 131, "vgg_s": 131, "vgg16": 112}
 NAMES = {"alexnet": "AlexNet", "vgg_m": "VGG-M", "vgg_s": "VGG-S", "vgg16": "VGG-16"}
@@ -53,6 +55,8 @@ def run_one(work, data, unlabeled, arch, task, category):
   if os.path.exists(done):  # the harness resumes where it stopped
     with open(done) as f:
       return json.load(f)
+  if _TABLES_ONLY.value:
+    return None
   start = time.time()
   performer = os.path.join(folder, "performer")
   if not os.path.exists(os.path.join(performer, "performer.keras")):  # a finished one is kept
@@ -206,6 +210,8 @@ def main(_):
   report = {"settings": {k: v.value for k, v in ((f, flags.FLAGS[f]) for f in (
       "archs", "categories", "protocols", "num_images", "performer_epochs", "explainer_epochs",
       "width", "fc_units", "unlabeled_images", "seeds"))}, "experiments": results}
+  results = [r for r in results if r is not None]
+  report["experiments"] = results
   if _PERFORMANCE.value:
     from benchmarks import explainer_training
     report["performance"] = explainer_training.measure()
