@@ -6,7 +6,7 @@ exports a SavedModel and writes the report:
 
     python -m tf_explainer.demo --work_dir=runs/demo
 
-Defaults are sized for a 2-core CPU (about 14 minutes); every step shows a
+Defaults are sized for a 2-core CPU (about 13 minutes); every step shows a
 progress bar and the last lines say where the report and the SavedModel are.
 """
 
@@ -23,7 +23,7 @@ _ARCH = flags.DEFINE_enum("arch", "alexnet", ["alexnet", "vgg_m", "vgg_s", "vgg1
 _IMAGE_SIZE = flags.DEFINE_integer("image_size", 131, "Performer input side.", lower_bound=32)
 _WIDTH = flags.DEFINE_float("width", 0.25, "Performer filter multiplier.", lower_bound=0.01)
 _FC_UNITS = flags.DEFINE_integer("fc_units", 256, "Performer fc6/fc7 width.", lower_bound=1)
-_PERFORMER_EPOCHS = flags.DEFINE_integer("performer_epochs", 60, "Performer epochs.",
+_PERFORMER_EPOCHS = flags.DEFINE_integer("performer_epochs", 35, "Performer epochs.",
                                          lower_bound=1)
 _EXPLAINER_EPOCHS = flags.DEFINE_integer("explainer_epochs", 40, "Explainer epochs.",
                                          lower_bound=1)
@@ -39,7 +39,7 @@ _SEED = flags.DEFINE_integer("seed", 0, "Random seed.")
 
 
 def run(work_dir, num_images=1200, arch="alexnet", image_size=131, width=0.25, fc_units=256,
-        performer_epochs=60, explainer_epochs=40, task="multi", target_class="bird",
+        performer_epochs=35, explainer_epochs=40, task="multi", target_class="bird",
         mixed_precision="float32", seed=0, verbose=1, unlabeled_images=2100):
   """Runs the whole pipeline; returns the paths and the metrics."""
   from tf_explainer import evaluate_lib, export_lib
