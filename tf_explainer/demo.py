@@ -6,7 +6,7 @@ exports a SavedModel and writes the report:
 
     python -m tf_explainer.demo --work_dir=runs/demo
 
-Defaults are sized for a 2-core CPU (about 13 minutes); every step shows a
+Defaults are sized for a 2-core CPU (about 14 minutes); every step shows a
 progress bar and the last lines say where the report and the SavedModel are.
 """
 
