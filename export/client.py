@@ -11,6 +11,7 @@ works) and prints p, the top class score and the strongest part maps.
 import base64
 import json
 import sys
+import urllib.error
 import urllib.request
 
 from absl import app, flags
@@ -40,6 +41,59 @@ def grpc_request(image_bytes, model_name):
   return request
 
 
+class ClientError(Exception):
+  """A failed request, said in one line."""
+
+
+def _one_line(text, limit=500):
+  text = " ".join(str(text).split())
+  return text if len(text) <= limit else text[:limit] + "..."
+
+
+def post_rest(url, body, timeout):
+  """POSTs the JSON `body` to `url` and returns the decoded answer.
+
+  Raises:
+    ClientError: on an HTTP error status (with the server's own message, which
+      TF Serving puts under `"error"`), or when the server cannot be reached.
+  """
+  request = urllib.request.Request(url, json.dumps(body).encode(),
+                                   {"Content-Type": "application/json"})
+  try:
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+      return json.loads(response.read())
+  except urllib.error.HTTPError as e:
+    text = e.read().decode("utf-8", "replace")
+    try:
+      text = json.loads(text).get("error", text)
+    except (ValueError, AttributeError):
+      pass
+    raise ClientError(f"{url}: HTTP {e.code} {e.reason}: {_one_line(text)}") from None
+  except (urllib.error.URLError, OSError) as e:
+    raise ClientError(f"{url}: cannot reach the server "
+                      f"({_one_line(getattr(e, 'reason', e))}).") from None
+  except ValueError as e:
+    raise ClientError(f"{url}: the answer is not JSON ({_one_line(e)}).") from None
+
+
+def predict_grpc(server, request, timeout):
+  """Sends a `PredictRequest` over gRPC; returns the outputs of the first image.
+
+  Raises:
+    ClientError: with the gRPC status and the server's message.
+  """
+  import grpc
+  import tensorflow as tf
+  from tensorflow_serving.apis import prediction_service_pb2_grpc
+  with grpc.insecure_channel(server) as channel:
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+    try:
+      result = stub.Predict(request, timeout)
+    except grpc.RpcError as e:
+      raise ClientError(f"{server}: gRPC {e.code().name}: {_one_line(e.details())}") from None
+  return {k: tf.make_ndarray(v)[0] for k, v in result.outputs.items()}
+
+
 def summarize(outputs):
   """One line per output of a single image."""
   import numpy as np
@@ -65,22 +119,22 @@ def main(argv):
     if _DRY_RUN.value:
       print(f"POST {url}\n{json.dumps(body)[:500]}")
       return
-    request = urllib.request.Request(url, json.dumps(body).encode(),
-                                     {"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=_TIMEOUT.value) as response:
-      prediction = json.loads(response.read())["predictions"][0]
+    try:
+      prediction = post_rest(url, body, _TIMEOUT.value)["predictions"][0]
+    except ClientError as e:
+      sys.exit(f"client.py: {e}")
+    except (KeyError, IndexError, TypeError):
+      sys.exit(f"client.py: {url}: the answer holds no predictions.")
     print(summarize(prediction))
   else:
     request = grpc_request(data, _MODEL.value)
     if _DRY_RUN.value:
       print(request)
       return
-    import grpc
-    import tensorflow as tf
-    from tensorflow_serving.apis import prediction_service_pb2_grpc
-    stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(_SERVER.value))
-    result = stub.Predict(request, _TIMEOUT.value)
-    outputs = {k: tf.make_ndarray(v)[0] for k, v in result.outputs.items()}
+    try:
+      outputs = predict_grpc(_SERVER.value, request, _TIMEOUT.value)
+    except ClientError as e:
+      sys.exit(f"client.py: {e}")
     print(summarize(outputs))
 
 
