@@ -2,9 +2,12 @@
 
 Signatures (SPEC section 4):
 
-* `serving_default`: `images` float32 `[None, S, S, 3]`, RGB 0-255.
-* `serving_bytes`: `image_bytes` string `[None]`, encoded JPEG or PNG images of
+* `serving_default`: `images` float32 `[batch, S, S, 3]`, RGB 0-255.
+* `serving_bytes`: `image_bytes` string `[batch]`, encoded JPEG or PNG images of
   any size, decoded and resized to `S x S` inside the graph.
+
+The graph checks these shapes itself (see `ServingModule`), so the inputs are
+declared without a fixed shape.
 
 Both return `fc7` (reconstructed, post-ReLU), `part_maps` (the last
 interpretable layer after ReLU and mask), `p` (one value per image) and
@@ -15,6 +18,7 @@ numeric folders, never sees a partial version.
 """
 
 import os
+import re
 import shutil
 
 import keras
@@ -22,34 +26,46 @@ import numpy as np
 import tensorflow as tf
 
 from tf_explainer import io_utils
+from tf_explainer import performers
 
 WARMUP_FILE = "tf_serving_warmup_requests"
 
 
-class ServingModule(tf.Module):
-  """The exported graph; also usable in-process for comparisons."""
+class ServingModule:
+  """The serving functions (written by `export_archive`); also run in-process.
+
+  The graph needs no XLA (grouped convolutions run as split ones) and checks
+  each request before any convolution: a wrong rank, size, channel count or an
+  empty batch fails with an `InvalidArgumentError` that names the expected
+  shape. The signatures' inputs therefore have no fixed shape of their own.
+  """
 
   def __init__(self, model, spec, explainer=None):
-    super().__init__(name="tf_explainer_serving")
+    model = performers.plain_graph_copy(model)
     self.image_size = spec.image_size
     self.explain = explainer is not None
     if explainer is not None:
       self.probe = keras.Model(model.inputs[0], model.get_layer(spec.target_layer).output)
       self.explainer = explainer
       self.classifier = model.get_layer(spec.classifier_layer)
+      self.parts = (self.probe, self.explainer, self.classifier)
     else:  # performer only, the baseline of the serving benchmark
       self.probe = keras.Model(model.inputs[0], {
           "fc7": model.get_layer(spec.fc_layers[1]).output, "logits": model.output})
-    size = spec.image_size
+      self.parts = (self.probe,)
     self.serve = tf.function(
-        self._serve, input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32,
-                                                    name="images")])
+        self._serve, input_signature=[tf.TensorSpec(None, tf.float32, name="images")])
     self.serve_bytes = tf.function(
-        self._serve_bytes, input_signature=[tf.TensorSpec([None], tf.string,
-                                                          name="image_bytes")])
+        self._serve_bytes, input_signature=[tf.TensorSpec(None, tf.string, name="image_bytes")])
 
   def _serve(self, images):
+    size = self.image_size
+    images = _checked(images, [None, size, size, 3],
+                      f"images must be float32 [batch >= 1, {size}, {size}, 3], RGB 0-255")
     tf.debugging.assert_all_finite(images, "images must be finite RGB values in 0-255")
+    return self._outputs(images)
+
+  def _outputs(self, images):
     if not self.explain:
       out = self.probe(images, training=False)
       return {"fc7": tf.cast(out["fc7"], tf.float32),
@@ -64,6 +80,8 @@ class ServingModule(tf.Module):
 
   def _serve_bytes(self, image_bytes):
     size = self.image_size
+    image_bytes = _checked(image_bytes, [None],
+                           "image_bytes must be string [batch >= 1] of encoded JPEG or PNG images")
 
     def decode(data):
       header = tf.strings.substr(data, 0, 4)
@@ -77,12 +95,54 @@ class ServingModule(tf.Module):
 
     images = tf.map_fn(decode, image_bytes,
                        fn_output_signature=tf.TensorSpec([size, size, 3], tf.float32))
-    return self._serve(images)
+    return self._outputs(images)
 
 
-def signatures(module):
-  return {"serving_default": module.serve.get_concrete_function(),
-          "serving_bytes": module.serve_bytes.get_concrete_function()}
+def _checked(tensor, dims, expected):
+  """`tensor` once its shape fits `dims`, checked in the graph before any use.
+
+  The rank is checked first, then the fixed sizes, then a batch of at least
+  one, each only after the one before it passed (so no check can fail on an
+  index). The first broken rule fails with
+  `InvalidArgumentError: <expected>; got shape [...]`.
+
+  Args:
+    tensor: a request input of any shape.
+    dims: the expected shape, batch first, `None` where any size is allowed.
+    expected: what the message says a request must be.
+
+  Returns:
+    `tensor` with its static shape set to `dims`.
+  """
+  shape = tf.shape(tensor)
+  fixed = [(axis, size) for axis, size in enumerate(dims) if size is not None]
+  rules = [lambda: tf.equal(tf.size(shape), len(dims)),
+           lambda: tf.reduce_all([tf.equal(shape[axis], size) for axis, size in fixed]),
+           lambda: shape[0] > 0]
+  passed = []
+  for rule in rules if fixed else rules[::2]:
+    with tf.control_dependencies(passed):
+      passed = [tf.debugging.Assert(rule(), [f"{expected}; got shape", shape], summarize=8)]
+  with tf.control_dependencies(passed):
+    return tf.ensure_shape(tf.identity(tensor), dims)
+
+
+def export_archive(module):
+  """A `keras.export.ExportArchive` with both signatures of `module`.
+
+  The archive tracks the TensorFlow variables under the Keras variables
+  explicitly. A plain `tf.saved_model.save` of a module holding Keras 3 models
+  writes functions that read variables the SavedModel's restore op never
+  creates: TF2's loader hides this, but TF Serving's session-based loader (and
+  `saved_model_cli run`) fail with "Could not find variable"
+  (keras-team/keras#20095).
+  """
+  archive = keras.export.ExportArchive()
+  for part in module.parts:
+    archive.track(part)
+  archive.add_endpoint("serving_default", module.serve)
+  archive.add_endpoint("serving_bytes", module.serve_bytes)
+  return archive
 
 
 def warmup_records(image_size, model_name="explainer"):
@@ -102,6 +162,39 @@ def warmup_records(image_size, model_name="explainer"):
   return records
 
 
+_TEMPORARY = re.compile(r"\.tmp-\d+-(\d+)")
+
+
+def remove_stale_temporaries(export_base):
+  """Removes the `.tmp-<version>-<pid>` folders of exports whose process has ended.
+
+  An export killed before its rename leaves one behind; TF Serving ignores it,
+  but it holds a whole model. Folders of running exports and anything not
+  named like our own temporaries stay.
+
+  Returns:
+    The removed paths.
+  """
+  removed = []
+  for name in sorted(os.listdir(export_base)):
+    match = _TEMPORARY.fullmatch(name)
+    if match and not _process_alive(int(match.group(1))):
+      path = os.path.join(export_base, name)
+      shutil.rmtree(path, ignore_errors=True)
+      removed.append(path)
+  return removed
+
+
+def _process_alive(pid):
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:  # alive, owned by another user
+    return True
+  return True
+
+
 def export(module, export_base, version, model_name="explainer", overwrite=False):
   """Writes `module` as `<export_base>/<version>` atomically; returns that path."""
   if int(version) < 0:
@@ -111,10 +204,10 @@ def export(module, export_base, version, model_name="explainer", overwrite=False
     raise ValueError(f"{final} exists already: choose another --version (TF Serving serves the "
                      f"highest) or pass --overwrite.")
   os.makedirs(export_base, exist_ok=True)
+  remove_stale_temporaries(export_base)
   tmp = os.path.join(export_base, f".tmp-{int(version)}-{os.getpid()}")
-  shutil.rmtree(tmp, ignore_errors=True)
   try:
-    tf.saved_model.save(module, tmp, signatures=signatures(module))
+    export_archive(module).write_out(tmp, verbose=False)
     extra = os.path.join(tmp, "assets.extra")
     os.makedirs(extra, exist_ok=True)
     with tf.io.TFRecordWriter(os.path.join(extra, WARMUP_FILE)) as writer:

@@ -54,6 +54,19 @@ class PerformerShapesTest(tf.test.TestCase, parameterized.TestCase):
     with self.assertRaisesRegex(ValueError, "image_size"):
       performers.build_performer(arch, 2, size - 8, width=0.125, fc_units=8)
 
+  def test_plain_graph_copy_matches_grouped_convolutions(self):
+    model, spec = performers.build_performer("alexnet", 3, 115, width=0.125, fc_units=8)
+    model.set_weights([np.random.default_rng(i).normal(0, 0.05, w.shape).astype(np.float32)
+                       for i, w in enumerate(model.get_weights())])
+    copy = performers.plain_graph_copy(model)
+    self.assertIsInstance(copy.get_layer("conv2"), base.SplitGroupConv2D)
+    self.assertEqual(copy.get_layer("conv2").groups, 2)
+    self.assertNotIsInstance(copy.get_layer("conv3"), base.SplitGroupConv2D)
+    images = np.random.default_rng(9).uniform(0, 255, (2, 115, 115, 3)).astype(np.float32)
+    for name in (spec.target_layer, "relu5", "fc8"):
+      self.assertAllClose(sub_model(copy, name)(images), sub_model(model, name)(images),
+                          rtol=1e-4, atol=1e-4)
+
   def test_unknown_arch(self):
     with self.assertRaisesRegex(ValueError, "--arch='resnet'"):
       performers.build_performer("resnet", 2, 224)

@@ -2,7 +2,8 @@
 
 from tf_explainer.performers import alexnet, vgg
 from tf_explainer.performers.base import (ARCHITECTURES, PerformerSpec, feature_model,
-                                          layer_weights, load_performer, save_performer)
+                                          layer_weights, load_performer, plain_graph_copy,
+                                          save_performer)
 
 
 def min_input_size(arch):
@@ -25,4 +26,4 @@ def build_performer(arch, num_classes, image_size, width=1.0, fc_units=4096, **k
 
 
 __all__ = ["ARCHITECTURES", "PerformerSpec", "build_performer", "feature_model",
-           "layer_weights", "load_performer", "min_input_size", "save_performer"]
+           "layer_weights", "load_performer", "min_input_size", "plain_graph_copy", "save_performer"]

@@ -8,6 +8,7 @@ from typing import Optional
 import keras
 import numpy as np
 import tensorflow as tf
+from keras import ops
 
 from tf_explainer import io_utils
 
@@ -107,6 +108,43 @@ class LocalResponseNorm(keras.layers.Layer):
     config = super().get_config()
     config.update(size=self.size, alpha=self.alpha, beta=self.beta, k=self.k)
     return config
+
+
+@keras.saving.register_keras_serializable(package="tf_explainer")
+class SplitGroupConv2D(keras.layers.Conv2D):
+  """`Conv2D` with `groups > 1` as one plain convolution per group, concatenated.
+
+  Same weights and outputs as `keras.layers.Conv2D(groups=g)`. Keras' TensorFlow
+  backend runs grouped convolutions through an XLA-compiled function (TF's own
+  grouped kernel is missing on CPU), and a SavedModel then holds functions
+  marked `_XlaMustCompile` that TF Serving runs only with XLA enabled. Split
+  channels keep the exported graph plain.
+  """
+
+  def convolution_op(self, inputs, kernel):
+    if self.groups == 1:
+      return super().convolution_op(inputs, kernel)
+    axis = -1 if self.data_format == "channels_last" else 1
+    parts = zip(ops.split(inputs, self.groups, axis=axis), ops.split(kernel, self.groups, axis=-1))
+    return ops.concatenate([super(SplitGroupConv2D, self).convolution_op(x, k) for x, k in parts],
+                           axis=axis)
+
+
+def plain_graph_copy(model):
+  """A copy of `model`, same weights, whose graph needs no XLA (for export).
+
+  Every grouped `Conv2D` becomes a `SplitGroupConv2D`; other layers are cloned
+  from their configs.
+  """
+
+  def clone(layer):
+    if type(layer) is keras.layers.Conv2D and layer.groups > 1:
+      return SplitGroupConv2D.from_config(layer.get_config())
+    return layer.__class__.from_config(layer.get_config())
+
+  copy = keras.models.clone_model(model, clone_function=clone)
+  copy.set_weights(model.get_weights())
+  return copy
 
 
 def conv_relu(x, filters, kernel, name, stride=1, padding="same", groups=1):
