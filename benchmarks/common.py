@@ -3,26 +3,22 @@
 import datetime
 import json
 import os
-import platform
+
+from absl import flags
 
 
-def machine():
-  """What the numbers were measured on."""
-  info = {"cores": os.cpu_count(), "python": platform.python_version(),
-          "date": datetime.date.today().isoformat()}
-  try:
-    with open("/proc/cpuinfo") as f:
-      text = f.read()
-    for line in text.splitlines():
-      if line.startswith("model name"):
-        info["cpu"] = line.split(":", 1)[1].strip()
-        break
-    flags = next((l for l in text.splitlines() if l.startswith("flags")), "")
-    info["simd"] = sorted({f for f in flags.split() if f.startswith(("avx", "amx", "fma"))})
-  except OSError:
-    pass
-  import tensorflow as tf
-  info["tensorflow"] = tf.__version__
+def define_deterministic_flag(default):
+  """The benchmark's `--deterministic` flag (TensorFlow's deterministic kernels)."""
+  return flags.DEFINE_boolean("deterministic", default, "TensorFlow's deterministic kernels: "
+                              "the same seed gives the same numbers on one machine.")
+
+
+def machine(seed=None):
+  """What the numbers were measured on: cores, date, CPU, versions, seed and determinism."""
+  from tf_explainer.train import reproducibility
+  deterministic = "deterministic" in flags.FLAGS and flags.FLAGS["deterministic"].value
+  info = {"cores": os.cpu_count(), "date": datetime.date.today().isoformat()}
+  info.update(reproducibility.run_record(seed or 0, bool(deterministic)))
   return info
 
 

@@ -28,6 +28,7 @@ _VARIANTS = flags.DEFINE_string("variants", '{"paper": {}}', "JSON: name -> expl
                                 "arguments.")
 _SEEDS = flags.DEFINE_list("seeds", ["0"], "Explainer seeds.")
 _EPOCHS = flags.DEFINE_integer("epochs", 40, "Explainer epochs unless a variant sets them.")
+_DETERMINISTIC = common.define_deterministic_flag(True)
 _TRAIN_SPLIT = flags.DEFINE_boolean("train_split", False, "Also evaluate on the training split.")
 
 
@@ -46,12 +47,14 @@ def main(_):
       start = time.time()
       explainer_lib.run(_PERFORMER_DIR.value, _DATASET_DIR.value,
                         os.path.join(folder, "explainer"), seed=seed, monitor_every=0, verbose=0,
-                        **{"epochs": _EPOCHS.value, **kwargs})
+                        **{"epochs": _EPOCHS.value, "deterministic": _DETERMINISTIC.value,
+                           **kwargs})
       row = {"variant": name, "arguments": kwargs, "seed": seed}
       for split in splits:
         metrics = evaluate_lib.run(os.path.join(folder, "explainer"), _DATASET_DIR.value,
                                    os.path.join(folder, f"evaluation-{split}"), split=split,
-                                   verbose=0, make_figures=False)
+                                   verbose=0, make_figures=False, seed=seed,
+                                   deterministic=_DETERMINISTIC.value)
         li = metrics["location_instability"]
         row[split] = {"location_instability": li, "p": metrics["p"], "error": metrics["error"],
                       "ratio": li["explainer"] / li["performer_top_conv"]}

@@ -195,7 +195,9 @@ def measure(num_images=640, arch="alexnet", image_size=131, width=0.25, fc_units
 
 
 def main(_):
+  from tf_explainer.train import reproducibility
   values = flags.FLAGS
+  reproducibility.configure(0, values.deterministic)
   common.write("explainer_training", measure(
       values.num_images, values.arch, values.image_size, values.width, values.fc_units,
       values.batch_size, values.epochs))
@@ -210,4 +212,5 @@ if __name__ == "__main__":
   _FC_UNITS = flags.DEFINE_integer("fc_units", 256, "Performer fc width.")
   _BATCH_SIZE = flags.DEFINE_integer("batch_size", 32, "Batch size.")
   _EPOCHS = flags.DEFINE_integer("epochs", 3, "Timed epochs (after one warm-up epoch).")
+  common.define_deterministic_flag(False)
   app.run(main)

@@ -30,9 +30,13 @@ _EXPLAINER_DIR = flags.DEFINE_string("explainer_dir", None, "Trained explainer."
 _DATASET_DIR = flags.DEFINE_string("dataset_dir", None, "Its dataset.", required=True)
 _OUT_DIR = flags.DEFINE_string("out_dir", "benchmarks/results", "Where the JSON goes.")
 
+_DETERMINISTIC = common.define_deterministic_flag(False)
+
 
 def main(_):
   import numpy as np
+  from tf_explainer.train import reproducibility
+  reproducibility.configure(0, _DETERMINISTIC.value)
   from tf_explainer import data as data_lib
   from tf_explainer import evaluation
   from tf_explainer import metrics as metrics_lib

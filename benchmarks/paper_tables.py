@@ -13,6 +13,7 @@ one Explainer+cls baseline; then the paper's measures. Writes
 
 import json
 import os
+import statistics
 import sys
 import time
 
@@ -39,6 +40,7 @@ _UNLABELED = flags.DEFINE_integer("unlabeled_images", 2100, "Extra unlabeled syn
 _SEEDS = flags.DEFINE_list("seeds", ["0"], "Explainer seeds per experiment; the tables give "
                            "means (the performer and Explainer+cls use the first).")
 _PERFORMANCE = flags.DEFINE_boolean("performance", True, "Also measure the performance ratios.")
+_DETERMINISTIC = common.define_deterministic_flag(True)
 _TABLES_ONLY = flags.DEFINE_boolean("tables_only", False, "Run no experiment: tables from the "
                                     "finished ones in --work_dir (missing cells read n/a).")
 
@@ -62,7 +64,8 @@ def run_one(work, data, unlabeled, arch, task, category):
   if not os.path.exists(os.path.join(performer, "performer.keras")):  # a finished one is kept
     performer_lib.run(data, performer, arch=arch, image_size=IMAGE_SIZE[arch], task=task,
                       target_class=category, epochs=_PERFORMER_EPOCHS.value,
-                      width=_WIDTH.value, fc_units=_FC_UNITS.value, seed=0, verbose=0)
+                      width=_WIDTH.value, fc_units=_FC_UNITS.value, seed=0, verbose=0,
+                      deterministic=_DETERMINISTIC.value)
   seeds = [int(s) for s in _SEEDS.value]
   variants = {"explainer": None}
   if unlabeled:
@@ -74,18 +77,20 @@ def run_one(work, data, unlabeled, arch, task, category):
       sub = os.path.join(folder, f"{name}-seed{seed}")
       explainer_lib.run(performer, data, os.path.join(sub, "explainer"),
                         epochs=_EXPLAINER_EPOCHS.value, monitor_every=0, seed=seed, verbose=0,
-                        unlabeled_dir=unlabeled_dir)
+                        unlabeled_dir=unlabeled_dir, deterministic=_DETERMINISTIC.value)
       runs.append(evaluate_lib.run(os.path.join(sub, "explainer"), data,
                                    os.path.join(sub, "evaluation"), verbose=0,
-                                   make_figures=seed == seeds[0]))
+                                   make_figures=seed == seeds[0], seed=seed,
+                                   deterministic=_DETERMINISTIC.value))
     result["runs"][name] = runs
   result["metrics"] = result["runs"]["explainer"][0]  # performer figures (same for all runs)
   if _CLS.value:
     explainer_lib.run(performer, data, os.path.join(folder, "cls"),
                       epochs=_EXPLAINER_EPOCHS.value, monitor_every=0, seed=seeds[0], verbose=0,
-                      objective="classification")
+                      objective="classification", deterministic=_DETERMINISTIC.value)
     cls = evaluate_lib.run(os.path.join(folder, "cls"), data,
-                           os.path.join(folder, "cls_evaluation"), verbose=0, make_figures=False)
+                           os.path.join(folder, "cls_evaluation"), verbose=0, make_figures=False,
+                           seed=seeds[0], deterministic=_DETERMINISTIC.value)
     result["explainer_cls_error"] = cls["error"]["explainer"]
   result["seconds"] = time.time() - start
   with open(done, "w") as f:
@@ -104,22 +109,48 @@ def ratio(metrics):
   return li["explainer"] / li["performer_top_conv"]
 
 
+class Spread(float):
+  """A mean over seeds that keeps their sample standard deviation and count for the tables."""
+
+  def __new__(cls, values):
+    obj = super().__new__(cls, sum(values) / len(values))
+    obj.std = statistics.stdev(values) if len(values) > 1 else None
+    obj.n = len(values)
+    return obj
+
+
 def run_mean(result, name, value):
-  """Mean of `value(metrics)` over the seeds of one explainer variant, or None."""
+  """Mean (a `Spread`) of `value(metrics)` over the seeds of one explainer variant, or None."""
   if not result or name not in result.get("runs", {}):
     return None
-  return mean([value(m) for m in result["runs"][name]])
+  values = [v for v in (value(m) for m in result["runs"][name]) if v is not None]
+  return Spread(values) if values else None
 
 
 def fmt(value, percent=False):
+  """`0.123`, `12.30%`, and `0.123 ± 0.004` for a mean over several seeds."""
   if value is None:
     return "n/a"
-  return f"{100 * value:.2f}%" if percent else f"{value:.3f}"
+  scale, unit, digits = (100, "%", 2) if percent else (1, "", 3)
+  text = f"{scale * value:.{digits}f}{unit}"
+  if getattr(value, "std", None) is not None:
+    text += f" ± {scale * value.std:.{digits}f}{unit}"
+  return text
 
 
 def mean(values):
-  values = [v for v in values if v is not None]
+  """Plain mean of the values that exist (across categories: no seed spread)."""
+  values = [float(v) for v in values if v is not None]
   return sum(values) / len(values) if values else None
+
+
+def difference(value, reference):
+  """`value - reference` that keeps the seed spread of `value` (the reference is one run)."""
+  if value is None or reference is None:
+    return None
+  shifted = Spread([float(value) - reference])
+  shifted.std, shifted.n = getattr(value, "std", None), getattr(value, "n", 1)
+  return shifted
 
 
 VARIANTS = (("explainer", "Explainer"), ("explainer_unlabeled", "Explainer (+unlabeled)"))
@@ -128,7 +159,9 @@ VARIANTS = (("explainer", "Explainer"), ("explainer_unlabeled", "Explainer (+unl
 def tables(results, archs, categories):
   """Markdown in the layout of the paper's Tables 1 (with Table 5's target rows), 2 and 3.
 
-  Explainer figures are means over the seeds of each variant.
+  Explainer figures are means over the seeds of each variant, with their
+  sample standard deviation (`mean ± std`) where there are several seeds;
+  averages over categories are plain means.
   """
   get = lambda a, t, c=None: next((r for r in results if r["arch"] == a and r["task"] == t  # noqa
                                    and r["category"] == c), None)
@@ -170,7 +203,7 @@ def tables(results, archs, categories):
     cells = [fmt(performer, True)]
     for key, _ in variants:
       error = run_mean(r, key, lambda m: m["error"]["explainer"])
-      cells += [fmt(error, True), fmt(None if error is None else error - performer, True)]
+      cells += [fmt(error, True), fmt(difference(error, performer), True)]
     cls = r.get("explainer_cls_error")
     cells += [fmt(cls, True), fmt(None if cls is None else cls - performer, True)]
     lines.append(f"| {NAMES[arch]} | " + " | ".join(cells) + " |")
@@ -209,7 +242,8 @@ def main(_):
         results.append(run_one(work, data, unlabeled, arch, "single", category))
   report = {"settings": {k: v.value for k, v in ((f, flags.FLAGS[f]) for f in (
       "archs", "categories", "protocols", "num_images", "performer_epochs", "explainer_epochs",
-      "width", "fc_units", "unlabeled_images", "seeds"))}, "experiments": results}
+      "width", "fc_units", "unlabeled_images", "seeds", "deterministic"))},
+      "experiments": results}
   results = [r for r in results if r is not None]
   report["experiments"] = results
   if _PERFORMANCE.value:

@@ -41,9 +41,13 @@ def time_calls(function, batch, size, repeats):
   return {"batch": batch, "median_ms": 1e3 * median, "p90_ms": 1e3 * times[int(0.9 * len(times))],
           "images_per_second": batch / median}
 
+_DETERMINISTIC = common.define_deterministic_flag(False)
+
 
 def main(_):
   import tensorflow as tf
+  from tf_explainer.train import reproducibility
+  reproducibility.configure(0, _DETERMINISTIC.value)
   from tf_explainer import export_lib
   base = tempfile.mkdtemp()
   results = {"explainer_dir": os.path.abspath(_EXPLAINER_DIR.value)}

@@ -17,9 +17,13 @@ from benchmarks import common  # noqa: E402
 _NUM_IMAGES = flags.DEFINE_integer("num_images", 2000, "Images per run.")
 _IMAGE_SIZE = flags.DEFINE_integer("image_size", 128, "Image side.")
 
+_DETERMINISTIC = common.define_deterministic_flag(False)
+
 
 def main(_):
   import keras  # noqa: F401  (imported before timing: generate() uses its progress bar)
+  from tf_explainer.train import reproducibility
+  reproducibility.configure(0, _DETERMINISTIC.value)
   from tf_explainer.data import synthetic
   results = []
   for workers in (1, None):

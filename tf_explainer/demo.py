@@ -36,11 +36,14 @@ _MIXED_PRECISION = flags.DEFINE_enum("mixed_precision", "float32",
                                      ["float32", "mixed_bfloat16", "mixed_float16"],
                                      "Keras dtype policy for both trainings.")
 _SEED = flags.DEFINE_integer("seed", 0, "Random seed.")
+_DETERMINISTIC = flags.DEFINE_boolean("deterministic", True, "TensorFlow's deterministic kernels: "
+                                      "the same --seed gives the same numbers on this machine.")
 
 
 def run(work_dir, num_images=1200, arch="alexnet", image_size=131, width=0.25, fc_units=256,
         performer_epochs=35, explainer_epochs=40, task="multi", target_class="bird",
-        mixed_precision="float32", seed=0, verbose=1, unlabeled_images=2100):
+        mixed_precision="float32", seed=0, verbose=1, unlabeled_images=2100,
+        deterministic=True):
   """Runs the whole pipeline; returns the paths and the metrics."""
   from tf_explainer import evaluate_lib, export_lib
   from tf_explainer.data import synthetic
@@ -71,16 +74,17 @@ def run(work_dir, num_images=1200, arch="alexnet", image_size=131, width=0.25, f
   performer_lib.run(paths["data"], paths["performer"], arch=arch, image_size=image_size,
                     task=task, target_class=target_class if task == "single" else None,
                     epochs=performer_epochs, width=width, fc_units=fc_units,
-                    mixed_precision=mixed_precision, seed=seed, verbose=verbose)
+                    mixed_precision=mixed_precision, seed=seed, deterministic=deterministic,
+                    verbose=verbose)
   done("performer")
   step("explainer")
   explainer_lib.run(paths["performer"], paths["data"], paths["explainer"],
                     epochs=explainer_epochs, mixed_precision=mixed_precision, seed=seed,
-                    unlabeled_dir=unlabeled_dir, verbose=verbose)
+                    deterministic=deterministic, unlabeled_dir=unlabeled_dir, verbose=verbose)
   done("explainer")
   step("evaluation")
   metrics = evaluate_lib.run(paths["explainer"], paths["data"], paths["evaluation"],
-                             verbose=verbose)
+                             verbose=verbose, seed=seed, deterministic=deterministic)
   done("evaluation")
   step("export")
   saved_model = export_lib.run(paths["explainer"], os.path.join(paths["serving"], "explainer"),
@@ -100,7 +104,7 @@ def main(argv):
   run(_WORK_DIR.value, _NUM_IMAGES.value, _ARCH.value, _IMAGE_SIZE.value, _WIDTH.value,
       _FC_UNITS.value, _PERFORMER_EPOCHS.value, _EXPLAINER_EPOCHS.value, _TASK.value,
       _TARGET_CLASS.value, _MIXED_PRECISION.value, _SEED.value,
-      unlabeled_images=_UNLABELED_IMAGES.value)
+      unlabeled_images=_UNLABELED_IMAGES.value, deterministic=_DETERMINISTIC.value)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import numpy as np
 from tf_explainer import data as data_lib
 from tf_explainer import evaluation, io_utils
 from tf_explainer import metrics as metrics_lib
-from tf_explainer.train import explainer_lib
+from tf_explainer.train import explainer_lib, reproducibility
 from tf_explainer.visualize import figures, report
 
 
@@ -27,15 +27,17 @@ def assign_parts(collected, spec, top_n):
 
 
 def run(explainer_dir, dataset_dir, output_dir, split="test", top_n=100, batch_size=32,
-        make_figures=True, explainer_cls_dir=None, verbose=1):
+        make_figures=True, explainer_cls_dir=None, verbose=1, seed=0, deterministic=False):
   """Evaluates the explainer in `explainer_dir`; writes `metrics.json` and `report.md`.
 
   With `explainer_cls_dir` (an Explainer+cls baseline of the same performer),
   its classification error is added as `error.explainer_cls`.
 
   Returns:
-    The metrics dict.
+    The metrics dict, which records under `"run"` the seed, the determinism
+    setting, the CPU and the library versions.
   """
+  reproducibility.configure(seed, deterministic)
   explainer, model, spec, _ = explainer_lib.load_explainer(explainer_dir)
   dataset = data_lib.read_part_dataset(dataset_dir)
   result, collected, _ = evaluation.evaluate(explainer, model, spec, dataset, split, top_n,
@@ -70,6 +72,7 @@ def run(explainer_dir, dataset_dir, output_dir, split="test", top_n=100, batch_s
                                     for k, name in enumerate(part_names)}
       result["mean_part_share"] = {name: float(shares[:, k].mean())
                                    for k, name in enumerate(part_names)}
+  result["run"] = reproducibility.run_record(seed, deterministic)
   io_utils.write_json(os.path.join(output_dir, "metrics.json"), result)
   io_utils.write_text(os.path.join(output_dir, "report.md"), report.markdown(result, figure_list))
   if verbose:

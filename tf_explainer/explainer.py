@@ -344,7 +344,11 @@ class Explainer(keras.Model):
     super().compile(optimizer=optimizer, **kwargs)
     self.gate_optimizer = gate_optimizer
     if gate_optimizer is not None:
+      # Both built now, each for its own weights: a backup restored before the
+      # first step must find the optimizers as the step uses them (built
+      # lazily, the main one would be built for w_p too and reject the backup).
       gate_optimizer.build([self.gate.w_p])
+      self.optimizer.build([v for v in self.trainable_variables if v is not self.gate.w_p])
 
   def _update_categories(self, interp_maps, categories):
     one_hot = tf.one_hot(categories, self.config.num_classes)  # (B, K)

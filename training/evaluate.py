@@ -25,6 +25,8 @@ _BATCH_SIZE = flags.DEFINE_integer("batch_size", 32, "Batch size.", lower_bound=
 _EXPLAINER_CLS_DIR = flags.DEFINE_string("explainer_cls_dir", None, "Optional Explainer+cls "
                                          "baseline (train_explainer.py "
                                          "--objective=classification) to compare errors with.")
+_SEED = flags.DEFINE_integer("seed", 0, "Random seed (recorded; evaluation draws nothing).")
+_DETERMINISTIC = flags.DEFINE_boolean("deterministic", False, "TensorFlow's deterministic kernels: two runs with one --seed give identical results (see BENCHMARKS.md for the cost).")
 _FIGURES = flags.DEFINE_boolean("figures", True, "Draw receptive-field, Grad-CAM and "
                                 "part-contribution figures.")
 
@@ -33,7 +35,8 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   evaluate_lib.run(_EXPLAINER_DIR.value, _DATASET_DIR.value, _OUTPUT_DIR.value, _SPLIT.value,
-                   _TOP_N.value, _BATCH_SIZE.value, _FIGURES.value, _EXPLAINER_CLS_DIR.value)
+                   _TOP_N.value, _BATCH_SIZE.value, _FIGURES.value, _EXPLAINER_CLS_DIR.value,
+                   seed=_SEED.value, deterministic=_DETERMINISTIC.value)
 
 
 if __name__ == "__main__":

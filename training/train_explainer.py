@@ -47,11 +47,13 @@ _OBJECTIVE = flags.DEFINE_enum("objective", "reconstruction", ["reconstruction",
 _JIT_COMPILE = flags.DEFINE_boolean("jit_compile", True, "Compile the training step with XLA "
                                     "(faster on CPU in BENCHMARKS.md).")
 _SEED = flags.DEFINE_integer("seed", 0, "Random seed.")
+_DETERMINISTIC = flags.DEFINE_boolean("deterministic", False, "TensorFlow's deterministic kernels: two runs with one --seed give identical results (see BENCHMARKS.md for the cost).")
 _CONFIG = flags.DEFINE_string("config", None, "Optional JSON file of flag values.")
 
 FLAG_NAMES = ("performer_dir", "dataset_dir", "unlabeled_dir", "model_dir", "epochs", "batch_size", "strategy",
               "mixed_precision", "cache", "learning_rate", "gate_learning_rate", "gradient", "eta",
-              "lambda_l_scale", "lambda_f_divisor", "initial_p", "monitor_every", "objective", "jit_compile", "seed")
+              "lambda_l_scale", "lambda_f_divisor", "initial_p", "monitor_every", "objective", "jit_compile", "seed",
+              "deterministic")
 
 
 def main(argv):

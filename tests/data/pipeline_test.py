@@ -38,11 +38,38 @@ class PipelineTest(tf.test.TestCase):
     root = write_tree(tempfile.mkdtemp(), n=4)
     d = read_part_dataset(root)
     plain = next(iter(make_dataset(d, 20, batch_size=4)))
-    tf.random.set_seed(3)
-    flipped = [next(iter(make_dataset(d, 20, batch_size=4, augment=True))) for _ in range(4)]
+    flipped = [next(iter(make_dataset(d, 20, batch_size=4, augment=True, seed=seed)))
+               for seed in range(4)]
     cols = {float(b["landmarks"][0, 0, 1]) for b in flipped}
     expected = float(plain["landmarks"][0, 0, 1])
     self.assertTrue(cols <= {expected, 19.0 - expected})
+
+  def test_epochs_depend_on_seed_and_epoch_only(self):
+    root = write_tree(tempfile.mkdtemp(), n=4)
+    d = read_part_dataset(root)
+
+    def batches(seed, first_epoch, num_epochs=6):
+      ds = make_dataset(d, 20, batch_size=2, shuffle=True, augment=True, seed=seed,
+                        num_epochs=num_epochs, first_epoch=first_epoch)
+      return [(b["index"].numpy().tolist(), b["images"].numpy()) for b in ds]
+
+    run = batches(seed=1, first_epoch=0)
+    self.assertLen(run, 12)  # 6 epochs of 2 batches
+    again = batches(seed=1, first_epoch=0)
+    resumed = batches(seed=1, first_epoch=4)
+    for (index, images), (index2, images2) in zip(run, again):
+      self.assertEqual(index, index2)
+      self.assertAllEqual(images, images2)
+    for (index, images), (index2, images2) in zip(run[8:], resumed):
+      self.assertEqual(index, index2)
+      self.assertAllEqual(images, images2)
+    # Each epoch holds every image once; epochs and seeds differ in order.
+    orders = [sum((run[2 * e][0], run[2 * e + 1][0]), []) for e in range(6)]
+    for order in orders:
+      self.assertEqual(sorted(order), [0, 1, 2, 3])
+    self.assertGreater(len({tuple(o) for o in orders}), 1)
+    other = batches(seed=2, first_epoch=0)
+    self.assertNotEqual([i for i, _ in run], [i for i, _ in other])
 
   def test_task_labels(self):
     labels = np.array([0, 2, 1, 2])

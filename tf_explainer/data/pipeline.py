@@ -54,24 +54,61 @@ def _load(path, box, landmarks, image_size, crop):
   return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8), points
 
 
+def epoch_seed(seed, epoch):
+  """One integer seed for epoch `epoch` of a run seeded with `seed`."""
+  return int(seed) * 1_000_003 + int(epoch)
+
+
+def epochs(make_epoch, first_epoch, num_epochs):
+  """Epochs `first_epoch .. num_epochs - 1` of `make_epoch(epoch)`, back to back.
+
+  One dataset for `fit(..., steps_per_epoch=...)` in which every epoch's
+  order and augmentation are functions of the run's seed and the epoch number
+  alone: a run resumed at epoch k sees from there on exactly what an
+  uninterrupted run sees, and two runs with one seed see the same data.
+
+  Args:
+    make_epoch: `epoch (int) -> tf.data.Dataset` of one epoch's batches, with
+      its randomness seeded from `epoch_seed`.
+    first_epoch: the epoch the run starts or resumes at.
+    num_epochs: the run's total number of epochs.
+  """
+  parts = [make_epoch(epoch) for epoch in range(first_epoch, max(num_epochs, first_epoch + 1))]
+  if num_epochs <= first_epoch:
+    parts = [parts[0].take(0)]
+  while len(parts) > 1:  # a balanced tree of concatenations, not a chain as deep as the run
+    parts = [parts[i].concatenate(parts[i + 1]) if i + 1 < len(parts) else parts[i]
+             for i in range(0, len(parts), 2)]
+  return parts[0].prefetch(tf.data.AUTOTUNE)
+
+
 def make_dataset(dataset, image_size, labels=None, batch_size=32, shuffle=False, seed=0,
-                 crop=True, augment=False, cache=True, drop_remainder=False):
+                 crop=True, augment=False, cache=True, drop_remainder=False, num_epochs=None,
+                 first_epoch=0):
   """A batched `tf.data.Dataset` of dicts.
 
   Each element: `images` float32 `(B, S, S, 3)` RGB 0-255, `labels` int32
   `(B,)`, `landmarks` float32 `(B, K, 2)` (row, col) in input pixels, NaN where
   missing, and `index` int32 `(B,)` into `dataset`.
 
+  Shuffles and flips are drawn from `(seed, epoch, image index)` with
+  stateless ops, so the batches do not depend on thread timing or on how many
+  epochs ran in this process.
+
   Args:
     dataset: a `PartDataset`.
     image_size: network input side `S`.
     labels: `(N,)` labels to use instead of `dataset.labels` (see `task_labels`).
     batch_size: batch size.
-    shuffle: shuffle every epoch (seeded).
+    shuffle: shuffle every epoch.
+    seed: seed of the shuffles and flips.
     crop: crop to the bounding box (the paper's protocol).
     augment: random horizontal flips (landmarks flipped with the image).
     cache: keep decoded, resized uint8 images in memory after the first epoch.
     drop_remainder: drop the last incomplete batch.
+    num_epochs: `None` for one pass (epoch 0); else the epochs
+      `first_epoch .. num_epochs - 1` back to back (see `epochs`).
+    first_epoch: the epoch a training run starts or resumes at.
   """
   labels = dataset.labels if labels is None else np.asarray(labels, np.int32)
   n = len(dataset)
@@ -83,21 +120,30 @@ def make_dataset(dataset, image_size, labels=None, batch_size=32, shuffle=False,
     image, points = _load(item["path"], item["box"], item["landmarks"], image_size, crop)
     return {"images": image, "landmarks": points, "labels": item["labels"], "index": item["index"]}
 
-  ds = base.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  decoded = base.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   if cache:
-    ds = ds.cache()
-  if shuffle:
-    ds = ds.shuffle(max(n, 1), seed=seed, reshuffle_each_iteration=True)
+    decoded = decoded.cache()
 
-  def finish(item):
-    image = tf.cast(item["images"], tf.float32)
-    points = item["landmarks"]
-    if augment:
-      flip = tf.random.uniform([]) < 0.5
-      image = tf.cond(flip, lambda: image[:, ::-1], lambda: image)
-      points = tf.cond(flip, lambda: points * [1.0, -1.0] + [0.0, image_size - 1.0],
-                       lambda: points)
-    return dict(item, images=image, landmarks=points)
+  def one_epoch(epoch):
+    this_seed = epoch_seed(seed, epoch)
+    ds = (decoded.shuffle(max(n, 1), seed=this_seed, reshuffle_each_iteration=False)
+          if shuffle else decoded)
 
-  ds = ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE)
-  return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+    def finish(item):
+      image = tf.cast(item["images"], tf.float32)
+      points = item["landmarks"]
+      if augment:
+        draw = tf.random.stateless_uniform(
+            [], tf.stack([tf.constant(this_seed, tf.int64), tf.cast(item["index"], tf.int64)]))
+        flip = draw < 0.5
+        image = tf.cond(flip, lambda: image[:, ::-1], lambda: image)
+        points = tf.cond(flip, lambda: points * [1.0, -1.0] + [0.0, image_size - 1.0],
+                         lambda: points)
+      return dict(item, images=image, landmarks=points)
+
+    ds = ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.batch(batch_size, drop_remainder=drop_remainder)
+
+  if num_epochs is None:
+    return one_epoch(0).prefetch(tf.data.AUTOTUNE)
+  return epochs(one_epoch, first_epoch, num_epochs)

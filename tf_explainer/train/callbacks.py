@@ -1,6 +1,8 @@
 """Keras callbacks shared by the training runs."""
 
+import json
 import math
+import os
 import time
 
 import keras
@@ -30,6 +32,22 @@ class ThroughputAndLearningRate(keras.callbacks.Callback):
     logs["learning_rate"] = float(np.asarray(lr.value if hasattr(lr, "value") else lr))
 
 
+class EpochKeyedRandomness(keras.callbacks.Callback):
+  """Starts each epoch's dropout draws at a state set by the epoch number alone.
+
+  `keras.callbacks.BackupAndRestore` restores weights and optimizer but not
+  the counters of the model's `keras.random.SeedGenerator`s, so a resumed run
+  would draw other dropout masks than an uninterrupted one. Each epoch starts
+  every generator's counter at `epoch * 2**20` instead (its seed stays).
+  """
+
+  def on_epoch_begin(self, epoch, logs=None):
+    for variable in self.model.non_trainable_variables:
+      if variable.path.endswith("seed_generator_state"):
+        seed = np.asarray(variable)[0]
+        variable.assign(np.array([seed, epoch * 2**20], dtype=np.asarray(variable).dtype))
+
+
 def check_finite(history, model_dir):
   """Raises a one-line error when training stopped on a NaN or Inf loss."""
   losses = history.history.get("loss", [])
@@ -38,3 +56,16 @@ def check_finite(history, model_dir):
         f"Training stopped: the loss became {losses[-1]} in epoch {len(losses)}; the checkpoints "
         f"in {model_dir} are those of the last finite epoch. Lower --learning_rate or check "
         f"the data.")
+
+
+def resume_epoch(backup_dir):
+  """The epoch at which `keras.callbacks.BackupAndRestore(backup_dir)` resumes; 0 without one.
+
+  The input pipeline must start at that epoch too (`data.pipeline.epochs`), so
+  it is read before `fit` from the file the callback writes.
+  """
+  path = os.path.join(backup_dir, "training_metadata.json")
+  if not os.path.exists(path):
+    return 0
+  with open(path) as f:
+    return int(json.load(f)["epoch"])

@@ -11,10 +11,12 @@ from tf_explainer import data as data_lib
 from tf_explainer import io_utils
 from tf_explainer import explainer as explainer_lib
 from tf_explainer import performers
+from tf_explainer.data import pipeline
 from tf_explainer.train import callbacks as callbacks_lib
 from tf_explainer.train import distribute
 from tf_explainer.train import features as features_lib
 from tf_explainer.train import monitor as monitor_lib
+from tf_explainer.train import reproducibility
 
 EXPLAINER_FILE = "explainer.keras"
 MANIFEST_FILE = "explainer.json"
@@ -48,7 +50,7 @@ def run(performer_dir, dataset_dir, model_dir, epochs=10, batch_size=32, strateg
         gradient="approx", eta=None,
         lambda_l_scale=None, lambda_f_divisor=None, initial_p=None, monitor_every=5,
         monitor_images=64, monitor_split="test", objective="reconstruction", jit_compile=True,
-        unlabeled_dir=None, seed=0, verbose=1, extra_callbacks=()):
+        unlabeled_dir=None, seed=0, deterministic=False, verbose=1, extra_callbacks=()):
   """Trains an explainer for the performer in `performer_dir`.
 
   Only the performer's outputs reach the loss: its target maps, fc6, fc7 and
@@ -73,7 +75,7 @@ def run(performer_dir, dataset_dir, model_dir, epochs=10, batch_size=32, strateg
     `explainer.json`, `logs/`, `backup/` and `feature_cache/`.
   """
   distribute.set_precision(mixed_precision)
-  keras.utils.set_random_seed(seed)
+  reproducibility.configure(seed, deterministic)
   model, spec = performers.load_performer(performer_dir)
   dataset = data_lib.read_part_dataset(dataset_dir)
   train = data_lib.select(dataset, "train")
@@ -125,11 +127,17 @@ def run(performer_dir, dataset_dir, model_dir, epochs=10, batch_size=32, strateg
   labels = None
   if objective == "classification":
     labels = data_lib.task_labels(train.labels, spec.task, spec.target_class)
-  pairs = features_lib.to_training_pairs(features, labels)
-  pairs = pairs.shuffle(num_images, seed=seed).batch(batch_size, drop_remainder=True)
-  pairs = pairs.prefetch(tf.data.AUTOTUNE)
+  examples = features_lib.to_training_pairs(features, labels)
+
+  def one_epoch(epoch):
+    return examples.shuffle(num_images, seed=pipeline.epoch_seed(seed, epoch),
+                            reshuffle_each_iteration=False).batch(batch_size, drop_remainder=True)
+
+  pairs = pipeline.epochs(one_epoch, callbacks_lib.resume_epoch(os.path.join(model_dir, "backup")),
+                          epochs)
   if num_images < batch_size:
     raise ValueError(f"--batch_size={batch_size} is larger than the {num_images} training images.")
+  reproducibility.write_record(model_dir, seed, deterministic)
   callbacks = list(extra_callbacks)
   held_out = data_lib.select(dataset, monitor_split)
   if monitor_every and len(held_out):
@@ -139,8 +147,8 @@ def run(performer_dir, dataset_dir, model_dir, epochs=10, batch_size=32, strateg
         model, spec, held_out.subset(keep), os.path.join(model_dir, "logs", "monitor"),
         every=monitor_every))
   try:
-    history = _fit(explainer, pairs, epochs, verbose, model_dir, num_images // batch_size *
-                   batch_size, callbacks)
+    history = _fit(explainer, pairs, epochs, num_images // batch_size, batch_size, verbose,
+                   model_dir, callbacks)
   except tf.errors.InvalidArgumentError as e:
     if "NaN or Inf" not in str(e):
       raise
@@ -157,15 +165,17 @@ def run(performer_dir, dataset_dir, model_dir, epochs=10, batch_size=32, strateg
   return explainer, metrics
 
 
-def _fit(explainer, pairs, epochs, verbose, model_dir, images_per_epoch, extra_callbacks):
+def _fit(explainer, pairs, epochs, steps_per_epoch, batch_size, verbose, model_dir,
+         extra_callbacks):
   return explainer.fit(
-      pairs, epochs=epochs, verbose=verbose,
+      pairs, epochs=epochs, verbose=verbose, steps_per_epoch=steps_per_epoch,
       callbacks=[
+          # The epoch's lambda_f update goes into the epoch's backup: first.
+          explainer_lib.LambdaFUpdate(),
           keras.callbacks.BackupAndRestore(os.path.join(model_dir, "backup"),
                                            double_checkpoint=True),
-          explainer_lib.LambdaFUpdate(),
           keras.callbacks.TerminateOnNaN(),
-          callbacks_lib.ThroughputAndLearningRate(images_per_epoch),
+          callbacks_lib.ThroughputAndLearningRate(steps_per_epoch * batch_size),
           *extra_callbacks,
           keras.callbacks.TensorBoard(os.path.join(model_dir, "logs")),
       ])

@@ -9,12 +9,13 @@ from tf_explainer import data as data_lib
 from tf_explainer import performers
 from tf_explainer.train import callbacks as callbacks_lib
 from tf_explainer.train import distribute
+from tf_explainer.train import reproducibility
 
 
 def run(dataset_dir, model_dir, arch="alexnet", image_size=None, task="multi",
         target_class=None, epochs=10, batch_size=32, strategy="default", width=1.0,
         fc_units=4096, learning_rate=1e-3, mixed_precision="float32", weights=None, seed=0,
-        verbose=1):
+        deterministic=False, verbose=1, extra_callbacks=()):
   """Trains a performer and saves it into `model_dir`; returns `(model, spec, metrics)`.
 
   Args:
@@ -27,9 +28,12 @@ def run(dataset_dir, model_dir, arch="alexnet", image_size=None, task="multi",
     target_class: class index or name for `task="single"`.
     weights: for vgg16: `"imagenet"` or a weights file; for alexnet: a
       `bvlc_alexnet.npy` file.
+    seed: seeds the weights, the dropout, the data order and the flips.
+    deterministic: TensorFlow's deterministic kernels; with them two runs of
+      one seed give identical weights (see `reproducibility`).
   """
   distribute.set_precision(mixed_precision)
-  keras.utils.set_random_seed(seed)
+  reproducibility.configure(seed, deterministic)
   dataset = data_lib.read_part_dataset(dataset_dir)
   class_names = [str(c) for c in dataset.class_names]
   if task == "single":
@@ -62,19 +66,25 @@ def run(dataset_dir, model_dir, arch="alexnet", image_size=None, task="multi",
   spec.class_names = tuple(["rest", class_names[target_class]] if task == "single"
                            else class_names)
 
+  backup = os.path.join(model_dir, "backup")
   train_ds = data_lib.make_dataset(dataset.subset(train), image_size, labels=labels[train],
-                                   batch_size=batch_size, shuffle=True, seed=seed, augment=True)
+                                   batch_size=batch_size, shuffle=True, seed=seed, augment=True,
+                                   num_epochs=epochs,
+                                   first_epoch=callbacks_lib.resume_epoch(backup))
   test_ds = data_lib.make_dataset(dataset.subset(~train), image_size, labels=labels[~train],
                                   batch_size=batch_size)
   to_xy = lambda b: (b["images"], b["labels"])  # noqa: E731
   os.makedirs(model_dir, exist_ok=True)
+  reproducibility.write_record(model_dir, seed, deterministic)
   history = model.fit(
       train_ds.map(to_xy), validation_data=test_ds.map(to_xy), epochs=epochs, verbose=verbose,
+      steps_per_epoch=-(-int(train.sum()) // batch_size),
       callbacks=[
-          keras.callbacks.BackupAndRestore(os.path.join(model_dir, "backup"),
-                                           double_checkpoint=True),
+          keras.callbacks.BackupAndRestore(backup, double_checkpoint=True),
+          callbacks_lib.EpochKeyedRandomness(),
           keras.callbacks.TerminateOnNaN(),
           callbacks_lib.ThroughputAndLearningRate(int(train.sum())),
+          *extra_callbacks,
           keras.callbacks.TensorBoard(os.path.join(model_dir, "logs")),
       ])
   callbacks_lib.check_finite(history, model_dir)

@@ -1,0 +1,114 @@
+"""Same seed, same weights: performer and explainer training, with and without a resume."""
+
+import json
+import os
+import tempfile
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tests import tiny_run
+from tf_explainer import performers
+from tf_explainer.train import explainer_lib, performer_lib, reproducibility
+
+PERFORMER = dict(tiny_run.PERFORMER, epochs=3, deterministic=True)
+EXPLAINER = dict(tiny_run.EXPLAINER, epochs=3, monitor_every=0, deterministic=True)
+
+
+class _StopAfter(keras.callbacks.Callback):
+  """Ends training with an error after `epoch` epochs, as a kill would (the backup is saved)."""
+
+  def __init__(self, epoch):
+    super().__init__()
+    self.epoch = epoch
+
+  def on_epoch_end(self, epoch, logs=None):
+    if epoch + 1 == self.epoch:
+      raise KeyboardInterrupt(f"stopped after epoch {self.epoch}")
+
+
+def _weights(model):
+  return [np.asarray(w) for w in model.get_weights()]
+
+
+class ReproducibilityTest(tf.test.TestCase):
+
+  def assert_same_weights(self, first, second):
+    self.assertEqual(len(first), len(second))
+    for a, b in zip(first, second):
+      self.assertAllEqual(a, b)
+
+  def assert_different_weights(self, first, second):
+    self.assertTrue(any(not np.array_equal(a, b) for a, b in zip(first, second)))
+
+  def train_performer(self, seed=0, callbacks=(), model_dir=None):
+    model_dir = model_dir or tempfile.mkdtemp()
+    model, _, _ = performer_lib.run(tiny_run.paths()["data"], model_dir, seed=seed,
+                                    extra_callbacks=callbacks, **PERFORMER)
+    return _weights(model), model_dir
+
+  def train_explainer(self, seed=0, callbacks=(), model_dir=None):
+    model_dir = model_dir or tempfile.mkdtemp()
+    p = tiny_run.paths()
+    explainer, _ = explainer_lib.run(p["performer"], p["data"], model_dir, seed=seed,
+                                     extra_callbacks=callbacks, **EXPLAINER)
+    return _weights(explainer), model_dir
+
+  def test_performer_same_seed_same_weights(self):
+    first, model_dir = self.train_performer()
+    second, _ = self.train_performer()
+    self.assert_same_weights(first, second)
+    self.assert_different_weights(first, self.train_performer(seed=1)[0])
+    with open(os.path.join(model_dir, reproducibility.RECORD_FILE)) as f:
+      record = json.load(f)
+    self.assertEqual((record["seed"], record["deterministic"]), (0, True))
+    self.assertEqual(record["versions"]["tensorflow"], tf.__version__)
+    self.assertTrue(record["cpu"]["model"])
+
+  def test_performer_resumed_equals_uninterrupted(self):
+    uninterrupted, _ = self.train_performer()
+    model_dir = tempfile.mkdtemp()
+    with self.assertRaises(KeyboardInterrupt):
+      self.train_performer(callbacks=[_StopAfter(1)], model_dir=model_dir)
+    resumed, _ = self.train_performer(model_dir=model_dir)
+    self.assert_same_weights(uninterrupted, resumed)
+
+  def test_explainer_same_seed_same_weights(self):
+    first, _ = self.train_explainer()
+    second, _ = self.train_explainer()
+    self.assert_same_weights(first, second)
+    self.assert_different_weights(first, self.train_explainer(seed=1)[0])
+
+  def test_explainer_resumed_equals_uninterrupted(self):
+    uninterrupted, _ = self.train_explainer()
+    model_dir = tempfile.mkdtemp()
+    with self.assertRaises(KeyboardInterrupt):
+      self.train_explainer(callbacks=[_StopAfter(1)], model_dir=model_dir)
+    resumed, _ = self.train_explainer(model_dir=model_dir)
+    self.assert_same_weights(uninterrupted, resumed)
+
+
+  def test_evaluation_same_numbers_and_record(self):
+    from tf_explainer import evaluate_lib  # pylint: disable=import-outside-toplevel
+    p = tiny_run.paths()
+    runs = [evaluate_lib.run(p["explainer"], p["data"], tempfile.mkdtemp(), make_figures=False,
+                             verbose=0, seed=3, deterministic=True) for _ in range(2)]
+    self.assertEqual(runs[0], runs[1])
+    self.assertEqual((runs[0]["run"]["seed"], runs[0]["run"]["deterministic"]), (3, True))
+
+
+class RecordTest(tf.test.TestCase):
+
+  def test_cpu_info_reads_model_and_relevant_flags(self):
+    path = os.path.join(tempfile.mkdtemp(), "cpuinfo")
+    with open(path, "w") as f:
+      f.write("processor\t: 0\nmodel name\t: Example CPU 9000\n"
+              "flags\t\t: fpu sse avx2 fma avx512f avx512_bf16 amx_tile\n\nprocessor\t: 1\n")
+    info = reproducibility.cpu_info(path)
+    self.assertEqual(info["model"], "Example CPU 9000")
+    self.assertEqual(info["flags"], ["avx2", "fma", "avx512f", "avx512_bf16", "amx_tile"])
+
+
+if __name__ == "__main__":
+  tf.test.main()
