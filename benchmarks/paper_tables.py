@@ -38,7 +38,11 @@ _UNLABELED = flags.DEFINE_integer("unlabeled_images", 2100, "Extra unlabeled syn
                                   "(another seed) for a second explainer per experiment, "
                                   "distilled on the training split plus these (0: none).")
 _SEEDS = flags.DEFINE_list("seeds", ["0"], "Explainer seeds per experiment; the tables give "
-                           "means (the performer and Explainer+cls use the first).")
+                           "mean ± std (the performer and Explainer+cls use the first, unless "
+                           "--vary_performer).")
+_VARY_PERFORMER = flags.DEFINE_boolean("vary_performer", False, "Train one performer per seed "
+                                       "(seeded with it) instead of one for all seeds, so that "
+                                       "the spread covers the whole pipeline.")
 _PERFORMANCE = flags.DEFINE_boolean("performance", True, "Also measure the performance ratios.")
 _DETERMINISTIC = common.define_deterministic_flag(True)
 _TABLES_ONLY = flags.DEFINE_boolean("tables_only", False, "Run no experiment: tables from the "
@@ -60,22 +64,33 @@ def run_one(work, data, unlabeled, arch, task, category):
   if _TABLES_ONLY.value:
     return None
   start = time.time()
-  performer = os.path.join(folder, "performer")
-  if not os.path.exists(os.path.join(performer, "performer.keras")):  # a finished one is kept
-    performer_lib.run(data, performer, arch=arch, image_size=IMAGE_SIZE[arch], task=task,
-                      target_class=category, epochs=_PERFORMER_EPOCHS.value,
-                      width=_WIDTH.value, fc_units=_FC_UNITS.value, seed=0, verbose=0,
-                      deterministic=_DETERMINISTIC.value)
   seeds = [int(s) for s in _SEEDS.value]
+  vary = _VARY_PERFORMER.value
+  performers = {seed: os.path.join(folder, f"performer-seed{seed}" if vary else "performer")
+                for seed in seeds}
+  for seed in (seeds if vary else seeds[:1]):
+    performer = performers[seed]
+    if not os.path.exists(os.path.join(performer, "performer.keras")):  # a finished one is kept
+      performer_lib.run(data, performer, arch=arch, image_size=IMAGE_SIZE[arch], task=task,
+                        target_class=category, epochs=_PERFORMER_EPOCHS.value,
+                        width=_WIDTH.value, fc_units=_FC_UNITS.value,
+                        seed=seed if vary else 0, verbose=0,
+                        deterministic=_DETERMINISTIC.value)
   variants = {"explainer": None}
   if unlabeled:
     variants["explainer_unlabeled"] = unlabeled
-  result = {"arch": arch, "task": task, "category": category, "seeds": seeds, "runs": {}}
+  result = {"arch": arch, "task": task, "category": category, "seeds": seeds,
+            "vary_performer": vary, "runs": {}}
   for name, unlabeled_dir in variants.items():
     runs = []
     for seed in seeds:
       sub = os.path.join(folder, f"{name}-seed{seed}")
-      explainer_lib.run(performer, data, os.path.join(sub, "explainer"),
+      finished = os.path.join(sub, "evaluation", "metrics.json")
+      if os.path.exists(finished):  # resumes within an experiment too
+        with open(finished) as f:
+          runs.append(json.load(f))
+        continue
+      explainer_lib.run(performers[seed], data, os.path.join(sub, "explainer"),
                         epochs=_EXPLAINER_EPOCHS.value, monitor_every=0, seed=seed, verbose=0,
                         unlabeled_dir=unlabeled_dir, deterministic=_DETERMINISTIC.value)
       runs.append(evaluate_lib.run(os.path.join(sub, "explainer"), data,
@@ -85,7 +100,7 @@ def run_one(work, data, unlabeled, arch, task, category):
     result["runs"][name] = runs
   result["metrics"] = result["runs"]["explainer"][0]  # performer figures (same for all runs)
   if _CLS.value:
-    explainer_lib.run(performer, data, os.path.join(folder, "cls"),
+    explainer_lib.run(performers[seeds[0]], data, os.path.join(folder, "cls"),
                       epochs=_EXPLAINER_EPOCHS.value, monitor_every=0, seed=seeds[0], verbose=0,
                       objective="classification", deterministic=_DETERMINISTIC.value)
     cls = evaluate_lib.run(os.path.join(folder, "cls"), data,
@@ -144,13 +159,13 @@ def mean(values):
   return sum(values) / len(values) if values else None
 
 
-def difference(value, reference):
-  """`value - reference` that keeps the seed spread of `value` (the reference is one run)."""
-  if value is None or reference is None:
+def performer_value(result, value):
+  """A performer figure: the one performer's, or mean ± std over seeds with --vary_performer."""
+  if not result:
     return None
-  shifted = Spread([float(value) - reference])
-  shifted.std, shifted.n = getattr(value, "std", None), getattr(value, "n", 1)
-  return shifted
+  if result.get("vary_performer"):
+    return run_mean(result, "explainer", value)
+  return value(result["metrics"])
 
 
 VARIANTS = (("explainer", "Explainer"), ("explainer_unlabeled", "Explainer (+unlabeled)"))
@@ -161,11 +176,12 @@ def tables(results, archs, categories):
 
   Explainer figures are means over the seeds of each variant, with their
   sample standard deviation (`mean ± std`) where there are several seeds;
-  averages over categories are plain means.
+  so are the performer's with `--vary_performer`. Averages over categories
+  are plain means.
   """
   get = lambda a, t, c=None: next((r for r in results if r["arch"] == a and r["task"] == t  # noqa
                                    and r["category"] == c), None)
-  li = lambda r, k: r["metrics"]["location_instability"][k] if r else None  # noqa: E731
+  li = lambda r, k: performer_value(r, lambda m: m["location_instability"][k])  # noqa: E731
   li_mean = lambda r, name: run_mean(r, name, lambda m: m["location_instability"]["explainer"])  # noqa
   ratio_mean = lambda r, name: run_mean(r, name, ratio)  # noqa: E731
   variants = [(k, label) for k, label in VARIANTS
@@ -199,12 +215,12 @@ def tables(results, archs, categories):
     r = get(arch, "multi")
     if not r:
       continue
-    performer = r["metrics"]["error"]["performer"]
-    cells = [fmt(performer, True)]
+    cells = [fmt(performer_value(r, lambda m: m["error"]["performer"]), True)]
     for key, _ in variants:
-      error = run_mean(r, key, lambda m: m["error"]["explainer"])
-      cells += [fmt(error, True), fmt(difference(error, performer), True)]
+      cells += [fmt(run_mean(r, key, lambda m: m["error"]["explainer"]), True),
+                fmt(run_mean(r, key, lambda m: m["error"]["delta"]), True)]
     cls = r.get("explainer_cls_error")
+    performer = r["metrics"]["error"]["performer"]  # the Explainer+cls baseline's performer
     cells += [fmt(cls, True), fmt(None if cls is None else cls - performer, True)]
     lines.append(f"| {NAMES[arch]} | " + " | ".join(cells) + " |")
   lines += ["", "## Classification error, single-category averages (Table 7)", "",
@@ -213,7 +229,8 @@ def tables(results, archs, categories):
   for arch in archs:
     rows = [get(arch, "single", c) for c in categories if get(arch, "single", c)]
     if rows:
-      cells = [fmt(mean([r["metrics"]["error"]["performer"] for r in rows]), True)]
+      cells = [fmt(mean([performer_value(r, lambda m: m["error"]["performer"]) for r in rows]),
+                   True)]
       cells += [fmt(mean([run_mean(r, key, lambda m: m["error"]["explainer"]) for r in rows]),
                     True) for key, _ in variants]
       cells.append(fmt(mean([r.get("explainer_cls_error") for r in rows]), True))
@@ -242,7 +259,7 @@ def main(_):
         results.append(run_one(work, data, unlabeled, arch, "single", category))
   report = {"settings": {k: v.value for k, v in ((f, flags.FLAGS[f]) for f in (
       "archs", "categories", "protocols", "num_images", "performer_epochs", "explainer_epochs",
-      "width", "fc_units", "unlabeled_images", "seeds", "deterministic"))},
+      "width", "fc_units", "unlabeled_images", "seeds", "vary_performer", "deterministic"))},
       "experiments": results}
   results = [r for r in results if r is not None]
   report["experiments"] = results

@@ -5,10 +5,11 @@ import tensorflow as tf
 from benchmarks import paper_tables
 
 
-def _metrics(explainer_li, error, p):
-  return {"location_instability": {"explainer": explainer_li, "performer_top_conv": 0.2,
+def _metrics(explainer_li, error, p, performer_error=0.3, top_conv=0.2):
+  return {"location_instability": {"explainer": explainer_li, "performer_top_conv": top_conv,
                                    "performer_target": 0.25},
-          "p": p, "error": {"performer": 0.3, "explainer": error}}
+          "p": p, "error": {"performer": performer_error, "explainer": error,
+                            "delta": error - performer_error}}
 
 
 class TablesTest(tf.test.TestCase):
@@ -24,6 +25,20 @@ class TablesTest(tf.test.TestCase):
     self.assertIn("| Explainer / top conv | n/a | n/a | 0.600 ± 0.100 |", text)
     self.assertIn("| AlexNet, Explainer | n/a | 0.900 ± 0.000 |", text)
     self.assertIn("| AlexNet | 30.00% | 32.00% ± 1.00% | 2.00% ± 1.00% | 35.00% | 5.00% |", text)
+
+  def test_performer_rows_spread_only_when_it_varies(self):
+    # One performer per seed: errors 30% and 32% -> 31.00% +- 1.41%; explainer 32% and 33%,
+    # each against its own performer: Delta 2% and 1% -> 1.50% +- 0.71%.
+    runs = [_metrics(0.1, 0.32, 0.9, 0.30, 0.20), _metrics(0.1, 0.33, 0.9, 0.32, 0.25)]
+    result = {"arch": "alexnet", "task": "multi", "category": None, "metrics": runs[0],
+              "runs": {"explainer": runs}, "vary_performer": True}
+    text = paper_tables.tables([result], ["alexnet"], ["bird"])
+    self.assertIn("| AlexNet | 31.00% ± 1.41% | 32.50% ± 0.71% | 1.50% ± 0.71% | n/a | n/a |",
+                  text)
+    self.assertIn("| AlexNet (top conv layer) | n/a | n/a | 0.225 ± 0.035 |", text)
+    result["vary_performer"] = False
+    text = paper_tables.tables([result], ["alexnet"], ["bird"])
+    self.assertIn("| AlexNet (top conv layer) | n/a | n/a | 0.200 |", text)
 
   def test_one_seed_has_no_spread(self):
     result = {"arch": "vgg16", "task": "multi", "category": None,
