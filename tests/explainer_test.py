@@ -44,6 +44,33 @@ class ExplainerTest(tf.test.TestCase):
     self.assertAllClose(out["p"], 0.5)
     self.assertTrue(np.all(out["fc7"].numpy() >= 0))  # after ReLU
 
+  def test_icnn_gradient_trains_with_the_reference_mask_and_adaptive_beta(self):
+    model = explainer_lib.build_explainer(small_config(gradient="icnn"),
+                                          optimizer=keras.optimizers.Adam(1e-2))
+    self.assertEqual([m.mode for m in model.interp_masks], ["icnn", "icnn"])
+    start = [m.filter_beta.numpy().copy() for m in model.interp_masks]
+    self.assertAllClose(start[0], np.full(D, 2.0))
+    maps, targets = random_batch(64)
+    model.set_reconstruction_weights([1.0, 1.0])
+    history = model.fit(maps, targets, batch_size=16, epochs=2, verbose=0,
+                        callbacks=[explainer_lib.LambdaFUpdate()])
+    self.assertTrue(np.all(np.isfinite(history.history["filter_loss"])))
+    for layer in model.interp_masks:  # moved from 2 into [1.5, 3]
+      beta = layer.filter_beta.numpy()
+      self.assertFalse(np.allclose(beta, 2.0))
+      self.assertTrue(np.all((beta >= 1.5 - 1e-6) & (beta <= 3.0 + 1e-6)))
+    fixed = explainer_lib.build_explainer(small_config(gradient="icnn", icnn_beta="fixed"),
+                                          optimizer=keras.optimizers.Adam(1e-2))
+    fixed.set_reconstruction_weights([1.0, 1.0])
+    fixed.fit(maps, targets, batch_size=16, epochs=1, verbose=0)
+    self.assertAllClose(fixed.interp_masks[0].filter_beta, np.full(D, 2.0))
+    path = os.path.join(tempfile.mkdtemp(), "icnn.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    self.assertAllClose(loaded(maps[:4])["part_maps"], model(maps[:4])["part_maps"])
+    with self.assertRaisesRegex(ValueError, "icnn_centre must be one of"):
+      small_config(gradient="icnn", icnn_centre="middle")
+
   def test_training_lowers_loss_and_reports_terms(self):
     model = explainer_lib.build_explainer(small_config(), optimizer=keras.optimizers.Adam(1e-2))
     maps, targets = random_batch(64)

@@ -36,9 +36,11 @@ import tensorflow as tf
 from tf_explainer import io_utils, replicas
 from tf_explainer import templates as templates_lib
 from tf_explainer.layers import NormLayer, SigmoidGate, TemplateMask
-from tf_explainer.losses.filter_loss import GRADIENTS, filter_loss
+from tf_explainer.losses.filter_loss import CENTRES, GRADIENTS, filter_loss, icnn_beta_target
 
 OBJECTIVES = ("reconstruction", "classification")
+ICNN_BETAS = ("adaptive", "fixed")
+ICNN_START_BETA = 2.0  # the reference implementation's starting mask sharpness
 PAPER_ETA = {"alexnet": 1e6, "vgg_m": 1e6, "vgg_s": 1e6, "vgg16": 1.5e5}
 
 
@@ -67,7 +69,13 @@ class ExplainerConfig:
     lambda_l_scale: numerator of `lambda_l` (5e4 in the paper).
     lambda_f_divisor: the 300 of `lambda_f = ... / (300 N)`.
     initial_p: `p` before training.
-    gradient: `"approx"` or `"exact"` filter-loss gradient.
+    gradient: `"approx"`, `"exact"` or `"icnn"` filter-loss gradient; `"icnn"`
+      (the reference implementation's, SPEC section 1) also gives the
+      interpretable layers the reference's mask.
+    icnn_centre: `"icnn"`: each map's centre, `"mass"` or `"argmax"`.
+    icnn_beta: `"icnn"`: `"adaptive"` (each filter's mask sharpness moves
+      toward `clip(3 / sigma, 1.5, 3)` every step) or `"fixed"` (stays at 2).
+    icnn_beta_rate: `"icnn"`: the share of the way to that target per step.
     norm_momentum: momentum of the NormLayer statistics.
     objective: `"reconstruction"` (the explainer) or `"classification"`: the
       paper's Explainer+cls baseline, whose data term is the cross-entropy of
@@ -90,6 +98,9 @@ class ExplainerConfig:
   lambda_f_divisor: float = 300.0
   initial_p: float = 0.5
   gradient: str = "approx"
+  icnn_centre: str = "mass"
+  icnn_beta: str = "adaptive"
+  icnn_beta_rate: float = 0.05
   norm_momentum: float = 0.99
   objective: str = "reconstruction"
 
@@ -107,6 +118,12 @@ class ExplainerConfig:
       raise ValueError("An explainer needs at least one interpretable and one ordinary conv layer.")
     if self.gradient not in GRADIENTS:
       raise ValueError(f"gradient must be one of {GRADIENTS}, got {self.gradient!r}.")
+    if self.icnn_centre not in CENTRES:
+      raise ValueError(f"icnn_centre must be one of {CENTRES}, got {self.icnn_centre!r}.")
+    if self.icnn_beta not in ICNN_BETAS:
+      raise ValueError(f"icnn_beta must be one of {ICNN_BETAS}, got {self.icnn_beta!r}.")
+    if not 0.0 <= self.icnn_beta_rate <= 1.0:
+      raise ValueError(f"icnn_beta_rate must be in [0, 1], got {self.icnn_beta_rate}.")
     if self.objective not in OBJECTIVES:
       raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}.")
     if self.num_classes < 1:
@@ -157,8 +174,13 @@ class Explainer(keras.Model):
     width = config.width
     size = config.target_shape[0]
     self.interp_convs = [_conv(f"conv_interp_{i + 1}", width) for i in range(config.interp_layers)]
-    self.interp_masks = [
-        TemplateMask(config.beta, name=f"mask_interp_{i + 1}") for i in range(config.interp_layers)]
+    if config.gradient == "icnn":
+      self.interp_masks = [
+          TemplateMask(ICNN_START_BETA, mode="icnn", centre=config.icnn_centre,
+                       name=f"mask_interp_{i + 1}") for i in range(config.interp_layers)]
+    else:
+      self.interp_masks = [TemplateMask(config.beta, name=f"mask_interp_{i + 1}")
+                           for i in range(config.interp_layers)]
     self.ordin_convs = [
         _conv("conv_ordin" if config.ordin_layers == 1 else f"conv_ordin_{i + 1}", width)
         for i in range(config.ordin_layers)]
@@ -386,18 +408,34 @@ class Explainer(keras.Model):
     filter_inputs[-1] = p * tf.cast(filter_inputs[-1], tf.float32) + (1.0 - p) * ordin
     filter_cats = self.filter_categories()
     per_filter = []
+    icnn_masks = []
     for i, x in enumerate(filter_inputs):
+      kwargs = {}
+      if config.gradient == "icnn":  # the masks the forward pass used, from the layer's own map
+        icnn_masks.append(self.interp_masks[i].raw_masks(out["interp_maps"][i]))
+        kwargs["masks"] = icnn_masks[-1]
       per_filter.append(filter_loss(
           x, self.templates, gradient=config.gradient, image_categories=categories,
-          filter_categories=filter_cats[i]))
+          filter_categories=filter_cats[i], **kwargs))
       terms[f"filter_loss_{i + 1}"] = tf.reduce_sum(tf.stop_gradient(self.lambda_f[i]) * per_filter[i])
     terms["filter_loss"] = tf.add_n([terms[f"filter_loss_{i + 1}"] for i in range(len(per_filter))])
     terms["loss"] = terms["data"] + terms["log_p_term"] + terms["filter_loss"]
     terms["p"] = p
     out["filter_inputs"] = filter_inputs
     out["per_filter"] = per_filter
+    out["icnn_masks"] = icnn_masks
     out["categories"] = categories
     return terms, out
+
+  def _update_mask_betas(self, out):
+    """Moves each filter's mask sharpness a step toward `clip(3 / sigma_bar, 1.5, 3)`."""
+    filter_cats = self.filter_categories()
+    for i, (layer, maps) in enumerate(zip(self.interp_masks, out["interp_maps"])):
+      positive = tf.equal(out["categories"][:, None], filter_cats[i][None, :])
+      target = icnn_beta_target(tf.cast(maps, tf.float32), out["icnn_masks"][i], positive,
+                                self.config.icnn_centre)
+      beta = layer.filter_beta
+      beta.assign(beta + self.config.icnn_beta_rate * (target - beta))
 
   def _filter_norms(self, grads):
     """Per-filter L2 norm of `(B, L, L, D)` gradients, batch-summed: `(D,)`."""
@@ -433,6 +471,8 @@ class Explainer(keras.Model):
     self.lambda_f.assign(tf.where(ready, self.lambda_f, first))
     self.lambda_f_ready.assign(1.0)
     self._update_categories(out["interp_maps"], out["categories"])
+    if self.config.gradient == "icnn" and self.config.icnn_beta == "adaptive":
+      self._update_mask_betas(out)
     gate_optimizer = getattr(self, "gate_optimizer", None)
     if gate_optimizer is None:
       self.optimizer.apply_gradients(zip(grads, weights))

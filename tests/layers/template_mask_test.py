@@ -47,6 +47,37 @@ class TemplateMaskTest(tf.test.TestCase):
     data = np.random.default_rng(1).random((2, 6, 6, 4)).astype(np.float32)
     layer_test_util.assert_keras_round_trip(self, model, data)
 
+  def test_icnn_mode_uses_the_reference_mask_with_a_beta_per_filter(self):
+    """L = 3, P = (-1, 0, 1), a map with mass at (0, 0) only, beta 2: M = 1 at (0, 0), -1 beyond.
+
+    With beta 0.5 instead, the unit next to it has M = 1 - 0.5 * 1 = 0.5.
+    """
+    x = np.zeros((1, 3, 3, 2), np.float32)
+    x[0, :, :, :] = 0.25
+    x[0, 0, 0, :] = 9.0  # centre of mass rounds to (0, 0) for both filters
+    layer = TemplateMask(beta=2.0, mode="icnn")
+    y = layer(x).numpy()
+    self.assertAllClose(layer.filter_beta, [2.0, 2.0])
+    self.assertEqual(np.count_nonzero(y[0, :, :, 0]), 1)
+    layer.filter_beta.assign([2.0, 0.5])
+    y = layer(x).numpy()
+    self.assertAllClose(y[0, 0, 1, 1], 0.25 * 0.5)
+    self.assertEqual(y[0, 0, 1, 0], 0.0)
+    raw = layer.raw_masks(x).numpy()
+    self.assertEqual(raw.min(), -1.0)
+    self.assertAllClose(y, x * np.maximum(raw, 0))
+
+  def test_icnn_config_and_round_trip(self):
+    layer = TemplateMask(beta=2.0, mode="icnn", centre="argmax", name="m")
+    layer_test_util.assert_config_holds_init_args(self, layer)
+    inputs = keras.Input((5, 5, 3))
+    model = keras.Model(inputs, TemplateMask(beta=2.0, mode="icnn")(inputs))
+    model.layers[-1].filter_beta.assign([1.5, 2.5, 3.0])
+    data = np.random.default_rng(1).random((2, 5, 5, 3)).astype(np.float32)
+    layer_test_util.assert_keras_round_trip(self, model, data)
+    with self.assertRaisesRegex(ValueError, "mode must be one of"):
+      TemplateMask(mode="reference")
+
   def test_non_square_input(self):
     with self.assertRaisesRegex(ValueError, r"square.*\(None, 6, 5, 2\)"):
       TemplateMask().build((None, 6, 5, 2))

@@ -6,6 +6,7 @@ from scipy import special
 import tensorflow as tf
 
 from tf_explainer.losses import filter_loss, weighted_filter_loss
+from tf_explainer import losses as filter_loss_lib
 from tf_explainer.templates import part_templates
 
 
@@ -173,6 +174,113 @@ class FilterLossTest(tf.test.TestCase, parameterized.TestCase):
     t = part_templates(3)
     total, per_filter = weighted_filter_loss(x, t, np.array([2.0, 0.5]))
     self.assertAllClose(total, 2.0 * per_filter[0] + 0.5 * per_filter[1])
+
+
+def four_maps():
+  """Four 3x3 maps of one filter; images 0 and 1 are of the filter's category.
+
+  x0: 1 at (0, 0); x1: 2 at (1, 1); x2: all zero; x3: all ones.
+  """
+  x = np.zeros((4, 3, 3, 1))
+  x[0, 0, 0, 0] = 1.0
+  x[1, 1, 1, 0] = 2.0
+  x[3] = 1.0
+  return x, np.array([[True], [True], [False], [False]])
+
+
+class IcnnGradientTest(tf.test.TestCase):
+  """The reference implementation's gradient (SPEC section 1, `gradient="icnn"`)."""
+
+  def test_golden_values_of_four_maps(self):
+    """Derived by hand for `four_maps()`, beta = 2, alpha = 0.5, centre of mass.
+
+    Centres: x0 and x2 (all zero) at unit (0, 0), x1 and x3 at (1, 1). With
+    P = (-1, 0, 1) every unit next to the centre is already at mask
+    1 - 2 * 1 = -1, so M = 1 at the centre and -1 elsewhere (M0 = M2, M1 = M3).
+      s  = mean(x M):          1/9, 2/9, 0, (1 - 8)/9 = -7/9
+      m  = mean(x):            1/9, 2/9, 0, 1
+      s~ = mean(x_n M_{3-n}):  -1/9 (x0 under M1), -2/9 (x1 under M0), 0, -7/9
+      A+ = 0.5 log mean exp(2 s~),  A- = 0.5 log mean exp(-2 m)
+      g0 = e^(2/9) (1/9 - A+ + 1/2),  g1 = e^(4/9) (2/9 - A+ + 1/2)
+      g2 = e^0 (0 - A- + 1/2),        g3 = e^-2 (-1 - A- + 1/2)
+    each pair divided by its own mean; the gradient is -g^ M for x0, x1 and
+    +g^ on every unit for x2, x3.
+    """
+    x, positive = four_maps()
+    a_pos = 0.5 * np.log(np.mean(np.exp(2 * np.array([-1 / 9, -2 / 9, 0, -7 / 9]))))
+    a_neg = 0.5 * np.log(np.mean(np.exp(-2 * np.array([1 / 9, 2 / 9, 0, 1]))))
+    g = np.array([np.exp(2 / 9) * (1 / 9 - a_pos + 0.5), np.exp(4 / 9) * (2 / 9 - a_pos + 0.5),
+                  1 * (0 - a_neg + 0.5), np.exp(-2) * (-1 - a_neg + 0.5)])
+    g_hat = np.concatenate([g[:2] / g[:2].mean(), g[2:] / g[2:].mean()])
+    m0 = -np.ones((3, 3))
+    m0[0, 0] = 1.0
+    m1 = -np.ones((3, 3))
+    m1[1, 1] = 1.0
+    expected = np.stack([-g_hat[0] * m0, -g_hat[1] * m1, g_hat[2] * np.ones((3, 3)),
+                         g_hat[3] * np.ones((3, 3))])[..., None]
+    masks = filter_loss_lib.icnn_masks(tf.constant(x), 2.0)
+    self.assertAllClose(masks[..., 0], np.stack([m0, m1, m0, m1]))
+    got = filter_loss_lib.icnn_gradient(tf.constant(x), masks, tf.constant(positive))
+    self.assertAllClose(got, expected, rtol=1e-10, atol=1e-12)
+    # Through filter_loss: the logged value is the formula's, the gradient the injected one.
+    templates = part_templates(3)
+    with tf.GradientTape() as tape:
+      maps = tf.constant(x)
+      tape.watch(maps)
+      loss = filter_loss(maps, templates, gradient="icnn", beta=2.0,
+                         image_categories=tf.constant([1, 1, 0, 0]),
+                         filter_categories=tf.constant([1]))
+    self.assertAllClose(loss, numpy_filter_loss(x, templates))
+    self.assertAllClose(tape.gradient(loss, maps), expected, rtol=1e-10, atol=1e-12)
+
+  def test_own_category_pulled_with_equal_mean_strength_others_pushed_down(self):
+    rng = np.random.default_rng(0)
+    x = rng.random((8, 5, 5, 3)) ** 4 * 3.0
+    positive = np.array([[True, False, True]] * 4 + [[False, True, False]] * 4)
+    masks = filter_loss_lib.icnn_masks(tf.constant(x), tf.constant([2.0, 1.5, 3.0], tf.float64))
+    g_hat, _ = filter_loss_lib.icnn_strengths(tf.constant(x), masks, tf.constant(positive))
+    grad = filter_loss_lib.icnn_gradient(tf.constant(x), masks, tf.constant(positive)).numpy()
+    for d in range(3):
+      own, other = positive[:, d], ~positive[:, d]
+      self.assertAllClose(np.mean(g_hat.numpy()[own, d]), 1.0)  # equal mean strength
+      self.assertAllClose(np.mean(g_hat.numpy()[other, d]), 1.0)
+      for n in np.flatnonzero(other):  # the same push on every unit, down for g^ > 0
+        self.assertAllClose(grad[n, ..., d], np.full((5, 5), g_hat.numpy()[n, d]))
+      for n in np.flatnonzero(own):  # toward the own template: -g^ M
+        self.assertAllClose(grad[n, ..., d], -g_hat.numpy()[n, d] * masks.numpy()[n, ..., d])
+    # Most strengths are positive here: a descent step raises the centre of an own map.
+    own_centres = [grad[n, ..., d][masks.numpy()[n, ..., d] == 1.0]
+                   for n in range(8) for d in range(3) if positive[n, d] and g_hat[n, d] > 0]
+    self.assertTrue(all(np.all(c < 0) for c in own_centres))
+
+  def test_centres(self):
+    x = np.zeros((2, 5, 5, 1))
+    x[0, 1, 3, 0] = 1.0
+    x[0, 3, 3, 0] = 1.0  # centre of mass (2, 3); argmax (1, 3), the first on the tie
+    x[1, 0, 0, 0] = 1.0
+    x[1, 0, 1, 0] = 1.0  # centre of mass (0, 0.5): rounded half away from zero to (0, 1)
+    self.assertAllEqual(filter_loss_lib.icnn_centres(tf.constant(x))[:, 0], [[2, 3], [0, 1]])
+    self.assertAllEqual(filter_loss_lib.icnn_centres(tf.constant(x), "argmax")[:, 0],
+                        [[1, 3], [0, 0]])
+    self.assertAllEqual(filter_loss_lib.icnn_centres(tf.zeros((1, 5, 5, 1)))[0, 0], [0, 0])
+    with self.assertRaisesRegex(ValueError, "centre must be one of"):
+      filter_loss_lib.icnn_centres(tf.constant(x), "middle")
+
+  def test_adaptive_beta_target(self):
+    """Target clip(3 / sigma, 1.5, 3); one own-category image, so sigma_bar = its sigma.
+
+    Filter 0: ones at (0, 0) and (2, 2), centre (1, 1): sigma = sqrt(2), target 3 / sqrt(2).
+    Filter 1: ones at (0, 0) and (4, 4), centre (2, 2): sigma = sqrt(8), 3 / sqrt(8) -> 1.5.
+    Filter 2: a single unit: sigma = 0 -> 3.
+    """
+    x = np.zeros((1, 5, 5, 3))
+    x[0, 0, 0, 0] = x[0, 2, 2, 0] = 1.0
+    x[0, 0, 0, 1] = x[0, 4, 4, 1] = 1.0
+    x[0, 3, 1, 2] = 1.0
+    positive = tf.ones((1, 3), tf.bool)
+    masks = filter_loss_lib.icnn_masks(tf.constant(x), 2.0)
+    target = filter_loss_lib.icnn_beta_target(tf.constant(x), masks, positive)
+    self.assertAllClose(target, [3 / np.sqrt(2), 1.5, 3.0])
 
 
 if __name__ == "__main__":

@@ -22,6 +22,23 @@ each map (one template instead of `L^2 + 1`). It has the sign and scale of that
 term of the exact gradient, so once `T_hat` dominates `p(T | x)` it converges to
 the exact gradient; `tests/losses/filter_loss_test.py` checks that it is a
 descent direction.
+
+The reference implementation's gradient (`gradient="icnn"`, SPEC section 1)
+does not differentiate the formula. Per filter `d` and image `n`, with the
+map's centre `mu_n` (centre of mass or argmax) and coordinates
+`P_a = -1 + 2a / (L - 1)`:
+
+    M_n(a, b) = max(1 - beta_d (|P_a - P_mu_row| + |P_b - P_mu_col|), -1)
+    s_n = mean_ab x_n M_n,   m_n = mean_ab x_n,   s~_n = mean_ab x_n M'_n
+    A+  = alpha log mean_n exp(s~_n / alpha),   A- = alpha log mean_n exp(-m_n / alpha)
+    g_n = exp(s_n / alpha) (s_n - A+ + alpha)      (image of the filter's category)
+    g_n = exp(-m_n / alpha) (-m_n - A- + alpha)    (other images)
+    dLoss_f / dx_n = -g^_n M_n (own category),  +g^_n (others)
+
+where `M'_n` is the mask of image `B-1-n` and filter `D-1-d` (an estimate of
+the partition function from unrelated templates), `alpha = 0.5`, and `g^` is
+`g` divided by the mean of its group (own category, others) over the batch.
+Nothing in it is differentiated; the logged loss stays the formula above.
 """
 
 import numpy as np
@@ -29,7 +46,9 @@ import tensorflow as tf
 
 from tf_explainer import replicas
 
-GRADIENTS = ("exact", "approx")
+GRADIENTS = ("exact", "approx", "icnn")
+CENTRES = ("mass", "argmax")
+ICNN_ALPHA = 0.5
 
 
 def _static_shape(tensor):
@@ -96,15 +115,147 @@ def _target_templates(x, log_q, log_prior, size, image_categories, filter_catego
   return tf.where(same, peak, tf.fill(tf.shape(peak), num_templates - 1))
 
 
+def _round_half_away(value):
+  return tf.sign(value) * tf.floor(tf.abs(value) + 0.5)
+
+
+def icnn_centres(x, centre="mass"):
+  """Each map's centre unit, `(B, C, 2)` float (row, col), 0-based.
+
+  `"mass"`: the centre of mass of the map, rounded half away from zero (an
+  all-zero map gives unit (0, 0)); `"argmax"`: the strongest unit (row-major
+  first on ties).
+  """
+  if centre not in CENTRES:
+    raise ValueError(f"centre must be one of {CENTRES}, got {centre!r}.")
+  size = x.shape[1]
+  x = tf.convert_to_tensor(x)
+  if centre == "argmax":
+    flat = tf.argmax(tf.reshape(x, [tf.shape(x)[0], size * size, -1]), axis=1,
+                     output_type=tf.int32)  # (B, C)
+    return tf.cast(tf.stack([flat // size, flat % size], axis=-1), x.dtype)
+  units = tf.range(size, dtype=x.dtype)
+  total = tf.maximum(tf.reduce_sum(x, axis=[1, 2]), 1e-9)  # (B, C)
+  rows = tf.einsum("bhwc,h->bc", x, units) / total
+  cols = tf.einsum("bhwc,w->bc", x, units) / total
+  return tf.stack([_round_half_away(rows), _round_half_away(cols)], axis=-1)
+
+
+def icnn_masks(x, beta, centre="mass"):
+  """The reference implementation's masks `M_n`, `(B, L, L, C)`, values in [-1, 1].
+
+  Args:
+    x: `(B, L, L, C)` post-ReLU maps.
+    beta: `(C,)` or scalar, each filter's mask sharpness (2 at the start).
+    centre: `"mass"` or `"argmax"`, see `icnn_centres`.
+  """
+  x = tf.convert_to_tensor(x)
+  size = x.shape[1]
+  mu = icnn_centres(x, centre)  # (B, C, 2) in units
+  scale = 2.0 / (size - 1) if size > 1 else 0.0
+  coords = -1.0 + scale * tf.range(size, dtype=x.dtype)  # P_a
+  mu = -1.0 + scale * mu
+  d_rows = tf.abs(coords[None, :, None] - mu[:, None, :, 0])  # (B, L, C)
+  d_cols = tf.abs(coords[None, :, None] - mu[:, None, :, 1])
+  distance = d_rows[:, :, None, :] + d_cols[:, None, :, :]  # (B, L, L, C)
+  beta = tf.cast(beta, x.dtype)
+  return tf.maximum(1.0 - beta * distance, -1.0)
+
+
+def _finite(values, group):
+  """Inf -> the largest finite value of the group, NaN -> 0 (the reference's clean-up)."""
+  finite = tf.math.is_finite(values)
+  largest = replicas.global_max(tf.reduce_max(
+      tf.where(finite & group, values, tf.fill(tf.shape(values), values.dtype.min))))
+  values = tf.where(tf.math.is_inf(values), largest, values)
+  return tf.where(tf.math.is_nan(values), tf.zeros_like(values), values)
+
+
+def icnn_strengths(x, masks, positive, alpha=ICNN_ALPHA):
+  """The normalised per-image strengths `g^`, `(B, C)`, and the raw `g`.
+
+  Args:
+    x: `(B, L, L, C)` post-ReLU maps.
+    masks: `(B, L, L, C)` from `icnn_masks`.
+    positive: `(B, C)` bool, whether image `n` is of filter `d`'s category.
+    alpha: the temperature.
+
+  Returns:
+    `(g_hat, g)`, both `(B, C)`; each group's `g_hat` has mean 1 per filter
+    (over the global batch) where the group is not empty.
+  """
+  s = tf.reduce_mean(x * masks, axis=[1, 2])
+  m = tf.reduce_mean(x, axis=[1, 2])
+  s_tilde = tf.reduce_mean(x * tf.reverse(masks, axis=[0, 3]), axis=[1, 2])
+  count = replicas.global_sum(tf.cast(tf.shape(x)[0], x.dtype))
+  everything = tf.ones_like(positive)
+
+  def log_mean_exp(values):  # alpha log mean_n exp(values / alpha), over the global batch
+    shift = tf.stop_gradient(replicas.global_max(tf.reduce_max(values, axis=0)))
+    total = replicas.global_sum(tf.reduce_sum(tf.exp((values - shift) / alpha), axis=0))
+    return alpha * tf.math.log(total / count) + shift
+
+  a_pos = _finite(log_mean_exp(s_tilde)[None, :], everything[:1])
+  a_neg = _finite(log_mean_exp(-m)[None, :], everything[:1])
+  g = tf.where(positive, tf.exp(s / alpha) * (s - a_pos + alpha),
+               tf.exp(-m / alpha) * (-m - a_neg + alpha))
+  g_hat = tf.zeros_like(g)
+  for group in (positive, tf.logical_not(positive)):
+    values = _finite(g, group)
+    weight = tf.cast(group, g.dtype)
+    mean = (replicas.global_sum(tf.reduce_sum(values * weight, axis=0)) /
+            replicas.global_sum(tf.reduce_sum(weight, axis=0)))  # (C,), NaN for an empty group
+    normalised = _finite(values / mean[None, :], group)
+    g_hat = tf.where(group, normalised, g_hat)
+  return g_hat, g
+
+
+def icnn_gradient(x, masks, positive, alpha=ICNN_ALPHA):
+  """The reference implementation's `dLoss_f / dx`, `(B, L, L, C)` (unit weight).
+
+  `-g^_n M_n` for maps of the filter's category (a descent step raises the
+  map where `M > 0` and lowers it where `M < 0`), `+g^_n` on every unit of
+  other maps (a descent step silences them).
+  """
+  g_hat, _ = icnn_strengths(x, masks, positive, alpha)
+  g_hat = g_hat[:, None, None, :]
+  return tf.where(positive[:, None, None, :], -g_hat * masks, g_hat * tf.ones_like(masks))
+
+
+def icnn_beta_target(x, masks, positive, centre="mass", alpha=ICNN_ALPHA):
+  """Where each filter's adaptive `beta` moves: `clip(3 / sigma_bar_d, 1.5, 3)`, `(C,)`.
+
+  `sigma_n = sqrt(sum x_n dist^2 / sum x_n)` is the map's spread in units
+  around its centre and `sigma_bar_d` the `g`-weighted mean of `sigma` over
+  the filter's own-category images; a filter without such images keeps the
+  target 3 / 1 clipped, i.e. 3.
+  """
+  size = x.shape[1]
+  mu = icnn_centres(x, centre)
+  units = tf.range(size, dtype=x.dtype)
+  dist2 = (tf.square(units[None, :, None, None] - mu[:, None, None, :, 0]) +
+           tf.square(units[None, None, :, None] - mu[:, None, None, :, 1]))  # (B, L, L, C)
+  total = tf.maximum(tf.reduce_sum(x, axis=[1, 2]), 1e-9)
+  sigma = tf.sqrt(tf.reduce_sum(x * dist2, axis=[1, 2]) / total)  # (B, C)
+  _, g = icnn_strengths(x, masks, positive, alpha)
+  weight = tf.where(positive, g, tf.zeros_like(g))
+  sigma_bar = (replicas.global_sum(tf.reduce_sum(weight * sigma, axis=0)) /
+               replicas.global_sum(tf.reduce_sum(weight, axis=0)))
+  sigma_bar = tf.where(tf.math.is_finite(sigma_bar) & (sigma_bar > 0), sigma_bar,
+                       tf.ones_like(sigma_bar))
+  return tf.clip_by_value(3.0 / sigma_bar, 1.5, 3.0)
+
+
 def filter_loss(x, templates, gradient="exact", image_categories=None, filter_categories=None,
-                check_numerics=True):
+                check_numerics=True, beta=2.0, centre="mass", masks=None):
   """Per-filter filter losses of a batch of post-ReLU feature maps.
 
   Args:
     x: 4D tensor `(batch, L, L, C)`, post-ReLU maps of `C` filters.
     templates: `(L*L + 1, L, L)` templates from `part_templates(L)`.
     gradient: `"exact"` for the true gradient of the formula, `"approx"` for
-      the target-template gradient used in training.
+      the target-template gradient used in training, `"icnn"` for the
+      reference implementation's injected gradient (module docstring).
     image_categories: optional int tensor `(batch,)`, the category of every
       image (the performer's prediction). With `gradient="approx"`, maps of
       images of the filter's category target `T_mu_hat` (`mu_hat` = argmax of
@@ -113,6 +264,11 @@ def filter_loss(x, templates, gradient="exact", image_categories=None, filter_ca
     filter_categories: int tensor `(C,)`, each filter's category; required
       with `image_categories`.
     check_numerics: raise on NaN or Inf in `x` instead of returning NaN.
+    beta: `"icnn"` only: scalar or `(C,)`, each filter's mask sharpness.
+    centre: `"icnn"` only: `"mass"` (the reference's) or `"argmax"` (the paper's).
+    masks: `"icnn"` only: the masks `M` (`icnn_masks`), when they come from
+      other maps than `x` (the explainer's second layer takes the loss on a
+      mix of its map and the ordinary track's but masks its own map).
 
   Returns:
     tensor `(C,)`, float32 (float64 for float64 maps): `Loss_f` of every filter.
@@ -125,6 +281,8 @@ def filter_loss(x, templates, gradient="exact", image_categories=None, filter_ca
     raise ValueError(f"gradient must be one of {GRADIENTS}, got {gradient!r}.")
   if (image_categories is None) != (filter_categories is None):
     raise ValueError("filter_loss needs both image_categories and filter_categories, or neither.")
+  if centre not in CENTRES:
+    raise ValueError(f"centre must be one of {CENTRES}, got {centre!r}.")
   x = tf.convert_to_tensor(x)
   # float64 stays float64 (gradient checks); everything else is computed in float32.
   dtype = tf.float64 if x.dtype == tf.float64 else tf.float32
@@ -148,6 +306,14 @@ def filter_loss(x, templates, gradient="exact", image_categories=None, filter_ca
     def grad(upstream):
       if gradient == "exact":
         d_x = tf.einsum("btc,thw->bhwc", d_s, templates)
+      elif gradient == "icnn":
+        if image_categories is None:  # no categories: every image is the filter's own
+          positive = tf.ones(tf.stack([tf.shape(maps)[0], channels]), tf.bool)
+        else:
+          positive = tf.equal(tf.cast(image_categories, tf.int32)[:, None],
+                              tf.cast(filter_categories, tf.int32)[None, :])
+        icnn = icnn_masks(maps, beta, centre) if masks is None else tf.cast(masks, maps.dtype)
+        d_x = icnn_gradient(maps, tf.stop_gradient(icnn), positive)
       else:
         target = _target_templates(maps, log_q, log_prior, size, image_categories,
                                    filter_categories)
