@@ -29,7 +29,13 @@ _VARIANTS = flags.DEFINE_string("variants", '{"paper": {}}', "JSON: name -> expl
 _SEEDS = flags.DEFINE_list("seeds", ["0"], "Explainer seeds.")
 _EPOCHS = flags.DEFINE_integer("epochs", 40, "Explainer epochs unless a variant sets them.")
 _DETERMINISTIC = common.define_deterministic_flag(True)
-_TRAIN_SPLIT = flags.DEFINE_boolean("train_split", False, "Also evaluate on the training split.")
+_SPLIT = flags.DEFINE_enum("split", "validation", ["validation", "test"], "validation (the "
+                           "default: settings are chosen there): explainers distil on the "
+                           "training split less the validation split and are measured on the "
+                           "validation split; the performer must have been trained so too "
+                           "(train_performer.py --train_split=train_without_validation).")
+_ALSO_TRAINING = flags.DEFINE_boolean("also_training_images", False, "Also evaluate on the "
+                                      "images the explainer distilled on.")
 
 
 def main(_):
@@ -39,7 +45,13 @@ def main(_):
     variants = json.loads(_VARIANTS.value)
   except json.JSONDecodeError as e:
     raise app.UsageError(f"--variants is not JSON: {e}")
-  splits = ("test", "train") if _TRAIN_SPLIT.value else ("test",)
+  from tf_explainer import performers
+  _, spec = performers.load_performer(_PERFORMER_DIR.value)
+  train_split = "train_without_validation" if _SPLIT.value == "validation" else "train"
+  if spec.train_split != train_split:
+    raise app.UsageError(f"--split={_SPLIT.value} needs a performer trained with --train_split="
+                         f"{train_split}; the one in {_PERFORMER_DIR.value} used {spec.train_split}.")
+  splits = (_SPLIT.value, train_split) if _ALSO_TRAINING.value else (_SPLIT.value,)
   results = []
   for name, kwargs in variants.items():
     for seed in (int(s) for s in _SEEDS.value):
@@ -48,7 +60,7 @@ def main(_):
       explainer_lib.run(_PERFORMER_DIR.value, _DATASET_DIR.value,
                         os.path.join(folder, "explainer"), seed=seed, monitor_every=0, verbose=0,
                         **{"epochs": _EPOCHS.value, "deterministic": _DETERMINISTIC.value,
-                           **kwargs})
+                           "train_split": train_split, **kwargs})
       row = {"variant": name, "arguments": kwargs, "seed": seed}
       for split in splits:
         metrics = evaluate_lib.run(os.path.join(folder, "explainer"), _DATASET_DIR.value,

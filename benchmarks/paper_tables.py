@@ -44,6 +44,11 @@ _VARY_PERFORMER = flags.DEFINE_boolean("vary_performer", False, "Train one perfo
                                        "(seeded with it) instead of one for all seeds, so that "
                                        "the spread covers the whole pipeline.")
 _PERFORMANCE = flags.DEFINE_boolean("performance", True, "Also measure the performance ratios.")
+_SPLIT = flags.DEFINE_enum("split", "test", ["validation", "test"], "validation: performers and "
+                           "explainers train on the training split less the validation split "
+                           "and are measured on the validation split, for choosing settings; "
+                           "test: train on the whole training split, measure on test (the "
+                           "final tables only).")
 _DETERMINISTIC = common.define_deterministic_flag(True)
 _TABLES_ONLY = flags.DEFINE_boolean("tables_only", False, "Run no experiment: tables from the "
                                     "finished ones in --work_dir (missing cells read n/a).")
@@ -64,6 +69,7 @@ def run_one(work, data, unlabeled, arch, task, category):
   if _TABLES_ONLY.value:
     return None
   start = time.time()
+  train_split = "train_without_validation" if _SPLIT.value == "validation" else "train"
   seeds = [int(s) for s in _SEEDS.value]
   vary = _VARY_PERFORMER.value
   performers = {seed: os.path.join(folder, f"performer-seed{seed}" if vary else "performer")
@@ -74,13 +80,13 @@ def run_one(work, data, unlabeled, arch, task, category):
       performer_lib.run(data, performer, arch=arch, image_size=IMAGE_SIZE[arch], task=task,
                         target_class=category, epochs=_PERFORMER_EPOCHS.value,
                         width=_WIDTH.value, fc_units=_FC_UNITS.value,
-                        seed=seed if vary else 0, verbose=0,
+                        seed=seed if vary else 0, verbose=0, train_split=train_split,
                         deterministic=_DETERMINISTIC.value)
   variants = {"explainer": None}
   if unlabeled:
     variants["explainer_unlabeled"] = unlabeled
   result = {"arch": arch, "task": task, "category": category, "seeds": seeds,
-            "vary_performer": vary, "runs": {}}
+            "vary_performer": vary, "split": _SPLIT.value, "runs": {}}
   for name, unlabeled_dir in variants.items():
     runs = []
     for seed in seeds:
@@ -92,20 +98,22 @@ def run_one(work, data, unlabeled, arch, task, category):
         continue
       explainer_lib.run(performers[seed], data, os.path.join(sub, "explainer"),
                         epochs=_EXPLAINER_EPOCHS.value, monitor_every=0, seed=seed, verbose=0,
-                        unlabeled_dir=unlabeled_dir, deterministic=_DETERMINISTIC.value)
+                        unlabeled_dir=unlabeled_dir, deterministic=_DETERMINISTIC.value,
+                        train_split=train_split)
       runs.append(evaluate_lib.run(os.path.join(sub, "explainer"), data,
-                                   os.path.join(sub, "evaluation"), verbose=0,
-                                   make_figures=seed == seeds[0], seed=seed,
+                                   os.path.join(sub, "evaluation"), split=_SPLIT.value,
+                                   verbose=0, make_figures=seed == seeds[0], seed=seed,
                                    deterministic=_DETERMINISTIC.value))
     result["runs"][name] = runs
   result["metrics"] = result["runs"]["explainer"][0]  # performer figures (same for all runs)
   if _CLS.value:
     explainer_lib.run(performers[seeds[0]], data, os.path.join(folder, "cls"),
                       epochs=_EXPLAINER_EPOCHS.value, monitor_every=0, seed=seeds[0], verbose=0,
-                      objective="classification", deterministic=_DETERMINISTIC.value)
+                      objective="classification", deterministic=_DETERMINISTIC.value,
+                      train_split=train_split)
     cls = evaluate_lib.run(os.path.join(folder, "cls"), data,
-                           os.path.join(folder, "cls_evaluation"), verbose=0, make_figures=False,
-                           seed=seeds[0], deterministic=_DETERMINISTIC.value)
+                           os.path.join(folder, "cls_evaluation"), split=_SPLIT.value, verbose=0,
+                           make_figures=False, seed=seeds[0], deterministic=_DETERMINISTIC.value)
     result["explainer_cls_error"] = cls["error"]["explainer"]
   result["seconds"] = time.time() - start
   with open(done, "w") as f:
@@ -259,7 +267,7 @@ def main(_):
         results.append(run_one(work, data, unlabeled, arch, "single", category))
   report = {"settings": {k: v.value for k, v in ((f, flags.FLAGS[f]) for f in (
       "archs", "categories", "protocols", "num_images", "performer_epochs", "explainer_epochs",
-      "width", "fc_units", "unlabeled_images", "seeds", "vary_performer", "deterministic"))},
+      "width", "fc_units", "unlabeled_images", "seeds", "vary_performer", "split", "deterministic"))},
       "experiments": results}
   results = [r for r in results if r is not None]
   report["experiments"] = results

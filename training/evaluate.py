@@ -19,7 +19,9 @@ _DATASET_DIR = flags.DEFINE_string("dataset_dir", None, "CUB-layout dataset root
                                    required=True)
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Where metrics.json and the report go.",
                                   required=True)
-_SPLIT = flags.DEFINE_enum("split", "test", ["train", "test", "all"], "Images to evaluate on.")
+_SPLIT = flags.DEFINE_enum("split", "test", ["train", "validation", "train_without_validation",
+                                             "test", "all"],
+                           "Images to evaluate on (validation: for choosing settings).")
 _TOP_N = flags.DEFINE_integer("top_n", 100, "Images per filter and landmark.", lower_bound=2)
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 32, "Batch size.", lower_bound=1)
 _EXPLAINER_CLS_DIR = flags.DEFINE_string("explainer_cls_dir", None, "Optional Explainer+cls "

@@ -30,7 +30,14 @@ _CACHE = flags.DEFINE_boolean("cache", True, "Cache the performer's features on 
 _LEARNING_RATE = flags.DEFINE_float("learning_rate", 1e-4, "Adam learning rate.", lower_bound=0)
 _GATE_LEARNING_RATE = flags.DEFINE_float("gate_learning_rate", 1e-2, "Adam learning rate of the "
                                          "gate's w_p (0: use --learning_rate).", lower_bound=0)
-_GRADIENT = flags.DEFINE_enum("gradient", "approx", ["approx", "exact"], "Filter-loss gradient.")
+_GRADIENT = flags.DEFINE_enum("gradient", "approx", ["approx", "exact", "icnn"],
+                              "Filter-loss gradient: the paper's approximation, the formula's "
+                              "exact gradient, or the reference implementation's (with its mask).")
+_ICNN_CENTRE = flags.DEFINE_enum("icnn_centre", None, ["mass", "argmax"], "--gradient=icnn: each "
+                                 "map's centre (default mass, the reference's).")
+_ICNN_BETA = flags.DEFINE_enum("icnn_beta", None, ["adaptive", "fixed"], "--gradient=icnn: "
+                               "mask sharpness per filter, adapted to its spread or fixed at 2 "
+                               "(default adaptive).")
 _ETA = flags.DEFINE_float("eta", None, "Weight of -log p per image; default the paper's value "
                           "for the architecture.", lower_bound=0)
 _LAMBDA_L_SCALE = flags.DEFINE_float("lambda_l_scale", None, "Numerator of lambda_l (5e4).",
@@ -46,13 +53,17 @@ _OBJECTIVE = flags.DEFINE_enum("objective", "reconstruction", ["reconstruction",
                                "Explainer+cls baseline (uses the true labels).")
 _JIT_COMPILE = flags.DEFINE_boolean("jit_compile", True, "Compile the training step with XLA "
                                     "(faster on CPU in BENCHMARKS.md).")
+_TRAIN_SPLIT = flags.DEFINE_enum("train_split", "train", ["train", "train_without_validation"],
+                                 "Images to distil on: the training split, or the training "
+                                 "split less the validation split, while settings are chosen.")
 _SEED = flags.DEFINE_integer("seed", 0, "Random seed.")
 _DETERMINISTIC = flags.DEFINE_boolean("deterministic", False, "TensorFlow's deterministic kernels: two runs with one --seed give identical results (see BENCHMARKS.md for the cost).")
 _CONFIG = flags.DEFINE_string("config", None, "Optional JSON file of flag values.")
 
-FLAG_NAMES = ("performer_dir", "dataset_dir", "unlabeled_dir", "model_dir", "epochs", "batch_size", "strategy",
-              "mixed_precision", "cache", "learning_rate", "gate_learning_rate", "gradient", "eta",
-              "lambda_l_scale", "lambda_f_divisor", "initial_p", "monitor_every", "objective", "jit_compile", "seed",
+FLAG_NAMES = ("performer_dir", "dataset_dir", "unlabeled_dir", "model_dir", "epochs", "batch_size",
+              "strategy", "mixed_precision", "cache", "learning_rate", "gate_learning_rate",
+              "gradient", "icnn_centre", "icnn_beta", "eta", "lambda_l_scale", "lambda_f_divisor",
+              "initial_p", "monitor_every", "objective", "jit_compile", "train_split", "seed",
               "deterministic")
 
 

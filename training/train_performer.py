@@ -35,13 +35,16 @@ _MIXED_PRECISION = flags.DEFINE_enum("mixed_precision", "float32", distribute.PR
                                      "Keras dtype policy.")
 _WEIGHTS = flags.DEFINE_string("weights", None, "vgg16: 'imagenet' or a weights file; "
                                "alexnet: a bvlc_alexnet.npy file.")
+_TRAIN_SPLIT = flags.DEFINE_enum("train_split", "train", ["train", "train_without_validation"],
+                                 "Images to train on: the training split, or the training split "
+                                 "less the validation split, while settings are chosen.")
 _SEED = flags.DEFINE_integer("seed", 0, "Random seed.")
 _DETERMINISTIC = flags.DEFINE_boolean("deterministic", False, "TensorFlow's deterministic kernels: two runs with one --seed give identical results (see BENCHMARKS.md for the cost).")
 _CONFIG = flags.DEFINE_string("config", None, "Optional JSON file of flag values.")
 
 FLAG_NAMES = ("dataset_dir", "model_dir", "arch", "image_size", "task", "target_class", "epochs",
               "batch_size", "strategy", "width", "fc_units", "learning_rate", "mixed_precision",
-              "weights", "seed", "deterministic")
+              "weights", "train_split", "seed", "deterministic")
 
 
 def main(argv):

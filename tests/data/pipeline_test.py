@@ -71,6 +71,27 @@ class PipelineTest(tf.test.TestCase):
     other = batches(seed=2, first_epoch=0)
     self.assertNotEqual([i for i, _ in run], [i for i, _ in other])
 
+  def test_validation_split_is_carved_from_train_by_image_id(self):
+    from tf_explainer.data import synthetic  # pylint: disable=import-outside-toplevel
+    from tf_explainer.data import split_mask, validation_mask  # pylint: disable=import-outside-toplevel
+    root = synthetic.generate(os.path.join(tempfile.mkdtemp(), "d"), 60, image_size=48, seed=0,
+                              progress=False)
+    d = read_part_dataset(root)
+    val = validation_mask(d)
+    self.assertTrue(np.all(d.is_train[val]))  # only training images
+    for label in np.unique(d.labels):
+      n = np.sum(d.is_train & (d.labels == label))
+      self.assertEqual(np.sum(val & (d.labels == label)), max(1, round(0.15 * n)))
+    # The same images whatever the order of the rows.
+    order = np.random.default_rng(0).permutation(len(d))
+    self.assertEqual(set(d.subset(order).image_ids[validation_mask(d.subset(order))]),
+                     set(d.image_ids[val]))
+    fit = split_mask(d, "train_without_validation")
+    self.assertAllEqual(fit | val, d.is_train)
+    self.assertFalse(np.any(fit & val))
+    with self.assertRaisesRegex(ValueError, "split must be one of"):
+      split_mask(d, "dev")
+
   def test_task_labels(self):
     labels = np.array([0, 2, 1, 2])
     self.assertAllEqual(task_labels(labels, "single", 2), [0, 1, 0, 1])

@@ -130,6 +130,34 @@ class TrainingRunTest(tf.test.TestCase):
     for a, b in zip(*outputs):
       self.assertAllClose(a, b, rtol=1e-5, atol=1e-6)
 
+  def test_train_without_validation_split(self):
+    """While settings are chosen, performer and explainer never see validation images."""
+    p = tiny_run.paths()
+    dataset = explainer_lib.data_lib.read_part_dataset(p["data"])
+    fit = int(np.sum(explainer_lib.data_lib.split_mask(dataset, "train_without_validation")))
+    self.assertLess(fit, int(np.sum(dataset.is_train)))
+    steps = []
+
+    class Steps(keras.callbacks.Callback):
+      def on_epoch_end(self, epoch, logs=None):
+        steps.append(self.params["steps"])
+
+    performer_dir = tempfile.mkdtemp()
+    from tf_explainer.train import performer_lib  # pylint: disable=import-outside-toplevel
+    _, spec, _ = performer_lib.run(p["data"], performer_dir, train_split="train_without_validation",
+                                   extra_callbacks=[Steps()], **tiny_run.PERFORMER)
+    self.assertEqual(spec.train_split, "train_without_validation")
+    explainer_dir = tempfile.mkdtemp()
+    explainer_lib.run(performer_dir, p["data"], explainer_dir, train_split="train_without_validation",
+                      extra_callbacks=[Steps()], **dict(tiny_run.EXPLAINER, epochs=1))
+    batch = tiny_run.PERFORMER["batch_size"]
+    self.assertEqual(steps, [-(-fit // batch), fit // tiny_run.EXPLAINER["batch_size"]])
+    with open(os.path.join(explainer_dir, "explainer.json")) as f:
+      self.assertEqual(json.load(f)["train_split"], "train_without_validation")
+    with self.assertRaisesRegex(ValueError, "--train_split must be"):
+      explainer_lib.run(performer_dir, p["data"], tempfile.mkdtemp(), train_split="validation",
+                        **tiny_run.EXPLAINER)
+
   def test_resume_after_sigkill(self):
     """SIGKILL mid-training, then the same command resumes and finishes."""
     p = tiny_run.paths()

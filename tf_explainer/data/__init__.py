@@ -1,7 +1,8 @@
 """Part-annotated data: the CUB layout reader, the tf.data pipeline, the synthetic set."""
 
 from tf_explainer.data.cub import DatasetError, PartDataset, read_part_dataset
-from tf_explainer.data.pipeline import make_dataset, select, task_labels
+from tf_explainer.data.pipeline import (SPLITS, held_out_split, make_dataset, select, split_mask,
+                                       task_labels, validation_mask)
 
-__all__ = ["DatasetError", "PartDataset", "make_dataset", "read_part_dataset", "select",
-           "task_labels"]
+__all__ = ["DatasetError", "PartDataset", "SPLITS", "held_out_split", "make_dataset",
+           "read_part_dataset", "select", "split_mask", "task_labels", "validation_mask"]

@@ -6,6 +6,8 @@ the crop and resize: with TF's half-pixel resize, a pixel-centre coordinate
 `c` in the original maps to `(c - c0 + 0.5) * S / extent - 0.5`.
 """
 
+import hashlib
+
 import numpy as np
 import tensorflow as tf
 
@@ -23,13 +25,54 @@ def task_labels(labels, task, target_class=None):
   return (labels == target_class).astype(np.int32)
 
 
-def select(dataset, split):
-  """`"train"`, `"test"` or `"all"` images of a `PartDataset`."""
+SPLITS = ("train", "validation", "train_without_validation", "test", "all")
+VALIDATION_FRACTION = 0.15
+
+
+def validation_mask(dataset, fraction=VALIDATION_FRACTION):
+  """`(N,)` bool: the validation split, carved from the training split.
+
+  Per class, the `round(fraction * n)` training images (at least one where a
+  class has two or more) whose ids hash lowest (SHA-256 of the decimal id).
+  The choice depends on the image ids alone: not on their order, the folder,
+  the machine or a seed, so every program and session carves the same images.
+  """
+  mask = np.zeros(len(dataset), bool)
+  keys = np.array([hashlib.sha256(str(int(i)).encode()).hexdigest() for i in dataset.image_ids])
+  for label in np.unique(dataset.labels):
+    candidates = np.flatnonzero(dataset.is_train & (dataset.labels == label))
+    if len(candidates) < 2:
+      continue
+    count = max(1, int(round(fraction * len(candidates))))
+    mask[candidates[np.argsort(keys[candidates], kind="stable")[:count]]] = True
+  return mask
+
+
+def split_mask(dataset, split):
+  """`(N,)` bool: the images of one split of a `PartDataset`, one of `SPLITS`.
+
+  `"validation"` (see `validation_mask`) is for choosing settings;
+  `"train_without_validation"` is what a model trains on while those settings
+  are chosen; `"test"` gives the final figures only.
+  """
+  if split not in SPLITS:
+    raise ValueError(f"split must be one of {SPLITS}, got {split!r}.")
   if split == "all":
-    return dataset
-  if split not in ("train", "test"):
-    raise ValueError(f"split must be 'train', 'test' or 'all', got {split!r}.")
-  return dataset.subset(dataset.is_train if split == "train" else ~dataset.is_train)
+    return np.ones(len(dataset), bool)
+  if split in ("train", "test"):
+    return dataset.is_train.copy() if split == "train" else ~dataset.is_train
+  validation = validation_mask(dataset)
+  return validation if split == "validation" else dataset.is_train & ~validation
+
+
+def held_out_split(train_split):
+  """The split a model trained on `train_split` is watched on: validation or test."""
+  return "validation" if train_split == "train_without_validation" else "test"
+
+
+def select(dataset, split):
+  """The `PartDataset` of one split (see `split_mask`)."""
+  return dataset if split == "all" else dataset.subset(split_mask(dataset, split))
 
 
 def _load(path, box, landmarks, image_size, crop):

@@ -37,6 +37,8 @@ class PerformerSpec:
     classifier_layer: the final Dense layer (logits).
     last_pool: `{"pool_size", "strides", "padding"}` of the last pooling layer.
     grouped: AlexNet's two-group convolutions (the original port) or not.
+    train_split: the images it was trained on: `"train"`, or
+      `"train_without_validation"` while settings are chosen.
   """
 
   arch: str
@@ -54,6 +56,7 @@ class PerformerSpec:
   classifier_layer: str = "fc8"
   last_pool: Optional[dict] = None
   grouped: bool = True
+  train_split: str = "train"
 
   def to_dict(self):
     return dataclasses.asdict(self)

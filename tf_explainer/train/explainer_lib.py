@@ -47,10 +47,11 @@ def build_for_performer(model, spec, initialize=True, **overrides):
 
 def run(performer_dir, dataset_dir, model_dir, epochs=10, batch_size=32, strategy="default",
         mixed_precision="float32", cache=True, learning_rate=1e-4, gate_learning_rate=1e-2,
-        gradient="approx", eta=None,
+        gradient="approx", icnn_centre=None, icnn_beta=None, eta=None,
         lambda_l_scale=None, lambda_f_divisor=None, initial_p=None, monitor_every=5,
         monitor_images=64, monitor_split="test", objective="reconstruction", jit_compile=True,
-        unlabeled_dir=None, seed=0, deterministic=False, verbose=1, extra_callbacks=()):
+        unlabeled_dir=None, seed=0, deterministic=False, train_split="train", verbose=1,
+        extra_callbacks=()):
   """Trains an explainer for the performer in `performer_dir`.
 
   Only the performer's outputs reach the loss: its target maps, fc6, fc7 and
@@ -67,8 +68,12 @@ def run(performer_dir, dataset_dir, model_dir, epochs=10, batch_size=32, strateg
 
   Every `monitor_every` epochs an `ExplainerMonitor` measures location
   instability, p and the errors on up to `monitor_images` images of
-  `monitor_split` and
-  writes them, with part-map images, to `<model_dir>/logs/monitor`.
+  `monitor_split` and writes them, with part-map images, to
+  `<model_dir>/logs/monitor`.
+
+  `train_split="train_without_validation"` distils on the training split
+  less the validation split (`data.validation_mask`), for choosing settings
+  on the validation split; the monitor then watches the validation split.
 
   Returns:
     `(explainer, metrics)`; `model_dir` holds `explainer.keras`,
@@ -78,7 +83,12 @@ def run(performer_dir, dataset_dir, model_dir, epochs=10, batch_size=32, strateg
   reproducibility.configure(seed, deterministic)
   model, spec = performers.load_performer(performer_dir)
   dataset = data_lib.read_part_dataset(dataset_dir)
-  train = data_lib.select(dataset, "train")
+  if train_split not in ("train", "train_without_validation"):
+    raise ValueError(f"--train_split must be 'train' or 'train_without_validation', "
+                     f"got {train_split!r}.")
+  if train_split != "train" and monitor_split == "test":
+    monitor_split = data_lib.held_out_split(train_split)  # no test images while tuning
+  train = data_lib.select(dataset, train_split)
   if len(train) == 0:
     raise ValueError(f"--dataset_dir={dataset_dir} has no training images.")
   strat = distribute.get_strategy(strategy)
@@ -114,8 +124,9 @@ def run(performer_dir, dataset_dir, model_dir, epochs=10, batch_size=32, strateg
 
   with strat.scope():
     explainer = build_for_performer(
-        model, spec, gradient=gradient, eta=eta, lambda_l_scale=lambda_l_scale,
-        lambda_f_divisor=lambda_f_divisor, initial_p=initial_p, objective=objective)
+        model, spec, gradient=gradient, icnn_centre=icnn_centre, icnn_beta=icnn_beta, eta=eta,
+        lambda_l_scale=lambda_l_scale, lambda_f_divisor=lambda_f_divisor, initial_p=initial_p,
+        objective=objective)
     explainer.set_reconstruction_weights(norms)
     if objective == "classification":
       explainer.set_classifier(*performers.layer_weights(model, spec.classifier_layer))
@@ -156,7 +167,7 @@ def run(performer_dir, dataset_dir, model_dir, epochs=10, batch_size=32, strateg
         f"Training stopped: NaN or Inf reached the interpretable feature maps; the checkpoints "
         f"in {model_dir} are those of the last finished epoch. Lower --learning_rate.") from None
   callbacks_lib.check_finite(history, model_dir)
-  save_explainer(explainer, model_dir, performer_dir, dataset_dir, unlabeled_dir)
+  save_explainer(explainer, model_dir, performer_dir, dataset_dir, unlabeled_dir, train_split)
   metrics = {k: float(v[-1]) for k, v in history.history.items()}
   if verbose:
     print(f"Explainer saved in {model_dir}: p = {float(explainer.p):.3f}, "
@@ -181,7 +192,8 @@ def _fit(explainer, pairs, epochs, steps_per_epoch, batch_size, verbose, model_d
       ])
 
 
-def save_explainer(explainer, model_dir, performer_dir, dataset_dir=None, unlabeled_dir=None):
+def save_explainer(explainer, model_dir, performer_dir, dataset_dir=None, unlabeled_dir=None,
+                   train_split="train"):
   """Writes `explainer.keras` and `explainer.json` (with the performer's path) atomically."""
   os.makedirs(model_dir, exist_ok=True)
   tmp = os.path.join(model_dir, f".{EXPLAINER_FILE}.tmp.keras")
@@ -190,6 +202,7 @@ def save_explainer(explainer, model_dir, performer_dir, dataset_dir=None, unlabe
   manifest = {"performer_dir": os.path.abspath(performer_dir),
               "dataset_dir": os.path.abspath(dataset_dir) if dataset_dir else None,
               "unlabeled_dir": os.path.abspath(unlabeled_dir) if unlabeled_dir else None,
+              "train_split": train_split,
               "config": explainer.config.to_dict()}
   io_utils.write_json(os.path.join(model_dir, MANIFEST_FILE), manifest, default=list)
 

@@ -15,7 +15,7 @@ from tf_explainer.train import reproducibility
 def run(dataset_dir, model_dir, arch="alexnet", image_size=None, task="multi",
         target_class=None, epochs=10, batch_size=32, strategy="default", width=1.0,
         fc_units=4096, learning_rate=1e-3, mixed_precision="float32", weights=None, seed=0,
-        deterministic=False, verbose=1, extra_callbacks=()):
+        deterministic=False, train_split="train", verbose=1, extra_callbacks=()):
   """Trains a performer and saves it into `model_dir`; returns `(model, spec, metrics)`.
 
   Args:
@@ -31,6 +31,9 @@ def run(dataset_dir, model_dir, arch="alexnet", image_size=None, task="multi",
     seed: seeds the weights, the dropout, the data order and the flips.
     deterministic: TensorFlow's deterministic kernels; with them two runs of
       one seed give identical weights (see `reproducibility`).
+    train_split: `"train"`, or `"train_without_validation"` while settings
+      are chosen on the validation split (which then also gives
+      `val_accuracy`, instead of the test split).
   """
   distribute.set_precision(mixed_precision)
   reproducibility.configure(seed, deterministic)
@@ -39,11 +42,15 @@ def run(dataset_dir, model_dir, arch="alexnet", image_size=None, task="multi",
   if task == "single":
     target_class = _class_index(target_class, class_names, dataset_dir)
   labels = data_lib.task_labels(dataset.labels, task, target_class)
-  train = dataset.is_train
+  if train_split not in ("train", "train_without_validation"):
+    raise ValueError(f"--train_split must be 'train' or 'train_without_validation', "
+                     f"got {train_split!r}.")
+  train = data_lib.split_mask(dataset, train_split)
+  held_out = data_lib.split_mask(dataset, data_lib.held_out_split(train_split))
   if task == "single" and not np.any(labels[train] == 1):
     raise ValueError(f"--dataset_dir={dataset_dir} has no training images of --target_class="
                      f"{class_names[target_class]}: no positives to learn from.")
-  if not train.any() or train.all():
+  if not train.any() or not held_out.any():
     raise ValueError(f"--dataset_dir={dataset_dir} needs both training and test images "
                      f"(train_test_split.txt).")
   num_classes = 2 if task == "single" else len(class_names)
@@ -63,6 +70,7 @@ def run(dataset_dir, model_dir, arch="alexnet", image_size=None, task="multi",
                   metrics=["accuracy"])
   spec.task = task
   spec.target_class = target_class
+  spec.train_split = train_split
   spec.class_names = tuple(["rest", class_names[target_class]] if task == "single"
                            else class_names)
 
@@ -71,7 +79,7 @@ def run(dataset_dir, model_dir, arch="alexnet", image_size=None, task="multi",
                                    batch_size=batch_size, shuffle=True, seed=seed, augment=True,
                                    num_epochs=epochs,
                                    first_epoch=callbacks_lib.resume_epoch(backup))
-  test_ds = data_lib.make_dataset(dataset.subset(~train), image_size, labels=labels[~train],
+  test_ds = data_lib.make_dataset(dataset.subset(held_out), image_size, labels=labels[held_out],
                                   batch_size=batch_size)
   to_xy = lambda b: (b["images"], b["labels"])  # noqa: E731
   os.makedirs(model_dir, exist_ok=True)
