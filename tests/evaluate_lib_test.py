@@ -43,6 +43,12 @@ class EvaluateTest(tf.test.TestCase):
     self.assertTrue(all(math.isfinite(v) for v in metrics["error"].values()))
     self.assertTrue(any("fewer" in n for n in metrics["notes"]))  # 36 images < top_n
     self.assertEqual(sum(metrics["filters_per_part"].values()), 48)
+    # With at most 36 images every top_n of 20 or more uses them all: equal figures.
+    self.assertEqual(set(metrics["location_instability_top_n"]), {"20", "50", "100"})
+    self.assertEqual(metrics["location_instability_top_n"]["50"],
+                     metrics["location_instability"])
+    for name, share in metrics["silent_share"].items():
+      self.assertTrue(0.0 <= share <= 1.0, name)
     with open(os.path.join(out, "report.md")) as f:
       report = f.read()
     for name in ("receptive_fields.png", "grad_cam.png", "part_contributions.png"):

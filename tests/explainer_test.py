@@ -71,6 +71,15 @@ class ExplainerTest(tf.test.TestCase):
     with self.assertRaisesRegex(ValueError, "icnn_centre must be one of"):
       small_config(gradient="icnn", icnn_centre="middle")
 
+  def test_without_mask_part_maps_are_the_unmasked_maps(self):
+    model = explainer_lib.build_explainer(small_config(mask=False))
+    maps, _ = random_batch(4)
+    out = model.forward(tf.constant(maps))
+    self.assertAllClose(out["masked"][-1], out["interp_maps"][-1])
+    masked = explainer_lib.build_explainer(small_config()).forward(tf.constant(maps))
+    self.assertLess(np.count_nonzero(masked["masked"][-1]),
+                    np.count_nonzero(masked["interp_maps"][-1]))
+
   def test_training_lowers_loss_and_reports_terms(self):
     model = explainer_lib.build_explainer(small_config(), optimizer=keras.optimizers.Adam(1e-2))
     maps, targets = random_batch(64)

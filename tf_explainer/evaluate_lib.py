@@ -50,6 +50,11 @@ def run(explainer_dir, dataset_dir, output_dir, split="test", top_n=100, batch_s
     cls_result, _, _ = evaluation.evaluate(cls, model, spec, dataset, split, top_n, batch_size)
     result["error"]["explainer_cls"] = cls_result["error"]["explainer"]
   os.makedirs(output_dir, exist_ok=True)
+  filter_parts, part_names = None, [str(p) for p in dataset.part_names]
+  if np.any(np.isfinite(collected.landmarks)):
+    filter_parts = assign_parts(collected, spec, top_n)
+    result["filters_per_part"] = {name: int(np.sum(filter_parts == k))
+                                  for k, name in enumerate(part_names)}
   figure_list = []
   if make_figures and len(collected.samples.get("images", [])):
     samples = collected.samples
@@ -61,15 +66,11 @@ def run(explainer_dir, dataset_dir, output_dir, split="test", top_n=100, batch_s
     path = os.path.join(output_dir, "grad_cam.png")
     figures.grad_cam_figure(samples["images"], grads, spec.image_size, path)
     figure_list.append(("Grad-CAM of the explainer and of the performer", path))
-    if np.any(np.isfinite(collected.landmarks)):
-      filter_parts = assign_parts(collected, spec, top_n)
-      part_names = [str(p) for p in dataset.part_names]
+    if filter_parts is not None:
       shares = figures.part_contributions(*grads["explainer"], filter_parts, len(part_names))
       path = os.path.join(output_dir, "part_contributions.png")
       figures.contribution_figure(samples["images"], shares, part_names, path)
       figure_list.append(("Part contributions to the class score", path))
-      result["filters_per_part"] = {name: int(np.sum(filter_parts == k))
-                                    for k, name in enumerate(part_names)}
       result["mean_part_share"] = {name: float(shares[:, k].mean())
                                    for k, name in enumerate(part_names)}
   result["run"] = reproducibility.run_record(seed, deterministic)

@@ -136,6 +136,15 @@ def instabilities(collected, spec, top_n=100):
   return values, per_filter, notes
 
 
+TOP_N_VARIANTS = (20, 50, 100)
+
+
+def silent_shares(collected):
+  """Per layer, the share of (image, filter) maps that are all zero (strongest unit <= 0)."""
+  return {name: float(np.mean(scores <= 0.0)) if scores.size else None
+          for name, scores in collected.scores.items()}
+
+
 def errors(collected):
   """Classification errors of the performer and of the explainer's reconstruction."""
   perf = float(np.mean(np.argmax(collected.performer_logits, -1) != collected.labels))
@@ -164,6 +173,11 @@ def evaluate(explainer, model, spec, dataset, split="test", top_n=100, batch_siz
   values, per_filter, notes = instabilities(collected, spec, top_n)
   result = {
       "location_instability": values,
+      # The same at fewer images per filter, and how many scored maps are silent:
+      # together they show whether weak or silent maps drive the figure.
+      "location_instability_top_n": {str(n): instabilities(collected, spec, n)[0]
+                                     for n in TOP_N_VARIANTS},
+      "silent_share": silent_shares(collected),
       "p": float(explainer.p),
       "interpretable_share": share_by_category(collected, spec),
       "error": errors(collected),

@@ -76,6 +76,8 @@ class ExplainerConfig:
     icnn_beta: `"icnn"`: `"adaptive"` (each filter's mask sharpness moves
       toward `clip(3 / sigma, 1.5, 3)` every step) or `"fixed"` (stays at 2).
     icnn_beta_rate: `"icnn"`: the share of the way to that target per step.
+    mask: apply the interpretable layers' masks in the forward pass (`False`
+      is the ablation without them; the filter loss is unchanged).
     norm_momentum: momentum of the NormLayer statistics.
     objective: `"reconstruction"` (the explainer) or `"classification"`: the
       paper's Explainer+cls baseline, whose data term is the cross-entropy of
@@ -101,6 +103,7 @@ class ExplainerConfig:
   icnn_centre: str = "mass"
   icnn_beta: str = "adaptive"
   icnn_beta_rate: float = 0.05
+  mask: bool = True
   norm_momentum: float = 0.99
   objective: str = "reconstruction"
 
@@ -247,7 +250,8 @@ class Explainer(keras.Model):
     for conv, mask in zip(self.interp_convs, self.interp_masks):
       x = tf.nn.relu(conv(x))
       interp_maps.append(x)
-      x = mask(x)
+      if self.config.mask:
+        x = mask(x)
       masked.append(x)
     y = maps
     for conv in self.ordin_convs:

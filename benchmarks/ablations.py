@@ -1,0 +1,158 @@
+"""Which part of the method makes filters part-specific: ablations on the validation split.
+
+For each architecture: one multi-category performer trained on the training
+split less the validation split (`train_without_validation`); for each
+variant and seed, an explainer distilled on the same images and measured on
+the validation split (never on test images). Every finished run is kept, so
+the script resumes where it stopped. Writes a list of records, one per
+(variant, arch), to `--out` (default `benchmarks/results/ablations.json`):
+
+    {"variant", "arch", "split", "seeds", "ratio", "ratio_top_n": {"20", "50", "100"},
+     "silent_share", "p", "delta_error", "filters_per_part", ...}
+
+with means over the seeds (and `*_std`, `per_seed` and the `machine` beside
+them).
+
+    python benchmarks/ablations.py --work_dir=runs/ablations --archs=alexnet,vgg16
+"""
+
+import json
+import os
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from absl import app, flags  # noqa: E402
+
+from benchmarks import common  # noqa: E402
+
+VARIANTS = {
+    "default": {},
+    "lambda_f_zero": {"lambda_f_divisor": float("inf")},
+    "no_mask": {"mask": False},
+    "exact": {"gradient": "exact"},
+    "icnn": {"gradient": "icnn"},
+    "icnn_argmax": {"gradient": "icnn", "icnn_centre": "argmax"},
+    "icnn_fixed_beta": {"gradient": "icnn", "icnn_beta": "fixed"},
+    "lambda_f_x10": {"lambda_f_divisor": 30.0},
+    "lambda_f_x100": {"lambda_f_divisor": 3.0},
+    "icnn_lambda_f_x100": {"gradient": "icnn", "lambda_f_divisor": 3.0},
+}
+IMAGE_SIZE = {"alexnet": 131, "vgg16": 112}
+
+_WORK_DIR = flags.DEFINE_string("work_dir", "runs/ablations", "Output folder of the runs.")
+_OUT = flags.DEFINE_string("out", "benchmarks/results/ablations.json", "The records.")
+_ARCHS = flags.DEFINE_list("archs", ["alexnet", "vgg16"], "Performer architectures.")
+_VARIANTS = flags.DEFINE_list("variants", list(VARIANTS), "Variants to run.")
+_SEEDS = flags.DEFINE_list("seeds", ["0", "1", "2"], "Explainer seeds.")
+_NUM_IMAGES = flags.DEFINE_integer("num_images", 1200, "Synthetic images.")
+_PERFORMER_EPOCHS = flags.DEFINE_list("performer_epochs", ["alexnet:60", "vgg16:25"],
+                                      "arch:epochs of each performer.")
+_EXPLAINER_EPOCHS = flags.DEFINE_integer("explainer_epochs", 40, "Explainer epochs.")
+_DETERMINISTIC = common.define_deterministic_flag(True)
+
+SPLIT = "validation"
+TRAIN_SPLIT = "train_without_validation"
+
+
+def performer(work, data, arch):
+  from tf_explainer.train import performer_lib
+  epochs = dict(item.split(":") for item in _PERFORMER_EPOCHS.value)
+  folder = os.path.join(work, arch, "performer")
+  if not os.path.exists(os.path.join(folder, "performer.keras")):
+    performer_lib.run(data, folder, arch=arch, image_size=IMAGE_SIZE[arch], task="multi",
+                      epochs=int(epochs[arch]), width=0.25, fc_units=256, seed=0, verbose=0,
+                      train_split=TRAIN_SPLIT, deterministic=_DETERMINISTIC.value)
+  return folder
+
+
+def one_run(work, data, arch, performer_dir, variant, seed):
+  """metrics.json of one explainer, trained unless an earlier call finished it."""
+  from tf_explainer import evaluate_lib
+  from tf_explainer.train import explainer_lib
+  folder = os.path.join(work, arch, f"{variant}-seed{seed}")
+  finished = os.path.join(folder, "evaluation", "metrics.json")
+  if not os.path.exists(finished):
+    start = time.time()
+    explainer_lib.run(performer_dir, data, os.path.join(folder, "explainer"),
+                      epochs=_EXPLAINER_EPOCHS.value, monitor_every=0, seed=seed, verbose=0,
+                      train_split=TRAIN_SPLIT, deterministic=_DETERMINISTIC.value,
+                      **VARIANTS[variant])
+    evaluate_lib.run(os.path.join(folder, "explainer"), data, os.path.join(folder, "evaluation"),
+                     split=SPLIT, verbose=0, make_figures=False, seed=seed,
+                     deterministic=_DETERMINISTIC.value)
+    print(f"{arch} {variant} seed {seed}: {time.time() - start:.0f} s", flush=True)
+  with open(finished) as f:
+    return json.load(f)
+
+
+def ratio(li):
+  if li["explainer"] is None or not li["performer_top_conv"]:
+    return None
+  return li["explainer"] / li["performer_top_conv"]
+
+
+def summarize(variant, arch, seeds, runs):
+  """One record: means (and sample std) over the seeds."""
+
+  def mean_std(values):
+    values = [v for v in values if v is not None]
+    if not values:
+      return None, None
+    return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else None
+
+  record = {"variant": variant, "arch": arch, "split": SPLIT, "seeds": seeds,
+            "arguments": {k: (str(v) if v == float("inf") else v)
+                          for k, v in VARIANTS[variant].items()}}
+  for key, value in (("ratio", lambda m: ratio(m["location_instability"])),
+                     ("p", lambda m: m["p"]),
+                     ("delta_error", lambda m: m["error"]["delta"]),
+                     ("silent_share", lambda m: m["silent_share"]["explainer"])):
+    record[key], record[f"{key}_std"] = mean_std([value(m) for m in runs])
+  record["ratio_top_n"] = {n: mean_std([ratio(m["location_instability_top_n"][n])
+                                        for m in runs])[0] for n in ("20", "50", "100")}
+  parts = runs[0].get("filters_per_part") or {}
+  record["filters_per_part"] = {part: statistics.mean(m["filters_per_part"][part] for m in runs)
+                                for part in parts}
+  record["per_seed"] = [{"seed": s, "ratio": ratio(m["location_instability"]), "p": m["p"],
+                         "delta_error": m["error"]["delta"],
+                         "filters_per_part": m.get("filters_per_part")}
+                        for s, m in zip(seeds, runs)]
+  record["performer_error"] = runs[0]["error"]["performer"]
+  record["images"] = runs[0]["num_images"]
+  return record
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  unknown = sorted(set(_VARIANTS.value) - set(VARIANTS))
+  if unknown:
+    raise app.UsageError(f"--variants: unknown {unknown}; known: {sorted(VARIANTS)}.")
+  from tf_explainer import io_utils
+  from tf_explainer.data import synthetic
+  work = _WORK_DIR.value
+  data = os.path.join(work, "data")
+  if not os.path.exists(os.path.join(data, "images.txt")):
+    synthetic.generate(data, _NUM_IMAGES.value, seed=0, progress=False)
+  seeds = [int(s) for s in _SEEDS.value]
+  records = []
+  for arch in _ARCHS.value:
+    performer_dir = performer(work, data, arch)
+    for variant in _VARIANTS.value:
+      runs = [one_run(work, data, arch, performer_dir, variant, seed) for seed in seeds]
+      records.append(summarize(variant, arch, seeds, runs))
+      r = records[-1]
+      fmt = lambda v, scale=1.0: "n/a" if v is None else f"{scale * v:.3f}"  # noqa: E731
+      print(f"{arch} {variant}: ratio {fmt(r['ratio'])}, p {fmt(r['p'])}, Delta error "
+            f"{fmt(r['delta_error'], 100)} points, silent {fmt(r['silent_share'])}, "
+            f"parts {r['filters_per_part']}", flush=True)
+      r["machine"] = common.machine()
+      os.makedirs(os.path.dirname(os.path.abspath(_OUT.value)), exist_ok=True)
+      io_utils.write_json(_OUT.value, records)
+
+
+if __name__ == "__main__":
+  app.run(main)
