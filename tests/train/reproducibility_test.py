@@ -66,13 +66,17 @@ class ReproducibilityTest(tf.test.TestCase):
     self.assertEqual(record["versions"]["tensorflow"], tf.__version__)
     self.assertTrue(record["cpu"]["model"])
 
-  def test_performer_resumed_equals_uninterrupted(self):
-    uninterrupted, _ = self.train_performer()
+  def assert_resumed_equals_uninterrupted(self, train):
+    """`train` stopped after epoch 1 and run again ends where an uninterrupted run does."""
+    uninterrupted, _ = train()
     model_dir = tempfile.mkdtemp()
     with self.assertRaises(KeyboardInterrupt):
-      self.train_performer(callbacks=[_StopAfter(1)], model_dir=model_dir)
-    resumed, _ = self.train_performer(model_dir=model_dir)
+      train(callbacks=[_StopAfter(1)], model_dir=model_dir)
+    resumed, _ = train(model_dir=model_dir)
     self.assert_same_weights(uninterrupted, resumed)
+
+  def test_performer_resumed_equals_uninterrupted(self):
+    self.assert_resumed_equals_uninterrupted(self.train_performer)
 
   def test_explainer_same_seed_same_weights(self):
     first, _ = self.train_explainer()
@@ -81,13 +85,7 @@ class ReproducibilityTest(tf.test.TestCase):
     self.assert_different_weights(first, self.train_explainer(seed=1)[0])
 
   def test_explainer_resumed_equals_uninterrupted(self):
-    uninterrupted, _ = self.train_explainer()
-    model_dir = tempfile.mkdtemp()
-    with self.assertRaises(KeyboardInterrupt):
-      self.train_explainer(callbacks=[_StopAfter(1)], model_dir=model_dir)
-    resumed, _ = self.train_explainer(model_dir=model_dir)
-    self.assert_same_weights(uninterrupted, resumed)
-
+    self.assert_resumed_equals_uninterrupted(self.train_explainer)
 
   def test_evaluation_same_numbers_and_record(self):
     from tf_explainer import evaluate_lib  # pylint: disable=import-outside-toplevel

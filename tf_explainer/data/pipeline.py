@@ -65,6 +65,15 @@ def split_mask(dataset, split):
   return validation if split == "validation" else dataset.is_train & ~validation
 
 
+TRAIN_SPLITS = ("train", "train_without_validation")
+
+
+def check_train_split(train_split):
+  """Raises a one-line error unless `train_split` is one a model may train on."""
+  if train_split not in TRAIN_SPLITS:
+    raise ValueError(f"--train_split must be one of {TRAIN_SPLITS}, got {train_split!r}.")
+
+
 def held_out_split(train_split):
   """The split a model trained on `train_split` is watched on: validation or test."""
   return "validation" if train_split == "train_without_validation" else "test"

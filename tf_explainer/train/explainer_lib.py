@@ -83,9 +83,7 @@ def run(performer_dir, dataset_dir, model_dir, epochs=10, batch_size=32, strateg
   reproducibility.configure(seed, deterministic)
   model, spec = performers.load_performer(performer_dir)
   dataset = data_lib.read_part_dataset(dataset_dir)
-  if train_split not in ("train", "train_without_validation"):
-    raise ValueError(f"--train_split must be 'train' or 'train_without_validation', "
-                     f"got {train_split!r}.")
+  data_lib.check_train_split(train_split)
   if train_split != "train" and monitor_split == "test":
     monitor_split = data_lib.held_out_split(train_split)  # no test images while tuning
   train = data_lib.select(dataset, train_split)

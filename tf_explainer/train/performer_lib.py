@@ -42,9 +42,7 @@ def run(dataset_dir, model_dir, arch="alexnet", image_size=None, task="multi",
   if task == "single":
     target_class = _class_index(target_class, class_names, dataset_dir)
   labels = data_lib.task_labels(dataset.labels, task, target_class)
-  if train_split not in ("train", "train_without_validation"):
-    raise ValueError(f"--train_split must be 'train' or 'train_without_validation', "
-                     f"got {train_split!r}.")
+  data_lib.check_train_split(train_split)
   train = data_lib.split_mask(dataset, train_split)
   held_out = data_lib.split_mask(dataset, data_lib.held_out_split(train_split))
   if task == "single" and not np.any(labels[train] == 1):
