@@ -26,6 +26,29 @@ def assign_parts(collected, spec, top_n):
   return np.argmin(distances, axis=1)
 
 
+def receptive_fields(explainer, model, spec, subset, collected, filter_parts, part_names, path,
+                     filters=6, images=4):
+  """The receptive-field figure: each chosen filter on its top images of the whole split."""
+  rows, wanted = [], {}
+  for name in ("explainer", "performer_top_conv"):
+    scores = collected.scores[name]
+    parts = filter_parts if name == "explainer" else None
+    chosen = figures.choose_filters(scores, filters, parts)
+    wanted[name] = (chosen, figures.top_images(scores, chosen, images))
+  needed = np.unique(np.concatenate([top.ravel() for _, top in wanted.values()]))
+  pictures = evaluation.maps_of(explainer, model, spec, subset.subset(needed))
+  position = {int(n): k for k, n in enumerate(needed)}
+  for name, (chosen, top) in wanted.items():
+    for f, images_of_f in zip(chosen, top):
+      at = [position[int(n)] for n in images_of_f]
+      part = (f", {part_names[filter_parts[f]]}" if name == "explainer" and
+              filter_parts is not None else "")
+      label = f"{'explainer' if name == 'explainer' else 'top conv'}\nfilter {f}{part}"
+      rows.append((name, label, pictures["images"][at], pictures[name][at][..., f]))
+  figures.receptive_field_figure(rows, evaluation.layer_mappings(model, spec), spec.image_size,
+                                 path)
+
+
 def run(explainer_dir, dataset_dir, output_dir, split="test", top_n=100, batch_size=32,
         make_figures=True, explainer_cls_dir=None, verbose=1, seed=0, deterministic=False):
   """Evaluates the explainer in `explainer_dir`; writes `metrics.json` and `report.md`.
@@ -58,10 +81,12 @@ def run(explainer_dir, dataset_dir, output_dir, split="test", top_n=100, batch_s
   figure_list = []
   if make_figures and len(collected.samples.get("images", [])):
     samples = collected.samples
-    mappings = evaluation.layer_mappings(model, spec)
     path = os.path.join(output_dir, "receptive_fields.png")
-    figures.receptive_field_figure(samples, mappings, spec.image_size, path)
-    figure_list.append(("Receptive fields of interpretable and performer filters", path))
+    receptive_fields(explainer, model, spec, data_lib.select(dataset, split), collected,
+                     filter_parts, part_names, path)
+    figure_list.append(("Receptive fields of six interpretable filters (one per part first) "
+                        "and six top-conv filters, each on its four top images of the split",
+                        path))
     grads = figures.class_score_gradients(explainer, model, spec, samples["images"])
     path = os.path.join(output_dir, "grad_cam.png")
     figures.grad_cam_figure(samples["images"], grads, spec.image_size, path)

@@ -53,6 +53,19 @@ def probe_model(model, spec):
       "logits": model.output})
 
 
+def maps_of(explainer, model, spec, dataset, batch_size=32):
+  """Images, explainer part maps and top-conv maps of every image of a (small) dataset."""
+  probe = probe_model(model, spec)
+  out = {"images": [], "explainer": [], "performer_top_conv": []}
+  for batch in data_lib.make_dataset(dataset, spec.image_size, batch_size=batch_size,
+                                     cache=False):
+    maps = probe(batch["images"], training=False)
+    out["images"].append(batch["images"].numpy())
+    out["explainer"].append(explainer(maps["target"], training=False)["part_maps"].numpy())
+    out["performer_top_conv"].append(tf.cast(maps["top_conv"], tf.float32).numpy())
+  return {k: np.concatenate(v) for k, v in out.items()}
+
+
 def collect(explainer, model, spec, dataset, labels, batch_size=32, num_samples=16):
   """Runs performer and explainer over `dataset`, keeping peaks, scores and logits."""
   probe = probe_model(model, spec)

@@ -19,6 +19,14 @@ class FiguresTest(tf.test.TestCase):
     rows, cols = np.nonzero(field)
     self.assertAllClose([rows.mean(), cols.mean()], [23.5, 39.5], atol=0.6)
 
+  def test_choose_filters_one_per_part_first(self):
+    """Mean scores 5, 4, 3, 2, 1 for filters 0-4; parts 0, 0, 1, 1, 2 -> 0, 2, 4, then 1, 3."""
+    scores = np.tile([5.0, 4.0, 3.0, 2.0, 1.0], (3, 1))
+    self.assertEqual(figures.choose_filters(scores, 4, np.array([0, 0, 1, 1, 2])), [0, 2, 4, 1])
+    self.assertEqual(figures.choose_filters(scores, 2), [0, 1])
+    scores[:, 3] = [1.0, 9.0, 2.0]  # filter 3's top images: 1, then 2, then 0
+    self.assertAllEqual(figures.top_images(scores, [3], 2), [[1, 2]])
+
   def test_grad_cam(self):
     maps = np.zeros((1, 2, 2, 2))
     maps[0, 0, 0, 0] = 1.0

@@ -33,26 +33,61 @@ def round_receptive_field(feature_map, mapping, image_size):
   return field
 
 
-def receptive_field_figure(samples, mappings, image_size, path, filters=4, images=4):
-  """Rows of filters, columns of their top images with the RF overlaid (the paper's Fig. 4)."""
-  fig, axes = plt.subplots(2 * filters, images, figsize=(2 * images, 4 * filters))
-  for block, name in enumerate(("explainer", "performer_top_conv")):
-    maps = samples[name]
-    strength = maps.max(axis=(1, 2))  # (N, F)
-    chosen = np.argsort(-strength.mean(0))[:filters]
-    for r, f in enumerate(chosen):
-      top = np.argsort(-strength[:, f])[:images]
-      for c, n in enumerate(top):
-        ax = axes[block * filters + r, c]
-        field = round_receptive_field(maps[n, :, :, f], mappings[name], image_size)
-        ax.imshow(samples["images"][n].astype(np.uint8))
-        ax.imshow(field, cmap="jet", alpha=0.45 * (field > 0), vmin=0, vmax=1)
-        ax.set_xticks([])
-        ax.set_yticks([])
-        if c == 0:
-          ax.set_ylabel(f"{'explainer' if block == 0 else 'performer'}\nfilter {f}", fontsize=8)
-  fig.suptitle("Receptive fields: interpretable filters (top) vs performer top conv (bottom)")
-  fig.tight_layout()
+def choose_filters(scores, count=6, parts=None):
+  """Filters to picture: one per part first (strongest of each), then the strongest others.
+
+  Args:
+    scores: `(N, F)` each map's strongest activation.
+    count: how many filters.
+    parts: optional `(F,)` each filter's part index.
+
+  Returns:
+    Filter indices, strongest (mean score) first within each round.
+  """
+  order = np.argsort(-scores.mean(axis=0), kind="stable")
+  chosen = []
+  if parts is not None:
+    for part in np.unique(parts):
+      best = next(f for f in order if parts[f] == part)
+      chosen.append(int(best))
+    chosen = sorted(chosen, key=lambda f: list(order).index(f))[:count]
+  chosen += [int(f) for f in order if f not in chosen][:count - len(chosen)]
+  return chosen
+
+
+def top_images(scores, filters, count=4):
+  """For each filter, the indices of the `count` images with its strongest maps: `(F', count)`."""
+  return np.stack([np.argsort(-scores[:, f], kind="stable")[:count] for f in filters])
+
+
+def receptive_field_figure(rows, mappings, image_size, path):
+  """Rows of filters, columns of their top images with the RF overlaid (the paper's Fig. 4).
+
+  Args:
+    rows: list of `(layer name, label, images (K, S, S, 3), maps (K, L, L))`, one
+      row per filter: its top images and its maps on them.
+    mappings: `UnitMapping` per layer name.
+    image_size: `S`.
+    path: the PNG to write.
+  """
+  columns = max(len(images) for _, _, images, _ in rows)
+  fig, axes = plt.subplots(len(rows), columns, figsize=(2 * columns, 2 * len(rows)),
+                           squeeze=False)
+  for r, (name, label, images, maps) in enumerate(rows):
+    for c in range(columns):
+      ax = axes[r, c]
+      ax.set_xticks([])
+      ax.set_yticks([])
+      if c >= len(images):
+        continue
+      field = round_receptive_field(maps[c], mappings[name], image_size)
+      ax.imshow(images[c].astype(np.uint8))
+      ax.imshow(field, cmap="jet", alpha=0.45 * (field > 0), vmin=0, vmax=1)
+      if c == 0:
+        ax.set_ylabel(label, fontsize=8)
+  fig.suptitle("Receptive fields on each filter's top images: interpretable filters, then "
+               "the performer's top conv", fontsize=9)
+  fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / len(rows)))
   _save(fig, path)
 
 
