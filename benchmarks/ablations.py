@@ -39,6 +39,7 @@ VARIANTS = {
     "lambda_f_x10": {"lambda_f_divisor": 30.0},
     "lambda_f_x100": {"lambda_f_divisor": 3.0},
     "icnn_lambda_f_x100": {"gradient": "icnn", "lambda_f_divisor": 3.0},
+    "icnn_lambda_f_zero": {"gradient": "icnn", "lambda_f_divisor": float("inf")},
 }
 IMAGE_SIZE = {"alexnet": 131, "vgg16": 112}
 
@@ -51,6 +52,8 @@ _NUM_IMAGES = flags.DEFINE_integer("num_images", 1200, "Synthetic images.")
 _PERFORMER_EPOCHS = flags.DEFINE_list("performer_epochs", ["alexnet:60", "vgg16:25"],
                                       "arch:epochs of each performer.")
 _EXPLAINER_EPOCHS = flags.DEFINE_integer("explainer_epochs", 40, "Explainer epochs.")
+_REEVALUATE = flags.DEFINE_boolean("reevaluate", False, "Measure finished explainers again "
+                                   "(after the evaluation gained a figure); none is retrained.")
 _DETERMINISTIC = common.define_deterministic_flag(True)
 
 SPLIT = "validation"
@@ -69,17 +72,19 @@ def performer(work, data, arch):
 
 
 def one_run(work, data, arch, performer_dir, variant, seed):
-  """metrics.json of one explainer, trained unless an earlier call finished it."""
+  """metrics.json of one explainer, trained and measured unless an earlier call did."""
   from tf_explainer import evaluate_lib
   from tf_explainer.train import explainer_lib
   folder = os.path.join(work, arch, f"{variant}-seed{seed}")
   finished = os.path.join(folder, "evaluation", "metrics.json")
-  if not os.path.exists(finished):
+  trained = os.path.exists(os.path.join(folder, "explainer", "explainer.keras"))
+  if not os.path.exists(finished) or (_REEVALUATE.value and trained):
     start = time.time()
-    explainer_lib.run(performer_dir, data, os.path.join(folder, "explainer"),
-                      epochs=_EXPLAINER_EPOCHS.value, monitor_every=0, seed=seed, verbose=0,
-                      train_split=TRAIN_SPLIT, deterministic=_DETERMINISTIC.value,
-                      **VARIANTS[variant])
+    if not trained:
+      explainer_lib.run(performer_dir, data, os.path.join(folder, "explainer"),
+                        epochs=_EXPLAINER_EPOCHS.value, monitor_every=0, seed=seed, verbose=0,
+                        train_split=TRAIN_SPLIT, deterministic=_DETERMINISTIC.value,
+                        **VARIANTS[variant])
     evaluate_lib.run(os.path.join(folder, "explainer"), data, os.path.join(folder, "evaluation"),
                      split=SPLIT, verbose=0, make_figures=False, seed=seed,
                      deterministic=_DETERMINISTIC.value)
@@ -109,7 +114,8 @@ def summarize(variant, arch, seeds, runs):
   for key, value in (("ratio", lambda m: ratio(m["location_instability"])),
                      ("p", lambda m: m["p"]),
                      ("delta_error", lambda m: m["error"]["delta"]),
-                     ("silent_share", lambda m: m["silent_share"]["explainer"])):
+                     ("silent_share", lambda m: m["silent_share"]["explainer"]),
+                     ("central_peak_share", lambda m: m["central_peak_share"]["explainer"])):
     record[key], record[f"{key}_std"] = mean_std([value(m) for m in runs])
   record["ratio_top_n"] = {n: mean_std([ratio(m["location_instability_top_n"][n])
                                         for m in runs])[0] for n in ("20", "50", "100")}
@@ -148,6 +154,7 @@ def main(argv):
       fmt = lambda v, scale=1.0: "n/a" if v is None else f"{scale * v:.3f}"  # noqa: E731
       print(f"{arch} {variant}: ratio {fmt(r['ratio'])}, p {fmt(r['p'])}, Delta error "
             f"{fmt(r['delta_error'], 100)} points, silent {fmt(r['silent_share'])}, "
+            f"peaks at the centre {fmt(r['central_peak_share'])}, "
             f"parts {r['filters_per_part']}", flush=True)
       r["machine"] = common.machine()
       os.makedirs(os.path.dirname(os.path.abspath(_OUT.value)), exist_ok=True)

@@ -47,8 +47,9 @@ class EvaluateTest(tf.test.TestCase):
     self.assertEqual(set(metrics["location_instability_top_n"]), {"20", "50", "100"})
     self.assertEqual(metrics["location_instability_top_n"]["50"],
                      metrics["location_instability"])
-    for name, share in metrics["silent_share"].items():
-      self.assertTrue(0.0 <= share <= 1.0, name)
+    for key in ("silent_share", "central_peak_share"):
+      for name, share in metrics[key].items():
+        self.assertTrue(0.0 <= share <= 1.0, (key, name))
     with open(os.path.join(out, "report.md")) as f:
       report = f.read()
     for name in ("receptive_fields.png", "grad_cam.png", "part_contributions.png"):

@@ -158,6 +158,24 @@ def silent_shares(collected):
           for name, scores in collected.scores.items()}
 
 
+def central_peak_shares(collected, spec, mappings):
+  """Per layer, the share of maps whose peak lies within one unit's stride of the crop centre.
+
+  Filters that all collapse onto the centre of the object score a low
+  location instability without describing any part (a filter fixed at the
+  centre is near the measure's floor); this share shows that collapse.
+  """
+  centre = (spec.image_size - 1) / 2.0
+  shares = {}
+  for name, peaks in collected.peaks.items():
+    if not peaks.size:
+      shares[name] = None
+      continue
+    distance = np.sqrt(np.sum(np.square(peaks - centre), axis=-1))
+    shares[name] = float(np.mean(distance <= float(mappings[name].stride[0])))
+  return shares
+
+
 def errors(collected):
   """Classification errors of the performer and of the explainer's reconstruction."""
   perf = float(np.mean(np.argmax(collected.performer_logits, -1) != collected.labels))
@@ -191,6 +209,7 @@ def evaluate(explainer, model, spec, dataset, split="test", top_n=100, batch_siz
       "location_instability_top_n": {str(n): instabilities(collected, spec, n)[0]
                                      for n in TOP_N_VARIANTS},
       "silent_share": silent_shares(collected),
+      "central_peak_share": central_peak_shares(collected, spec, layer_mappings(model, spec)),
       "p": float(explainer.p),
       "interpretable_share": share_by_category(collected, spec),
       "error": errors(collected),
