@@ -143,9 +143,10 @@ def make_dataset(dataset, image_size, labels=None, batch_size=32, shuffle=False,
   `(B,)`, `landmarks` float32 `(B, K, 2)` (row, col) in input pixels, NaN where
   missing, and `index` int32 `(B,)` into `dataset`.
 
-  Shuffles and flips are drawn from `(seed, epoch, image index)` with
-  stateless ops, so the batches do not depend on thread timing or on how many
-  epochs ran in this process.
+  Each epoch's shuffle is seeded with `epoch_seed(seed, epoch)` and each
+  image's flip is a stateless draw keyed by that seed and the image's index,
+  so the batches depend neither on thread timing nor on how many epochs ran
+  in this process.
 
   Args:
     dataset: a `PartDataset`.
