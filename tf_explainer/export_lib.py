@@ -116,11 +116,12 @@ def _checked(tensor, dims, expected):
   """
   shape = tf.shape(tensor)
   fixed = [(axis, size) for axis, size in enumerate(dims) if size is not None]
-  rules = [lambda: tf.equal(tf.size(shape), len(dims)),
-           lambda: tf.reduce_all([tf.equal(shape[axis], size) for axis, size in fixed]),
-           lambda: shape[0] > 0]
+  rules = [lambda: tf.equal(tf.size(shape), len(dims))]
+  if fixed:
+    rules.append(lambda: tf.reduce_all([tf.equal(shape[axis], size) for axis, size in fixed]))
+  rules.append(lambda: shape[0] > 0)
   passed = []
-  for rule in rules if fixed else rules[::2]:
+  for rule in rules:
     with tf.control_dependencies(passed):
       passed = [tf.debugging.Assert(rule(), [f"{expected}; got shape", shape], summarize=8)]
   with tf.control_dependencies(passed):
