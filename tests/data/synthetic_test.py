@@ -46,7 +46,28 @@ class SyntheticTest(tf.test.TestCase):
     self.assertLen(read_part_dataset(out), 12)
     self.assertEqual(os.listdir(os.path.dirname(out)), ["d"])
 
+  def test_pretraining_corpus(self):
+    species = synthetic.pretraining_categories()
+    self.assertLen(species, 24)
+    self.assertEqual(species, synthetic.pretraining_categories())  # deterministic
+    self.assertEmpty(set(species) & set(synthetic.CATEGORIES))
+    demo = [synthetic._shape_vector(s) for s in synthetic.CATEGORIES.values()]
+    vectors = [synthetic._shape_vector(s) for s in species.values()]
+    for k, v in enumerate(vectors):  # far from every demo category and from each other
+      others = demo + vectors[:k]
+      self.assertGreaterEqual(min(np.linalg.norm(v - o) for o in others),
+                              synthetic.MIN_SHAPE_DISTANCE)
+    root = synthetic.generate(os.path.join(tempfile.mkdtemp(), "p"), 48, 48, progress=False,
+                              corpus="pretrain", train_fraction=0.9)
+    d = read_part_dataset(root)
+    self.assertLen(d.class_names, 24)
+    self.assertEqual([c.split(".", 1)[1] for c in d.class_names], list(species))
+    self.assertAllEqual(np.bincount(d.labels), [2] * 24)
+    self.assertEqual(list(d.part_names), list(synthetic.PART_NAMES))
+
   def test_bad_arguments(self):
+    with self.assertRaisesRegex(ValueError, "--corpus=zoo"):
+      synthetic.generate(tempfile.mkdtemp(), 30, corpus="zoo", progress=False)
     with self.assertRaisesRegex(ValueError, "--num_images=3"):
       synthetic.generate(tempfile.mkdtemp(), 3, progress=False)
 

@@ -9,10 +9,18 @@ cluttered textured background and, sometimes, an occluder. Landmarks are the
 part centres; a landmark that is occluded or out of frame is written with
 visibility 0.
 
+A second corpus, `corpus="pretrain"`, holds 24 further species drawn from
+the same part vocabulary, with their own proportions, postures, palettes,
+textures (two more kinds), pose ranges and clutter. It pretrains the
+performers shipped with the package (`tf_explainer.performers.zoo`); no
+species lies near any of the six demo categories (`pretraining_categories`).
+
 The output is in the CUB-200-2011 layout (SPEC section 3), so the same reader
 serves this data and the real download:
 
     python -m tf_explainer.data.synthetic --out_dir=/tmp/parts --num_images=600
+    python -m tf_explainer.data.synthetic --out_dir=/tmp/corpus --corpus=pretrain \
+        --num_images=12000
 """
 
 import math
@@ -52,6 +60,51 @@ CATEGORIES = {
 CATEGORY_NAMES = tuple(CATEGORIES)
 DEFAULT_IMAGE_SIZE = 128
 
+# The shape parameters that make a species, with the range the pretraining
+# species are drawn from (the demo's six lie inside these ranges).
+SHAPE_RANGES = {"torso_w": (0.3, 0.8), "neck": (0.1, 1.0), "head": (0.25, 0.55),
+                "legs": (0.4, 1.6), "leg_w": (0.06, 0.22), "tail": (0.2, 1.5),
+                "tail_up": (-1.3, 1.2), "neck_up": (0.1, 1.3)}
+TEXTURES = ("stripes", "spots", "noise", "checker", "rings")
+PRETRAIN_SEED = 2026
+NUM_PRETRAIN_CATEGORIES = 24
+# Least distance, in the shape space scaled to [0, 1] per parameter, between
+# a pretraining species and any demo category or earlier species.
+MIN_SHAPE_DISTANCE = 0.25
+
+
+def _shape_vector(spec):
+  values = dict(spec, torso_w=spec["torso"][1])
+  return np.array([(values[k] - lo) / (hi - lo) for k, (lo, hi) in SHAPE_RANGES.items()])
+
+
+def pretraining_categories(count=NUM_PRETRAIN_CATEGORIES, seed=PRETRAIN_SEED):
+  """`count` species for pretraining, none within `MIN_SHAPE_DISTANCE` of a demo category.
+
+  Drawn deterministically from `seed`: the same call always gives the same
+  species. Besides shape, each has its own palette, two textures, pose
+  ranges (`lean`, `swing`) and background clutter (`blobs`).
+  """
+  rng = np.random.default_rng(seed)
+  taken = [_shape_vector(spec) for spec in CATEGORIES.values()]
+  species = {}
+  while len(species) < count:
+    shape = {k: float(rng.uniform(lo, hi)) for k, (lo, hi) in SHAPE_RANGES.items()}
+    spec = dict(torso=(1.0, shape.pop("torso_w")), **shape,
+                palette=[tuple(float(c) for c in rng.uniform(0.1, 0.95, 3)) for _ in range(2)],
+                textures=tuple(str(t) for t in rng.choice(TEXTURES, 2, replace=False)),
+                lean=float(rng.uniform(0.05, 0.4)), swing=float(rng.uniform(0.1, 0.5)),
+                blobs=(int(rng.integers(1, 4)), int(rng.integers(5, 10))))
+    vector = _shape_vector(spec)
+    if min(float(np.linalg.norm(vector - t)) for t in taken) < MIN_SHAPE_DISTANCE:
+      continue
+    taken.append(vector)
+    species[f"species{len(species) + 1:02d}"] = spec
+  return species
+
+
+CORPORA = {"demo": CATEGORIES, "pretrain": pretraining_categories()}
+
 
 def _texture(rng, kind, u, v, base, scale):
   """RGB texture `(n, 3)` at object-frame coordinates `u, v` of shape `(n,)`."""
@@ -63,6 +116,12 @@ def _texture(rng, kind, u, v, base, scale):
   elif kind == "spots":
     freq = rng.uniform(5.0, 9.0) / scale
     w = ((np.sin(freq * u) * np.sin(freq * v)) > 0.5).astype(np.float32)
+  elif kind == "checker":
+    freq = rng.uniform(3.0, 6.0) / scale
+    w = ((np.floor(freq * u) + np.floor(freq * v)) % 2).astype(np.float32)
+  elif kind == "rings":
+    freq = rng.uniform(6.0, 12.0) / scale
+    w = 0.5 + 0.5 * np.sin(freq * np.hypot(u, v))
   else:
     w = rng.random(u.shape) * 0.6
   return base[None, :] * (1 - w[:, None]) + other[None, :] * w[:, None]
@@ -76,7 +135,7 @@ def _segment_distance(px, py, a, b):
   return np.hypot(px - (a[0] + t * ab[0]), py - (a[1] + t * ab[1]))
 
 
-def _background(rng, size):
+def _background(rng, size, blobs=(3, 7)):
   """Cluttered background: low-frequency colour noise, stripes and distractor blobs."""
   # Bilinear upsampling of a 4 x 4 grid of random colours: interp @ grid @ interp^T.
   coarse = rng.random((4, 4, 3), dtype=np.float32)
@@ -91,7 +150,7 @@ def _background(rng, size):
   angle = rng.uniform(0, math.pi)
   stripes = 0.5 + 0.5 * np.sin(freq * (xx * np.float32(math.cos(angle)) + yy * np.float32(math.sin(angle))))
   img = img * (0.7 + 0.3 * stripes[..., None])
-  for _ in range(rng.integers(3, 7)):
+  for _ in range(rng.integers(*blobs)):
     cx, cy, r = rng.random(), rng.random(), rng.uniform(0.04, 0.15)
     blob = ((xx - cx) ** 2 + (yy - cy) ** 2) < r * r
     img[blob] = rng.random(3)
@@ -99,18 +158,18 @@ def _background(rng, size):
   return img
 
 
-def draw_animal(rng, category, size=DEFAULT_IMAGE_SIZE):
-  """Draws one image.
+def draw_animal(rng, category, size=DEFAULT_IMAGE_SIZE, categories=CATEGORIES):
+  """Draws one image of `category`, a key of `categories` (a table of `CORPORA`).
 
   Returns:
     `(image uint8 (size, size, 3), bbox (x, y, w, h), parts (P, 3) of
     x, y, visible)`, parts in `PART_NAMES` order, pixel coordinates.
   """
-  spec = CATEGORIES[category]
-  img = _background(rng, size)
+  spec = categories[category]
+  img = _background(rng, size, spec.get("blobs", (3, 7)))
   tl, tw = spec["torso"]
   # Object frame: torso centred at the origin, head towards +u, up is +v.
-  lean = rng.uniform(-0.15, 0.15)
+  lean = rng.uniform(-spec.get("lean", 0.15), spec.get("lean", 0.15))
   neck_base = np.array([0.85 * tl, 0.3 * tw])
   neck_dir = np.array([math.cos(spec["neck_up"] + lean), math.sin(spec["neck_up"] + lean)])
   neck_top = neck_base + spec["neck"] * neck_dir
@@ -118,7 +177,7 @@ def draw_animal(rng, category, size=DEFAULT_IMAGE_SIZE):
   tail_base = np.array([-0.95 * tl, 0.2 * tw])
   tail_dir = np.array([-math.cos(spec["tail_up"]), math.sin(spec["tail_up"])])
   tail_tip = tail_base + spec["tail"] * tail_dir * rng.uniform(0.8, 1.1)
-  swing = rng.uniform(-0.3, 0.3)
+  swing = rng.uniform(-spec.get("swing", 0.3), spec.get("swing", 0.3))
   legs = {
       "front_leg": (np.array([0.6 * tl, -0.6 * tw]),
                     np.array([0.6 * tl + swing, -0.6 * tw - spec["legs"]])),
@@ -184,7 +243,7 @@ def draw_animal(rng, category, size=DEFAULT_IMAGE_SIZE):
       ox, oy = xs[rng.integers(len(xs))], ys[rng.integers(len(ys))]
       half = int(size * rng.uniform(0.08, 0.18))
       x0, x1, y0, y1 = max(ox - half, 0), min(ox + half, size), max(oy - half, 0), min(oy + half, size)
-      img[y0:y1, x0:x1] = _background(rng, size)[y0:y1, x0:x1]
+      img[y0:y1, x0:x1] = _background(rng, size, spec.get("blobs", (3, 7)))[y0:y1, x0:x1]
       for k in range(len(PART_NAMES)):
         x, y, vis = parts[k]
         if vis and x0 <= x < x1 and y0 <= y < y1:
@@ -207,17 +266,18 @@ def _write_text(path, lines):
 def _draw_one(job):
   """Draws and saves image `index`; its own seed makes the result independent of workers."""
   from PIL import Image
-  root, index, seed, image_size, train_fraction = job
+  root, index, seed, image_size, train_fraction, corpus = job
   rng = np.random.default_rng([seed, index])
-  cls = index % len(CATEGORY_NAMES)
-  image, bbox, parts = draw_animal(rng, CATEGORY_NAMES[cls], image_size)
-  rel = f"{cls + 1:03d}.{CATEGORY_NAMES[cls]}/{CATEGORY_NAMES[cls]}_{index + 1:06d}.jpg"
+  names = tuple(CORPORA[corpus])
+  cls = index % len(names)
+  image, bbox, parts = draw_animal(rng, names[cls], image_size, CORPORA[corpus])
+  rel = f"{cls + 1:03d}.{names[cls]}/{names[cls]}_{index + 1:06d}.jpg"
   Image.fromarray(image).save(os.path.join(root, "images", rel), quality=92)
   return rel, cls, bbox, parts, rng.random() < train_fraction
 
 
 def generate(out_dir, num_images, image_size=DEFAULT_IMAGE_SIZE, seed=0, train_fraction=0.7,
-             progress=True, num_workers=None):
+             progress=True, num_workers=None, corpus="demo"):
   """Writes the synthetic dataset in the CUB layout, atomically.
 
   The dataset is built in a temporary sibling folder and renamed into place,
@@ -232,16 +292,21 @@ def generate(out_dir, num_images, image_size=DEFAULT_IMAGE_SIZE, seed=0, train_f
     train_fraction: share of images marked as training images.
     progress: show a Keras progress bar.
     num_workers: processes that draw images; defaults to the CPU count.
+    corpus: `"demo"` (the six categories) or `"pretrain"` (the 24 species of
+      `pretraining_categories`).
 
   Returns:
     `out_dir`.
   """
   import keras  # only for its progress bar
 
-  if num_images < len(CATEGORY_NAMES):
+  if corpus not in CORPORA:
+    raise ValueError(f"--corpus={corpus} is not a corpus: expected one of {sorted(CORPORA)}.")
+  names = tuple(CORPORA[corpus])
+  if num_images < len(names):
     raise ValueError(
         f"--num_images={num_images} is too small: need at least one image per category "
-        f"({len(CATEGORY_NAMES)}).")
+        f"({len(names)}).")
   if image_size < 32:
     raise ValueError(f"--image_size={image_size} is too small: need at least 32 pixels.")
   out_dir = os.path.abspath(out_dir)
@@ -249,13 +314,13 @@ def generate(out_dir, num_images, image_size=DEFAULT_IMAGE_SIZE, seed=0, train_f
   os.makedirs(parent, exist_ok=True)
   tmp = tempfile.mkdtemp(prefix=".synthetic-", dir=parent)
   try:
-    class_dirs = [f"{i + 1:03d}.{name}" for i, name in enumerate(CATEGORY_NAMES)]
+    class_dirs = [f"{i + 1:03d}.{name}" for i, name in enumerate(names)]
     for d in class_dirs:
       os.makedirs(os.path.join(tmp, "images", d))
     os.makedirs(os.path.join(tmp, "parts"))
     images, labels, boxes, split, part_locs = [], [], [], [], []
     bar = keras.utils.Progbar(num_images, unit_name="image") if progress else None
-    jobs = [(tmp, i, seed, image_size, train_fraction) for i in range(num_images)]
+    jobs = [(tmp, i, seed, image_size, train_fraction, corpus) for i in range(num_images)]
     workers = max(1, min(num_workers or os.cpu_count() or 1, num_images // 50 + 1))
     if workers > 1:
       pool = multiprocessing.get_context("fork").Pool(workers)
@@ -300,7 +365,8 @@ def main(argv):
   from absl import flags
   start = time.time()
   values = flags.FLAGS
-  generate(values.out_dir, values.num_images, values.image_size, values.seed)
+  generate(values.out_dir, values.num_images, values.image_size, values.seed,
+           train_fraction=values.train_fraction, corpus=values.corpus)
   elapsed = time.time() - start
   print(f"Wrote {values.num_images} images to {values.out_dir} in {elapsed:.1f} s "
         f"({values.num_images / elapsed:.0f} images/s).")
@@ -312,4 +378,8 @@ if __name__ == "__main__":
   flags.DEFINE_integer("num_images", 600, "Number of images.", lower_bound=1)
   flags.DEFINE_integer("image_size", DEFAULT_IMAGE_SIZE, "Image side in pixels.", lower_bound=32)
   flags.DEFINE_integer("seed", 0, "Random seed.")
+  flags.DEFINE_enum("corpus", "demo", list(CORPORA), "demo: the six categories; pretrain: the "
+                    "24 pretraining species.")
+  flags.DEFINE_float("train_fraction", 0.7, "Share of images marked as training images.",
+                     lower_bound=0.0, upper_bound=1.0)
   app.run(main)
