@@ -10,6 +10,8 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10,<3.13",
     packages=find_packages(include=["tf_explainer", "tf_explainer.*"]),
+    # The performers pretrained on the synthetic corpus (tf_explainer.performers.zoo).
+    package_data={"tf_explainer.performers": ["weights/*.npz", "weights/*.json"]},
     install_requires=[
         "tensorflow>=2.21,<2.22",
         "tensorboard>=2.20,<3",

@@ -19,7 +19,8 @@ _DATASET_DIR = flags.DEFINE_string("dataset_dir", None, "CUB-layout dataset root
 _MODEL_DIR = flags.DEFINE_string("model_dir", None, "Output folder of the performer.")
 _ARCH = flags.DEFINE_enum("arch", "alexnet", performers.ARCHITECTURES, "Architecture.")
 _IMAGE_SIZE = flags.DEFINE_integer("image_size", None, "Input side; default 227 (AlexNet) "
-                                   "or 224.", lower_bound=32)
+                                   "or 224, or the shipped network's with --weights=synthetic.",
+                                   lower_bound=32)
 _TASK = flags.DEFINE_enum("task", "multi", ["single", "multi"], "Single- or multi-category.")
 _TARGET_CLASS = flags.DEFINE_string("target_class", None, "Positive class (index or name) for "
                                     "--task=single.")
@@ -27,14 +28,18 @@ _EPOCHS = flags.DEFINE_integer("epochs", 10, "Training epochs.", lower_bound=1)
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 32, "Global batch size.", lower_bound=1)
 _STRATEGY = flags.DEFINE_enum("strategy", "default", distribute.STRATEGIES, "tf.distribute "
                               "strategy.")
-_WIDTH = flags.DEFINE_float("width", 1.0, "Filter multiplier (1.0 = the paper's network).",
+_WIDTH = flags.DEFINE_float("width", None, "Filter multiplier; default 1.0 (the paper's "
+                            "network), or the shipped network's with --weights=synthetic.",
                             lower_bound=0.01)
-_FC_UNITS = flags.DEFINE_integer("fc_units", 4096, "Width of fc6 and fc7.", lower_bound=1)
+_FC_UNITS = flags.DEFINE_integer("fc_units", None, "Width of fc6 and fc7; default 4096, or the "
+                                 "shipped network's with --weights=synthetic.", lower_bound=1)
 _LEARNING_RATE = flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate.", lower_bound=0)
 _MIXED_PRECISION = flags.DEFINE_enum("mixed_precision", "float32", distribute.PRECISIONS,
                                      "Keras dtype policy.")
-_WEIGHTS = flags.DEFINE_string("weights", None, "vgg16: 'imagenet' or a weights file; "
-                               "alexnet: a bvlc_alexnet.npy file.")
+_WEIGHTS = flags.DEFINE_string("weights", None, "Start from: 'synthetic' (the weights shipped "
+                               "with the package, pretrained on the synthetic corpus; alexnet, "
+                               "vgg16); vgg16: 'imagenet' or a weights file; alexnet: a "
+                               "bvlc_alexnet.npy file. Default: from scratch.")
 _TRAIN_SPLIT = flags.DEFINE_enum("train_split", "train", ["train", "train_without_validation"],
                                  "Images to train on: the training split, or the training split "
                                  "less the validation split, while settings are chosen.")

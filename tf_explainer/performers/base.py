@@ -39,6 +39,8 @@ class PerformerSpec:
     grouped: AlexNet's two-group convolutions (the original port) or not.
     train_split: the images it was trained on: `"train"`, or
       `"train_without_validation"` while settings are chosen.
+    weights: what training started from: `"scratch"`, `"synthetic"` (the
+      shipped pretrained weights), `"imagenet"` or a weights file.
   """
 
   arch: str
@@ -57,6 +59,7 @@ class PerformerSpec:
   last_pool: Optional[dict] = None
   grouped: bool = True
   train_split: str = "train"
+  weights: str = "scratch"
 
   def to_dict(self):
     return dataclasses.asdict(self)

@@ -13,8 +13,8 @@ from tf_explainer.train import reproducibility
 
 
 def run(dataset_dir, model_dir, arch="alexnet", image_size=None, task="multi",
-        target_class=None, epochs=10, batch_size=32, strategy="default", width=1.0,
-        fc_units=4096, learning_rate=1e-3, mixed_precision="float32", weights=None, seed=0,
+        target_class=None, epochs=10, batch_size=32, strategy="default", width=None,
+        fc_units=None, learning_rate=1e-3, mixed_precision="float32", weights=None, seed=0,
         deterministic=False, train_split="train", verbose=1, extra_callbacks=()):
   """Trains a performer and saves it into `model_dir`; returns `(model, spec, metrics)`.
 
@@ -23,10 +23,15 @@ def run(dataset_dir, model_dir, arch="alexnet", image_size=None, task="multi",
     model_dir: output folder: `performer.keras`, `performer.json`, `logs/`,
       `backup/` (resumes an interrupted run).
     arch: one of `performers.ARCHITECTURES`.
-    image_size: input side; default the architecture's usual size.
+    image_size: input side; default the architecture's usual size, or the
+      shipped network's with `weights="synthetic"`.
+    width, fc_units: network size; default 1.0 and 4096 (the paper's), or the
+      shipped network's with `weights="synthetic"`.
     task: `"single"` (target class against the rest) or `"multi"`.
     target_class: class index or name for `task="single"`.
-    weights: for vgg16: `"imagenet"` or a weights file; for alexnet: a
+    weights: `"synthetic"`: start from the weights shipped with the package
+      (`performers.zoo`, pretrained on the synthetic corpus) and fine-tune;
+      for vgg16 also `"imagenet"` or a weights file; for alexnet also a
       `bvlc_alexnet.npy` file.
     seed: seeds the weights, the dropout, the data order and the flips.
     deterministic: TensorFlow's deterministic kernels; with them two runs of
@@ -52,15 +57,25 @@ def run(dataset_dir, model_dir, arch="alexnet", image_size=None, task="multi",
     raise ValueError(f"--dataset_dir={dataset_dir} needs both training and test images "
                      f"(train_test_split.txt).")
   num_classes = 2 if task == "single" else len(class_names)
+  if weights == "synthetic":
+    from tf_explainer.performers import zoo
+    shipped = zoo.check_settings(arch, {"width": width, "fc_units": fc_units,
+                                        "image_size": image_size})
+    width, fc_units, image_size = shipped["width"], shipped["fc_units"], shipped["image_size"]
+  width = width or 1.0
+  fc_units = fc_units or 4096
   image_size = image_size or {"alexnet": 227}.get(arch, 224)
   strat = distribute.get_strategy(strategy)
   distribute.check_global_batch(batch_size, strat)
 
   with strat.scope():
-    build_kwargs = {"weights": weights} if arch == "vgg16" and weights else {}
+    build_kwargs = ({"weights": weights} if arch == "vgg16" and weights not in (None, "synthetic")
+                    else {})
     model, spec = performers.build_performer(arch, num_classes, image_size, width=width,
                                              fc_units=fc_units, **build_kwargs)
-    if arch == "alexnet" and weights:
+    if weights == "synthetic":
+      zoo.load_synthetic(model, arch, spec.classifier_layer)
+    elif arch == "alexnet" and weights:
       from tf_explainer.performers import converters
       converters.load_bvlc_alexnet_npy(model, weights)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate),
@@ -69,6 +84,7 @@ def run(dataset_dir, model_dir, arch="alexnet", image_size=None, task="multi",
   spec.task = task
   spec.target_class = target_class
   spec.train_split = train_split
+  spec.weights = weights or "scratch"
   spec.class_names = tuple(["rest", class_names[target_class]] if task == "single"
                            else class_names)
 

@@ -1,0 +1,107 @@
+"""Tests for tf_explainer.performers.zoo: shipped weights, checksums, --weights=synthetic."""
+
+import json
+import os
+import shutil
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+
+from tf_explainer import performers
+from tf_explainer.data import synthetic
+from tf_explainer.performers import zoo
+from tf_explainer.train import performer_lib
+
+
+def _small(num_classes, seed):
+  tf.keras.utils.set_random_seed(seed)
+  return performers.build_performer("alexnet", num_classes, 115, width=0.125, fc_units=16)
+
+
+class ZooTest(tf.test.TestCase):
+
+  def setUp(self):
+    super().setUp()
+    self.dir = tempfile.mkdtemp()
+    model, spec = _small(24, seed=1)
+    self.model, self.spec = model, spec
+    self.weights, self.card = zoo.export_synthetic(model, spec, {"test_accuracy": 0.5},
+                                                   self.dir)
+
+  def test_round_trip_all_but_the_classifier(self):
+    other, spec = _small(6, seed=2)
+    card = zoo.load_synthetic(other, "alexnet", spec.classifier_layer, self.dir)
+    self.assertEqual(card["test_accuracy"], 0.5)
+    self.assertEqual(card["sha256"], zoo.sha256(self.weights))
+    for layer in other.layers:
+      if not layer.weights:
+        continue
+      source = [w.numpy() for w in self.model.get_layer(layer.name).weights]
+      target = [w.numpy() for w in layer.weights]
+      if layer.name == spec.classifier_layer:  # 6 classes, not 24: left as initialised
+        self.assertNotEqual(source[0].shape, target[0].shape)
+      else:
+        for a, b in zip(source, target):
+          self.assertAllEqual(a, b)
+
+  def test_changed_file_fails_its_checksum(self):
+    with open(self.weights, "r+b") as f:
+      f.seek(100)
+      byte = f.read(1)
+      f.seek(100)
+      f.write(bytes([byte[0] ^ 0xFF]))
+    other, spec = _small(6, seed=2)
+    before = [w.numpy() for w in other.weights]
+    with self.assertRaisesRegex(ValueError, "fails its checksum"):
+      zoo.load_synthetic(other, "alexnet", spec.classifier_layer, self.dir)
+    for a, b in zip(before, other.weights):  # nothing was set
+      self.assertAllEqual(a, b.numpy())
+
+  def test_one_line_errors(self):
+    with self.assertRaisesRegex(ValueError, r"no synthetic weights are shipped for --arch=vgg_m"):
+      zoo.card("vgg_m", self.dir)
+    with self.assertRaisesRegex(ValueError, r"--width=0.5 differs .*width = 0.125"):
+      zoo.check_settings("alexnet", {"width": 0.5, "fc_units": None}, self.dir)
+    self.assertEqual(zoo.check_settings("alexnet", {"width": None}, self.dir)["fc_units"], 16)
+    wider, spec = performers.build_performer("alexnet", 6, 115, width=0.25, fc_units=16)
+    with self.assertRaisesRegex(ValueError, "layer 'conv1' of alexnet has shape"):
+      zoo.load_synthetic(wider, "alexnet", spec.classifier_layer, self.dir)
+    os.remove(self.weights)
+    with self.assertRaisesRegex(ValueError, "is missing"):
+      zoo.load_synthetic(wider, "alexnet", spec.classifier_layer, self.dir)
+
+
+class ShippedWeightsTest(tf.test.TestCase):
+  """The weights in the package itself."""
+
+  def test_shipped_alexnet_loads_and_fine_tunes(self):
+    self.assertIn("alexnet", zoo.available())
+    card = zoo.card("alexnet")
+    for key in ("command", "test_accuracy", "data", "training", "sha256", "width", "fc_units",
+                "image_size"):
+      self.assertIn(key, card)
+    self.assertLess(os.path.getsize(zoo.paths("alexnet")[0]), 10e6)
+    root = tempfile.mkdtemp()
+    data = synthetic.generate(os.path.join(root, "d"), 24, image_size=64, progress=False)
+    model, spec, _ = performer_lib.run(data, os.path.join(root, "p"), arch="alexnet",
+                                       weights="synthetic", epochs=1, batch_size=8, verbose=0)
+    self.assertEqual((spec.width, spec.fc_units, spec.image_size),
+                     (card["width"], card["fc_units"], card["image_size"]))
+    self.assertEqual(spec.weights, "synthetic")
+    with open(os.path.join(root, "p", "performer.json")) as f:
+      self.assertEqual(json.load(f)["weights"], "synthetic")
+    with np.load(zoo.paths("alexnet")[0]) as shipped:
+      start = shipped["conv1/0"]
+    tuned = model.get_layer("conv1").weights[0].numpy()
+    # Fine-tuned from the shipped weights: near them, not at a fresh initialisation.
+    self.assertLess(np.abs(tuned - start).max(), 0.05 * np.abs(start).max())
+    with self.assertRaisesRegex(ValueError, "--image_size=227 differs"):
+      performer_lib.run(data, os.path.join(root, "q"), arch="alexnet", weights="synthetic",
+                        image_size=227, epochs=1, verbose=0)
+    self.assertFalse(os.path.exists(os.path.join(root, "q")))
+    shutil.rmtree(root)
+
+
+if __name__ == "__main__":
+  tf.test.main()
