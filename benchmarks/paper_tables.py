@@ -31,6 +31,12 @@ _PROTOCOLS = flags.DEFINE_list("protocols", ["single", "multi"], "Experiments to
 _NUM_IMAGES = flags.DEFINE_integer("num_images", 1200, "Synthetic images.")
 _PERFORMER_EPOCHS = flags.DEFINE_integer("performer_epochs", 25, "Performer epochs.")
 _EXPLAINER_EPOCHS = flags.DEFINE_integer("explainer_epochs", 40, "Explainer epochs.")
+_PERFORMER_WEIGHTS = flags.DEFINE_enum(
+    "performer_weights", "scratch", ["scratch", "synthetic"], "Where the performers start: "
+    "from scratch, or from the weights shipped with the package (pretrained on the synthetic "
+    "corpus, fine-tuned here; see tf_explainer.performers.zoo).")
+_PERFORMER_LEARNING_RATE = flags.DEFINE_float("performer_learning_rate", 1e-3, "Adam learning "
+                                              "rate of the performers.")
 _WIDTH = flags.DEFINE_float("width", 0.25, "Performer width multiplier.")
 _FC_UNITS = flags.DEFINE_integer("fc_units", 256, "Performer fc width.")
 _CLS = flags.DEFINE_boolean("explainer_cls", True, "Also train the Explainer+cls baseline.")
@@ -80,13 +86,16 @@ def run_one(work, data, unlabeled, arch, task, category):
       performer_lib.run(data, performer, arch=arch, image_size=IMAGE_SIZE[arch], task=task,
                         target_class=category, epochs=_PERFORMER_EPOCHS.value,
                         width=_WIDTH.value, fc_units=_FC_UNITS.value,
+                        learning_rate=_PERFORMER_LEARNING_RATE.value,
+                        weights=None if _PERFORMER_WEIGHTS.value == "scratch" else "synthetic",
                         seed=seed if vary else 0, verbose=0, train_split=train_split,
                         deterministic=_DETERMINISTIC.value)
   variants = {"explainer": None}
   if unlabeled:
     variants["explainer_unlabeled"] = unlabeled
   result = {"arch": arch, "task": task, "category": category, "seeds": seeds,
-            "vary_performer": vary, "split": _SPLIT.value, "runs": {}}
+            "vary_performer": vary, "split": _SPLIT.value,
+            "performer_weights": _PERFORMER_WEIGHTS.value, "runs": {}}
   for name, unlabeled_dir in variants.items():
     runs = []
     for seed in seeds:
@@ -267,7 +276,8 @@ def main(_):
         results.append(run_one(work, data, unlabeled, arch, "single", category))
   report = {"settings": {k: v.value for k, v in ((f, flags.FLAGS[f]) for f in (
       "archs", "categories", "protocols", "num_images", "performer_epochs", "explainer_epochs",
-      "width", "fc_units", "unlabeled_images", "seeds", "vary_performer", "split", "deterministic"))},
+      "width", "fc_units", "unlabeled_images", "seeds", "vary_performer", "split", "deterministic",
+      "performer_weights", "performer_learning_rate"))},
       "experiments": results}
   results = [r for r in results if r is not None]
   report["experiments"] = results

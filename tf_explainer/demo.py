@@ -23,8 +23,14 @@ _ARCH = flags.DEFINE_enum("arch", "alexnet", ["alexnet", "vgg_m", "vgg_s", "vgg1
 _IMAGE_SIZE = flags.DEFINE_integer("image_size", 131, "Performer input side.", lower_bound=32)
 _WIDTH = flags.DEFINE_float("width", 0.25, "Performer filter multiplier.", lower_bound=0.01)
 _FC_UNITS = flags.DEFINE_integer("fc_units", 256, "Performer fc6/fc7 width.", lower_bound=1)
+_PERFORMER_WEIGHTS = flags.DEFINE_enum(
+    "performer_weights", "scratch", ["scratch", "synthetic"], "Where the performer starts: from "
+    "scratch, or from the AlexNet shipped with the package (pretrained on 24 other synthetic "
+    "species), fine-tuned on the demo's images.")
 _PERFORMER_EPOCHS = flags.DEFINE_integer("performer_epochs", 35, "Performer epochs.",
                                          lower_bound=1)
+_PERFORMER_LEARNING_RATE = flags.DEFINE_float("performer_learning_rate", 1e-3,
+                                              "Performer Adam learning rate.", lower_bound=0)
 _EXPLAINER_EPOCHS = flags.DEFINE_integer("explainer_epochs", 40, "Explainer epochs.",
                                          lower_bound=1)
 _UNLABELED_IMAGES = flags.DEFINE_integer(
@@ -43,7 +49,7 @@ _DETERMINISTIC = flags.DEFINE_boolean("deterministic", True, "TensorFlow's deter
 def run(work_dir, num_images=1200, arch="alexnet", image_size=131, width=0.25, fc_units=256,
         performer_epochs=35, explainer_epochs=40, task="multi", target_class="bird",
         mixed_precision="float32", seed=0, verbose=1, unlabeled_images=2100,
-        deterministic=True):
+        deterministic=True, performer_weights="scratch", performer_learning_rate=1e-3):
   """Runs the whole pipeline; returns the paths and the metrics."""
   from tf_explainer import evaluate_lib, export_lib
   from tf_explainer.data import synthetic
@@ -74,6 +80,8 @@ def run(work_dir, num_images=1200, arch="alexnet", image_size=131, width=0.25, f
   performer_lib.run(paths["data"], paths["performer"], arch=arch, image_size=image_size,
                     task=task, target_class=target_class if task == "single" else None,
                     epochs=performer_epochs, width=width, fc_units=fc_units,
+                    learning_rate=performer_learning_rate,
+                    weights=None if performer_weights == "scratch" else performer_weights,
                     mixed_precision=mixed_precision, seed=seed, deterministic=deterministic,
                     verbose=verbose)
   done("performer")
@@ -104,7 +112,9 @@ def main(argv):
   run(_WORK_DIR.value, _NUM_IMAGES.value, _ARCH.value, _IMAGE_SIZE.value, _WIDTH.value,
       _FC_UNITS.value, _PERFORMER_EPOCHS.value, _EXPLAINER_EPOCHS.value, _TASK.value,
       _TARGET_CLASS.value, _MIXED_PRECISION.value, _SEED.value,
-      unlabeled_images=_UNLABELED_IMAGES.value, deterministic=_DETERMINISTIC.value)
+      unlabeled_images=_UNLABELED_IMAGES.value, deterministic=_DETERMINISTIC.value,
+      performer_weights=_PERFORMER_WEIGHTS.value,
+      performer_learning_rate=_PERFORMER_LEARNING_RATE.value)
 
 
 if __name__ == "__main__":

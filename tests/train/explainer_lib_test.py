@@ -246,6 +246,59 @@ class ConfigTest(tf.test.TestCase):
     with open(saved) as f:
       self.assertEqual(json.load(f), params)
 
+  def _values(self):
+    from absl import flags
+    values = flags.FlagValues()
+    flags.DEFINE_integer("epochs", 10, "", lower_bound=1, flag_values=values)
+    flags.DEFINE_float("width", None, "", flag_values=values)
+    flags.DEFINE_string("weights", None, "", flag_values=values)
+    flags.DEFINE_boolean("deterministic", False, "", flag_values=values)
+    flags.DEFINE_enum("task", "multi", ["single", "multi"], "", flag_values=values)
+    flags.DEFINE_list("seeds", ["0"], "", flag_values=values)
+    values(["prog"])
+    return values
+
+  def _resolve(self, content):
+    path = os.path.join(tempfile.mkdtemp(), "c.json")
+    with open(path, "w") as f:
+      json.dump(content, f)
+    names = ("epochs", "width", "weights", "deterministic", "task", "seeds")
+    return config_lib.resolve(self._values(), path, names)
+
+  def test_saved_values_round_trip(self):
+    content = {"epochs": 3, "width": 0.25, "weights": None, "deterministic": True,
+               "task": "single", "seeds": ["1", "2"]}
+    self.assertEqual(self._resolve(content), content)
+    self.assertEqual(self._resolve({"epochs": 4.0, "width": 1})["epochs"], 4)
+    self.assertEqual(self._resolve({"width": 1})["width"], 1.0)
+
+  def test_bad_values_name_file_and_key(self):
+    for content, pattern in (({"epochs": 1.7}, r"c.json: bad value 1.7 for epochs; expected an "
+                                               r"integer"),
+                             ({"epochs": None}, r"c.json: epochs is null; expected int"),
+                             ({"epochs": 0}, r"bad value '0' for epochs"),
+                             ({"task": "both"}, r"bad value 'both' for task"),
+                             ({"epochs": [1]}, r"bad value \[1\] for epochs; expected int, not")):
+      with self.assertRaisesRegex(ValueError, r"--config=.*" + pattern):
+        self._resolve(content)
+
+  def test_script_config_round_trip(self):
+    p = tiny_run.paths()
+    first = os.path.join(tempfile.mkdtemp(), "a")
+    args = [f"--dataset_dir={p['data']}", "--image_size=115", "--width=0.125", "--fc_units=16",
+            "--epochs=1", "--batch_size=8"]
+    result = run_script("training/train_performer.py", f"--model_dir={first}", *args)
+    self.assertEqual(result.returncode, 0, result.stderr[-2000:])
+    second = os.path.join(tempfile.mkdtemp(), "b")
+    result = run_script("training/train_performer.py", f"--model_dir={second}",
+                        f"--config={os.path.join(first, 'config.json')}")
+    self.assertEqual(result.returncode, 0, result.stderr[-2000:])
+    with open(os.path.join(first, "config.json")) as f, \
+        open(os.path.join(second, "config.json")) as g:
+      a, b = json.load(f), json.load(g)
+    self.assertEqual({k: v for k, v in a.items() if k != "model_dir"},
+                     {k: v for k, v in b.items() if k != "model_dir"})
+
 
 
 class MonitorTest(tf.test.TestCase):

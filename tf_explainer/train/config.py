@@ -38,13 +38,34 @@ def resolve(flag_values, config_path=None, names=None):
                        f"{sorted(k for k in params if k != 'config')}.")
     if flag_values[key].present:
       continue
-    flag = flag_values[key]
-    try:
-      parsed = flag.parser.parse(value if not isinstance(value, bool) else str(value).lower())
-    except (ValueError, flags.IllegalFlagValueError) as e:
-      raise ValueError(f"--config={config_path}: bad value {value!r} for {key} ({e}).") from None
-    params[key] = parsed
+    params[key] = _parse(flag_values[key], key, value, config_path)
   return params
+
+
+def _parse(flag, key, value, config_path):
+  """One config value, typed as its flag; a one-line error names the file, key and type."""
+  if value is None:  # a saved config writes an unset optional flag as null
+    if flag.default is None:
+      return None
+    raise ValueError(f"--config={config_path}: {key} is null; expected "
+                     f"{flag.flag_type()} (default {flag.default!r}).")
+  if isinstance(value, bool):
+    value = str(value).lower()
+  elif isinstance(value, float) and flag.flag_type() == "int":
+    if not value.is_integer():
+      raise ValueError(f"--config={config_path}: bad value {value!r} for {key}; expected an "
+                       f"integer.")
+    value = int(value)
+  elif isinstance(value, (int, float)):
+    value = str(value)
+  elif isinstance(value, list) and "list" not in flag.flag_type():
+    raise ValueError(f"--config={config_path}: bad value {value!r} for {key}; expected "
+                     f"{flag.flag_type()}, not a list.")
+  try:
+    return flag.parser.parse(value)
+  except (ValueError, TypeError, flags.IllegalFlagValueError) as e:
+    raise ValueError(f"--config={config_path}: bad value {value!r} for {key}; expected "
+                     f"{flag.flag_type()} ({e}).") from None
 
 
 def save(params, directory, name="config.json"):
