@@ -11,6 +11,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app, flags  # noqa: E402
 
+from tf_explainer import cli  # noqa: E402
 from tf_explainer import export_lib  # noqa: E402
 
 _EXPLAINER_DIR = flags.DEFINE_string("explainer_dir", None, "Folder of the trained explainer.",
@@ -32,4 +33,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

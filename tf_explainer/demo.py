@@ -118,4 +118,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  from tf_explainer import cli
+  cli.run(main)

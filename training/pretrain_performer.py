@@ -26,6 +26,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app, flags  # noqa: E402
 
+from tf_explainer import cli  # noqa: E402
+
 # The settings of the shipped networks: the sizes the CPU benchmarks use.
 SETTINGS = {"alexnet": dict(image_size=131, width=0.25, fc_units=256, epochs=30,
                             learning_rate=1e-3, batch_size=64),
@@ -100,4 +102,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

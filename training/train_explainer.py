@@ -11,6 +11,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app, flags  # noqa: E402
 
+from tf_explainer import cli  # noqa: E402
 from tf_explainer.train import config as config_lib  # noqa: E402
 from tf_explainer.train import distribute, explainer_lib  # noqa: E402
 
@@ -79,4 +80,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main, output_flags=('model_dir',))

@@ -11,6 +11,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app, flags  # noqa: E402
 
+from tf_explainer import cli  # noqa: E402
 from tf_explainer import performers  # noqa: E402
 from tf_explainer.train import config as config_lib  # noqa: E402
 from tf_explainer.train import distribute, performer_lib  # noqa: E402
@@ -22,8 +23,8 @@ _IMAGE_SIZE = flags.DEFINE_integer("image_size", None, "Input side; default 227 
                                    "or 224, or the shipped network's with --weights=synthetic.",
                                    lower_bound=32)
 _TASK = flags.DEFINE_enum("task", "multi", ["single", "multi"], "Single- or multi-category.")
-_TARGET_CLASS = flags.DEFINE_string("target_class", None, "Positive class (index or name) for "
-                                    "--task=single.")
+_TARGET_CLASS = flags.DEFINE_string("target_class", None, "Positive class for --task=single: "
+                                    "its id in classes.txt (1-based) or its name.")
 _EPOCHS = flags.DEFINE_integer("epochs", 10, "Training epochs.", lower_bound=1)
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 32, "Global batch size.", lower_bound=1)
 _STRATEGY = flags.DEFINE_enum("strategy", "default", distribute.STRATEGIES, "tf.distribute "
@@ -66,4 +67,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main, output_flags=('model_dir',))

@@ -15,10 +15,11 @@ import numpy as np
 import tensorflow as tf
 
 from tests import tiny_run
+from tf_explainer import data as data_lib
 from tf_explainer import performers
 from tf_explainer.train import callbacks as callbacks_lib
 from tf_explainer.train import config as config_lib
-from tf_explainer.train import explainer_lib, features
+from tf_explainer.train import explainer_lib, features, performer_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -32,6 +33,16 @@ def run_script(script, *flags, timeout=600):
 def last_error_line(result):
   lines = [l for l in result.stderr.strip().splitlines() if l.strip()]
   return lines[-1] if lines else ""
+
+
+def one_error_line(test, result, script):
+  """The error of a failed script: status 1, no traceback, one `<script>: error:` line."""
+  test.assertEqual(result.returncode, 1, result.stderr[-3000:])
+  test.assertNotIn("Traceback", result.stderr)
+  errors = [l for l in result.stderr.splitlines() if ": error: " in l]
+  test.assertLen(errors, 1, result.stderr[-3000:])
+  test.assertTrue(errors[0].startswith(f"{os.path.basename(script)}: error: "), errors[0])
+  return errors[0]
 
 
 class TrainingRunTest(tf.test.TestCase):
@@ -193,6 +204,45 @@ class TrainingRunTest(tf.test.TestCase):
 
 class ErrorsTest(tf.test.TestCase):
 
+  def test_expected_errors_are_one_line_and_leave_no_folder(self):
+    p = tiny_run.paths()
+    root = tempfile.mkdtemp()
+    broken = os.path.join(root, "broken")
+    shutil.copytree(p["data"], broken)
+    os.remove(os.path.join(broken, "bounding_boxes.txt"))
+    config = os.path.join(root, "bad.json")
+    with open(config, "w") as f:
+      json.dump({"epochs": 1.7}, f)
+    performer = ["training/train_performer.py", "--image_size=115", "--width=0.125",
+                 "--fc_units=16", "--epochs=1"]
+    explainer = ["training/train_explainer.py", f"--performer_dir={p['performer']}"]
+    cases = [
+        (performer + [f"--dataset_dir={root}/nowhere"], r"nowhere"),
+        (performer + [f"--dataset_dir={broken}"], r"bounding_boxes.txt: missing file"),
+        (performer + [f"--dataset_dir={p['data']}", "--task=single", "--target_class=9"],
+         r"--target_class=9 is not a class id"),
+        (performer[:-1] + [f"--dataset_dir={p['data']}", f"--config={config}"],
+         r"bad value 1.7 for epochs"),
+        (explainer + [f"--dataset_dir={p['data']}", "--batch_size=4096"],
+         r"--batch_size=4096 is larger than the \d+ training images"),
+        (["training/train_explainer.py", f"--performer_dir={root}",
+          f"--dataset_dir={p['data']}"], r"holds no performer"),
+    ]
+    for k, (args, pattern) in enumerate(cases):
+      out = os.path.join(root, f"out{k}")
+      result = run_script(args[0], *args[1:], f"--model_dir={out}")
+      self.assertRegex(one_error_line(self, result, args[0]), pattern)
+      self.assertFalse(os.path.exists(out), f"{args} left {out} behind")
+    # Evaluation of an empty explainer folder, and an export over an existing version.
+    result = run_script("training/evaluate.py", f"--explainer_dir={root}",
+                        f"--dataset_dir={p['data']}", f"--output_dir={root}/eval")
+    self.assertRegex(one_error_line(self, result, "evaluate.py"), r"explainer")
+    self.assertFalse(os.path.exists(os.path.join(root, "eval")))
+    os.makedirs(os.path.join(root, "serving", "1"))
+    result = run_script("export/export_savedmodel.py", f"--explainer_dir={p['explainer']}",
+                        f"--export_base={root}/serving", "--version=1")
+    self.assertRegex(one_error_line(self, result, "export_savedmodel.py"), r"exists already")
+
   def test_empty_performer_dir(self):
     p = tiny_run.paths()
     empty = tempfile.mkdtemp()
@@ -219,6 +269,33 @@ class ErrorsTest(tf.test.TestCase):
                         f"--config={config}")
     self.assertNotEqual(result.returncode, 0)
     self.assertRegex(last_error_line(result), r"--config=.*unknown key 'learning_rat'")
+
+  def test_target_class_is_an_id_of_classes_txt_or_a_name(self):
+    p = tiny_run.paths()
+    dataset = data_lib.read_part_dataset(p["data"])
+    self.assertEqual(performer_lib.class_index("1", dataset, "d"), 0)  # id 1: the first class
+    self.assertEqual(performer_lib.class_index(2, dataset, "d"), 1)
+    self.assertEqual(performer_lib.class_index("cat", dataset, "d"), 1)
+    self.assertEqual(performer_lib.class_index("003.cow", dataset, "d"), 2)
+    for bad, pattern in (("0", r"--target_class=0 is not a class id .*ids 1\.\.6; 1-based"),
+                         ("7", r"--target_class=7 is not a class id"),
+                         ("unicorn", r"--target_class=unicorn is not a class")):
+      with self.assertRaisesRegex(ValueError, pattern):
+        performer_lib.class_index(bad, dataset, "d")
+
+  def test_target_class_printed_and_refused_for_multi(self):
+    p = tiny_run.paths()
+    args = [f"--dataset_dir={p['data']}", "--image_size=115", "--width=0.125", "--fc_units=16",
+            "--epochs=1", "--batch_size=8"]
+    result = run_script("training/train_performer.py", f"--model_dir={tempfile.mkdtemp()}",
+                        "--task=single", "--target_class=1", *args)
+    self.assertEqual(result.returncode, 0, result.stderr[-2000:])
+    self.assertIn("Target class: 001.bird (id 1 in classes.txt).", result.stdout)
+    result = run_script("training/train_performer.py", f"--model_dir={tempfile.mkdtemp()}",
+                        "--target_class=1", *args)
+    self.assertNotEqual(result.returncode, 0)
+    self.assertRegex(last_error_line(result),
+                     r"--target_class=1 applies only to --task=single, not --task=multi")
 
   def test_nan_loss_message(self):
     history = keras.callbacks.History()

@@ -14,6 +14,7 @@ layout, so one reader serves both:
 
 import dataclasses
 import os
+from typing import Optional
 
 import numpy as np
 
@@ -41,6 +42,8 @@ class PartDataset:
     part_names: `(K,)` part names.
     is_train: `(N,)` bool.
     skipped: number of images dropped by `on_error="skip"`.
+    class_ids: `(C,)` the ids of the classes in classes.txt (1-based in CUB),
+      in the order of `class_names`; `None` where the source has no ids.
   """
 
   root: str
@@ -53,6 +56,7 @@ class PartDataset:
   part_names: np.ndarray
   is_train: np.ndarray
   skipped: int = 0
+  class_ids: Optional[np.ndarray] = None
 
   def __len__(self):
     return len(self.image_ids)
@@ -221,6 +225,7 @@ def read_part_dataset(root, check_images=True, on_error="raise"):
       landmarks=landmarks,
       part_names=np.array([parts[p][1] for p in part_ids]),
       is_train=np.array([split[i][1] == 1 for i in ids], bool),
+      class_ids=np.array(class_ids, np.int64),
   )
   if not keep.all():
     dataset = dataset.subset(keep)

@@ -373,7 +373,9 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  from absl import app, flags
+  from absl import flags
+
+  from tf_explainer import cli
   flags.DEFINE_string("out_dir", None, "Where to write the dataset (CUB layout).", required=True)
   flags.DEFINE_integer("num_images", 600, "Number of images.", lower_bound=1)
   flags.DEFINE_integer("image_size", DEFAULT_IMAGE_SIZE, "Image side in pixels.", lower_bound=32)
@@ -382,4 +384,4 @@ if __name__ == "__main__":
                     "24 pretraining species.")
   flags.DEFINE_float("train_fraction", 0.7, "Share of images marked as training images.",
                      lower_bound=0.0, upper_bound=1.0)
-  app.run(main)
+  cli.run(main)

@@ -103,6 +103,9 @@ def run(performer_dir, dataset_dir, model_dir, epochs=10, batch_size=32, strateg
     if len(unlabeled) == 0:
       raise ValueError(f"--unlabeled_dir={unlabeled_dir} holds no images.")
     sources.append((unlabeled, "unlabeled"))
+  num_images = sum(len(subset) for subset, _ in sources)
+  if num_images < batch_size:  # before the feature cache costs a pass over the images
+    raise ValueError(f"--batch_size={batch_size} is larger than the {num_images} training images.")
   parts = []
   for subset, name in sources:
     if cache:
@@ -113,7 +116,6 @@ def run(performer_dir, dataset_dir, model_dir, epochs=10, batch_size=32, strateg
       part = features_lib.feature_dataset(model, spec, subset)
     parts.append(part)
   features = parts[0] if len(parts) == 1 else parts[0].concatenate(parts[1])
-  num_images = sum(len(subset) for subset, _ in sources)
   norms, positives = features_lib.feature_statistics(features)
   if spec.task == "single":
     if positives == 0:
@@ -144,8 +146,6 @@ def run(performer_dir, dataset_dir, model_dir, epochs=10, batch_size=32, strateg
 
   pairs = pipeline.epochs(one_epoch, callbacks_lib.resume_epoch(os.path.join(model_dir, "backup")),
                           epochs)
-  if num_images < batch_size:
-    raise ValueError(f"--batch_size={batch_size} is larger than the {num_images} training images.")
   reproducibility.write_record(model_dir, seed, deterministic)
   callbacks = list(extra_callbacks)
   held_out = data_lib.select(dataset, monitor_split)

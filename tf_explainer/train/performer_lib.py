@@ -28,7 +28,8 @@ def run(dataset_dir, model_dir, arch="alexnet", image_size=None, task="multi",
     width, fc_units: network size; default 1.0 and 4096 (the paper's), or the
       shipped network's with `weights="synthetic"`.
     task: `"single"` (target class against the rest) or `"multi"`.
-    target_class: class index or name for `task="single"`.
+    target_class: for `task="single"` only: the positive class, by its id in
+      classes.txt (1-based in CUB) or its name (`"001.bird"` or `"bird"`).
     weights: `"synthetic"`: start from the weights shipped with the package
       (`performers.zoo`, pretrained on the synthetic corpus) and fine-tune;
       for vgg16 also `"imagenet"` or a weights file; for alexnet also a
@@ -45,7 +46,13 @@ def run(dataset_dir, model_dir, arch="alexnet", image_size=None, task="multi",
   dataset = data_lib.read_part_dataset(dataset_dir)
   class_names = [str(c) for c in dataset.class_names]
   if task == "single":
-    target_class = _class_index(target_class, class_names, dataset_dir)
+    target_class = class_index(target_class, dataset, dataset_dir)
+    if verbose:
+      print(f"Target class: {class_names[target_class]} (id "
+            f"{_class_id(dataset, target_class)} in classes.txt).", flush=True)
+  elif target_class is not None:
+    raise ValueError(f"--target_class={target_class} applies only to --task=single, not "
+                     f"--task={task}.")
   labels = data_lib.task_labels(dataset.labels, task, target_class)
   data_lib.check_train_split(train_split)
   train = data_lib.split_mask(dataset, train_split)
@@ -115,17 +122,25 @@ def run(dataset_dir, model_dir, arch="alexnet", image_size=None, task="multi",
   return model, spec, metrics
 
 
-def _class_index(target_class, class_names, dataset_dir):
+def _class_id(dataset, index):
+  return int(dataset.class_ids[index]) if dataset.class_ids is not None else index + 1
+
+
+def class_index(target_class, dataset, dataset_dir):
+  """The 0-based index of `target_class`: an id of classes.txt or a class name."""
+  class_names = [str(c) for c in dataset.class_names]
   if target_class is None:
-    raise ValueError("--task=single needs --target_class (a class index or name).")
-  if isinstance(target_class, str) and not target_class.isdigit():
+    raise ValueError("--task=single needs --target_class (a class id of classes.txt or a name).")
+  target = str(target_class)
+  if not target.isdigit():
     matches = [i for i, name in enumerate(class_names)
-               if name == target_class or name.split(".", 1)[-1] == target_class]
+               if name == target or name.split(".", 1)[-1] == target]
     if not matches:
-      raise ValueError(f"--target_class={target_class} is not a class of {dataset_dir}: "
+      raise ValueError(f"--target_class={target} is not a class of {dataset_dir}: "
                        f"{class_names}.")
     return matches[0]
-  index = int(target_class)
-  if not 0 <= index < len(class_names):
-    raise ValueError(f"--target_class={index} is out of range for {len(class_names)} classes.")
-  return index
+  ids = [_class_id(dataset, i) for i in range(len(class_names))]
+  if int(target) not in ids:
+    raise ValueError(f"--target_class={target} is not a class id of {dataset_dir}/classes.txt "
+                     f"(ids {ids[0]}..{ids[-1]}; 1-based).")
+  return ids.index(int(target))
