@@ -10,7 +10,9 @@ script measures, for the ablation study's AlexNet performer (trained on
   1, 5, 10, 20, 40 and 80 epochs (under- or over-training);
 - the same at 40 epochs without the filter loss (the filter loss fighting
   the classification loss);
-- the reconstruction explainer and the performer on the same images.
+- the reconstruction explainer and the performer on the same images, and
+  the explainer with 3x the epochs and/or 10x the learning rate (its own
+  Delta-error: under-fitting or not).
 
 Every finished run is kept, so the script resumes. Writes
 `benchmarks/results/explainer_cls.json`:
@@ -33,6 +35,10 @@ VARIANTS = {f"cls_e{e}": dict(objective="classification", epochs=e) for e in (1,
 VARIANTS["cls_e40_lambda_f_zero"] = dict(objective="classification", epochs=40,
                                          lambda_f_divisor=float("inf"))
 VARIANTS["explainer_e40"] = dict(epochs=40)
+# The reconstruction explainer's own Delta-error: too few steps, or too small a step?
+VARIANTS["explainer_e120"] = dict(epochs=120)
+VARIANTS["explainer_e40_lr1e-3"] = dict(epochs=40, learning_rate=1e-3)
+VARIANTS["explainer_e120_lr1e-3"] = dict(epochs=120, learning_rate=1e-3)
 
 _WORK_DIR = flags.DEFINE_string("work_dir", "runs/ablations", "The ablation study's folder "
                                 "(its data and AlexNet performer are reused).")
