@@ -96,6 +96,49 @@ class ExplainerTest(tf.test.TestCase):
     self.assertTrue(np.all(model.lambda_f.numpy() > 0))
     self.assertEqual(float(model.epoch.numpy()), 6.0)
 
+  def test_mixed_float16_steps_like_float32(self):
+    """The loss is scaled for Keras's LossScaleOptimizer: the same first step as float32."""
+    maps, targets = random_batch(16)
+
+    def one_step(policy, weights=None):
+      keras.config.set_dtype_policy(policy)
+      try:
+        keras.utils.set_random_seed(3)
+        optimizer = keras.optimizers.SGD(1e-3)
+        if policy == "mixed_float16":  # what compile would wrap it in, at a scale that does not
+          # overflow on the first step (a dynamic scale skips overflowing steps).
+          optimizer = keras.optimizers.LossScaleOptimizer(optimizer, initial_scale=2.0 ** 8)
+        model = explainer_lib.build_explainer(small_config(), optimizer=optimizer,
+                                              gate_optimizer=keras.optimizers.SGD(1e-2))
+        model(maps[:2])
+        if weights is not None:
+          model.set_weights(weights)
+        model.set_reconstruction_weights([1e5, 1e5])  # lambda_l = 0.5: float16 holds the step
+        start = [w.numpy().astype(np.float32) for w in model.weights]
+        model.train_on_batch(maps, targets)
+        return model, start, [w.numpy().astype(np.float32) - s
+                              for w, s in zip(model.weights, start)]
+      finally:
+        keras.config.set_dtype_policy("float32")
+
+    reference, start, want = one_step("float32")
+    mixed, _, got = one_step("mixed_float16", [w.numpy() for w in reference.weights])
+    self.assertIsInstance(mixed.optimizer, keras.optimizers.LossScaleOptimizer)
+    self.assertEqual(float(mixed.optimizer.scale_loss(1.0)), 2.0 ** 8)
+    moved = 0
+    for variable, a, b in zip(reference.weights, want, got):
+      if not variable.trainable or not np.any(a):
+        continue
+      moved += 1
+      # float16 moves some mask peaks (near-ties in random maps), so compare each
+      # variable's step as a whole: the same size and direction. Without loss
+      # scaling it would be 2^8 times too small.
+      a, b = a.ravel(), b.ravel()
+      self.assertBetween(np.linalg.norm(b) / np.linalg.norm(a), 0.8, 1.25, variable.path)
+      self.assertGreater(a @ b / np.linalg.norm(a) / np.linalg.norm(b), 0.9, variable.path)
+    self.assertGreater(moved, 5)
+    self.assertAllClose(mixed.lambda_f, reference.lambda_f, rtol=5e-2)
+
   def test_lambda_f_rule(self):
     """lambda_f = E||dLrec/dx|| / E||dLf/dx|| / (300 N) from accumulated norms."""
     model = explainer_lib.build_explainer(small_config())

@@ -455,13 +455,23 @@ class Explainer(keras.Model):
       # count; the filter loss is already that of the global batch, and each
       # replica contributes the gradient through its own maps only.
       local_rec = terms["data"] / n_replicas
-      scaled = local_rec + terms["log_p_term"] / n_replicas + terms["filter_loss"]
+      total = local_rec + terms["log_p_term"] / n_replicas + terms["filter_loss"]
       filter_total = tf.add_n([tf.reduce_sum(v) for v in out["per_filter"]])
+      # Under mixed_float16 the main optimizer is a LossScaleOptimizer that
+      # divides what it applies by its scale: the loss must be scaled to match
+      # (elsewhere scale_loss is the identity). Scaled losses also keep the
+      # float16 gradients below from underflowing.
+      scale = tf.cast(self.optimizer.scale_loss(tf.constant(1.0)), tf.float32)
+      scaled_total = total * scale
+      scaled_rec = local_rec * scale
+      scaled_filter = filter_total * scale
     weights = self.trainable_variables
-    grads = tape.gradient(scaled, weights)
+    grads = tape.gradient(scaled_total, weights)
     # Gradient norms for the online lambda_f: reconstruction vs filter loss per filter.
-    rec_grads = tape.gradient(local_rec, out["interp_maps"])
-    fil_grads = tape.gradient(filter_total, out["filter_inputs"])
+    rec_grads = [tf.cast(g, tf.float32) / scale
+                 for g in tape.gradient(scaled_rec, out["interp_maps"])]
+    fil_grads = [tf.cast(g, tf.float32) / scale
+                 for g in tape.gradient(scaled_filter, out["filter_inputs"])]
     del tape
     batch = replicas.global_sum(tf.cast(tf.shape(maps)[0], tf.float32))
     rec_norms = replicas.global_sum(tf.stack([self._filter_norms(g) for g in rec_grads]))
@@ -483,7 +493,11 @@ class Explainer(keras.Model):
     else:
       w_p = self.gate.w_p
       self.optimizer.apply_gradients([(g, v) for g, v in zip(grads, weights) if v is not w_p])
-      gate_optimizer.apply_gradients([(g, v) for g, v in zip(grads, weights) if v is w_p])
+      # The gate's own optimizer is not loss-scaled: it gets the unscaled
+      # gradient (none where the scaled one overflowed, as the main one skips).
+      gate = [g / scale for g, v in zip(grads, weights) if v is w_p]
+      gate = [tf.where(tf.math.is_finite(g), g, tf.zeros_like(g)) for g in gate]
+      gate_optimizer.apply_gradients(zip(gate, [w_p]))
     return self._record(terms)
 
   def test_step(self, data):
