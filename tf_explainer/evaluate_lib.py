@@ -50,7 +50,8 @@ def receptive_fields(explainer, model, spec, subset, collected, filter_parts, pa
 
 
 def run(explainer_dir, dataset_dir, output_dir, split="test", top_n=100, batch_size=32,
-        make_figures=True, explainer_cls_dir=None, verbose=1, seed=0, deterministic=False):
+        make_figures=True, explainer_cls_dir=None, verbose=1, seed=0, deterministic=False,
+        overwrite=False):
   """Evaluates the explainer in `explainer_dir`; writes `metrics.json` and `report.md`.
 
   With `explainer_cls_dir` (an Explainer+cls baseline of the same performer),
@@ -72,7 +73,7 @@ def run(explainer_dir, dataset_dir, output_dir, split="test", top_n=100, batch_s
                        f"objective={cls.config.objective!r}, not the Explainer+cls baseline.")
     cls_result, _, _ = evaluation.evaluate(cls, model, spec, dataset, split, top_n, batch_size)
     result["error"]["explainer_cls"] = cls_result["error"]["explainer"]
-  os.makedirs(output_dir, exist_ok=True)
+  io_utils.claim_dir(output_dir, "evaluation", "output_dir", overwrite)
   filter_parts, part_names = None, [str(p) for p in dataset.part_names]
   if np.any(np.isfinite(collected.landmarks)):
     filter_parts = assign_parts(collected, spec, top_n)

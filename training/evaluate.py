@@ -30,6 +30,8 @@ _EXPLAINER_CLS_DIR = flags.DEFINE_string("explainer_cls_dir", None, "Optional Ex
                                          "--objective=classification) to compare errors with.")
 _SEED = flags.DEFINE_integer("seed", 0, "Random seed (recorded; evaluation draws nothing).")
 _DETERMINISTIC = flags.DEFINE_boolean("deterministic", False, "TensorFlow's deterministic kernels: two runs with one --seed give identical results (see BENCHMARKS.md for the cost).")
+_OVERWRITE = flags.DEFINE_boolean("overwrite", False, "Write into a non-empty --output_dir that "
+                                  "is not an earlier evaluation folder (refused otherwise).")
 _FIGURES = flags.DEFINE_boolean("figures", True, "Draw receptive-field, Grad-CAM and "
                                 "part-contribution figures.")
 
@@ -39,7 +41,8 @@ def main(argv):
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   evaluate_lib.run(_EXPLAINER_DIR.value, _DATASET_DIR.value, _OUTPUT_DIR.value, _SPLIT.value,
                    _TOP_N.value, _BATCH_SIZE.value, _FIGURES.value, _EXPLAINER_CLS_DIR.value,
-                   seed=_SEED.value, deterministic=_DETERMINISTIC.value)
+                   seed=_SEED.value, deterministic=_DETERMINISTIC.value,
+                   overwrite=_OVERWRITE.value)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app, flags  # noqa: E402
 
-from tf_explainer import cli  # noqa: E402
+from tf_explainer import cli, io_utils  # noqa: E402
 from tf_explainer.train import config as config_lib  # noqa: E402
 from tf_explainer.train import distribute, explainer_lib  # noqa: E402
 
@@ -59,13 +59,15 @@ _TRAIN_SPLIT = flags.DEFINE_enum("train_split", "train", ["train", "train_withou
                                  "split less the validation split, while settings are chosen.")
 _SEED = flags.DEFINE_integer("seed", 0, "Random seed.")
 _DETERMINISTIC = flags.DEFINE_boolean("deterministic", False, "TensorFlow's deterministic kernels: two runs with one --seed give identical results (see BENCHMARKS.md for the cost).")
+_OVERWRITE = flags.DEFINE_boolean("overwrite", False, "Write into a non-empty --model_dir that "
+                                  "is not an earlier explainer folder (refused otherwise).")
 _CONFIG = flags.DEFINE_string("config", None, "Optional JSON file of flag values.")
 
 FLAG_NAMES = ("performer_dir", "dataset_dir", "unlabeled_dir", "model_dir", "epochs", "batch_size",
               "strategy", "mixed_precision", "cache", "learning_rate", "gate_learning_rate",
               "gradient", "icnn_centre", "icnn_beta", "eta", "lambda_l_scale", "lambda_f_divisor",
               "initial_p", "monitor_every", "objective", "jit_compile", "train_split", "seed",
-              "deterministic")
+              "deterministic", "overwrite")
 
 
 def main(argv):
@@ -75,6 +77,7 @@ def main(argv):
   for name in ("performer_dir", "dataset_dir", "model_dir"):
     if not params[name]:
       raise app.UsageError(f"--{name} is required.")
+  io_utils.claim_dir(params["model_dir"], "explainer", "model_dir", params["overwrite"])
   config_lib.save(params, params["model_dir"])
   explainer_lib.run(**params)
 

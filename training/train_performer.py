@@ -11,7 +11,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app, flags  # noqa: E402
 
-from tf_explainer import cli  # noqa: E402
+from tf_explainer import cli, io_utils  # noqa: E402
 from tf_explainer import performers  # noqa: E402
 from tf_explainer.train import config as config_lib  # noqa: E402
 from tf_explainer.train import distribute, performer_lib  # noqa: E402
@@ -46,11 +46,13 @@ _TRAIN_SPLIT = flags.DEFINE_enum("train_split", "train", ["train", "train_withou
                                  "less the validation split, while settings are chosen.")
 _SEED = flags.DEFINE_integer("seed", 0, "Random seed.")
 _DETERMINISTIC = flags.DEFINE_boolean("deterministic", False, "TensorFlow's deterministic kernels: two runs with one --seed give identical results (see BENCHMARKS.md for the cost).")
+_OVERWRITE = flags.DEFINE_boolean("overwrite", False, "Write into a non-empty --model_dir that "
+                                  "is not an earlier performer folder (refused otherwise).")
 _CONFIG = flags.DEFINE_string("config", None, "Optional JSON file of flag values.")
 
 FLAG_NAMES = ("dataset_dir", "model_dir", "arch", "image_size", "task", "target_class", "epochs",
               "batch_size", "strategy", "width", "fc_units", "learning_rate", "mixed_precision",
-              "weights", "train_split", "seed", "deterministic")
+              "weights", "train_split", "seed", "deterministic", "overwrite")
 
 
 def main(argv):
@@ -60,6 +62,7 @@ def main(argv):
   for name in ("dataset_dir", "model_dir"):
     if not params[name]:
       raise app.UsageError(f"--{name} is required.")
+  io_utils.claim_dir(params["model_dir"], "performer", "model_dir", params["overwrite"])
   config_lib.save(params, params["model_dir"])
   _, spec, metrics = performer_lib.run(**params)
   print(f"Performer {spec.arch} saved in {params['model_dir']}: "

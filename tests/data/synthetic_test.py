@@ -65,6 +65,26 @@ class SyntheticTest(tf.test.TestCase):
     self.assertAllEqual(np.bincount(d.labels), [2] * 24)
     self.assertEqual(list(d.part_names), list(synthetic.PART_NAMES))
 
+  def test_never_replaces_a_folder_it_did_not_write(self):
+    work = tempfile.mkdtemp()
+    with open(os.path.join(work, "notes.txt"), "w") as f:
+      f.write("x")
+    with self.assertRaisesRegex(ValueError, r"--out_dir=.* is not empty .*'notes.txt'.*"
+                                r"--overwrite to replace it"):
+      synthetic.generate(work, 6, 48, progress=False)
+    self.assertEqual(os.listdir(work), ["notes.txt"])
+    # From the command line, in the folder itself (as --out_dir=.): one line, nothing lost.
+    result = subprocess.run(
+        [sys.executable, "-m", "tf_explainer.data.synthetic", "--out_dir=.", "--num_images=12",
+         "--image_size=48"], capture_output=True, text=True, cwd=work,
+        env=dict(os.environ, PYTHONPATH=os.getcwd()))
+    self.assertEqual(result.returncode, 1, result.stderr[-2000:])
+    self.assertNotIn("Traceback", result.stderr)
+    self.assertIn("synthetic.py: error: --out_dir=. is not empty", result.stderr)
+    self.assertEqual(os.listdir(work), ["notes.txt"])
+    synthetic.generate(work, 6, 48, progress=False, overwrite=True)  # the user said so
+    self.assertLen(read_part_dataset(work), 6)
+
   def test_bad_arguments(self):
     with self.assertRaisesRegex(ValueError, "--corpus=zoo"):
       synthetic.generate(tempfile.mkdtemp(), 30, corpus="zoo", progress=False)

@@ -243,6 +243,26 @@ class ErrorsTest(tf.test.TestCase):
                         f"--export_base={root}/serving", "--version=1")
     self.assertRegex(one_error_line(self, result, "export_savedmodel.py"), r"exists already")
 
+  def test_foreign_output_folders_are_refused(self):
+    p = tiny_run.paths()
+    user = tempfile.mkdtemp()
+    with open(os.path.join(user, "config.json"), "w") as f:
+      f.write("the user's own")
+    for args in (["training/train_performer.py", f"--dataset_dir={p['data']}", "--epochs=1",
+                  f"--model_dir={user}"],
+                 ["training/train_explainer.py", f"--performer_dir={p['performer']}",
+                  f"--dataset_dir={p['data']}", f"--model_dir={user}"],
+                 ["training/evaluate.py", f"--explainer_dir={p['explainer']}",
+                  f"--dataset_dir={p['data']}", f"--output_dir={user}"],
+                 ["training/train_explainer.py", f"--performer_dir={p['performer']}",
+                  f"--dataset_dir={p['data']}", f"--model_dir={p['performer']}"]):
+      result = run_script(args[0], *args[1:])
+      self.assertRegex(one_error_line(self, result, args[0]), r"is not empty and holds "
+                       r"(files this tool did not write|the output of another step \(performer)")
+      with open(os.path.join(user, "config.json")) as f:
+        self.assertEqual(f.read(), "the user's own")
+      self.assertEqual(os.listdir(user), ["config.json"])
+
   def test_empty_performer_dir(self):
     p = tiny_run.paths()
     empty = tempfile.mkdtemp()

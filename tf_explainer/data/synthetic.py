@@ -277,12 +277,14 @@ def _draw_one(job):
 
 
 def generate(out_dir, num_images, image_size=DEFAULT_IMAGE_SIZE, seed=0, train_fraction=0.7,
-             progress=True, num_workers=None, corpus="demo"):
+             progress=True, num_workers=None, corpus="demo", overwrite=False):
   """Writes the synthetic dataset in the CUB layout, atomically.
 
   The dataset is built in a temporary sibling folder and renamed into place,
   so an interrupted run never leaves a half-written `out_dir`. An existing
-  `out_dir` is replaced only after the new one is complete.
+  `out_dir` is replaced only after the new one is complete, and only when it
+  is empty or an earlier output of this generator: anything else is refused
+  unless `overwrite`.
 
   Args:
     out_dir: destination root.
@@ -294,6 +296,7 @@ def generate(out_dir, num_images, image_size=DEFAULT_IMAGE_SIZE, seed=0, train_f
     num_workers: processes that draw images; defaults to the CPU count.
     corpus: `"demo"` (the six categories) or `"pretrain"` (the 24 species of
       `pretraining_categories`).
+    overwrite: replace a non-empty `out_dir` that this generator did not write.
 
   Returns:
     `out_dir`.
@@ -309,6 +312,8 @@ def generate(out_dir, num_images, image_size=DEFAULT_IMAGE_SIZE, seed=0, train_f
         f"({len(names)}).")
   if image_size < 32:
     raise ValueError(f"--image_size={image_size} is too small: need at least 32 pixels.")
+  if os.path.exists(out_dir):  # never replace what the user or another step wrote
+    io_utils.claim_dir(out_dir, "dataset", "out_dir", overwrite, "replace it")
   out_dir = os.path.abspath(out_dir)
   parent = os.path.dirname(out_dir)
   os.makedirs(parent, exist_ok=True)
@@ -353,6 +358,7 @@ def generate(out_dir, num_images, image_size=DEFAULT_IMAGE_SIZE, seed=0, train_f
     _write_text(os.path.join(tmp, "parts", "parts.txt"),
                 [f"{k + 1} {name}" for k, name in enumerate(PART_NAMES)])
     _write_text(os.path.join(tmp, "parts", "part_locs.txt"), part_locs)
+    io_utils.write_json(os.path.join(tmp, io_utils.OWNER_FILE), {"kind": "dataset"})
     io_utils.replace_dir(tmp, out_dir)
   except BaseException:
     shutil.rmtree(tmp, ignore_errors=True)
@@ -366,7 +372,8 @@ def main(argv):
   start = time.time()
   values = flags.FLAGS
   generate(values.out_dir, values.num_images, values.image_size, values.seed,
-           train_fraction=values.train_fraction, corpus=values.corpus)
+           train_fraction=values.train_fraction, corpus=values.corpus,
+           overwrite=values.overwrite)
   elapsed = time.time() - start
   print(f"Wrote {values.num_images} images to {values.out_dir} in {elapsed:.1f} s "
         f"({values.num_images / elapsed:.0f} images/s).")
@@ -382,6 +389,8 @@ if __name__ == "__main__":
   flags.DEFINE_integer("seed", 0, "Random seed.")
   flags.DEFINE_enum("corpus", "demo", list(CORPORA), "demo: the six categories; pretrain: the "
                     "24 pretraining species.")
+  flags.DEFINE_boolean("overwrite", False, "Replace --out_dir even when it holds files this "
+                       "generator did not write.")
   flags.DEFINE_float("train_fraction", 0.7, "Share of images marked as training images.",
                      lower_bound=0.0, upper_bound=1.0)
   cli.run(main)

@@ -51,7 +51,7 @@ def run(performer_dir, dataset_dir, model_dir, epochs=10, batch_size=32, strateg
         lambda_l_scale=None, lambda_f_divisor=None, initial_p=None, monitor_every=5,
         monitor_images=64, monitor_split="test", objective="reconstruction", jit_compile=True,
         unlabeled_dir=None, seed=0, deterministic=False, train_split="train", verbose=1,
-        extra_callbacks=()):
+        extra_callbacks=(), overwrite=False):
   """Trains an explainer for the performer in `performer_dir`.
 
   Only the performer's outputs reach the loss: its target maps, fc6, fc7 and
@@ -91,7 +91,7 @@ def run(performer_dir, dataset_dir, model_dir, epochs=10, batch_size=32, strateg
     raise ValueError(f"--dataset_dir={dataset_dir} has no training images.")
   strat = distribute.get_strategy(strategy)
   distribute.check_global_batch(batch_size, strat)
-  os.makedirs(model_dir, exist_ok=True)
+  io_utils.claim_dir(model_dir, "explainer", "model_dir", overwrite)
 
   sources = [(train, "train")]
   if unlabeled_dir:

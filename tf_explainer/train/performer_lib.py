@@ -6,7 +6,7 @@ import keras
 import numpy as np
 
 from tf_explainer import data as data_lib
-from tf_explainer import performers
+from tf_explainer import io_utils, performers
 from tf_explainer.train import callbacks as callbacks_lib
 from tf_explainer.train import distribute
 from tf_explainer.train import reproducibility
@@ -15,7 +15,7 @@ from tf_explainer.train import reproducibility
 def run(dataset_dir, model_dir, arch="alexnet", image_size=None, task="multi",
         target_class=None, epochs=10, batch_size=32, strategy="default", width=None,
         fc_units=None, learning_rate=1e-3, mixed_precision="float32", weights=None, seed=0,
-        deterministic=False, train_split="train", verbose=1, extra_callbacks=()):
+        deterministic=False, train_split="train", verbose=1, extra_callbacks=(), overwrite=False):
   """Trains a performer and saves it into `model_dir`; returns `(model, spec, metrics)`.
 
   Args:
@@ -37,6 +37,8 @@ def run(dataset_dir, model_dir, arch="alexnet", image_size=None, task="multi",
     seed: seeds the weights, the dropout, the data order and the flips.
     deterministic: TensorFlow's deterministic kernels; with them two runs of
       one seed give identical weights (see `reproducibility`).
+    overwrite: write into a non-empty `model_dir` that is not an earlier
+      performer folder (refused otherwise).
     train_split: `"train"`, or `"train_without_validation"` while settings
       are chosen on the validation split (which then also gives
       `val_accuracy`, instead of the test split).
@@ -103,7 +105,7 @@ def run(dataset_dir, model_dir, arch="alexnet", image_size=None, task="multi",
   test_ds = data_lib.make_dataset(dataset.subset(held_out), image_size, labels=labels[held_out],
                                   batch_size=batch_size)
   to_xy = lambda b: (b["images"], b["labels"])  # noqa: E731
-  os.makedirs(model_dir, exist_ok=True)
+  io_utils.claim_dir(model_dir, "performer", "model_dir", overwrite)
   reproducibility.write_record(model_dir, seed, deterministic)
   history = model.fit(
       train_ds.map(to_xy), validation_data=test_ds.map(to_xy), epochs=epochs, verbose=verbose,
