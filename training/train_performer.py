@@ -48,11 +48,14 @@ _SEED = flags.DEFINE_integer("seed", 0, "Random seed.")
 _DETERMINISTIC = flags.DEFINE_boolean("deterministic", False, "TensorFlow's deterministic kernels: two runs with one --seed give identical results (see BENCHMARKS.md for the cost).")
 _OVERWRITE = flags.DEFINE_boolean("overwrite", False, "Write into a non-empty --model_dir that "
                                   "is not an earlier performer folder (refused otherwise).")
+_RESTART = flags.DEFINE_boolean("restart", False, "Start an interrupted run in --model_dir "
+                                "over instead of resuming it (resuming under other settings is "
+                                "refused).")
 _CONFIG = flags.DEFINE_string("config", None, "Optional JSON file of flag values.")
 
 FLAG_NAMES = ("dataset_dir", "model_dir", "arch", "image_size", "task", "target_class", "epochs",
               "batch_size", "strategy", "width", "fc_units", "learning_rate", "mixed_precision",
-              "weights", "train_split", "seed", "deterministic", "overwrite")
+              "weights", "train_split", "seed", "deterministic", "overwrite", "restart")
 
 
 def main(argv):

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import tempfile
 
 import keras
@@ -48,11 +49,11 @@ class ReproducibilityTest(tf.test.TestCase):
                                     extra_callbacks=callbacks, **PERFORMER)
     return _weights(model), model_dir
 
-  def train_explainer(self, seed=0, callbacks=(), model_dir=None):
+  def train_explainer(self, seed=0, callbacks=(), model_dir=None, **kwargs):
     model_dir = model_dir or tempfile.mkdtemp()
     p = tiny_run.paths()
     explainer, _ = explainer_lib.run(p["performer"], p["data"], model_dir, seed=seed,
-                                     extra_callbacks=callbacks, **EXPLAINER)
+                                     extra_callbacks=callbacks, **dict(EXPLAINER, **kwargs))
     return _weights(explainer), model_dir
 
   def test_performer_same_seed_same_weights(self):
@@ -86,6 +87,29 @@ class ReproducibilityTest(tf.test.TestCase):
 
   def test_explainer_resumed_equals_uninterrupted(self):
     self.assert_resumed_equals_uninterrupted(self.train_explainer)
+
+  def test_resume_under_other_settings_is_refused_and_restart_starts_over(self):
+    uninterrupted, _ = self.train_explainer()
+    model_dir = tempfile.mkdtemp()
+    with self.assertRaises(KeyboardInterrupt):
+      self.train_explainer(callbacks=[_StopAfter(1)], model_dir=model_dir)
+    with self.assertRaisesRegex(ValueError, r"--model_dir=.* holds an interrupted run with other "
+                                r"settings \(learning_rate: 0.0001 then, 0.001 now\).*--restart"):
+      self.train_explainer(model_dir=model_dir, learning_rate=1e-3)
+    with self.assertRaisesRegex(ValueError, r"\(seed: 0 then, 1 now\)"):
+      self.train_explainer(model_dir=model_dir, seed=1)
+    restarted, _ = self.train_explainer(model_dir=model_dir, restart=True)  # from epoch 0
+    self.assert_same_weights(uninterrupted, restarted)
+    # A changed performer (same folder, retrained) is a changed setting too.
+    p = tiny_run.paths()
+    performer = os.path.join(tempfile.mkdtemp(), "performer")
+    shutil.copytree(p["performer"], performer)
+    with self.assertRaises(KeyboardInterrupt):
+      explainer_lib.run(performer, p["data"], model_dir, extra_callbacks=[_StopAfter(1)],
+                        restart=True, **EXPLAINER)
+    os.utime(os.path.join(performer, "performer.keras"), ns=(1, 1))
+    with self.assertRaisesRegex(ValueError, r"\(performer: '\d+:\d+' then, '\d+:1' now\)"):
+      explainer_lib.run(performer, p["data"], model_dir, **EXPLAINER)
 
   def test_evaluation_same_numbers_and_record(self):
     from tf_explainer import evaluate_lib  # pylint: disable=import-outside-toplevel

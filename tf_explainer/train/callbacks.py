@@ -3,6 +3,7 @@
 import json
 import math
 import os
+import shutil
 import time
 
 import keras
@@ -56,6 +57,48 @@ def check_finite(history, model_dir):
         f"Training stopped: the loss became {losses[-1]} in epoch {len(losses)}; the checkpoints "
         f"in {model_dir} are those of the last finite epoch. Lower --learning_rate or check "
         f"the data.")
+
+
+SETTINGS_FILE = "run_settings.json"
+
+
+def file_fingerprint(path):
+  """`"<size>:<mtime_ns>"` of a file, or `None`: tells a retrained model or rewritten file."""
+  try:
+    status = os.stat(path)
+  except OSError:
+    return None
+  return f"{status.st_size}:{status.st_mtime_ns}"
+
+
+def prepare_resume(model_dir, settings, restart=False):
+  """Refuses to resume an interrupted run under other settings; `restart` starts over.
+
+  `settings` (a JSON-able dict: inputs and every setting that shapes the
+  result) is written to `<model_dir>/run_settings.json`. When `model_dir`
+  holds an interrupted run (`backup/`), its recorded settings must equal
+  these; otherwise a one-line error names each difference. `restart=True`
+  removes the run's own `backup/` and starts from the first epoch.
+  """
+  from tf_explainer import io_utils
+  backup = os.path.join(model_dir, "backup")
+  path = os.path.join(model_dir, SETTINGS_FILE)
+  settings = json.loads(json.dumps(settings, default=str))
+  if restart:
+    if os.path.isdir(backup):
+      shutil.rmtree(backup)
+  elif os.path.isdir(backup) and os.path.exists(path):
+    with open(path) as f:
+      recorded = json.load(f)
+    changed = [key for key in sorted(set(recorded) | set(settings))
+               if recorded.get(key) != settings.get(key)]
+    if changed:
+      what = "; ".join(f"{key}: {recorded.get(key)!r} then, {settings.get(key)!r} now"
+                       for key in changed)
+      raise ValueError(f"--model_dir={model_dir} holds an interrupted run with other settings "
+                       f"({what}): pass --restart to start it over, or choose another "
+                       f"--model_dir.")
+  io_utils.write_json(path, settings)
 
 
 def resume_epoch(backup_dir):

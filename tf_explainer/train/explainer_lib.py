@@ -51,7 +51,7 @@ def run(performer_dir, dataset_dir, model_dir, epochs=10, batch_size=32, strateg
         lambda_l_scale=None, lambda_f_divisor=None, initial_p=None, monitor_every=5,
         monitor_images=64, monitor_split="test", objective="reconstruction", jit_compile=True,
         unlabeled_dir=None, seed=0, deterministic=False, train_split="train", verbose=1,
-        extra_callbacks=(), overwrite=False):
+        extra_callbacks=(), overwrite=False, restart=False):
   """Trains an explainer for the performer in `performer_dir`.
 
   Only the performer's outputs reach the loss: its target maps, fc6, fc7 and
@@ -75,6 +75,11 @@ def run(performer_dir, dataset_dir, model_dir, epochs=10, batch_size=32, strateg
   less the validation split (`data.validation_mask`), for choosing settings
   on the validation split; the monitor then watches the validation split.
 
+  An interrupted run in `model_dir` resumes from its last epoch; with another
+  performer, data or setting it is refused (`callbacks.prepare_resume`), and
+  `restart=True` starts it over. `overwrite=True` writes into a non-empty
+  `model_dir` that is not an earlier explainer folder.
+
   Returns:
     `(explainer, metrics)`; `model_dir` holds `explainer.keras`,
     `explainer.json`, `logs/`, `backup/` and `feature_cache/`.
@@ -92,6 +97,19 @@ def run(performer_dir, dataset_dir, model_dir, epochs=10, batch_size=32, strateg
   strat = distribute.get_strategy(strategy)
   distribute.check_global_batch(batch_size, strat)
   io_utils.claim_dir(model_dir, "explainer", "model_dir", overwrite)
+  callbacks_lib.prepare_resume(model_dir, {
+      "performer_dir": os.path.abspath(performer_dir),
+      "performer": callbacks_lib.file_fingerprint(
+          os.path.join(performer_dir, performers.base.MODEL_FILE)),
+      "dataset_dir": os.path.abspath(dataset_dir),
+      "dataset": callbacks_lib.file_fingerprint(os.path.join(dataset_dir, "images.txt")),
+      "unlabeled_dir": os.path.abspath(unlabeled_dir) if unlabeled_dir else None,
+      "batch_size": batch_size, "mixed_precision": mixed_precision,
+      "learning_rate": learning_rate, "gate_learning_rate": gate_learning_rate,
+      "gradient": gradient, "icnn_centre": icnn_centre, "icnn_beta": icnn_beta, "mask": mask,
+      "eta": eta, "lambda_l_scale": lambda_l_scale, "lambda_f_divisor": lambda_f_divisor,
+      "initial_p": initial_p, "objective": objective, "seed": seed,
+      "train_split": train_split}, restart)
 
   sources = [(train, "train")]
   if unlabeled_dir:

@@ -15,7 +15,8 @@ from tf_explainer.train import reproducibility
 def run(dataset_dir, model_dir, arch="alexnet", image_size=None, task="multi",
         target_class=None, epochs=10, batch_size=32, strategy="default", width=None,
         fc_units=None, learning_rate=1e-3, mixed_precision="float32", weights=None, seed=0,
-        deterministic=False, train_split="train", verbose=1, extra_callbacks=(), overwrite=False):
+        deterministic=False, train_split="train", verbose=1, extra_callbacks=(), overwrite=False,
+        restart=False):
   """Trains a performer and saves it into `model_dir`; returns `(model, spec, metrics)`.
 
   Args:
@@ -39,6 +40,8 @@ def run(dataset_dir, model_dir, arch="alexnet", image_size=None, task="multi",
       one seed give identical weights (see `reproducibility`).
     overwrite: write into a non-empty `model_dir` that is not an earlier
       performer folder (refused otherwise).
+    restart: start an interrupted run in `model_dir` over instead of resuming
+      it; resuming under other settings is refused (`prepare_resume`).
     train_split: `"train"`, or `"train_without_validation"` while settings
       are chosen on the validation split (which then also gives
       `val_accuracy`, instead of the test split).
@@ -97,6 +100,14 @@ def run(dataset_dir, model_dir, arch="alexnet", image_size=None, task="multi",
   spec.class_names = tuple(["rest", class_names[target_class]] if task == "single"
                            else class_names)
 
+  io_utils.claim_dir(model_dir, "performer", "model_dir", overwrite)
+  callbacks_lib.prepare_resume(model_dir, {
+      "dataset_dir": os.path.abspath(dataset_dir),
+      "dataset": callbacks_lib.file_fingerprint(os.path.join(dataset_dir, "images.txt")),
+      "arch": arch, "image_size": image_size, "task": task, "target_class": target_class,
+      "batch_size": batch_size, "width": width, "fc_units": fc_units,
+      "learning_rate": learning_rate, "mixed_precision": mixed_precision, "weights": weights,
+      "seed": seed, "train_split": train_split}, restart)
   backup = os.path.join(model_dir, "backup")
   train_ds = data_lib.make_dataset(dataset.subset(train), image_size, labels=labels[train],
                                    batch_size=batch_size, shuffle=True, seed=seed, augment=True,
@@ -105,7 +116,6 @@ def run(dataset_dir, model_dir, arch="alexnet", image_size=None, task="multi",
   test_ds = data_lib.make_dataset(dataset.subset(held_out), image_size, labels=labels[held_out],
                                   batch_size=batch_size)
   to_xy = lambda b: (b["images"], b["labels"])  # noqa: E731
-  io_utils.claim_dir(model_dir, "performer", "model_dir", overwrite)
   reproducibility.write_record(model_dir, seed, deterministic)
   history = model.fit(
       train_ds.map(to_xy), validation_data=test_ds.map(to_xy), epochs=epochs, verbose=verbose,
