@@ -107,9 +107,30 @@ class TrainingRunTest(tf.test.TestCase):
     _, other = features.cached_features(model, spec, p["performer"], fewer, cache_dir, "train",
                                         progress=False)
     self.assertNotEqual(first, other)
-    ds = tf.data.Dataset.load(first)
+    self.assertEqual(os.listdir(cache_dir), [os.path.basename(other)])  # the old one pruned
+    ds = tf.data.Dataset.load(other)
     self.assertEqual(set(ds.element_spec), set(features.FEATURE_KEYS))
-    self.assertEqual(sum(1 for _ in ds), len(train))
+    self.assertEqual(sum(1 for _ in ds), len(fewer))
+
+  def test_feature_cache_key_covers_every_image_and_the_policy(self):
+    p = tiny_run.paths()
+    from tf_explainer.data import read_part_dataset
+    data = os.path.join(tempfile.mkdtemp(), "data")
+    shutil.copytree(p["data"], data)
+    dataset = read_part_dataset(data)
+    key = features.cache_key(p["performer"], dataset, 115, "train")
+    for k in range(len(dataset)):  # whichever image is rewritten, the key changes
+      path = dataset.image_paths[k]
+      before = os.stat(path)
+      os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns + 1000))
+      self.assertNotEqual(features.cache_key(p["performer"], dataset, 115, "train"), key, k)
+      os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    self.assertEqual(features.cache_key(p["performer"], dataset, 115, "train"), key)
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+      self.assertNotEqual(features.cache_key(p["performer"], dataset, 115, "train"), key)
+    finally:
+      keras.config.set_dtype_policy("float32")
 
   def test_no_annotation_reaches_the_loss(self):
     """Training on data whose labels and landmarks are scrambled gives the same explainer."""

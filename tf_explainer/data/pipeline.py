@@ -25,6 +25,10 @@ def task_labels(labels, task, target_class=None):
   return (labels == target_class).astype(np.int32)
 
 
+# Names the preprocessing of `_load` (box crop, bilinear resize, uint8 rounding);
+# feature caches are keyed on it, so change it whenever `_load` changes.
+PREPROCESSING = "box-crop/bilinear/uint8-v1"
+
 SPLITS = ("train", "validation", "train_without_validation", "test", "all")
 VALIDATION_FRACTION = 0.15
 

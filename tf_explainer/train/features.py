@@ -22,7 +22,14 @@ FEATURE_KEYS = ("maps", "fc6", "fc7", "category", "positive", "index")
 
 
 def cache_key(performer_dir, dataset, image_size, split):
-  """A digest of the performer files and the dataset annotations this cache depends on."""
+  """A digest of everything a cache depends on.
+
+  The performer's files (size, modification time and its spec), the dataset's
+  annotations, every image's path, size and modification time, the input
+  size, the pipeline's preprocessing and the dtype policy the features are
+  computed under.
+  """
+  import keras
   digest = hashlib.sha256()
   for name in (performers.base.MODEL_FILE, performers.base.SPEC_FILE):
     path = os.path.join(performer_dir, name)
@@ -32,11 +39,23 @@ def cache_key(performer_dir, dataset, image_size, split):
     digest.update(f.read())
   for array in (dataset.image_paths, dataset.boxes, dataset.labels):
     digest.update(np.ascontiguousarray(array).tobytes())
-  for path in dataset.image_paths[:: max(1, len(dataset.image_paths) // 64)]:
-    stat = os.stat(path)  # a sample of images, so replaced pixels invalidate too
+  for path in dataset.image_paths:  # every image: a replaced one invalidates the cache
+    stat = os.stat(path)
     digest.update(f"{stat.st_size}:{stat.st_mtime_ns}".encode())
-  digest.update(f"{image_size}:{split}".encode())
+  digest.update(f"{image_size}:{split}:{pipeline.PREPROCESSING}:"
+                f"{keras.config.dtype_policy().name}".encode())
   return digest.hexdigest()[:16]
+
+
+def prune(cache_dir, split, keep):
+  """Removes this split's older caches in `cache_dir` (all written here), keeping `keep`."""
+  if not os.path.isdir(cache_dir):
+    return
+  for name in os.listdir(cache_dir):
+    path = os.path.join(cache_dir, name)
+    if (name.startswith(f"{split}-") and path != keep and os.path.isdir(path) and
+        (os.path.exists(os.path.join(path, "complete.json")) or name.endswith(".tmp"))):
+      shutil.rmtree(path, ignore_errors=True)
 
 
 def feature_fn(model, spec):
@@ -98,6 +117,7 @@ def cached_features(model, spec, performer_dir, dataset, cache_dir, split, batch
       json.dump({"images": len(dataset), "key": key}, f)
     shutil.rmtree(path, ignore_errors=True)
     os.replace(tmp, path)
+  prune(cache_dir, split, path)
   return tf.data.Dataset.load(path), path
 
 
