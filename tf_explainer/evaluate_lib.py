@@ -51,7 +51,7 @@ def receptive_fields(explainer, model, spec, subset, collected, filter_parts, pa
 
 def run(explainer_dir, dataset_dir, output_dir, split="test", top_n=100, batch_size=32,
         make_figures=True, explainer_cls_dir=None, verbose=1, seed=0, deterministic=False,
-        overwrite=False):
+        overwrite=False, on_error="fail"):
   """Evaluates the explainer in `explainer_dir`; writes `metrics.json` and `report.md`.
 
   With `explainer_cls_dir` (an Explainer+cls baseline of the same performer),
@@ -63,7 +63,7 @@ def run(explainer_dir, dataset_dir, output_dir, split="test", top_n=100, batch_s
   """
   reproducibility.configure(seed, deterministic)
   explainer, model, spec, _ = explainer_lib.load_explainer(explainer_dir)
-  dataset = data_lib.read_part_dataset(dataset_dir)
+  dataset = data_lib.read_checked(dataset_dir, on_error, verbose)
   result, collected, _ = evaluation.evaluate(explainer, model, spec, dataset, split, top_n,
                                              batch_size)
   if explainer_cls_dir:

@@ -32,6 +32,8 @@ _SEED = flags.DEFINE_integer("seed", 0, "Random seed (recorded; evaluation draws
 _DETERMINISTIC = flags.DEFINE_boolean("deterministic", False, "TensorFlow's deterministic kernels: two runs with one --seed give identical results (see BENCHMARKS.md for the cost).")
 _OVERWRITE = flags.DEFINE_boolean("overwrite", False, "Write into a non-empty --output_dir that "
                                   "is not an earlier evaluation folder (refused otherwise).")
+_ON_ERROR = flags.DEFINE_enum("on_error", "fail", ["fail", "skip"], "An image that cannot be "
+                               "decoded: fail with its name, or skip it (and say how many).")
 _FIGURES = flags.DEFINE_boolean("figures", True, "Draw receptive-field, Grad-CAM and "
                                 "part-contribution figures.")
 
@@ -42,7 +44,7 @@ def main(argv):
   evaluate_lib.run(_EXPLAINER_DIR.value, _DATASET_DIR.value, _OUTPUT_DIR.value, _SPLIT.value,
                    _TOP_N.value, _BATCH_SIZE.value, _FIGURES.value, _EXPLAINER_CLS_DIR.value,
                    seed=_SEED.value, deterministic=_DETERMINISTIC.value,
-                   overwrite=_OVERWRITE.value)
+                   overwrite=_OVERWRITE.value, on_error=_ON_ERROR.value)
 
 
 if __name__ == "__main__":

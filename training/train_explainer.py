@@ -64,13 +64,15 @@ _OVERWRITE = flags.DEFINE_boolean("overwrite", False, "Write into a non-empty --
 _RESTART = flags.DEFINE_boolean("restart", False, "Start an interrupted run in --model_dir "
                                 "over instead of resuming it (resuming under other settings is "
                                 "refused).")
+_ON_ERROR = flags.DEFINE_enum("on_error", "fail", ["fail", "skip"], "An image that cannot be "
+                               "decoded: fail with its name, or skip it (and say how many).")
 _CONFIG = flags.DEFINE_string("config", None, "Optional JSON file of flag values.")
 
 FLAG_NAMES = ("performer_dir", "dataset_dir", "unlabeled_dir", "model_dir", "epochs", "batch_size",
               "strategy", "mixed_precision", "cache", "learning_rate", "gate_learning_rate",
               "gradient", "icnn_centre", "icnn_beta", "eta", "lambda_l_scale", "lambda_f_divisor",
               "initial_p", "monitor_every", "objective", "jit_compile", "train_split", "seed",
-              "deterministic", "overwrite", "restart")
+              "deterministic", "overwrite", "restart", "on_error")
 
 
 def main(argv):

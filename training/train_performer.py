@@ -51,11 +51,13 @@ _OVERWRITE = flags.DEFINE_boolean("overwrite", False, "Write into a non-empty --
 _RESTART = flags.DEFINE_boolean("restart", False, "Start an interrupted run in --model_dir "
                                 "over instead of resuming it (resuming under other settings is "
                                 "refused).")
+_ON_ERROR = flags.DEFINE_enum("on_error", "fail", ["fail", "skip"], "An image that cannot be "
+                               "decoded: fail with its name, or skip it (and say how many).")
 _CONFIG = flags.DEFINE_string("config", None, "Optional JSON file of flag values.")
 
 FLAG_NAMES = ("dataset_dir", "model_dir", "arch", "image_size", "task", "target_class", "epochs",
               "batch_size", "strategy", "width", "fc_units", "learning_rate", "mixed_precision",
-              "weights", "train_split", "seed", "deterministic", "overwrite", "restart")
+              "weights", "train_split", "seed", "deterministic", "overwrite", "restart", "on_error")
 
 
 def main(argv):

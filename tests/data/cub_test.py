@@ -80,6 +80,29 @@ class ReadPartDatasetTest(tf.test.TestCase):
     with self.assertRaisesRegex(DatasetError, r"img2\.jpg: image cannot be decoded"):
       read_part_dataset(self.root)
 
+  def test_truncated_image_is_named_before_training(self):
+    """A JPEG cut in half has a good header: only decoding every pixel finds it."""
+    from PIL import Image
+    path = os.path.join(self.root, "images", "001.a", "img2.jpg")
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8)).save(path)
+    with open(path, "rb") as f:
+      data = f.read()
+    with open(path, "wb") as f:
+      f.write(data[:len(data) // 2])
+    with Image.open(path) as image:
+      image.verify()  # what the reader checked before: passes
+    with self.assertRaisesRegex(DatasetError, r"img2\.jpg: image cannot be decoded"):
+      read_part_dataset(self.root)
+    d = read_part_dataset(self.root, on_error="skip")
+    self.assertEqual(d.skipped, 1)
+    self.assertNotIn(path, list(d.image_paths))
+    from tf_explainer.data import read_checked
+    with self.assertRaisesRegex(DatasetError, r"img2\.jpg"):
+      read_checked(self.root, "fail")
+    self.assertEqual(read_checked(self.root, "skip", verbose=0).skipped, 1)
+    with self.assertRaisesRegex(ValueError, r"--on_error must be one of"):
+      read_checked(self.root, "ignore")
+
   def test_part_outside_image_raises_or_skips(self):
     self.rewrite("parts/part_locs.txt", "2 1 10 5 1", "2 1 10 500 1")
     with self.assertRaisesRegex(DatasetError, r"part_locs\.txt:3: part 1 .*y=500.*outside image 2"):

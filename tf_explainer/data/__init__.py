@@ -2,9 +2,10 @@
 
 from tf_explainer.data.cub import DatasetError, PartDataset, read_part_dataset
 from tf_explainer.data.pipeline import (SPLITS, TRAIN_SPLITS, check_train_split, held_out_split,
-                                       make_dataset, select, split_mask, task_labels,
-                                       validation_mask)
+                                       make_dataset, read_checked, select, split_mask,
+                                       task_labels, validation_mask)
 
 __all__ = ["DatasetError", "PartDataset", "SPLITS", "TRAIN_SPLITS", "check_train_split",
-           "held_out_split", "make_dataset", "read_part_dataset", "select", "split_mask",
+           "held_out_split", "make_dataset", "read_checked", "read_part_dataset", "select",
+           "split_mask",
            "task_labels", "validation_mask"]

@@ -104,20 +104,37 @@ def _id_table(path, columns, numeric, convert):
   return table
 
 
-def _image_sizes(paths):
-  """`(width, height)` of every image from its header; raises naming an undecodable file."""
+_DECODED = {}  # (path, size, mtime_ns) -> (width, height) or an error text, per process
+
+
+def _decode_one(path):
+  """`(width, height)` of a fully decoded image, or the reason it cannot be decoded."""
   from PIL import Image
-  sizes = []
-  for path in paths:
+  try:
+    status = os.stat(path)
+  except OSError:
+    return "image listed in images.txt does not exist"
+  key = (path, status.st_size, status.st_mtime_ns)
+  if key not in _DECODED:
     try:
       with Image.open(path) as image:
-        image.verify()
-        sizes.append(image.size)
-    except FileNotFoundError:
-      raise DatasetError(f"{path}: image listed in images.txt does not exist.") from None
+        image.load()  # every pixel: a truncated file fails here, not mid-training
+        _DECODED[key] = image.size
     except Exception as e:  # PIL raises many types for broken files
-      raise DatasetError(f"{path}: image cannot be decoded ({type(e).__name__}: {e}).") from None
-  return sizes
+      _DECODED[key] = f"image cannot be decoded ({type(e).__name__}: {e})"
+  return _DECODED[key]
+
+
+def _image_sizes(paths):
+  """`(width, height)` or an error text for every image, decoding each once, in parallel.
+
+  Results are remembered per file (path, size, modification time), so a
+  process that reads the same dataset again does not decode it again.
+  """
+  import concurrent.futures
+  workers = min(8, (os.cpu_count() or 1) + 1)
+  with concurrent.futures.ThreadPoolExecutor(workers) as pool:  # PIL decodes without the GIL
+    return list(pool.map(_decode_one, paths, chunksize=64))
 
 
 def read_part_dataset(root, check_images=True, on_error="raise"):
@@ -125,11 +142,12 @@ def read_part_dataset(root, check_images=True, on_error="raise"):
 
   Args:
     root: dataset root.
-    check_images: open every image header: an undecodable image, or a part
-      outside its image, is an error.
+    check_images: decode every image once (in parallel; remembered per file
+      for the process): a missing or undecodable image, or a part outside
+      its image, is an error.
     on_error: `"raise"` for a `DatasetError` naming file and line, or `"skip"`
-      to drop the images with problems (counted in `skipped`). Missing files
-      and malformed lines are always errors.
+      to drop the images with problems (counted in `skipped`). Missing
+      annotation files and malformed lines are always errors.
 
   Returns:
     `PartDataset`.
@@ -206,7 +224,11 @@ def read_part_dataset(root, check_images=True, on_error="raise"):
 
   image_paths = np.array([os.path.join(root, "images", images[i][1]) for i in ids])
   if check_images:
-    for i, (image_id, (width, height)) in enumerate(zip(ids, _image_sizes(image_paths))):
+    for i, (image_id, size) in enumerate(zip(ids, _image_sizes(image_paths))):
+      if isinstance(size, str):
+        problem(f"{image_paths[i]}: {size}.", image_id)
+        continue
+      width, height = size
       for k, part_id in enumerate(part_ids):
         row, col = landmarks[i, k]
         if np.isfinite(row) and not (0 <= col <= width and 0 <= row <= height):

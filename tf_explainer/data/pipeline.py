@@ -25,6 +25,21 @@ def task_labels(labels, task, target_class=None):
   return (labels == target_class).astype(np.int32)
 
 
+ON_ERROR = ("fail", "skip")
+
+
+def read_checked(dataset_dir, on_error="fail", verbose=1, flag="dataset_dir"):
+  """`read_part_dataset` for the scripts' `--on_error=fail|skip`; says what was skipped."""
+  from tf_explainer.data import cub
+  if on_error not in ON_ERROR:
+    raise ValueError(f"--on_error must be one of {ON_ERROR}, got {on_error!r}.")
+  dataset = cub.read_part_dataset(dataset_dir, on_error="raise" if on_error == "fail" else "skip")
+  if dataset.skipped and verbose:
+    print(f"--{flag}={dataset_dir}: skipped {dataset.skipped} images that cannot be read "
+          f"(--on_error=skip).", flush=True)
+  return dataset
+
+
 # Names the preprocessing of `_load` (box crop, bilinear resize, uint8 rounding);
 # feature caches are keyed on it, so change it whenever `_load` changes.
 PREPROCESSING = "box-crop/bilinear/uint8-v1"

@@ -51,7 +51,7 @@ def run(performer_dir, dataset_dir, model_dir, epochs=10, batch_size=32, strateg
         lambda_l_scale=None, lambda_f_divisor=None, initial_p=None, monitor_every=5,
         monitor_images=64, monitor_split="test", objective="reconstruction", jit_compile=True,
         unlabeled_dir=None, seed=0, deterministic=False, train_split="train", verbose=1,
-        extra_callbacks=(), overwrite=False, restart=False):
+        extra_callbacks=(), overwrite=False, restart=False, on_error="fail"):
   """Trains an explainer for the performer in `performer_dir`.
 
   Only the performer's outputs reach the loss: its target maps, fc6, fc7 and
@@ -78,7 +78,8 @@ def run(performer_dir, dataset_dir, model_dir, epochs=10, batch_size=32, strateg
   An interrupted run in `model_dir` resumes from its last epoch; with another
   performer, data or setting it is refused (`callbacks.prepare_resume`), and
   `restart=True` starts it over. `overwrite=True` writes into a non-empty
-  `model_dir` that is not an earlier explainer folder.
+  `model_dir` that is not an earlier explainer folder. `on_error="skip"`
+  leaves out images that cannot be decoded instead of failing.
 
   Returns:
     `(explainer, metrics)`; `model_dir` holds `explainer.keras`,
@@ -87,7 +88,7 @@ def run(performer_dir, dataset_dir, model_dir, epochs=10, batch_size=32, strateg
   distribute.set_precision(mixed_precision)
   reproducibility.configure(seed, deterministic)
   model, spec = performers.load_performer(performer_dir)
-  dataset = data_lib.read_part_dataset(dataset_dir)
+  dataset = data_lib.read_checked(dataset_dir, on_error, verbose)
   data_lib.check_train_split(train_split)
   if train_split != "train" and monitor_split == "test":
     monitor_split = data_lib.held_out_split(train_split)  # no test images while tuning
@@ -117,7 +118,7 @@ def run(performer_dir, dataset_dir, model_dir, epochs=10, batch_size=32, strateg
       raise ValueError(f"--unlabeled_dir={unlabeled_dir}: the Explainer+cls baseline "
                        f"(--objective=classification) learns from labels; it cannot use "
                        f"unlabeled images.")
-    unlabeled = data_lib.read_part_dataset(unlabeled_dir)
+    unlabeled = data_lib.read_checked(unlabeled_dir, on_error, verbose, "unlabeled_dir")
     if len(unlabeled) == 0:
       raise ValueError(f"--unlabeled_dir={unlabeled_dir} holds no images.")
     sources.append((unlabeled, "unlabeled"))

@@ -16,7 +16,7 @@ def run(dataset_dir, model_dir, arch="alexnet", image_size=None, task="multi",
         target_class=None, epochs=10, batch_size=32, strategy="default", width=None,
         fc_units=None, learning_rate=1e-3, mixed_precision="float32", weights=None, seed=0,
         deterministic=False, train_split="train", verbose=1, extra_callbacks=(), overwrite=False,
-        restart=False):
+        restart=False, on_error="fail"):
   """Trains a performer and saves it into `model_dir`; returns `(model, spec, metrics)`.
 
   Args:
@@ -40,6 +40,7 @@ def run(dataset_dir, model_dir, arch="alexnet", image_size=None, task="multi",
       one seed give identical weights (see `reproducibility`).
     overwrite: write into a non-empty `model_dir` that is not an earlier
       performer folder (refused otherwise).
+    on_error: `"fail"` on an image that cannot be decoded, or `"skip"` it.
     restart: start an interrupted run in `model_dir` over instead of resuming
       it; resuming under other settings is refused (`prepare_resume`).
     train_split: `"train"`, or `"train_without_validation"` while settings
@@ -48,7 +49,7 @@ def run(dataset_dir, model_dir, arch="alexnet", image_size=None, task="multi",
   """
   distribute.set_precision(mixed_precision)
   reproducibility.configure(seed, deterministic)
-  dataset = data_lib.read_part_dataset(dataset_dir)
+  dataset = data_lib.read_checked(dataset_dir, on_error, verbose)
   class_names = [str(c) for c in dataset.class_names]
   if task == "single":
     target_class = class_index(target_class, dataset, dataset_dir)
