@@ -64,8 +64,10 @@ def run(explainer_dir, dataset_dir, output_dir, split="test", top_n=100, batch_s
   reproducibility.configure(seed, deterministic)
   explainer, model, spec, _ = explainer_lib.load_explainer(explainer_dir)
   dataset = data_lib.read_checked(dataset_dir, on_error, verbose)
+  if verbose:
+    print(f"Evaluating on the {split} split", flush=True)
   result, collected, _ = evaluation.evaluate(explainer, model, spec, dataset, split, top_n,
-                                             batch_size)
+                                             batch_size, progress=verbose > 0)
   if explainer_cls_dir:
     cls, _, _, _ = explainer_lib.load_explainer(explainer_cls_dir)
     if cls.config.objective != "classification":

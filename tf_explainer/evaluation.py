@@ -66,10 +66,32 @@ def maps_of(explainer, model, spec, dataset, batch_size=32):
   return {k: np.concatenate(v) for k, v in out.items()}
 
 
-def collect(explainer, model, spec, dataset, labels, batch_size=32, num_samples=16):
-  """Runs performer and explainer over `dataset`, keeping peaks, scores and logits."""
+def compiled_step(explainer, model, spec):
+  """One compiled function from a batch of images to every output evaluation reads."""
   probe = probe_model(model, spec)
   classifier = model.get_layer(spec.classifier_layer)
+
+  @tf.function(reduce_retracing=True)
+  def step(images):
+    out = probe(images, training=False)
+    expl = explainer(out["target"], training=False)
+    return {"explainer": tf.cast(expl["part_maps"], tf.float32),
+            "performer_top_conv": tf.cast(out["top_conv"], tf.float32),
+            "performer_target": tf.cast(out["target"], tf.float32),
+            "performer_logits": tf.cast(out["logits"], tf.float32),
+            "explainer_logits": tf.cast(classifier(expl["fc7"]), tf.float32),
+            "share": tf.cast(explainer.interpretable_share(out["target"]), tf.float32)}
+
+  return step
+
+
+def collect(explainer, model, spec, dataset, labels, batch_size=32, num_samples=16,
+            progress=False):
+  """Runs performer and explainer over `dataset`, keeping peaks, scores and logits.
+
+  Each batch goes through one compiled function; `progress` shows a bar.
+  """
+  step = compiled_step(explainer, model, spec)
   mappings = layer_mappings(model, spec)
   peaks = {k: [] for k in mappings}
   scores = {k: [] for k in mappings}
@@ -77,19 +99,19 @@ def collect(explainer, model, spec, dataset, labels, batch_size=32, num_samples=
   samples = {}
   ds = data_lib.make_dataset(dataset, spec.image_size, labels=labels, batch_size=batch_size,
                              cache=False)
+  bar = keras.utils.Progbar(len(dataset), unit_name="image") if progress else None
   for batch in ds:
-    out = probe(batch["images"], training=False)
-    expl = explainer(out["target"], training=False)
-    maps = {"explainer": expl["part_maps"].numpy(),
-            "performer_top_conv": tf.cast(out["top_conv"], tf.float32).numpy(),
-            "performer_target": tf.cast(out["target"], tf.float32).numpy()}
+    out = {k: v.numpy() for k, v in step(batch["images"]).items()}
+    maps = {name: out[name] for name in ("explainer", "performer_top_conv", "performer_target")}
     for name, m in maps.items():
       p, s = metrics_lib.peaks_and_scores(m, mappings[name])
       peaks[name].append(p)
       scores[name].append(s)
-    perf_logits.append(tf.cast(out["logits"], tf.float32).numpy())
-    expl_logits.append(tf.cast(classifier(expl["fc7"]), tf.float32).numpy())
-    shares.append(explainer.interpretable_share(out["target"]).numpy())
+    perf_logits.append(out["performer_logits"])
+    expl_logits.append(out["explainer_logits"])
+    shares.append(out["share"])
+    if bar:
+      bar.add(len(out["share"]))
     lms.append(batch["landmarks"].numpy())
     index.append(batch["index"].numpy())
     have = len(samples.get("images", []))
@@ -194,13 +216,14 @@ def share_by_category(collected, spec):
   return result
 
 
-def evaluate(explainer, model, spec, dataset, split="test", top_n=100, batch_size=32):
+def evaluate(explainer, model, spec, dataset, split="test", top_n=100, batch_size=32,
+             progress=False):
   """The metrics dict of `metrics.json` plus the collected arrays for pictures."""
   subset = data_lib.select(dataset, split)
   if len(subset) == 0:
     raise ValueError(f"The dataset has no {split} images to evaluate on.")
   labels = data_lib.task_labels(subset.labels, spec.task, spec.target_class)
-  collected = collect(explainer, model, spec, subset, labels, batch_size)
+  collected = collect(explainer, model, spec, subset, labels, batch_size, progress=progress)
   values, per_filter, notes = instabilities(collected, spec, top_n)
   result = {
       "location_instability": values,

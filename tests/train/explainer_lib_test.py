@@ -112,6 +112,30 @@ class TrainingRunTest(tf.test.TestCase):
     self.assertEqual(set(ds.element_spec), set(features.FEATURE_KEYS))
     self.assertEqual(sum(1 for _ in ds), len(fewer))
 
+  def test_caching_and_evaluation_show_progress(self):
+    import contextlib
+    import io
+    from tf_explainer import evaluation
+    from tf_explainer.data import read_part_dataset, select, task_labels
+    p = tiny_run.paths()
+    model, spec = explainer_lib.performers.load_performer(p["performer"])
+    train = select(read_part_dataset(p["data"]), "train")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+      features.cached_features(model, spec, p["performer"], train, tempfile.mkdtemp(), "train",
+                               progress=True)
+    self.assertIn(f"{len(train)}/{len(train)}", out.getvalue())
+    explainer, _, _, _ = explainer_lib.load_explainer(p["explainer"])
+    labels = task_labels(train.labels, spec.task, spec.target_class)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+      collected = evaluation.collect(explainer, model, spec, train, labels, progress=True)
+    self.assertIn(f"{len(train)}/{len(train)}", out.getvalue())
+    # The compiled step gives what the layers give eagerly.
+    batch = next(iter(tf.data.Dataset.from_tensor_slices(collected.samples["images"]).batch(4)))
+    eager = explainer(evaluation.probe_model(model, spec)(batch)["target"])["part_maps"]
+    self.assertAllClose(collected.samples["explainer"][:4], eager, atol=1e-4)
+
   def test_feature_cache_key_covers_every_image_and_the_policy(self):
     p = tiny_run.paths()
     from tf_explainer.data import read_part_dataset

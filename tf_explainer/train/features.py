@@ -81,17 +81,26 @@ def feature_fn(model, spec):
   return extract
 
 
-def feature_dataset(model, spec, dataset, batch_size=32):
+def feature_dataset(model, spec, dataset, batch_size=32, progress_bar=None):
   """Unbatched `tf.data.Dataset` of feature dicts, computed by the performer on the fly.
 
   Only the performer's outputs and the image index travel on: no annotation.
+  `progress_bar` (a `keras.utils.Progbar` over images) advances batch by batch.
   """
   images = pipeline.make_dataset(dataset, spec.image_size, batch_size=batch_size, cache=False)
   extract = tf.function(feature_fn(model, spec))
 
+  def advance(count):
+    progress_bar.add(int(count))
+    return np.int64(0)
+
   def run(batch):
     features = extract(batch["images"])
     features["index"] = batch["index"]
+    if progress_bar is not None:
+      tick = tf.py_function(advance, [tf.shape(batch["index"])[0]], tf.int64)
+      with tf.control_dependencies([tick]):
+        features["index"] = tf.identity(features["index"])
     return features
 
   return images.map(run).unbatch()
@@ -109,9 +118,12 @@ def cached_features(model, spec, performer_dir, dataset, cache_dir, split, batch
   if not os.path.exists(os.path.join(path, "complete.json")):
     tmp = path + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    ds = feature_dataset(model, spec, dataset, batch_size)
+    bar = None
     if progress:
+      import keras
       print(f"Caching performer features of {len(dataset)} {split} images in {path}")
+      bar = keras.utils.Progbar(len(dataset), unit_name="image")
+    ds = feature_dataset(model, spec, dataset, batch_size, progress_bar=bar)
     ds.save(tmp, shard_func=lambda item: tf.cast(item["index"] % 4, tf.int64))
     with open(os.path.join(tmp, "complete.json"), "w") as f:
       json.dump({"images": len(dataset), "key": key}, f)
