@@ -15,7 +15,6 @@ mistake leaves nothing behind. A folder that existed before is never touched.
 """
 
 import os
-import shutil
 import sys
 
 from absl import app, flags
@@ -27,7 +26,13 @@ _PROGRESS = ("backup", "performer.keras", "explainer.keras", "saved_model.pb", "
 
 
 def _made_progress(folder):
-  return any(os.path.exists(os.path.join(folder, name)) for name in _PROGRESS)
+  from tf_explainer import io_utils
+  return any(io_utils.exists(os.path.join(folder, name)) for name in _PROGRESS)
+
+
+def _exists(path):
+  from tf_explainer import io_utils
+  return io_utils.exists(path)
 
 
 def run(main, output_flags=()):
@@ -37,7 +42,7 @@ def run(main, output_flags=()):
     created = []
     for name in output_flags:
       path = flags.FLAGS[name].value
-      if path and not os.path.exists(path):
+      if path and not _exists(path):
         created.append(path)
     try:
       return main(argv)
@@ -45,8 +50,9 @@ def run(main, output_flags=()):
       if os.environ.get("TF_EXPLAINER_TRACEBACK"):
         raise
       for path in created:
-        if os.path.isdir(path) and not _made_progress(path):
-          shutil.rmtree(path, ignore_errors=True)
+        if _exists(path) and not _made_progress(path):
+          from tf_explainer import io_utils
+          io_utils.rmtree(path)
       message = " ".join(str(e).split()) or type(e).__name__
       print(f"{os.path.basename(sys.argv[0])}: error: {message}", file=sys.stderr, flush=True)
       sys.exit(1)

@@ -19,7 +19,6 @@ numeric folders, never sees a partial version.
 
 import os
 import re
-import shutil
 
 import keras
 import numpy as np
@@ -177,11 +176,11 @@ def remove_stale_temporaries(export_base):
     The removed paths.
   """
   removed = []
-  for name in sorted(os.listdir(export_base)):
+  for name in sorted(io_utils.listdir(export_base)):
     match = _TEMPORARY.fullmatch(name)
     if match and not _process_alive(int(match.group(1))):
       path = os.path.join(export_base, name)
-      shutil.rmtree(path, ignore_errors=True)
+      io_utils.rmtree(path)
       removed.append(path)
   return removed
 
@@ -201,22 +200,28 @@ def export(module, export_base, version, model_name="explainer", overwrite=False
   if int(version) < 0:
     raise ValueError(f"--version must be a non-negative integer, got {version}.")
   final = os.path.join(export_base, str(int(version)))
-  if os.path.exists(final) and not overwrite:
+  if io_utils.exists(final) and not overwrite:
     raise ValueError(f"{final} exists already: choose another --version (TF Serving serves the "
                      f"highest) or pass --overwrite.")
-  os.makedirs(export_base, exist_ok=True)
+  io_utils.makedirs(export_base)
   remove_stale_temporaries(export_base)
   tmp = os.path.join(export_base, f".tmp-{int(version)}-{os.getpid()}")
+  if io_utils.is_url(export_base):
+    # Object stores cannot rename a folder: write the version in place, as
+    # TensorFlow's own exporters do there (the old version goes first).
+    io_utils.rmtree(final)
+    tmp = final
   try:
     export_archive(module).write_out(tmp, verbose=False)
     extra = os.path.join(tmp, "assets.extra")
-    os.makedirs(extra, exist_ok=True)
+    io_utils.makedirs(extra)
     with tf.io.TFRecordWriter(os.path.join(extra, WARMUP_FILE)) as writer:
       for record in warmup_records(module.image_size, model_name):
         writer.write(record)
-    io_utils.replace_dir(tmp, final)
+    if tmp != final:
+      io_utils.replace_dir(tmp, final)
   except BaseException:
-    shutil.rmtree(tmp, ignore_errors=True)
+    io_utils.rmtree(tmp)
     raise
   return final
 

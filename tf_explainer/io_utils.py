@@ -1,17 +1,88 @@
-"""Writes that never leave a half-written file or folder behind."""
+"""Files and folders through `tf.io.gfile`, and writes that never leave half a file behind.
+
+Every path the scripts read or write goes through here, so model, evaluation
+and export folders may be local paths or any filesystem TensorFlow knows
+(`gs://`, `s3://` with the plugins, `ram://` in the tests), as in every
+TensorFlow tool.
+"""
 
 import dataclasses
 import json
 import os
-import shutil
+import re
+
+import tensorflow as tf
+
+_URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+
+
+def is_url(path):
+  """Whether `path` names a filesystem other than the local one (`gs://...`, `ram://...`)."""
+  return bool(_URL.match(str(path)))
+
+
+def absolute(path):
+  """`os.path.abspath` for local paths; URLs unchanged."""
+  return path if is_url(path) else os.path.abspath(path)
+
+
+def exists(path):
+  return tf.io.gfile.exists(path)
+
+
+def isdir(path):
+  return tf.io.gfile.isdir(path)
+
+
+def listdir(path):
+  """Entry names of a folder, without the trailing slash some filesystems add."""
+  return [name.rstrip("/") for name in tf.io.gfile.listdir(path)]
+
+
+def makedirs(path):
+  tf.io.gfile.makedirs(path)
+
+
+def rmtree(path):
+  """Removes a folder and its contents if it exists."""
+  try:
+    tf.io.gfile.rmtree(path)
+  except tf.errors.NotFoundError:
+    pass
+
+
+def rename(source, target):
+  """Renames a file or folder; replaces a file `target` (atomic on local disks)."""
+  if not is_url(source) and not is_url(target):
+    os.replace(source, target)
+  else:
+    tf.io.gfile.rename(source, target, overwrite=True)
+
+
+def open_file(path, mode="r"):
+  return tf.io.gfile.GFile(path, mode)
+
+
+def read_json(path):
+  with tf.io.gfile.GFile(path) as f:
+    return json.load(f)
+
+
+def fingerprint(path):
+  """`"<size>:<mtime>"` of a file, or `None`: tells a rewritten file."""
+  try:
+    status = tf.io.gfile.stat(path)
+  except tf.errors.NotFoundError:
+    return None
+  return f"{status.length}:{status.mtime_nsec}"
 
 
 def write_text(path, text):
   """Writes `text` to `path` through a temporary file and a rename."""
   tmp = f"{path}.tmp-{os.getpid()}"
-  with open(tmp, "w") as f:
+  with tf.io.gfile.GFile(tmp, "w") as f:
     f.write(text)
-  os.replace(tmp, path)
+  rename(tmp, path)
   return path
 
 
@@ -20,15 +91,35 @@ def write_json(path, value, **kwargs):
   return write_text(path, json.dumps(value, indent=2, **kwargs))
 
 
+def copy_tree(source, target):
+  """Copies folder `source` to `target` file by file (object stores cannot rename folders)."""
+  for folder, _, files in tf.io.gfile.walk(source):
+    relative = folder[len(source):].lstrip("/")
+    destination = os.path.join(target, relative) if relative else target
+    tf.io.gfile.makedirs(destination)
+    for name in files:
+      tf.io.gfile.copy(os.path.join(folder, name), os.path.join(destination, name),
+                       overwrite=True)
+
+
 def replace_dir(tmp, final):
-  """Moves the complete folder `tmp` to `final`, replacing an existing `final`."""
-  if os.path.exists(final):
+  """Moves the complete folder `tmp` to `final`, replacing an existing `final`.
+
+  Atomic on local disks (two renames). Other filesystems cannot rename a
+  folder: there the old `final` is removed and `tmp` copied over.
+  """
+  if is_url(tmp) or is_url(final):
+    rmtree(final)
+    copy_tree(tmp, final)
+    rmtree(tmp)
+    return final
+  if exists(final):
     old = f"{final}.old-{os.getpid()}"
-    os.rename(final, old)
-    os.rename(tmp, final)
-    shutil.rmtree(old)
+    rename(final, old)
+    rename(tmp, final)
+    rmtree(old)
   else:
-    os.rename(tmp, final)
+    rename(tmp, final)
   return final
 
 
@@ -51,9 +142,8 @@ _LEGACY_FILES = {"dataset": ("images.txt",), "performer": ("performer.json", "ba
 def owner(path):
   """The writer (`"dataset"`, `"performer"`, ...) that made folder `path`, or `None`."""
   try:
-    with open(os.path.join(path, OWNER_FILE)) as f:
-      return json.load(f).get("kind")
-  except (OSError, ValueError, AttributeError):
+    return read_json(os.path.join(path, OWNER_FILE)).get("kind")
+  except (OSError, ValueError, AttributeError, tf.errors.OpError):
     return None
 
 
@@ -68,9 +158,9 @@ def claim_dir(path, kind, flag, overwrite=False, overwrite_means="write into it 
   Raises:
     ValueError: naming `--<flag>=<path>` and what it holds.
   """
-  if os.path.exists(path) and not os.path.isdir(path):
+  if exists(path) and not isdir(path):
     raise ValueError(f"--{flag}={path} is a file, not a folder.")
-  entries = os.listdir(path) if os.path.isdir(path) else []
+  entries = listdir(path) if isdir(path) else []
   mine = owner(path) == kind or (
       OWNER_FILE not in entries and any(name in entries for name in _LEGACY_FILES.get(kind, ())))
   if entries and not mine and not overwrite:
@@ -79,7 +169,7 @@ def claim_dir(path, kind, flag, overwrite=False, overwrite_means="write into it 
     raise ValueError(f"--{flag}={path} is not empty and holds {what} (e.g. "
                      f"{sorted(entries)[0]!r}); choose a new or empty folder, or pass "
                      f"--overwrite to {overwrite_means}.")
-  os.makedirs(path, exist_ok=True)
+  makedirs(path)
   if owner(path) != kind:
     write_json(os.path.join(path, OWNER_FILE), {"kind": kind})
   return path

@@ -10,7 +10,6 @@ import numpy as np
 import tensorflow as tf
 
 from tests import tiny_run
-from tf_explainer import performers
 from tf_explainer.train import explainer_lib, performer_lib, reproducibility
 
 PERFORMER = dict(tiny_run.PERFORMER, epochs=3, deterministic=True)

@@ -1,7 +1,6 @@
 """What every performer shares: its description, preprocessing and head."""
 
 import dataclasses
-import json
 import os
 from typing import Optional
 
@@ -203,10 +202,10 @@ def feature_model(model, spec):
 
 def save_performer(model, spec, directory):
   """Writes `performer.keras` and `performer.json` into `directory`, atomically per file."""
-  os.makedirs(directory, exist_ok=True)
+  io_utils.makedirs(directory)
   tmp_model = os.path.join(directory, f".{MODEL_FILE}.tmp.keras")
   model.save(tmp_model)
-  os.replace(tmp_model, os.path.join(directory, MODEL_FILE))
+  io_utils.rename(tmp_model, os.path.join(directory, MODEL_FILE))
   io_utils.write_json(os.path.join(directory, SPEC_FILE), spec.to_dict())
 
 
@@ -219,10 +218,9 @@ def load_performer(directory):
   model_path = os.path.join(directory, MODEL_FILE)
   spec_path = os.path.join(directory, SPEC_FILE)
   for path in (model_path, spec_path):
-    if not os.path.exists(path):
+    if not io_utils.exists(path):
       raise ValueError(f"--performer_dir={directory} holds no performer: {path} is missing.")
-  with open(spec_path) as f:
-    spec = PerformerSpec.from_dict(json.load(f))
+  spec = PerformerSpec.from_dict(io_utils.read_json(spec_path))
   model = keras.saving.load_model(model_path)
   return model, spec
 

@@ -3,7 +3,6 @@
 import json
 import math
 import os
-import shutil
 import time
 
 import keras
@@ -63,12 +62,9 @@ SETTINGS_FILE = "run_settings.json"
 
 
 def file_fingerprint(path):
-  """`"<size>:<mtime_ns>"` of a file, or `None`: tells a retrained model or rewritten file."""
-  try:
-    status = os.stat(path)
-  except OSError:
-    return None
-  return f"{status.st_size}:{status.st_mtime_ns}"
+  """`"<size>:<mtime>"` of a file, or `None`: tells a retrained model or rewritten file."""
+  from tf_explainer import io_utils
+  return io_utils.fingerprint(path)
 
 
 def prepare_resume(model_dir, settings, restart=False):
@@ -85,11 +81,9 @@ def prepare_resume(model_dir, settings, restart=False):
   path = os.path.join(model_dir, SETTINGS_FILE)
   settings = json.loads(json.dumps(settings, default=str))
   if restart:
-    if os.path.isdir(backup):
-      shutil.rmtree(backup)
-  elif os.path.isdir(backup) and os.path.exists(path):
-    with open(path) as f:
-      recorded = json.load(f)
+    io_utils.rmtree(backup)
+  elif io_utils.isdir(backup) and io_utils.exists(path):
+    recorded = io_utils.read_json(path)
     changed = [key for key in sorted(set(recorded) | set(settings))
                if recorded.get(key) != settings.get(key)]
     if changed:
@@ -107,8 +101,8 @@ def resume_epoch(backup_dir):
   The input pipeline must start at that epoch too (`data.pipeline.epochs`), so
   it is read before `fit` from the file the callback writes.
   """
+  from tf_explainer import io_utils
   path = os.path.join(backup_dir, "training_metadata.json")
-  if not os.path.exists(path):
+  if not io_utils.exists(path):
     return 0
-  with open(path) as f:
-    return int(json.load(f)["epoch"])
+  return int(io_utils.read_json(path)["epoch"])

@@ -3,6 +3,7 @@
 import json
 import os
 
+import tensorflow as tf
 from absl import flags
 
 from tf_explainer import io_utils
@@ -26,9 +27,8 @@ def resolve(flag_values, config_path=None, names=None):
   if not config_path:
     return params
   try:
-    with open(config_path) as f:
-      overrides = json.load(f)
-  except (OSError, json.JSONDecodeError) as e:
+    overrides = io_utils.read_json(config_path)
+  except (OSError, json.JSONDecodeError, tf.errors.OpError) as e:
     raise ValueError(f"--config={config_path}: cannot read JSON ({e}).") from None
   if not isinstance(overrides, dict):
     raise ValueError(f"--config={config_path}: expected a JSON object of flag values.")
@@ -70,5 +70,5 @@ def _parse(flag, key, value, config_path):
 
 def save(params, directory, name="config.json"):
   """Writes the resolved configuration into `directory` atomically."""
-  os.makedirs(directory, exist_ok=True)
+  io_utils.makedirs(directory)
   return io_utils.write_json(os.path.join(directory, name), params, sort_keys=True, default=str)

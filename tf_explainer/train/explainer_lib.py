@@ -1,6 +1,5 @@
 """Distilling an explainer from a performer (library of training/train_explainer.py)."""
 
-import json
 import os
 
 import keras
@@ -99,12 +98,12 @@ def run(performer_dir, dataset_dir, model_dir, epochs=10, batch_size=32, strateg
   distribute.check_global_batch(batch_size, strat)
   io_utils.claim_dir(model_dir, "explainer", "model_dir", overwrite)
   callbacks_lib.prepare_resume(model_dir, {
-      "performer_dir": os.path.abspath(performer_dir),
+      "performer_dir": io_utils.absolute(performer_dir),
       "performer": callbacks_lib.file_fingerprint(
           os.path.join(performer_dir, performers.base.MODEL_FILE)),
-      "dataset_dir": os.path.abspath(dataset_dir),
+      "dataset_dir": io_utils.absolute(dataset_dir),
       "dataset": callbacks_lib.file_fingerprint(os.path.join(dataset_dir, "images.txt")),
-      "unlabeled_dir": os.path.abspath(unlabeled_dir) if unlabeled_dir else None,
+      "unlabeled_dir": io_utils.absolute(unlabeled_dir) if unlabeled_dir else None,
       "batch_size": batch_size, "mixed_precision": mixed_precision,
       "learning_rate": learning_rate, "gate_learning_rate": gate_learning_rate,
       "gradient": gradient, "icnn_centre": icnn_centre, "icnn_beta": icnn_beta, "mask": mask,
@@ -212,13 +211,13 @@ def _fit(explainer, pairs, epochs, steps_per_epoch, batch_size, verbose, model_d
 def save_explainer(explainer, model_dir, performer_dir, dataset_dir=None, unlabeled_dir=None,
                    train_split="train"):
   """Writes `explainer.keras` and `explainer.json` (with the performer's path) atomically."""
-  os.makedirs(model_dir, exist_ok=True)
+  io_utils.makedirs(model_dir)
   tmp = os.path.join(model_dir, f".{EXPLAINER_FILE}.tmp.keras")
   explainer.save(tmp)
-  os.replace(tmp, os.path.join(model_dir, EXPLAINER_FILE))
-  manifest = {"performer_dir": os.path.abspath(performer_dir),
-              "dataset_dir": os.path.abspath(dataset_dir) if dataset_dir else None,
-              "unlabeled_dir": os.path.abspath(unlabeled_dir) if unlabeled_dir else None,
+  io_utils.rename(tmp, os.path.join(model_dir, EXPLAINER_FILE))
+  manifest = {"performer_dir": io_utils.absolute(performer_dir),
+              "dataset_dir": io_utils.absolute(dataset_dir) if dataset_dir else None,
+              "unlabeled_dir": io_utils.absolute(unlabeled_dir) if unlabeled_dir else None,
               "train_split": train_split,
               "config": explainer.config.to_dict()}
   io_utils.write_json(os.path.join(model_dir, MANIFEST_FILE), manifest, default=list)
@@ -234,10 +233,9 @@ def load_explainer(explainer_dir):
   manifest_path = os.path.join(explainer_dir, MANIFEST_FILE)
   model_path = os.path.join(explainer_dir, EXPLAINER_FILE)
   for path in (manifest_path, model_path):
-    if not os.path.exists(path):
+    if not io_utils.exists(path):
       raise ValueError(f"--explainer_dir={explainer_dir} holds no explainer: {path} is missing.")
-  with open(manifest_path) as f:
-    manifest = json.load(f)
+  manifest = io_utils.read_json(manifest_path)
   explainer = keras.saving.load_model(model_path)
   model, spec = performers.load_performer(manifest["performer_dir"])
   target = tuple(model.get_layer(spec.target_layer).output.shape[1:])

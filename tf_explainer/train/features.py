@@ -8,14 +8,12 @@ complete, so an interrupted run never leaves a half-written cache behind.
 """
 
 import hashlib
-import json
 import os
-import shutil
 
 import numpy as np
 import tensorflow as tf
 
-from tf_explainer import performers
+from tf_explainer import io_utils, performers
 from tf_explainer.data import pipeline
 
 FEATURE_KEYS = ("maps", "fc6", "fc7", "category", "positive", "index")
@@ -32,10 +30,8 @@ def cache_key(performer_dir, dataset, image_size, split):
   import keras
   digest = hashlib.sha256()
   for name in (performers.base.MODEL_FILE, performers.base.SPEC_FILE):
-    path = os.path.join(performer_dir, name)
-    stat = os.stat(path)
-    digest.update(f"{name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
-  with open(os.path.join(performer_dir, performers.base.SPEC_FILE), "rb") as f:
+    digest.update(f"{name}:{io_utils.fingerprint(os.path.join(performer_dir, name))}".encode())
+  with io_utils.open_file(os.path.join(performer_dir, performers.base.SPEC_FILE), "rb") as f:
     digest.update(f.read())
   for array in (dataset.image_paths, dataset.boxes, dataset.labels):
     digest.update(np.ascontiguousarray(array).tobytes())
@@ -49,13 +45,13 @@ def cache_key(performer_dir, dataset, image_size, split):
 
 def prune(cache_dir, split, keep):
   """Removes this split's older caches in `cache_dir` (all written here), keeping `keep`."""
-  if not os.path.isdir(cache_dir):
+  if not io_utils.isdir(cache_dir):
     return
-  for name in os.listdir(cache_dir):
+  for name in io_utils.listdir(cache_dir):
     path = os.path.join(cache_dir, name)
-    if (name.startswith(f"{split}-") and path != keep and os.path.isdir(path) and
-        (os.path.exists(os.path.join(path, "complete.json")) or name.endswith(".tmp"))):
-      shutil.rmtree(path, ignore_errors=True)
+    if (name.startswith(f"{split}-") and path != keep and io_utils.isdir(path) and
+        (io_utils.exists(os.path.join(path, "complete.json")) or name.endswith(".tmp"))):
+      io_utils.rmtree(path)
 
 
 def feature_fn(model, spec):
@@ -115,9 +111,9 @@ def cached_features(model, spec, performer_dir, dataset, cache_dir, split, batch
   """
   key = cache_key(performer_dir, dataset, spec.image_size, split)
   path = os.path.join(cache_dir, f"{split}-{key}")
-  if not os.path.exists(os.path.join(path, "complete.json")):
+  if not io_utils.exists(os.path.join(path, "complete.json")):
     tmp = path + ".tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
+    io_utils.rmtree(tmp)
     bar = None
     if progress:
       import keras
@@ -125,10 +121,8 @@ def cached_features(model, spec, performer_dir, dataset, cache_dir, split, batch
       bar = keras.utils.Progbar(len(dataset), unit_name="image")
     ds = feature_dataset(model, spec, dataset, batch_size, progress_bar=bar)
     ds.save(tmp, shard_func=lambda item: tf.cast(item["index"] % 4, tf.int64))
-    with open(os.path.join(tmp, "complete.json"), "w") as f:
-      json.dump({"images": len(dataset), "key": key}, f)
-    shutil.rmtree(path, ignore_errors=True)
-    os.replace(tmp, path)
+    io_utils.write_json(os.path.join(tmp, "complete.json"), {"images": len(dataset), "key": key})
+    io_utils.replace_dir(tmp, path)
   prune(cache_dir, split, path)
   return tf.data.Dataset.load(path), path
 

@@ -54,7 +54,7 @@ def write_record(directory, seed, deterministic):
   """Writes `run_record` as `<directory>/run.json`; returns the record."""
   from tf_explainer import io_utils  # pylint: disable=import-outside-toplevel
   record = run_record(seed, deterministic)
-  os.makedirs(directory, exist_ok=True)
+  io_utils.makedirs(directory)
   io_utils.write_json(os.path.join(directory, RECORD_FILE), record)
   return record
 

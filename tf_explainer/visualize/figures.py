@@ -192,8 +192,14 @@ def contribution_figure(images, shares, part_names, path, count=4):
 
 
 def _save(fig, path):
-  os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-  tmp = path + ".tmp.png"
-  fig.savefig(tmp, dpi=80)
+  """Writes the figure as a PNG to `path` (any `tf.io.gfile` path), atomically."""
+  import io
+  from tf_explainer import io_utils
+  io_utils.makedirs(os.path.dirname(path) or ".")
+  buffer = io.BytesIO()
+  fig.savefig(buffer, format="png", dpi=80)
   plt.close(fig)
-  os.replace(tmp, path)
+  tmp = path + ".tmp.png"
+  with io_utils.open_file(tmp, "wb") as f:
+    f.write(buffer.getvalue())
+  io_utils.rename(tmp, path)
