@@ -89,6 +89,10 @@ def run(performer_dir, dataset_dir, model_dir, epochs=10, batch_size=32, strateg
   model, spec = performers.load_performer(performer_dir)
   dataset = data_lib.read_checked(dataset_dir, on_error, verbose)
   data_lib.check_train_split(train_split)
+  for name, value in (("icnn_centre", icnn_centre), ("icnn_beta", icnn_beta)):
+    if value is not None and gradient != "icnn":
+      raise ValueError(f"--{name}={value} applies only to --gradient=icnn, not "
+                       f"--gradient={gradient}.")
   if train_split != "train" and monitor_split == "test":
     monitor_split = data_lib.held_out_split(train_split)  # no test images while tuning
   train = data_lib.select(dataset, train_split)

@@ -70,6 +70,9 @@ def run(dataset_dir, model_dir, arch="alexnet", image_size=None, task="multi",
     raise ValueError(f"--dataset_dir={dataset_dir} needs both training and test images "
                      f"(train_test_split.txt).")
   num_classes = 2 if task == "single" else len(class_names)
+  if weights not in (None, "synthetic") and arch not in ("alexnet", "vgg16"):
+    raise ValueError(f"--weights={weights} applies to --arch=alexnet (a bvlc_alexnet.npy file) "
+                     f"and --arch=vgg16 ('imagenet' or a weights file), not --arch={arch}.")
   if weights == "synthetic":
     from tf_explainer.performers import zoo
     shipped = zoo.check_settings(arch, {"width": width, "fc_units": fc_units,
