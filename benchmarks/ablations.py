@@ -14,6 +14,10 @@ with means over the seeds (and `*_std`, `per_seed` and the `machine` beside
 them).
 
     python benchmarks/ablations.py --work_dir=runs/ablations --archs=alexnet,vgg16
+    python benchmarks/ablations.py --work_dir=runs/ablations --archs=alexnet \
+        --performer_weights=synthetic --performer_epochs=alexnet:25
+
+Records of other experiments already in `--out` are kept.
 """
 
 import json
@@ -52,6 +56,12 @@ _NUM_IMAGES = flags.DEFINE_integer("num_images", 1200, "Synthetic images.")
 _PERFORMER_EPOCHS = flags.DEFINE_list("performer_epochs", ["alexnet:60", "vgg16:25"],
                                       "arch:epochs of each performer.")
 _EXPLAINER_EPOCHS = flags.DEFINE_integer("explainer_epochs", 40, "Explainer epochs.")
+_PERFORMER_WEIGHTS = flags.DEFINE_enum(
+    "performer_weights", "scratch", ["scratch", "synthetic"], "Performers from scratch, or "
+    "fine-tuned from the shipped weights pretrained on the synthetic corpus (runs go to "
+    "<work_dir>/<arch>-synthetic).")
+_PERFORMER_LEARNING_RATE = flags.DEFINE_float("performer_learning_rate", 1e-3, "Adam learning "
+                                              "rate of the performers.")
 _REEVALUATE = flags.DEFINE_boolean("reevaluate", False, "Measure finished explainers again "
                                    "(after the evaluation gained a figure); none is retrained.")
 _DETERMINISTIC = common.define_deterministic_flag(True)
@@ -60,14 +70,21 @@ SPLIT = "validation"
 TRAIN_SPLIT = "train_without_validation"
 
 
+def arch_dir(arch):
+  """The runs of one architecture: `<arch>`, or `<arch>-synthetic` for fine-tuned performers."""
+  return arch if _PERFORMER_WEIGHTS.value == "scratch" else f"{arch}-synthetic"
+
+
 def performer(work, data, arch):
   from tf_explainer.train import performer_lib
   epochs = dict(item.split(":") for item in _PERFORMER_EPOCHS.value)
-  folder = os.path.join(work, arch, "performer")
+  folder = os.path.join(work, arch_dir(arch), "performer")
   if not os.path.exists(os.path.join(folder, "performer.keras")):
     performer_lib.run(data, folder, arch=arch, image_size=IMAGE_SIZE[arch], task="multi",
                       epochs=int(epochs[arch]), width=0.25, fc_units=256, seed=0, verbose=0,
-                      train_split=TRAIN_SPLIT, deterministic=_DETERMINISTIC.value)
+                      train_split=TRAIN_SPLIT, deterministic=_DETERMINISTIC.value,
+                      learning_rate=_PERFORMER_LEARNING_RATE.value,
+                      weights=None if _PERFORMER_WEIGHTS.value == "scratch" else "synthetic")
   return folder
 
 
@@ -75,7 +92,7 @@ def one_run(work, data, arch, performer_dir, variant, seed):
   """metrics.json of one explainer, trained and measured unless an earlier call did."""
   from tf_explainer import evaluate_lib
   from tf_explainer.train import explainer_lib
-  folder = os.path.join(work, arch, f"{variant}-seed{seed}")
+  folder = os.path.join(work, arch_dir(arch), f"{variant}-seed{seed}")
   finished = os.path.join(folder, "evaluation", "metrics.json")
   trained = os.path.exists(os.path.join(folder, "explainer", "explainer.keras"))
   if not os.path.exists(finished) or (_REEVALUATE.value and trained):
@@ -109,6 +126,7 @@ def summarize(variant, arch, seeds, runs):
     return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else None
 
   record = {"variant": variant, "arch": arch, "split": SPLIT, "seeds": seeds,
+            "performer_weights": _PERFORMER_WEIGHTS.value,
             "arguments": {k: (str(v) if v == float("inf") else v)
                           for k, v in VARIANTS[variant].items()}}
   for key, value in (("ratio", lambda m: ratio(m["location_instability"])),
@@ -129,6 +147,17 @@ def summarize(variant, arch, seeds, runs):
   record["performer_error"] = runs[0]["error"]["performer"]
   record["images"] = runs[0]["num_images"]
   return record
+
+
+def merged(path, records):
+  """The records already in `path`, with those of this run replacing the same experiment."""
+  key = lambda r: (r["variant"], r["arch"], r.get("performer_weights", "scratch"))  # noqa: E731
+  old = []
+  if os.path.exists(path):
+    with open(path) as f:
+      old = json.load(f)
+  mine = {key(r) for r in records}
+  return [r for r in old if key(r) not in mine] + records
 
 
 def main(argv):
@@ -158,7 +187,7 @@ def main(argv):
             f"parts {r['filters_per_part']}", flush=True)
       r["machine"] = common.machine()
       os.makedirs(os.path.dirname(os.path.abspath(_OUT.value)), exist_ok=True)
-      io_utils.write_json(_OUT.value, records)
+      io_utils.write_json(_OUT.value, merged(_OUT.value, records))
 
 
 if __name__ == "__main__":
