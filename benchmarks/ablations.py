@@ -44,6 +44,10 @@ VARIANTS = {
     "lambda_f_x100": {"lambda_f_divisor": 3.0},
     "icnn_lambda_f_x100": {"gradient": "icnn", "lambda_f_divisor": 3.0},
     "icnn_lambda_f_zero": {"gradient": "icnn", "lambda_f_divisor": float("inf")},
+    # The explainer's step 10x larger: it under-fits at 1e-4 (benchmarks/explainer_cls.py).
+    "learning_rate_1e-3": {"learning_rate": 1e-3},
+    "learning_rate_1e-3_lambda_f_zero": {"learning_rate": 1e-3,
+                                         "lambda_f_divisor": float("inf")},
 }
 IMAGE_SIZE = {"alexnet": 131, "vgg16": 112}
 
