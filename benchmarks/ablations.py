@@ -44,6 +44,11 @@ VARIANTS = {
     "lambda_f_x100": {"lambda_f_divisor": 3.0},
     "icnn_lambda_f_x100": {"gradient": "icnn", "lambda_f_divisor": 3.0},
     "icnn_lambda_f_zero": {"gradient": "icnn", "lambda_f_divisor": float("inf")},
+    # The second interpretable conv starts as the identity (the decoder, copied
+    # from fc6/fc7, then reads the copy of the performer's top conv it was made for).
+    "identity_init": {"interp_init": "identity"},
+    "identity_init_lambda_f_zero": {"interp_init": "identity", "lambda_f_divisor": float("inf")},
+    "identity_init_learning_rate_1e-3": {"interp_init": "identity", "learning_rate": 1e-3},
     # The explainer's step 10x larger: it under-fits at 1e-4 (benchmarks/explainer_cls.py).
     "learning_rate_1e-3": {"learning_rate": 1e-3},
     "learning_rate_1e-3_lambda_f_zero": {"learning_rate": 1e-3,

@@ -71,6 +71,19 @@ class ExplainerTest(tf.test.TestCase):
     with self.assertRaisesRegex(ValueError, "icnn_centre must be one of"):
       small_config(gradient="icnn", icnn_centre="middle")
 
+  def test_identity_init_passes_the_first_layer_through(self):
+    model = explainer_lib.build_explainer(small_config(interp_init="identity"))
+    maps, _ = random_batch(4)
+    out = model.forward(tf.constant(maps))
+    self.assertAllClose(out["interp_maps"][1], out["masked"][0])
+    path = os.path.join(tempfile.mkdtemp(), "identity.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    self.assertEqual(loaded.config.interp_init, "identity")
+    self.assertAllClose(loaded(maps)["part_maps"], model(maps)["part_maps"])
+    with self.assertRaisesRegex(ValueError, "interp_init must be one of"):
+      small_config(interp_init="zeros")
+
   def test_without_mask_part_maps_are_the_unmasked_maps(self):
     model = explainer_lib.build_explainer(small_config(mask=False))
     maps, _ = random_batch(4)

@@ -39,6 +39,7 @@ from tf_explainer.layers import NormLayer, SigmoidGate, TemplateMask
 from tf_explainer.losses.filter_loss import CENTRES, GRADIENTS, filter_loss, icnn_beta_target
 
 OBJECTIVES = ("reconstruction", "classification")
+INTERP_INITS = ("random", "identity")
 ICNN_BETAS = ("adaptive", "fixed")
 ICNN_START_BETA = 2.0  # the reference implementation's starting mask sharpness
 PAPER_ETA = {"alexnet": 1e6, "vgg_m": 1e6, "vgg_s": 1e6, "vgg16": 1.5e5}
@@ -76,6 +77,11 @@ class ExplainerConfig:
     icnn_beta: `"icnn"`: `"adaptive"` (each filter's mask sharpness moves
       toward `clip(3 / sigma, 1.5, 3)` every step) or `"fixed"` (stays at 2).
     icnn_beta_rate: `"icnn"`: the share of the way to that target per step.
+    interp_init: how the interpretable conv layers after the first start:
+      `"random"` (the paper), or `"identity"` (centre tap the identity, zero
+      bias), so that at the start the part maps are the first layer's masked
+      maps (a copy of the performer's top conv) and the decoder, copied from
+      fc6 and fc7, reads what it was trained on.
     mask: apply the interpretable layers' masks in the forward pass (`False`
       is the ablation without them; the filter loss is unchanged).
     norm_momentum: momentum of the NormLayer statistics.
@@ -104,6 +110,7 @@ class ExplainerConfig:
   icnn_beta: str = "adaptive"
   icnn_beta_rate: float = 0.05
   mask: bool = True
+  interp_init: str = "random"
   norm_momentum: float = 0.99
   objective: str = "reconstruction"
 
@@ -127,6 +134,8 @@ class ExplainerConfig:
       raise ValueError(f"icnn_beta must be one of {ICNN_BETAS}, got {self.icnn_beta!r}.")
     if not 0.0 <= self.icnn_beta_rate <= 1.0:
       raise ValueError(f"icnn_beta_rate must be in [0, 1], got {self.icnn_beta_rate}.")
+    if self.interp_init not in INTERP_INITS:
+      raise ValueError(f"interp_init must be one of {INTERP_INITS}, got {self.interp_init!r}.")
     if self.objective not in OBJECTIVES:
       raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}.")
     if self.num_classes < 1:
@@ -226,6 +235,12 @@ class Explainer(keras.Model):
     names += [f"filter_loss_{i + 1}" for i in range(n_layers)]
     self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
     self.build((None,) + config.target_shape)
+    if config.interp_init == "identity":
+      for conv in self.interp_convs[1:]:
+        kernel = np.zeros(conv.kernel.shape, np.float32)
+        kernel[1, 1] = np.eye(width, dtype=np.float32)
+        conv.kernel.assign(kernel)
+        conv.bias.assign(np.zeros(conv.bias.shape, np.float32))
 
   # ---- structure -----------------------------------------------------------------
 

@@ -36,6 +36,9 @@ _GRADIENT = flags.DEFINE_enum("gradient", "approx", ["approx", "exact", "icnn"],
                               "exact gradient, or the reference implementation's (with its mask).")
 _ICNN_CENTRE = flags.DEFINE_enum("icnn_centre", None, ["mass", "argmax"], "--gradient=icnn: each "
                                  "map's centre (default mass, the reference's).")
+_INTERP_INIT = flags.DEFINE_enum("interp_init", None, ["random", "identity"], "How the second "
+                                  "interpretable conv layer starts: random (the paper; the "
+                                  "default) or the identity (see BENCHMARKS.md).")
 _ICNN_BETA = flags.DEFINE_enum("icnn_beta", None, ["adaptive", "fixed"], "--gradient=icnn: "
                                "mask sharpness per filter, adapted to its spread or fixed at 2 "
                                "(default adaptive).")
@@ -70,7 +73,7 @@ _CONFIG = flags.DEFINE_string("config", None, "Optional JSON file of flag values
 
 FLAG_NAMES = ("performer_dir", "dataset_dir", "unlabeled_dir", "model_dir", "epochs", "batch_size",
               "strategy", "mixed_precision", "cache", "learning_rate", "gate_learning_rate",
-              "gradient", "icnn_centre", "icnn_beta", "eta", "lambda_l_scale", "lambda_f_divisor",
+              "gradient", "icnn_centre", "icnn_beta", "interp_init", "eta", "lambda_l_scale", "lambda_f_divisor",
               "initial_p", "monitor_every", "objective", "jit_compile", "train_split", "seed",
               "deterministic", "overwrite", "restart", "on_error")
 
