@@ -49,6 +49,13 @@ VARIANTS = {
     "identity_init": {"interp_init": "identity"},
     "identity_init_lambda_f_zero": {"interp_init": "identity", "lambda_f_divisor": float("inf")},
     "identity_init_learning_rate_1e-3": {"interp_init": "identity", "learning_rate": 1e-3},
+    # Untrained, identity-initialised filters spread over the parts; training with
+    # the paper's lambda_f rule pulls them onto the torso. A stronger filter loss?
+    "identity_init_lambda_f_x100": {"interp_init": "identity", "lambda_f_divisor": 3.0},
+    "identity_init_lambda_f_x1000": {"interp_init": "identity", "lambda_f_divisor": 0.3},
+    "identity_init_icnn_argmax_lambda_f_x100": {"interp_init": "identity", "gradient": "icnn",
+                                                "icnn_centre": "argmax",
+                                                "lambda_f_divisor": 3.0},
     # The explainer's step 10x larger: it under-fits at 1e-4 (benchmarks/explainer_cls.py).
     "learning_rate_1e-3": {"learning_rate": 1e-3},
     "learning_rate_1e-3_lambda_f_zero": {"learning_rate": 1e-3,
