@@ -53,6 +53,10 @@ VARIANTS = {
     # the paper's lambda_f rule pulls them onto the torso. A stronger filter loss?
     "identity_init_lambda_f_x100": {"interp_init": "identity", "lambda_f_divisor": 3.0},
     "identity_init_lambda_f_x1000": {"interp_init": "identity", "lambda_f_divisor": 0.3},
+    "identity_init_lambda_f_x10000": {"interp_init": "identity", "lambda_f_divisor": 0.03},
+    "identity_init_lambda_f_x1000_learning_rate_1e-3": {"interp_init": "identity",
+                                                        "lambda_f_divisor": 0.3,
+                                                        "learning_rate": 1e-3},
     "identity_init_icnn_argmax_lambda_f_x100": {"interp_init": "identity", "gradient": "icnn",
                                                 "icnn_centre": "argmax",
                                                 "lambda_f_divisor": 3.0},
