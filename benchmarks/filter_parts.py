@@ -1,0 +1,83 @@
+"""Where filters fire before any explainer training: the part nearest each filter's peaks.
+
+For a performer, counts the filters nearest each landmark (as `metrics.json`'s
+`filters_per_part` does for the explainer) for the performer's target and top
+conv layers and for untrained explainers built on it (second interpretable
+conv random, as in the paper, or the identity), and optionally for trained
+explainers. Measured on the validation split. Writes
+`benchmarks/results/filter_parts.json`:
+
+    python benchmarks/filter_parts.py --work_dir=runs/ablations \\
+        --performers=alexnet/performer,alexnet-synthetic/performer \\
+        --explainers=alexnet/default-seed0/explainer,alexnet-synthetic/identity_init-seed0/explainer
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from absl import app, flags  # noqa: E402
+
+from benchmarks import common  # noqa: E402
+
+_WORK_DIR = flags.DEFINE_string("work_dir", "runs/ablations", "The ablation study's folder.")
+_PERFORMERS = flags.DEFINE_list("performers", ["alexnet/performer"], "Performer folders, "
+                                "relative to --work_dir.")
+_EXPLAINERS = flags.DEFINE_list("explainers", [], "Trained explainer folders, relative to "
+                                "--work_dir.")
+_SPLIT = flags.DEFINE_string("split", "validation", "Images to measure on.")
+_DETERMINISTIC = common.define_deterministic_flag(True)
+
+
+def counts(collected, dataset, layers):
+  import numpy as np
+  from tf_explainer import metrics as metrics_lib
+  names = [str(n) for n in dataset.part_names]
+  result = {}
+  for layer in layers:
+    d = metrics_lib.filter_landmark_distances(collected.peaks[layer], collected.scores[layer],
+                                              collected.landmarks, 100)
+    d = np.where(np.isnan(d), np.inf, d)
+    alive = np.isfinite(d).any(1)
+    near = np.argmin(d, 1)
+    result[layer] = {"filters_per_part": {n: int(np.sum((near == k) & alive))
+                                          for k, n in enumerate(names)},
+                     "median_distance_px": float(np.median(d[alive].min(1)))}
+  return result
+
+
+def ratio(result):
+  li = result["location_instability"]
+  return li["explainer"] / li["performer_top_conv"]
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  from tf_explainer import data as data_lib
+  from tf_explainer import evaluation, performers
+  from tf_explainer.train import explainer_lib, reproducibility
+  reproducibility.configure(0, _DETERMINISTIC.value)
+  dataset = data_lib.read_part_dataset(os.path.join(_WORK_DIR.value, "data"))
+  records = []
+  for name in _PERFORMERS.value:
+    model, spec = performers.load_performer(os.path.join(_WORK_DIR.value, name))
+    for init in ("random", "identity"):
+      explainer = explainer_lib.build_for_performer(model, spec, interp_init=init)
+      result, collected, _ = evaluation.evaluate(explainer, model, spec, dataset, _SPLIT.value)
+      layers = ("explainer", "performer_top_conv", "performer_target")
+      records.append({"performer": name, "explainer": f"untrained, interp_init={init}",
+                      "ratio": ratio(result), **counts(collected, dataset, layers)})
+      print(records[-1], flush=True)
+  for name in _EXPLAINERS.value:
+    explainer, model, spec, _ = explainer_lib.load_explainer(os.path.join(_WORK_DIR.value, name))
+    result, collected, _ = evaluation.evaluate(explainer, model, spec, dataset, _SPLIT.value)
+    records.append({"explainer": name, "ratio": ratio(result),
+                    **counts(collected, dataset, ("explainer",))})
+    print(records[-1], flush=True)
+  common.write("filter_parts", records)
+
+
+if __name__ == "__main__":
+  app.run(main)
