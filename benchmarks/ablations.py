@@ -76,12 +76,8 @@ _NUM_IMAGES = flags.DEFINE_integer("num_images", 1200, "Synthetic images.")
 _PERFORMER_EPOCHS = flags.DEFINE_list("performer_epochs", ["alexnet:60", "vgg16:25"],
                                       "arch:epochs of each performer.")
 _EXPLAINER_EPOCHS = flags.DEFINE_integer("explainer_epochs", 40, "Explainer epochs.")
-_PERFORMER_WEIGHTS = flags.DEFINE_enum(
-    "performer_weights", "scratch", ["scratch", "synthetic"], "Performers from scratch, or "
-    "fine-tuned from the shipped weights pretrained on the synthetic corpus (runs go to "
-    "<work_dir>/<arch>-synthetic).")
-_PERFORMER_LEARNING_RATE = flags.DEFINE_float("performer_learning_rate", 1e-3, "Adam learning "
-                                              "rate of the performers.")
+# Fine-tuned performers' runs go to <work_dir>/<arch>-synthetic.
+_PERFORMER_WEIGHTS, _PERFORMER_LEARNING_RATE = common.define_performer_flags()
 _REEVALUATE = flags.DEFINE_boolean("reevaluate", False, "Measure finished explainers again "
                                    "(after the evaluation gained a figure); none is retrained.")
 _DETERMINISTIC = common.define_deterministic_flag(True)
@@ -104,7 +100,7 @@ def performer(work, data, arch):
                       epochs=int(epochs[arch]), width=0.25, fc_units=256, seed=0, verbose=0,
                       train_split=TRAIN_SPLIT, deterministic=_DETERMINISTIC.value,
                       learning_rate=_PERFORMER_LEARNING_RATE.value,
-                      weights=None if _PERFORMER_WEIGHTS.value == "scratch" else "synthetic")
+                      weights=common.performer_weights(_PERFORMER_WEIGHTS))
   return folder
 
 

@@ -13,6 +13,22 @@ def define_deterministic_flag(default):
                               "the same seed gives the same numbers on one machine.")
 
 
+def define_performer_flags():
+  """`--performer_weights=scratch|synthetic` and `--performer_learning_rate` of a benchmark."""
+  weights = flags.DEFINE_enum(
+      "performer_weights", "scratch", ["scratch", "synthetic"], "Where the performers start: "
+      "from scratch, or from the weights shipped with the package (pretrained on the synthetic "
+      "corpus, fine-tuned here; see tf_explainer.performers.zoo).")
+  learning_rate = flags.DEFINE_float("performer_learning_rate", 1e-3, "Adam learning rate of "
+                                     "the performers.")
+  return weights, learning_rate
+
+
+def performer_weights(flag):
+  """The `weights` argument of `performer_lib.run` for `--performer_weights`."""
+  return None if flag.value == "scratch" else flag.value
+
+
 def machine(seed=None):
   """What the numbers were measured on: cores, date, CPU, versions, seed and determinism."""
   from tf_explainer.train import reproducibility

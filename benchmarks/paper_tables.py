@@ -31,12 +31,7 @@ _PROTOCOLS = flags.DEFINE_list("protocols", ["single", "multi"], "Experiments to
 _NUM_IMAGES = flags.DEFINE_integer("num_images", 1200, "Synthetic images.")
 _PERFORMER_EPOCHS = flags.DEFINE_integer("performer_epochs", 25, "Performer epochs.")
 _EXPLAINER_EPOCHS = flags.DEFINE_integer("explainer_epochs", 40, "Explainer epochs.")
-_PERFORMER_WEIGHTS = flags.DEFINE_enum(
-    "performer_weights", "scratch", ["scratch", "synthetic"], "Where the performers start: "
-    "from scratch, or from the weights shipped with the package (pretrained on the synthetic "
-    "corpus, fine-tuned here; see tf_explainer.performers.zoo).")
-_PERFORMER_LEARNING_RATE = flags.DEFINE_float("performer_learning_rate", 1e-3, "Adam learning "
-                                              "rate of the performers.")
+_PERFORMER_WEIGHTS, _PERFORMER_LEARNING_RATE = common.define_performer_flags()
 _WIDTH = flags.DEFINE_float("width", 0.25, "Performer width multiplier.")
 _FC_UNITS = flags.DEFINE_integer("fc_units", 256, "Performer fc width.")
 _CLS = flags.DEFINE_boolean("explainer_cls", True, "Also train the Explainer+cls baseline.")
@@ -87,7 +82,7 @@ def run_one(work, data, unlabeled, arch, task, category):
                         target_class=category, epochs=_PERFORMER_EPOCHS.value,
                         width=_WIDTH.value, fc_units=_FC_UNITS.value,
                         learning_rate=_PERFORMER_LEARNING_RATE.value,
-                        weights=None if _PERFORMER_WEIGHTS.value == "scratch" else "synthetic",
+                        weights=common.performer_weights(_PERFORMER_WEIGHTS),
                         seed=seed if vary else 0, verbose=0, train_split=train_split,
                         deterministic=_DETERMINISTIC.value)
   variants = {"explainer": None}

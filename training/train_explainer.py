@@ -62,20 +62,13 @@ _TRAIN_SPLIT = flags.DEFINE_enum("train_split", "train", ["train", "train_withou
                                  "split less the validation split, while settings are chosen.")
 _SEED = flags.DEFINE_integer("seed", 0, "Random seed.")
 _DETERMINISTIC = flags.DEFINE_boolean("deterministic", False, "TensorFlow's deterministic kernels: two runs with one --seed give identical results (see BENCHMARKS.md for the cost).")
-_OVERWRITE = flags.DEFINE_boolean("overwrite", False, "Write into a non-empty --model_dir that "
-                                  "is not an earlier explainer folder (refused otherwise).")
-_RESTART = flags.DEFINE_boolean("restart", False, "Start an interrupted run in --model_dir "
-                                "over instead of resuming it (resuming under other settings is "
-                                "refused).")
-_ON_ERROR = flags.DEFINE_enum("on_error", "fail", ["fail", "skip"], "An image that cannot be "
-                               "decoded: fail with its name, or skip it (and say how many).")
-_CONFIG = flags.DEFINE_string("config", None, "Optional JSON file of flag values.")
+_CONFIG = config_lib.define_run_flags("explainer")
 
 FLAG_NAMES = ("performer_dir", "dataset_dir", "unlabeled_dir", "model_dir", "epochs", "batch_size",
               "strategy", "mixed_precision", "cache", "learning_rate", "gate_learning_rate",
               "gradient", "icnn_centre", "icnn_beta", "interp_init", "eta", "lambda_l_scale", "lambda_f_divisor",
               "initial_p", "monitor_every", "objective", "jit_compile", "train_split", "seed",
-              "deterministic", "overwrite", "restart", "on_error")
+              "deterministic") + config_lib.RUN_FLAG_NAMES
 
 
 def main(argv):

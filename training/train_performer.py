@@ -46,18 +46,11 @@ _TRAIN_SPLIT = flags.DEFINE_enum("train_split", "train", ["train", "train_withou
                                  "less the validation split, while settings are chosen.")
 _SEED = flags.DEFINE_integer("seed", 0, "Random seed.")
 _DETERMINISTIC = flags.DEFINE_boolean("deterministic", False, "TensorFlow's deterministic kernels: two runs with one --seed give identical results (see BENCHMARKS.md for the cost).")
-_OVERWRITE = flags.DEFINE_boolean("overwrite", False, "Write into a non-empty --model_dir that "
-                                  "is not an earlier performer folder (refused otherwise).")
-_RESTART = flags.DEFINE_boolean("restart", False, "Start an interrupted run in --model_dir "
-                                "over instead of resuming it (resuming under other settings is "
-                                "refused).")
-_ON_ERROR = flags.DEFINE_enum("on_error", "fail", ["fail", "skip"], "An image that cannot be "
-                               "decoded: fail with its name, or skip it (and say how many).")
-_CONFIG = flags.DEFINE_string("config", None, "Optional JSON file of flag values.")
+_CONFIG = config_lib.define_run_flags("performer")
 
 FLAG_NAMES = ("dataset_dir", "model_dir", "arch", "image_size", "task", "target_class", "epochs",
               "batch_size", "strategy", "width", "fc_units", "learning_rate", "mixed_precision",
-              "weights", "train_split", "seed", "deterministic", "overwrite", "restart", "on_error")
+              "weights", "train_split", "seed", "deterministic") + config_lib.RUN_FLAG_NAMES
 
 
 def main(argv):

@@ -68,6 +68,24 @@ def _parse(flag, key, value, config_path):
                      f"{flag.flag_type()} ({e}).") from None
 
 
+def define_run_flags(kind):
+  """The flags every training script shares about its output folder and input images.
+
+  `--overwrite`, `--restart`, `--on_error` and `--config`; `kind` (`"performer"`,
+  `"explainer"`) names the folder in the help. Returns the `--config` flag holder.
+  """
+  flags.DEFINE_boolean("overwrite", False, f"Write into a non-empty --model_dir that is not an "
+                       f"earlier {kind} folder (refused otherwise).")
+  flags.DEFINE_boolean("restart", False, "Start an interrupted run in --model_dir over instead "
+                       "of resuming it (resuming under other settings is refused).")
+  flags.DEFINE_enum("on_error", "fail", ["fail", "skip"], "An image that cannot be decoded: "
+                    "fail with its name, or skip it (and say how many).")
+  return flags.DEFINE_string("config", None, "Optional JSON file of flag values.")
+
+
+RUN_FLAG_NAMES = ("overwrite", "restart", "on_error")
+
+
 def save(params, directory, name="config.json"):
   """Writes the resolved configuration into `directory` atomically."""
   io_utils.makedirs(directory)
