@@ -75,6 +75,18 @@ class ZooTest(tf.test.TestCase):
 class ShippedWeightsTest(tf.test.TestCase):
   """The weights in the package itself."""
 
+  def test_every_shipped_network_loads_into_its_architecture(self):
+    for arch in zoo.available():
+      card = zoo.card(arch)
+      self.assertEqual(card["arch"], arch)
+      model, spec = performers.build_performer(arch, 6, card["image_size"], width=card["width"],
+                                               fc_units=card["fc_units"])
+      zoo.load_synthetic(model, arch, spec.classifier_layer)
+      with np.load(zoo.paths(arch)[0]) as shipped:
+        for layer in model.layers:
+          if layer.weights and layer.name != spec.classifier_layer:
+            self.assertAllEqual(layer.weights[0].numpy(), shipped[f"{layer.name}/0"])
+
   def test_shipped_alexnet_loads_and_fine_tunes(self):
     self.assertIn("alexnet", zoo.available())
     card = zoo.card("alexnet")
