@@ -19,6 +19,8 @@ import sys
 
 from absl import app, flags
 
+from tf_explainer import io_utils
+
 EXPECTED_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, FileExistsError,
                    FloatingPointError)
 # Files and folders whose presence means a run got far enough to keep its folder.
@@ -26,13 +28,7 @@ _PROGRESS = ("backup", "performer.keras", "explainer.keras", "saved_model.pb", "
 
 
 def _made_progress(folder):
-  from tf_explainer import io_utils
   return any(io_utils.exists(os.path.join(folder, name)) for name in _PROGRESS)
-
-
-def _exists(path):
-  from tf_explainer import io_utils
-  return io_utils.exists(path)
 
 
 def run(main, output_flags=()):
@@ -42,7 +38,7 @@ def run(main, output_flags=()):
     created = []
     for name in output_flags:
       path = flags.FLAGS[name].value
-      if path and not _exists(path):
+      if path and not io_utils.exists(path):
         created.append(path)
     try:
       return main(argv)
@@ -50,8 +46,7 @@ def run(main, output_flags=()):
       if os.environ.get("TF_EXPLAINER_TRACEBACK"):
         raise
       for path in created:
-        if _exists(path) and not _made_progress(path):
-          from tf_explainer import io_utils
+        if io_utils.exists(path) and not _made_progress(path):
           io_utils.rmtree(path)
       message = " ".join(str(e).split()) or type(e).__name__
       print(f"{os.path.basename(sys.argv[0])}: error: {message}", file=sys.stderr, flush=True)

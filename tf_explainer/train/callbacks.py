@@ -8,6 +8,8 @@ import time
 import keras
 import numpy as np
 
+from tf_explainer import io_utils
+
 
 class ThroughputAndLearningRate(keras.callbacks.Callback):
   """Adds `images_per_second` and `learning_rate` to each epoch's logs.
@@ -61,12 +63,6 @@ def check_finite(history, model_dir):
 SETTINGS_FILE = "run_settings.json"
 
 
-def file_fingerprint(path):
-  """`"<size>:<mtime>"` of a file, or `None`: tells a retrained model or rewritten file."""
-  from tf_explainer import io_utils
-  return io_utils.fingerprint(path)
-
-
 def prepare_resume(model_dir, settings, restart=False):
   """Refuses to resume an interrupted run under other settings; `restart` starts over.
 
@@ -76,7 +72,6 @@ def prepare_resume(model_dir, settings, restart=False):
   these; otherwise a one-line error names each difference. `restart=True`
   removes the run's own `backup/` and starts from the first epoch.
   """
-  from tf_explainer import io_utils
   backup = os.path.join(model_dir, "backup")
   path = os.path.join(model_dir, SETTINGS_FILE)
   settings = json.loads(json.dumps(settings, default=str))
@@ -101,7 +96,6 @@ def resume_epoch(backup_dir):
   The input pipeline must start at that epoch too (`data.pipeline.epochs`), so
   it is read before `fit` from the file the callback writes.
   """
-  from tf_explainer import io_utils
   path = os.path.join(backup_dir, "training_metadata.json")
   if not io_utils.exists(path):
     return 0

@@ -104,10 +104,10 @@ def run(performer_dir, dataset_dir, model_dir, epochs=10, batch_size=32, strateg
   io_utils.claim_dir(model_dir, "explainer", "model_dir", overwrite)
   callbacks_lib.prepare_resume(model_dir, {
       "performer_dir": io_utils.absolute(performer_dir),
-      "performer": callbacks_lib.file_fingerprint(
+      "performer": io_utils.fingerprint(
           os.path.join(performer_dir, performers.base.MODEL_FILE)),
       "dataset_dir": io_utils.absolute(dataset_dir),
-      "dataset": callbacks_lib.file_fingerprint(os.path.join(dataset_dir, "images.txt")),
+      "dataset": io_utils.fingerprint(os.path.join(dataset_dir, "images.txt")),
       "unlabeled_dir": io_utils.absolute(unlabeled_dir) if unlabeled_dir else None,
       "batch_size": batch_size, "mixed_precision": mixed_precision,
       "learning_rate": learning_rate, "gate_learning_rate": gate_learning_rate,

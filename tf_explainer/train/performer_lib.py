@@ -107,7 +107,7 @@ def run(dataset_dir, model_dir, arch="alexnet", image_size=None, task="multi",
   io_utils.claim_dir(model_dir, "performer", "model_dir", overwrite)
   callbacks_lib.prepare_resume(model_dir, {
       "dataset_dir": io_utils.absolute(dataset_dir),
-      "dataset": callbacks_lib.file_fingerprint(os.path.join(dataset_dir, "images.txt")),
+      "dataset": io_utils.fingerprint(os.path.join(dataset_dir, "images.txt")),
       "arch": arch, "image_size": image_size, "task": task, "target_class": target_class,
       "batch_size": batch_size, "width": width, "fc_units": fc_units,
       "learning_rate": learning_rate, "mixed_precision": mixed_precision, "weights": weights,
