@@ -60,6 +60,13 @@ VARIANTS = {
     "identity_init_icnn_argmax_lambda_f_x100": {"interp_init": "identity", "gradient": "icnn",
                                                 "icnn_centre": "argmax",
                                                 "lambda_f_divisor": 3.0},
+    # One interpretable layer: the part maps are the masked copy of the performer's
+    # top conv, with no random 3x3 conv over all its maps after it (which puts
+    # every untrained filter's peak on the torso, BENCHMARKS.md).
+    "one_interp_layer": {"interp_layers": 1},
+    "one_interp_layer_lambda_f_zero": {"interp_layers": 1, "lambda_f_divisor": float("inf")},
+    "one_interp_layer_lambda_f_x1000": {"interp_layers": 1, "lambda_f_divisor": 0.3},
+    "one_interp_layer_learning_rate_1e-3": {"interp_layers": 1, "learning_rate": 1e-3},
     # The explainer's step 10x larger: it under-fits at 1e-4 (benchmarks/explainer_cls.py).
     "learning_rate_1e-3": {"learning_rate": 1e-3},
     "learning_rate_1e-3_lambda_f_zero": {"learning_rate": 1e-3,

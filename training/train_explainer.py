@@ -39,6 +39,8 @@ _ICNN_CENTRE = flags.DEFINE_enum("icnn_centre", None, ["mass", "argmax"], "--gra
 _INTERP_INIT = flags.DEFINE_enum("interp_init", None, ["random", "identity"], "How the second "
                                   "interpretable conv layer starts: random (the paper; the "
                                   "default) or the identity (see BENCHMARKS.md).")
+_INTERP_LAYERS = flags.DEFINE_integer("interp_layers", None, "Interpretable conv layers (2, the "
+                                     "paper's, by default).", lower_bound=1)
 _ICNN_BETA = flags.DEFINE_enum("icnn_beta", None, ["adaptive", "fixed"], "--gradient=icnn: "
                                "mask sharpness per filter, adapted to its spread or fixed at 2 "
                                "(default adaptive).")
@@ -66,7 +68,7 @@ _CONFIG = config_lib.define_run_flags("explainer")
 
 FLAG_NAMES = ("performer_dir", "dataset_dir", "unlabeled_dir", "model_dir", "epochs", "batch_size",
               "strategy", "mixed_precision", "cache", "learning_rate", "gate_learning_rate",
-              "gradient", "icnn_centre", "icnn_beta", "interp_init", "eta", "lambda_l_scale", "lambda_f_divisor",
+              "gradient", "icnn_centre", "icnn_beta", "interp_init", "interp_layers", "eta", "lambda_l_scale", "lambda_f_divisor",
               "initial_p", "monitor_every", "objective", "jit_compile", "train_split", "seed",
               "deterministic") + config_lib.RUN_FLAG_NAMES
 

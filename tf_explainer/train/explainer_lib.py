@@ -47,7 +47,7 @@ def build_for_performer(model, spec, initialize=True, **overrides):
 def run(performer_dir, dataset_dir, model_dir, epochs=10, batch_size=32, strategy="default",
         mixed_precision="float32", cache=True, learning_rate=1e-4, gate_learning_rate=1e-2,
         gradient="approx", icnn_centre=None, icnn_beta=None, mask=None, interp_init=None,
-        eta=None,
+        interp_layers=None, eta=None,
         lambda_l_scale=None, lambda_f_divisor=None, initial_p=None, monitor_every=5,
         monitor_images=64, monitor_split="test", objective="reconstruction", jit_compile=True,
         unlabeled_dir=None, seed=0, deterministic=False, train_split="train", verbose=1,
@@ -112,7 +112,7 @@ def run(performer_dir, dataset_dir, model_dir, epochs=10, batch_size=32, strateg
       "batch_size": batch_size, "mixed_precision": mixed_precision,
       "learning_rate": learning_rate, "gate_learning_rate": gate_learning_rate,
       "gradient": gradient, "icnn_centre": icnn_centre, "icnn_beta": icnn_beta, "mask": mask,
-      "interp_init": interp_init, "eta": eta, "lambda_l_scale": lambda_l_scale, "lambda_f_divisor": lambda_f_divisor,
+      "interp_init": interp_init, "interp_layers": interp_layers, "eta": eta, "lambda_l_scale": lambda_l_scale, "lambda_f_divisor": lambda_f_divisor,
       "initial_p": initial_p, "objective": objective, "seed": seed,
       "train_split": train_split}, restart)
 
@@ -148,7 +148,7 @@ def run(performer_dir, dataset_dir, model_dir, epochs=10, batch_size=32, strateg
   with strat.scope():
     explainer = build_for_performer(
         model, spec, gradient=gradient, icnn_centre=icnn_centre, icnn_beta=icnn_beta, mask=mask,
-        interp_init=interp_init, eta=eta, lambda_l_scale=lambda_l_scale, lambda_f_divisor=lambda_f_divisor,
+        interp_init=interp_init, interp_layers=interp_layers, eta=eta, lambda_l_scale=lambda_l_scale, lambda_f_divisor=lambda_f_divisor,
         initial_p=initial_p, objective=objective)
     explainer.set_reconstruction_weights(norms)
     if objective == "classification":
