@@ -25,8 +25,19 @@ setup(
         "Pillow>=10,<14",
     ],
     extras_require={
-        "test": ["pytest>=8,<10", "tensorflow-serving-api>=2.21,<2.22"],
+        "test": ["pytest>=8,<10", "tensorflow-serving-api>=2.21,<2.22",
+                 "ruff>=0.17.6,<0.18"],  # pinned to a minor: formatting changes between them
         "serving": ["tensorflow-serving-api>=2.21,<2.22"],
     },
+    # The programs. Named with the package's prefix: a bare `export` would be
+    # hidden by the shell's builtin of that name.
+    entry_points={"console_scripts": [
+        "tf-explainer-train-performer = tf_explainer.cli.train_performer:main",
+        "tf-explainer-train-explainer = tf_explainer.cli.train_explainer:main",
+        "tf-explainer-evaluate = tf_explainer.cli.evaluate:main",
+        "tf-explainer-export = tf_explainer.cli.export:main",
+        "tf-explainer-demo = tf_explainer.cli.demo:main",
+        "tf-explainer-pretrain-performer = tf_explainer.cli.pretrain_performer:main",
+    ]},
     license="Apache-2.0",
 )

@@ -13,8 +13,8 @@ the script resumes where it stopped. Writes a list of records, one per
 with means over the seeds (and `*_std`, `per_seed` and the `machine` beside
 them).
 
-    python benchmarks/ablations.py --work_dir=runs/ablations --archs=alexnet,vgg16
-    python benchmarks/ablations.py --work_dir=runs/ablations --archs=alexnet \
+    python -m benchmarks.ablations --work_dir=runs/ablations --archs=alexnet,vgg16
+    python -m benchmarks.ablations --work_dir=runs/ablations --archs=alexnet \
         --performer_weights=synthetic --performer_epochs=alexnet:25
 
 Records of other experiments already in `--out` are kept.
@@ -26,11 +26,9 @@ import statistics
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from absl import app, flags
 
-from absl import app, flags  # noqa: E402
-
-from benchmarks import common  # noqa: E402
+from benchmarks import common
 
 VARIANTS = {
     "default": {},
@@ -103,7 +101,7 @@ def performer(work, data, arch):
   epochs = dict(item.split(":") for item in _PERFORMER_EPOCHS.value)
   folder = os.path.join(work, arch_dir(arch), "performer")
   if not os.path.exists(os.path.join(folder, "performer.keras")):
-    performer_lib.run(data, folder, arch=arch, image_size=IMAGE_SIZE[arch], task="multi",
+    performer_lib.run(dataset_dir=data, model_dir=folder, arch=arch, image_size=IMAGE_SIZE[arch], task="multi",
                       epochs=int(epochs[arch]), width=0.25, fc_units=256, seed=0, verbose=0,
                       train_split=TRAIN_SPLIT, deterministic=_DETERMINISTIC.value,
                       learning_rate=_PERFORMER_LEARNING_RATE.value,
@@ -121,11 +119,11 @@ def one_run(work, data, arch, performer_dir, variant, seed):
   if not os.path.exists(finished) or (_REEVALUATE.value and trained):
     start = time.time()
     if not trained:
-      explainer_lib.run(performer_dir, data, os.path.join(folder, "explainer"),
+      explainer_lib.run(performer_dir=performer_dir, dataset_dir=data, model_dir=os.path.join(folder, "explainer"),
                         epochs=_EXPLAINER_EPOCHS.value, monitor_every=0, seed=seed, verbose=0,
                         train_split=TRAIN_SPLIT, deterministic=_DETERMINISTIC.value,
                         **VARIANTS[variant])
-    evaluate_lib.run(os.path.join(folder, "explainer"), data, os.path.join(folder, "evaluation"),
+    evaluate_lib.run(explainer_dir=os.path.join(folder, "explainer"), dataset_dir=data, output_dir=os.path.join(folder, "evaluation"),
                      split=SPLIT, verbose=0, make_figures=False, seed=seed,
                      deterministic=_DETERMINISTIC.value)
     print(f"{arch} {variant} seed {seed}: {time.time() - start:.0f} s", flush=True)

@@ -31,7 +31,7 @@ def performer_weights(flag):
 
 def machine(seed=None):
   """What the numbers were measured on: cores, date, CPU, versions, seed and determinism."""
-  from tf_explainer.train import reproducibility
+  from tf_explainer import reproducibility
   deterministic = "deterministic" in flags.FLAGS and flags.FLAGS["deterministic"].value
   info = {"cores": os.cpu_count(), "date": datetime.date.today().isoformat()}
   info.update(reproducibility.run_record(seed or 0, bool(deterministic)))

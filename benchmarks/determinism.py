@@ -7,7 +7,7 @@ determinism cannot be switched off within one). Reports each run's training
 time (the library call, imports excluded) and the largest weight difference
 between the two runs of each setting.
 
-    python benchmarks/determinism.py --work_dir=runs/determinism
+    python -m benchmarks.determinism --work_dir=runs/determinism
 """
 
 import json
@@ -16,11 +16,9 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from absl import app, flags
 
-from absl import app, flags  # noqa: E402
-
-from benchmarks import common  # noqa: E402
+from benchmarks import common
 
 _WORK_DIR = flags.DEFINE_string("work_dir", "runs/determinism", "Output folder.")
 _NUM_IMAGES = flags.DEFINE_integer("num_images", 1200, "Synthetic images (the demo's).")
@@ -62,7 +60,7 @@ def launch(arguments):
 def largest_difference(first, second):
   import keras
   import numpy as np
-  from tf_explainer import explainer, performers  # noqa: F401  (registers the layers)
+  from tf_explainer import models, performers  # noqa: F401  (registers the layers)
   a = keras.saving.load_model(first, compile=False).get_weights()
   b = keras.saving.load_model(second, compile=False).get_weights()
   return max(float(np.max(np.abs(np.asarray(x, np.float64) - y))) for x, y in zip(a, b))

@@ -17,7 +17,7 @@ script measures, for the ablation study's AlexNet performer (trained on
 Every finished run is kept, so the script resumes. Writes
 `benchmarks/results/explainer_cls.json`:
 
-    python benchmarks/explainer_cls.py --work_dir=runs/ablations
+    python -m benchmarks.explainer_cls --work_dir=runs/ablations
 """
 
 import os
@@ -25,11 +25,9 @@ import statistics
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from absl import app, flags
 
-from absl import app, flags  # noqa: E402
-
-from benchmarks import common  # noqa: E402
+from benchmarks import common
 
 VARIANTS = {f"cls_e{e}": dict(objective="classification", epochs=e) for e in (1, 5, 10, 20, 40, 80)}
 VARIANTS["cls_e40_lambda_f_zero"] = dict(objective="classification", epochs=40,
@@ -56,14 +54,14 @@ def one_run(work, data, performer_dir, variant, seed):
   folder = os.path.join(work, "alexnet", "cls_study", f"{variant}-seed{seed}")
   if not os.path.exists(os.path.join(folder, "explainer", "explainer.keras")):
     start = time.time()
-    explainer_lib.run(performer_dir, data, os.path.join(folder, "explainer"), monitor_every=0,
+    explainer_lib.run(performer_dir=performer_dir, dataset_dir=data, model_dir=os.path.join(folder, "explainer"), monitor_every=0,
                       seed=seed, verbose=0, train_split=TRAIN_SPLIT,
                       deterministic=_DETERMINISTIC.value, **VARIANTS[variant])
     print(f"{variant} seed {seed}: trained in {time.time() - start:.0f} s", flush=True)
   errors = {}
   for split in (TRAIN_SPLIT, "validation"):
     out = os.path.join(folder, f"evaluation_{split}")
-    metrics = evaluate_lib.run(os.path.join(folder, "explainer"), data, out, split=split,
+    metrics = evaluate_lib.run(explainer_dir=os.path.join(folder, "explainer"), dataset_dir=data, output_dir=out, split=split,
                                verbose=0, make_figures=False, seed=seed,
                                deterministic=_DETERMINISTIC.value)
     errors[split] = metrics["error"]
@@ -79,7 +77,7 @@ def main(argv):
   performer_dir = os.path.join(work, "alexnet", "performer")
   if not os.path.exists(os.path.join(performer_dir, "performer.keras")):
     raise app.UsageError(f"--work_dir={work} has no AlexNet performer: run "
-                         f"benchmarks/ablations.py --archs=alexnet first.")
+                         f"python -m benchmarks.ablations --archs=alexnet first.")
   seeds = [int(s) for s in _SEEDS.value]
   records = []
   for variant in _VARIANTS.value:

@@ -5,7 +5,7 @@ every seed and evaluated on the test split (and, with `--train_split`, on the
 training split, to tell information loss from overfitting). The performer is
 not retrained, so the spread between seeds is the explainer's own.
 
-    python benchmarks/explainer_sweep.py --performer_dir=runs/paper/alexnet-multi/performer \
+    python -m benchmarks.explainer_sweep --performer_dir=runs/paper/alexnet-multi/performer \
         --dataset_dir=runs/paper/data --work_dir=runs/sweep --seeds=1,2,3 \
         --variants='{"paper": {}, "divisor_1": {"lambda_f_divisor": 1}}'
 """
@@ -15,11 +15,9 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from absl import app, flags
 
-from absl import app, flags  # noqa: E402
-
-from benchmarks import common  # noqa: E402
+from benchmarks import common
 
 _PERFORMER_DIR = flags.DEFINE_string("performer_dir", None, "Trained performer.", required=True)
 _DATASET_DIR = flags.DEFINE_string("dataset_dir", None, "Its dataset.", required=True)
@@ -45,8 +43,8 @@ def main(_):
     variants = json.loads(_VARIANTS.value)
   except json.JSONDecodeError as e:
     raise app.UsageError(f"--variants is not JSON: {e}")
-  from tf_explainer import performers
-  _, spec = performers.load_performer(_PERFORMER_DIR.value)
+  from tf_explainer.models import io as model_io
+  _, spec = model_io.load_performer(_PERFORMER_DIR.value)
   train_split = "train_without_validation" if _SPLIT.value == "validation" else "train"
   if spec.train_split != train_split:
     raise app.UsageError(f"--split={_SPLIT.value} needs a performer trained with --train_split="
@@ -57,14 +55,14 @@ def main(_):
     for seed in (int(s) for s in _SEEDS.value):
       folder = os.path.join(_WORK_DIR.value, f"{name}-seed{seed}")
       start = time.time()
-      explainer_lib.run(_PERFORMER_DIR.value, _DATASET_DIR.value,
-                        os.path.join(folder, "explainer"), seed=seed, monitor_every=0, verbose=0,
+      explainer_lib.run(performer_dir=_PERFORMER_DIR.value, dataset_dir=_DATASET_DIR.value,
+                        model_dir=os.path.join(folder, "explainer"), seed=seed, monitor_every=0, verbose=0,
                         **{"epochs": _EPOCHS.value, "deterministic": _DETERMINISTIC.value,
                            "train_split": train_split, **kwargs})
       row = {"variant": name, "arguments": kwargs, "seed": seed}
       for split in splits:
-        metrics = evaluate_lib.run(os.path.join(folder, "explainer"), _DATASET_DIR.value,
-                                   os.path.join(folder, f"evaluation-{split}"), split=split,
+        metrics = evaluate_lib.run(explainer_dir=os.path.join(folder, "explainer"), dataset_dir=_DATASET_DIR.value,
+                                   output_dir=os.path.join(folder, f"evaluation-{split}"), split=split,
                                    verbose=0, make_figures=False, seed=seed,
                                    deterministic=_DETERMINISTIC.value)
         li = metrics["location_instability"]

@@ -7,20 +7,17 @@ Measures, on one machine and in one run:
 * the filter loss's share of the training step;
 * the step's achieved FLOP/s as a fraction of a large matmul's.
 
-    python benchmarks/explainer_training.py
+    python -m benchmarks.explainer_training
 """
 
-import contextlib
 import os
 import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from absl import app, flags
 
-from absl import app, flags  # noqa: E402
-
-from benchmarks import common  # noqa: E402
+from benchmarks import common
 
 def explainer_flops(config):
   """Forward FLOPs per image of the explainer (multiply-add = 2)."""
@@ -63,23 +60,20 @@ def timed_fit(model, dataset, images, epochs):
 def _step_times(build, dataset, rounds=5, steps=20):
   """Median seconds per compiled training step, with and without the filter loss."""
   import statistics
-  from unittest import mock
   import tensorflow as tf
-  from tf_explainer import explainer as explainer_module
+  from tf_explainer.losses.filter_loss import filter_loss
 
   def zero_filter_loss(x, templates, **kwargs):
     del templates, kwargs
     return 0.0 * tf.reduce_sum(x, axis=[0, 1, 2])
 
   steps_fns = []
-  for patch in (None, zero_filter_loss):
-    with (mock.patch.object(explainer_module, "filter_loss", patch) if patch
-          else contextlib.nullcontext()):
-      model = build("float32")
-      model.fit(dataset.take(1), verbose=0)  # builds the optimizer
-      fn = model.make_train_function()
-      iterator = iter(dataset.repeat())
-      fn(iterator)  # traces and compiles (inside the patch)
+  for loss_fn in (filter_loss, zero_filter_loss):
+    model = build("float32", filter_loss_fn=loss_fn)
+    model.fit(dataset.take(1), verbose=0)  # builds the optimizer
+    fn = model.make_train_function()
+    iterator = iter(dataset.repeat())
+    fn(iterator)  # traces and compiles
     steps_fns.append((fn, iterator))
   times = [[], []]
   for _ in range(rounds):
@@ -98,33 +92,35 @@ def measure(num_images=640, arch="alexnet", image_size=131, width=0.25, fc_units
   import keras
   import tensorflow as tf
   from tf_explainer import performers
+  from tf_explainer.models import io as model_io
   from tf_explainer.data import read_part_dataset, select, synthetic
   from tf_explainer.losses import filter_loss
-  from tf_explainer.train import explainer_lib, features
+  from tf_explainer.train import explainer_lib, features, trainer
 
   root = tempfile.mkdtemp()
   data = synthetic.generate(os.path.join(root, "data"), int(num_images / 0.7) + 6,
                             progress=False)
   model, spec = performers.build_performer(arch, 6, image_size, width=width,
                                            fc_units=fc_units)
-  performers.save_performer(model, spec, os.path.join(root, "performer"))
+  model_io.save_performer(model, spec, os.path.join(root, "performer"))
   train = select(read_part_dataset(data), "train")
   batch = batch_size
   images = len(train) // batch * batch
 
   def pairs(ds):
-    return features.to_training_pairs(ds).batch(batch, drop_remainder=True).prefetch(2)
+    return features.to_training_pairs(ds, spec.fc_names).batch(batch, drop_remainder=True).prefetch(2)
 
   cached, _ = features.cached_features(model, spec, os.path.join(root, "performer"), train,
                                        os.path.join(root, "cache"), "train", progress=False)
   cached = cached.cache()
-  norms, _ = features.feature_statistics(cached)
+  norms, _ = features.feature_statistics(cached, spec.fc_names)
   results = {"arch": arch, "image_size": image_size, "width": width,
              "batch_size": batch, "images_per_epoch": images}
 
-  def build(policy, jit_compile=True):
+  def build(policy, jit_compile=True, filter_loss_fn=filter_loss):
     keras.mixed_precision.set_global_policy(policy)
-    explainer = explainer_lib.build_for_performer(model, spec)
+    explainer = trainer.ExplainerTrainer(explainer_lib.build_for_performer(model, spec),
+                                         filter_loss_fn=filter_loss_fn)
     explainer.set_reconstruction_weights(norms)
     explainer.compile(optimizer=keras.optimizers.Adam(1e-4),
                       gate_optimizer=keras.optimizers.Adam(1e-2), jit_compile=jit_compile)
@@ -195,7 +191,7 @@ def measure(num_images=640, arch="alexnet", image_size=131, width=0.25, fc_units
 
 
 def main(_):
-  from tf_explainer.train import reproducibility
+  from tf_explainer import reproducibility
   values = flags.FLAGS
   reproducibility.configure(0, values.deterministic)
   common.write("explainer_training", measure(

@@ -7,7 +7,7 @@ conv random, as in the paper, or the identity), and optionally for trained
 explainers. Measured on the validation split. Writes
 `benchmarks/results/filter_parts.json`:
 
-    python benchmarks/filter_parts.py --work_dir=runs/ablations \\
+    python -m benchmarks.filter_parts --work_dir=runs/ablations \\
         --performers=alexnet/performer,alexnet-synthetic/performer \\
         --explainers=alexnet/default-seed0/explainer,alexnet-synthetic/identity_init-seed0/explainer
 """
@@ -15,11 +15,9 @@ explainers. Measured on the validation split. Writes
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from absl import app, flags
 
-from absl import app, flags  # noqa: E402
-
-from benchmarks import common  # noqa: E402
+from benchmarks import common
 
 _WORK_DIR = flags.DEFINE_string("work_dir", "runs/ablations", "The ablation study's folder.")
 _PERFORMERS = flags.DEFINE_list("performers", ["alexnet/performer"], "Performer folders, "
@@ -56,13 +54,15 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   from tf_explainer import data as data_lib
-  from tf_explainer import evaluation, performers
-  from tf_explainer.train import explainer_lib, reproducibility
+  from tf_explainer import evaluation
+  from tf_explainer.models import io as model_io
+  from tf_explainer import reproducibility
+  from tf_explainer.train import explainer_lib
   reproducibility.configure(0, _DETERMINISTIC.value)
   dataset = data_lib.read_part_dataset(os.path.join(_WORK_DIR.value, "data"))
   records = []
   for name in _PERFORMERS.value:
-    model, spec = performers.load_performer(os.path.join(_WORK_DIR.value, name))
+    model, spec = model_io.load_performer(os.path.join(_WORK_DIR.value, name))
     for init in ("random", "identity"):
       explainer = explainer_lib.build_for_performer(model, spec, interp_init=init)
       result, collected, _ = evaluation.evaluate(explainer, model, spec, dataset, _SPLIT.value)
@@ -71,7 +71,7 @@ def main(argv):
                       "ratio": ratio(result), **counts(collected, dataset, layers)})
       print(records[-1], flush=True)
   for name in _EXPLAINERS.value:
-    explainer, model, spec, _ = explainer_lib.load_explainer(os.path.join(_WORK_DIR.value, name))
+    explainer, model, spec, _ = model_io.load_explainer(os.path.join(_WORK_DIR.value, name))
     result, collected, _ = evaluation.evaluate(explainer, model, spec, dataset, _SPLIT.value)
     records.append({"explainer": name, "ratio": ratio(result),
                     **counts(collected, dataset, ("explainer",))})

@@ -12,7 +12,7 @@ whose strongest unit is placed by hand:
 It also reports how scattered the explainer's peaks are: per filter, the
 fraction of images whose peak falls on the filter's most frequent unit.
 
-    python benchmarks/location_floor.py --explainer_dir=runs/demo/explainer \
+    python -m benchmarks.location_floor --explainer_dir=runs/demo/explainer \
         --dataset_dir=runs/demo/data
 """
 
@@ -20,11 +20,9 @@ import collections
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from absl import app, flags
 
-from absl import app, flags  # noqa: E402
-
-from benchmarks import common  # noqa: E402
+from benchmarks import common
 
 _EXPLAINER_DIR = flags.DEFINE_string("explainer_dir", None, "Trained explainer.", required=True)
 _DATASET_DIR = flags.DEFINE_string("dataset_dir", None, "Its dataset.", required=True)
@@ -35,14 +33,14 @@ _DETERMINISTIC = common.define_deterministic_flag(False)
 
 def main(_):
   import numpy as np
-  from tf_explainer.train import reproducibility
+  from tf_explainer import reproducibility
   reproducibility.configure(0, _DETERMINISTIC.value)
   from tf_explainer import data as data_lib
   from tf_explainer import evaluation
   from tf_explainer import metrics as metrics_lib
-  from tf_explainer.train import explainer_lib
+  from tf_explainer.models import io as model_io
 
-  explainer, model, spec, _ = explainer_lib.load_explainer(_EXPLAINER_DIR.value)
+  explainer, model, spec, _ = model_io.load_explainer(_EXPLAINER_DIR.value)
   dataset = data_lib.read_part_dataset(_DATASET_DIR.value)
   subset = data_lib.select(dataset, "test")
   labels = data_lib.task_labels(subset.labels, spec.task, spec.target_class)

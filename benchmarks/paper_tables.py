@@ -8,7 +8,7 @@ one Explainer+cls baseline per seed; then the paper's measures. Writes
 `results.json` and `tables.md` (the layout of the paper's Tables 1-3) in
 `--work_dir`, and the performance ratios measured in the same run.
 
-    python benchmarks/paper_tables.py --work_dir=runs/paper --archs=alexnet,vgg16
+    python -m benchmarks.paper_tables --work_dir=runs/paper --archs=alexnet,vgg16
 """
 
 import json
@@ -17,11 +17,9 @@ import statistics
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from absl import app, flags
 
-from absl import app, flags  # noqa: E402
-
-from benchmarks import common  # noqa: E402
+from benchmarks import common
 
 _WORK_DIR = flags.DEFINE_string("work_dir", "runs/paper", "Output folder.")
 _ARCHS = flags.DEFINE_list("archs", ["alexnet", "vgg16"], "Performer architectures.")
@@ -78,7 +76,7 @@ def run_one(work, data, unlabeled, arch, task, category):
   for seed in (seeds if vary else seeds[:1]):
     performer = performers[seed]
     if not os.path.exists(os.path.join(performer, "performer.keras")):  # a finished one is kept
-      performer_lib.run(data, performer, arch=arch, image_size=IMAGE_SIZE[arch], task=task,
+      performer_lib.run(dataset_dir=data, model_dir=performer, arch=arch, image_size=IMAGE_SIZE[arch], task=task,
                         target_class=category, epochs=_PERFORMER_EPOCHS.value,
                         width=_WIDTH.value, fc_units=_FC_UNITS.value,
                         learning_rate=_PERFORMER_LEARNING_RATE.value,
@@ -100,12 +98,12 @@ def run_one(work, data, unlabeled, arch, task, category):
         with open(finished) as f:
           runs.append(json.load(f))
         continue
-      explainer_lib.run(performers[seed], data, os.path.join(sub, "explainer"),
+      explainer_lib.run(performer_dir=performers[seed], dataset_dir=data, model_dir=os.path.join(sub, "explainer"),
                         epochs=_EXPLAINER_EPOCHS.value, monitor_every=0, seed=seed, verbose=0,
                         unlabeled_dir=unlabeled_dir, deterministic=_DETERMINISTIC.value,
                         train_split=train_split)
-      runs.append(evaluate_lib.run(os.path.join(sub, "explainer"), data,
-                                   os.path.join(sub, "evaluation"), split=_SPLIT.value,
+      runs.append(evaluate_lib.run(explainer_dir=os.path.join(sub, "explainer"), dataset_dir=data,
+                                   output_dir=os.path.join(sub, "evaluation"), split=_SPLIT.value,
                                    verbose=0, make_figures=seed == seeds[0], seed=seed,
                                    deterministic=_DETERMINISTIC.value))
     result["runs"][name] = runs
@@ -116,11 +114,11 @@ def run_one(work, data, unlabeled, arch, task, category):
       sub = "cls" if k == 0 else f"cls-seed{seed}"  # the first keeps its older name
       evaluation = os.path.join(folder, f"{sub}_evaluation")
       if not os.path.exists(os.path.join(folder, sub, "explainer.keras")):
-        explainer_lib.run(performers[seed], data, os.path.join(folder, sub),
+        explainer_lib.run(performer_dir=performers[seed], dataset_dir=data, model_dir=os.path.join(folder, sub),
                           epochs=_EXPLAINER_EPOCHS.value, monitor_every=0, seed=seed, verbose=0,
                           objective="classification", deterministic=_DETERMINISTIC.value,
                           train_split=train_split)
-      cls = evaluate_lib.run(os.path.join(folder, sub), data, evaluation, split=_SPLIT.value,
+      cls = evaluate_lib.run(explainer_dir=os.path.join(folder, sub), dataset_dir=data, output_dir=evaluation, split=_SPLIT.value,
                              verbose=0, make_figures=False, seed=seed,
                              deterministic=_DETERMINISTIC.value)
       errors.append(cls["error"]["explainer"])

@@ -4,7 +4,7 @@ Both are exported from the same explainer directory and loaded back with
 `tf.saved_model.load` (TF Serving runs the same graph); each signature call is
 timed at batch 1 and 32, and the ratio is taken within this one run.
 
-    python benchmarks/serving.py --explainer_dir=runs/demo/explainer
+    python -m benchmarks.serving --explainer_dir=runs/demo/explainer
 """
 
 import os
@@ -12,11 +12,9 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from absl import app, flags
 
-from absl import app, flags  # noqa: E402
-
-from benchmarks import common  # noqa: E402
+from benchmarks import common
 
 _EXPLAINER_DIR = flags.DEFINE_string("explainer_dir", "runs/demo/explainer",
                                      "A trained explainer (the demo's by default).")
@@ -46,16 +44,16 @@ _DETERMINISTIC = common.define_deterministic_flag(False)
 
 def main(_):
   import tensorflow as tf
-  from tf_explainer.train import reproducibility
+  from tf_explainer import reproducibility
   reproducibility.configure(0, _DETERMINISTIC.value)
   from tf_explainer import export_lib
-  from tf_explainer.train import explainer_lib
+  from tf_explainer.models import io as model_io
   # The signatures check the size in the graph and declare none: take it from the performer.
-  size = explainer_lib.load_explainer(_EXPLAINER_DIR.value)[2].image_size
+  size = model_io.load_explainer(_EXPLAINER_DIR.value)[2].image_size
   base = tempfile.mkdtemp()
   results = {"explainer_dir": os.path.abspath(_EXPLAINER_DIR.value)}
   for name, performer_only in (("explainer", False), ("performer", True)):
-    path = export_lib.run(_EXPLAINER_DIR.value, os.path.join(base, name), 1,
+    path = export_lib.run(explainer_dir=_EXPLAINER_DIR.value, export_base=os.path.join(base, name), version=1,
                           performer_only=performer_only)
     loaded = tf.saved_model.load(path)
     signature = loaded.signatures["serving_default"]

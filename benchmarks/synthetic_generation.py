@@ -1,6 +1,6 @@
 """Images per second of the synthetic dataset generator (import time excluded).
 
-    python benchmarks/synthetic_generation.py --num_images=2000
+    python -m benchmarks.synthetic_generation --num_images=2000
 """
 
 import os
@@ -8,11 +8,9 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from absl import app, flags
 
-from absl import app, flags  # noqa: E402
-
-from benchmarks import common  # noqa: E402
+from benchmarks import common
 
 _NUM_IMAGES = flags.DEFINE_integer("num_images", 2000, "Images per run.")
 _IMAGE_SIZE = flags.DEFINE_integer("image_size", 128, "Image side.")
@@ -22,7 +20,7 @@ _DETERMINISTIC = common.define_deterministic_flag(False)
 
 def main(_):
   import keras  # noqa: F401  (imported before timing: generate() uses its progress bar)
-  from tf_explainer.train import reproducibility
+  from tf_explainer import reproducibility
   reproducibility.configure(0, _DETERMINISTIC.value)
   from tf_explainer.data import synthetic
   results = []

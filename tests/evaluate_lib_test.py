@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from tests import tiny_run
 from tf_explainer import evaluate_lib
+from tf_explainer.models import io as model_io
 from tf_explainer.train import explainer_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -65,7 +66,7 @@ class EvaluateTest(tf.test.TestCase):
       rows = [line.split() for line in f if line.strip()]
     with open(os.path.join(data, "parts", "part_locs.txt"), "w") as f:
       f.writelines(f"{a} {b} 0 0 0\n" for a, b, *_ in rows)
-    metrics = evaluate_lib.run(p["explainer"], data, tempfile.mkdtemp(), split="all", verbose=0)
+    metrics = evaluate_lib.run(explainer_dir=p["explainer"], dataset_dir=data, output_dir=tempfile.mkdtemp(), split="all", verbose=0)
     self.assertEqual(metrics["location_instability"],
                      {"explainer": None, "performer_top_conv": None, "performer_target": None})
     self.assertTrue(any("no landmarks" in n for n in metrics["notes"]))
@@ -75,7 +76,7 @@ class EvaluateTest(tf.test.TestCase):
     p = tiny_run.paths()
     other = os.path.join(tempfile.mkdtemp(), "performer")
     from tf_explainer.train import performer_lib
-    performer_lib.run(p["data"], other, **dict(tiny_run.PERFORMER, arch="vgg16", image_size=96))
+    performer_lib.run(dataset_dir=p["data"], model_dir=other, **dict(tiny_run.PERFORMER, arch="vgg16", image_size=96))
     moved = os.path.join(tempfile.mkdtemp(), "explainer")
     shutil.copytree(p["explainer"], moved)
     manifest_path = os.path.join(moved, "explainer.json")
@@ -85,7 +86,7 @@ class EvaluateTest(tf.test.TestCase):
     with open(manifest_path, "w") as f:
       json.dump(manifest, f)
     with self.assertRaisesRegex(ValueError, r"expects target maps \[?\(?6, 6, 48.*vgg16"):
-      explainer_lib.load_explainer(moved)
+      model_io.load_explainer(moved)
 
 
 
@@ -94,17 +95,17 @@ class ExplainerClsEvaluationTest(tf.test.TestCase):
   def test_explainer_cls_error_in_metrics_and_report(self):
     p = tiny_run.paths()
     cls_dir = os.path.join(tempfile.mkdtemp(), "cls")
-    explainer, _ = explainer_lib.run(p["performer"], p["data"], cls_dir, objective="classification",
+    explainer, _ = explainer_lib.run(performer_dir=p["performer"], dataset_dir=p["data"], model_dir=cls_dir, objective="classification",
                                      monitor_every=0, **tiny_run.EXPLAINER)
     self.assertEqual(explainer.config.objective, "classification")
     out = tempfile.mkdtemp()
-    metrics = evaluate_lib.run(p["explainer"], p["data"], out, split="all", make_figures=False,
+    metrics = evaluate_lib.run(explainer_dir=p["explainer"], dataset_dir=p["data"], output_dir=out, split="all", make_figures=False,
                                explainer_cls_dir=cls_dir, verbose=0)
     self.assertTrue(0 <= metrics["error"]["explainer_cls"] <= 1)
     with open(os.path.join(out, "report.md")) as f:
       self.assertIn("Explainer+cls error:", f.read())
     with self.assertRaisesRegex(ValueError, "not the Explainer\\+cls baseline"):
-      evaluate_lib.run(p["explainer"], p["data"], out, explainer_cls_dir=p["explainer"],
+      evaluate_lib.run(explainer_dir=p["explainer"], dataset_dir=p["data"], output_dir=out, explainer_cls_dir=p["explainer"],
                        make_figures=False, verbose=0)
 
 

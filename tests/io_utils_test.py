@@ -29,8 +29,8 @@ class ClaimDirTest(tf.test.TestCase):
     user = tempfile.mkdtemp()
     with open(os.path.join(user, "notes.txt"), "w") as f:
       f.write("mine")
-    with self.assertRaisesRegex(ValueError, r"^--model_dir=.* is not empty and holds files this "
-                                r"tool did not write \(e.g. 'notes.txt'\).*--overwrite"):
+    with self.assertRaisesRegex(ValueError, r"^model_dir=.* is not empty and holds files this "
+                                r"tool did not write \(e.g. 'notes.txt'\).*`overwrite`"):
       io_utils.claim_dir(user, "performer", "model_dir")
     self.assertIsNone(io_utils.owner(user))
     other = io_utils.claim_dir(tempfile.mkdtemp(), "dataset", "out_dir")
@@ -40,7 +40,7 @@ class ClaimDirTest(tf.test.TestCase):
     with open(os.path.join(user, "notes.txt")) as f:
       self.assertEqual(f.read(), "mine")  # claimed, nothing deleted
     path = os.path.join(user, "notes.txt")
-    with self.assertRaisesRegex(ValueError, r"--model_dir=.*notes.txt is a file"):
+    with self.assertRaisesRegex(ValueError, r"model_dir=.*notes.txt is a file"):
       io_utils.claim_dir(path, "performer", "model_dir")
 
 

@@ -19,8 +19,9 @@ def paths():
   root = tempfile.mkdtemp(prefix="tf_explainer_tiny_")
   result = {name: os.path.join(root, name) for name in ("data", "performer", "explainer")}
   synthetic.generate(result["data"], 36, image_size=64, seed=0, progress=False)
-  performer_lib.run(result["data"], result["performer"], **PERFORMER)
-  explainer_lib.run(result["performer"], result["data"], result["explainer"], **EXPLAINER)
+  performer_lib.run(dataset_dir=result["data"], model_dir=result["performer"], **PERFORMER)
+  _, result["explainer_metrics"] = explainer_lib.run(performer_dir=result["performer"], dataset_dir=result["data"],
+                                                     model_dir=result["explainer"], **EXPLAINER)
   result["root"] = root
   return result
 

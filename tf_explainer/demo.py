@@ -4,63 +4,72 @@ Generates the data (a labelled set and a set of extra images the explainer
 uses without labels), trains a performer, distils an explainer, evaluates it,
 exports a SavedModel and writes the report:
 
-    python -m tf_explainer.demo --work_dir=runs/demo
+    tf-explainer-demo --work_dir=runs/demo
+    python -m tf_explainer.demo --work_dir=runs/demo     # the same
 
 Defaults are sized for a 2-core CPU (about 14 minutes); every step shows a
 progress bar and the last lines say where the report and the SavedModel are.
 """
 
+import dataclasses
 import os
 import time
 
-from absl import app, flags
-
-_WORK_DIR = flags.DEFINE_string("work_dir", "runs/demo", "Where everything is written.")
-_NUM_IMAGES = flags.DEFINE_integer("num_images", 1200, "Synthetic images to generate.",
-                                   lower_bound=12)
-_ARCH = flags.DEFINE_enum("arch", "alexnet", ["alexnet", "vgg_m", "vgg_s", "vgg16"],
-                          "Performer architecture.")
-_IMAGE_SIZE = flags.DEFINE_integer("image_size", 131, "Performer input side.", lower_bound=32)
-_WIDTH = flags.DEFINE_float("width", 0.25, "Performer filter multiplier.", lower_bound=0.01)
-_FC_UNITS = flags.DEFINE_integer("fc_units", 256, "Performer fc6/fc7 width.", lower_bound=1)
-_PERFORMER_WEIGHTS = flags.DEFINE_enum(
-    "performer_weights", "scratch", ["scratch", "synthetic"], "Where the performer starts: from "
-    "scratch, or from the AlexNet shipped with the package (pretrained on 24 other synthetic "
-    "species), fine-tuned on the demo's images.")
-_PERFORMER_EPOCHS = flags.DEFINE_integer("performer_epochs", 35, "Performer epochs.",
-                                         lower_bound=1)
-_PERFORMER_LEARNING_RATE = flags.DEFINE_float("performer_learning_rate", 1e-3,
-                                              "Performer Adam learning rate.", lower_bound=0)
-_EXPLAINER_EPOCHS = flags.DEFINE_integer("explainer_epochs", 40, "Explainer epochs.",
-                                         lower_bound=1)
-_UNLABELED_IMAGES = flags.DEFINE_integer(
-    "unlabeled_images", 2100, "Extra synthetic images (another seed) added, without labels, to "
-    "the explainer's distillation set (0: the training split only).", lower_bound=0)
-_TASK = flags.DEFINE_enum("task", "multi", ["single", "multi"], "Classification task.")
-_TARGET_CLASS = flags.DEFINE_string("target_class", "bird", "Positive class for --task=single.")
-_MIXED_PRECISION = flags.DEFINE_enum("mixed_precision", "float32",
-                                     ["float32", "mixed_bfloat16", "mixed_float16"],
-                                     "Keras dtype policy for both trainings.")
-_SEED = flags.DEFINE_integer("seed", 0, "Random seed.")
-_DETERMINISTIC = flags.DEFINE_boolean("deterministic", True, "TensorFlow's deterministic kernels: "
-                                      "the same --seed gives the same numbers on this machine.")
+from tf_explainer import settings as settings_lib
+from tf_explainer.settings import setting
 
 
-def run(work_dir, num_images=1200, arch="alexnet", image_size=131, width=0.25, fc_units=256,
-        performer_epochs=35, explainer_epochs=40, task="multi", target_class="bird",
-        mixed_precision="float32", seed=0, verbose=1, unlabeled_images=2100,
-        deterministic=True, performer_weights="scratch", performer_learning_rate=1e-3):
-  """Runs the whole pipeline; returns the paths and the metrics."""
+@dataclasses.dataclass
+class DemoSettings:
+  """The settings of the end-to-end demo (`run`, `tf-explainer-demo`)."""
+
+  work_dir: str = setting("runs/demo", "Where everything is written.")
+  num_images: int = setting(1200, "Synthetic images to generate.", lower_bound=12)
+  arch: str = setting("alexnet", "Performer architecture.",
+                      choices=("alexnet", "vgg_m", "vgg_s", "vgg16"))
+  image_size: int = setting(131, "Performer input side.", lower_bound=32)
+  width: float = setting(0.25, "Performer filter multiplier.", lower_bound=0.01)
+  fc_units: int = setting(256, "Performer fc width.", lower_bound=1)
+  performer_weights: str = setting(
+      "scratch", "Where the performer starts: from scratch, or from the AlexNet shipped with "
+      "the package (pretrained on 24 other synthetic species), fine-tuned on the demo's images.",
+      choices=("scratch", "synthetic"))
+  performer_epochs: int = setting(35, "Performer epochs.", lower_bound=1)
+  performer_learning_rate: float = setting(1e-3, "Performer Adam learning rate.", lower_bound=0)
+  explainer_epochs: int = setting(40, "Explainer epochs.", lower_bound=1)
+  unlabeled_images: int = setting(
+      2100, "Extra synthetic images (another seed) added, without labels, to the explainer's "
+      "distillation set (0: the training split only).", lower_bound=0)
+  task: str = setting("multi", "Classification task.", choices=("single", "multi"))
+  target_class: str = setting("bird", "Positive class for task=single.")
+  mixed_precision: str = setting("float32", "Keras dtype policy for both trainings.",
+                                 choices=("float32", "mixed_bfloat16", "mixed_float16"))
+  seed: int = setting(0, "Random seed.")
+  deterministic: bool = setting(True, "TensorFlow's deterministic kernels: the same seed gives "
+                                "the same numbers on this machine.")
+  verbose: int = setting(1, "0: silent; 1: progress bars and step headers.", flag=False)
+
+  def __post_init__(self):
+    settings_lib.validate(self)
+
+
+def run(**settings):
+  """Runs the whole pipeline; returns the paths and the metrics.
+
+  Args:
+    **settings: the fields of `DemoSettings`, by keyword.
+  """
+  s = DemoSettings(**settings)
   from tf_explainer import evaluate_lib, export_lib
   from tf_explainer.data import synthetic
   from tf_explainer.train import explainer_lib, performer_lib
 
-  paths = {name: os.path.join(work_dir, name)
+  paths = {name: os.path.join(s.work_dir, name)
            for name in ("data", "unlabeled", "performer", "explainer", "evaluation", "serving")}
   timings = {}
 
   def step(name):
-    if verbose:
+    if s.verbose:
       print(f"\n== {name} ==", flush=True)
     timings[name] = time.time()
 
@@ -68,55 +77,45 @@ def run(work_dir, num_images=1200, arch="alexnet", image_size=131, width=0.25, f
     timings[name] = time.time() - timings[name]
 
   step("data")
-  synthetic.generate(paths["data"], num_images, seed=seed, progress=verbose > 0)
+  synthetic.generate(paths["data"], s.num_images, seed=s.seed, progress=s.verbose > 0)
   unlabeled_dir = None
-  if unlabeled_images:
+  if s.unlabeled_images:
     # The explainer learns from the performer's outputs alone: images nobody
     # labelled (here: another seed of the generator) join its training set.
-    unlabeled_dir = synthetic.generate(paths["unlabeled"], unlabeled_images, seed=seed + 1,
-                                       train_fraction=1.0, progress=verbose > 0)
+    unlabeled_dir = synthetic.generate(paths["unlabeled"], s.unlabeled_images, seed=s.seed + 1,
+                                       train_fraction=1.0, progress=s.verbose > 0)
   done("data")
   step("performer")
-  performer_lib.run(paths["data"], paths["performer"], arch=arch, image_size=image_size,
-                    task=task, target_class=target_class if task == "single" else None,
-                    epochs=performer_epochs, width=width, fc_units=fc_units,
-                    learning_rate=performer_learning_rate,
-                    weights=None if performer_weights == "scratch" else performer_weights,
-                    mixed_precision=mixed_precision, seed=seed, deterministic=deterministic,
-                    verbose=verbose)
+  performer_lib.run(dataset_dir=paths["data"], model_dir=paths["performer"], arch=s.arch, image_size=s.image_size,
+                    task=s.task, target_class=s.target_class if s.task == "single" else None,
+                    epochs=s.performer_epochs, width=s.width, fc_units=s.fc_units,
+                    learning_rate=s.performer_learning_rate,
+                    weights=None if s.performer_weights == "scratch" else s.performer_weights,
+                    mixed_precision=s.mixed_precision, seed=s.seed, deterministic=s.deterministic,
+                    verbose=s.verbose)
   done("performer")
   step("explainer")
-  explainer_lib.run(paths["performer"], paths["data"], paths["explainer"],
-                    epochs=explainer_epochs, mixed_precision=mixed_precision, seed=seed,
-                    deterministic=deterministic, unlabeled_dir=unlabeled_dir, verbose=verbose)
+  explainer_lib.run(performer_dir=paths["performer"], dataset_dir=paths["data"], model_dir=paths["explainer"],
+                    epochs=s.explainer_epochs, mixed_precision=s.mixed_precision, seed=s.seed,
+                    deterministic=s.deterministic, unlabeled_dir=unlabeled_dir, verbose=s.verbose)
   done("explainer")
   step("evaluation")
-  metrics = evaluate_lib.run(paths["explainer"], paths["data"], paths["evaluation"],
-                             verbose=verbose, seed=seed, deterministic=deterministic)
+  metrics = evaluate_lib.run(explainer_dir=paths["explainer"], dataset_dir=paths["data"], output_dir=paths["evaluation"],
+                             verbose=s.verbose, seed=s.seed, deterministic=s.deterministic)
   done("evaluation")
   step("export")
-  saved_model = export_lib.run(paths["explainer"], os.path.join(paths["serving"], "explainer"),
+  saved_model = export_lib.run(explainer_dir=paths["explainer"], export_base=os.path.join(paths["serving"], "explainer"),
                                version=1, overwrite=True)
   done("export")
   report = os.path.join(paths["evaluation"], "report.md")
-  if verbose:
+  if s.verbose:
     print("\nStep times (s): " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items()))
     print(f"Report:     {os.path.abspath(report)}")
     print(f"SavedModel: {os.path.abspath(saved_model)}")
   return {"report": report, "saved_model": saved_model, "metrics": metrics, "timings": timings}
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  run(_WORK_DIR.value, _NUM_IMAGES.value, _ARCH.value, _IMAGE_SIZE.value, _WIDTH.value,
-      _FC_UNITS.value, _PERFORMER_EPOCHS.value, _EXPLAINER_EPOCHS.value, _TASK.value,
-      _TARGET_CLASS.value, _MIXED_PRECISION.value, _SEED.value,
-      unlabeled_images=_UNLABELED_IMAGES.value, deterministic=_DETERMINISTIC.value,
-      performer_weights=_PERFORMER_WEIGHTS.value,
-      performer_learning_rate=_PERFORMER_LEARNING_RATE.value)
-
 
 if __name__ == "__main__":
-  from tf_explainer import cli
-  cli.run(main)
+  from tf_explainer.cli import demo
+  demo.main()

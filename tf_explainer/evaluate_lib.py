@@ -1,13 +1,18 @@
 """Evaluation run: metrics.json, figures and the report (library of training/evaluate.py)."""
 
+import dataclasses
 import os
+from typing import Optional
 
 import numpy as np
 
 from tf_explainer import data as data_lib
 from tf_explainer import evaluation, io_utils
 from tf_explainer import metrics as metrics_lib
-from tf_explainer.train import explainer_lib, reproducibility
+from tf_explainer import settings as settings_lib
+from tf_explainer.models import io as model_io
+from tf_explainer.settings import setting
+from tf_explainer import reproducibility
 from tf_explainer.visualize import figures, report
 
 
@@ -49,66 +54,98 @@ def receptive_fields(explainer, model, spec, subset, collected, filter_parts, pa
                                  path)
 
 
-def run(explainer_dir, dataset_dir, output_dir, split="test", top_n=100, batch_size=32,
-        make_figures=True, explainer_cls_dir=None, verbose=1, seed=0, deterministic=False,
-        overwrite=False, on_error="fail"):
+@dataclasses.dataclass
+class EvaluationSettings:
+  """The settings of evaluating an explainer (`run`, `evaluate.py`)."""
+
+  explainer_dir: Optional[str] = setting(None, "Folder of the trained explainer.", required=True)
+  dataset_dir: Optional[str] = setting(None, "CUB-layout dataset root.", required=True)
+  output_dir: Optional[str] = setting(None, "Where metrics.json and the report go.",
+                                      required=True)
+  split: str = setting("test", "Images to evaluate on (validation: for choosing settings).",
+                       choices=data_lib.SPLITS)
+  top_n: int = setting(100, "Images per filter and landmark.", lower_bound=2)
+  batch_size: int = setting(32, "Batch size.", lower_bound=1)
+  make_figures: bool = setting(True, "Draw receptive-field, Grad-CAM and part-contribution "
+                               "figures.")
+  explainer_cls_dir: Optional[str] = setting(
+      None, "Optional Explainer+cls baseline (train_explainer.py with "
+      "objective=classification) to compare errors with.")
+  seed: int = setting(0, "Random seed (recorded; evaluation draws nothing).")
+  deterministic: bool = setting(False, "TensorFlow's deterministic kernels: two runs give "
+                                "identical results (see BENCHMARKS.md for the cost).")
+  overwrite: bool = setting(False, "Write into a non-empty output_dir that is not an earlier "
+                            "evaluation folder (refused otherwise).")
+  on_error: str = setting("fail", "An image that cannot be decoded: fail with its name, or "
+                          "skip it (and say how many).", choices=data_lib.ON_ERROR)
+  verbose: int = setting(1, "0: silent; 1: progress bars.", flag=False)
+
+  def __post_init__(self):
+    settings_lib.validate(self)
+
+
+def run(**settings):
   """Evaluates the explainer in `explainer_dir`; writes `metrics.json` and `report.md`.
 
   With `explainer_cls_dir` (an Explainer+cls baseline of the same performer),
   its classification error is added as `error.explainer_cls`.
 
+  Args:
+    **settings: the fields of `EvaluationSettings`, by keyword.
+
   Returns:
     The metrics dict, which records under `"run"` the seed, the determinism
     setting, the CPU and the library versions.
   """
-  reproducibility.configure(seed, deterministic)
-  explainer, model, spec, _ = explainer_lib.load_explainer(explainer_dir)
-  dataset = data_lib.read_checked(dataset_dir, on_error, verbose)
-  if verbose:
-    print(f"Evaluating on the {split} split", flush=True)
-  result, collected, _ = evaluation.evaluate(explainer, model, spec, dataset, split, top_n,
-                                             batch_size, progress=verbose > 0)
-  if explainer_cls_dir:
-    cls, _, _, _ = explainer_lib.load_explainer(explainer_cls_dir)
+  s = EvaluationSettings(**settings)
+  reproducibility.configure(s.seed, s.deterministic)
+  explainer, model, spec, _ = model_io.load_explainer(s.explainer_dir)
+  dataset = data_lib.read_checked(s.dataset_dir, s.on_error, s.verbose)
+  if s.verbose:
+    print(f"Evaluating on the {s.split} split", flush=True)
+  result, collected, _ = evaluation.evaluate(explainer, model, spec, dataset, s.split, s.top_n,
+                                             s.batch_size, progress=s.verbose > 0)
+  if s.explainer_cls_dir:
+    cls, _, _, _ = model_io.load_explainer(s.explainer_cls_dir)
     if cls.config.objective != "classification":
-      raise ValueError(f"--explainer_cls_dir={explainer_cls_dir} holds an explainer trained with "
+      raise ValueError(f"explainer_cls_dir={s.explainer_cls_dir} holds an explainer trained with "
                        f"objective={cls.config.objective!r}, not the Explainer+cls baseline.")
-    cls_result, _, _ = evaluation.evaluate(cls, model, spec, dataset, split, top_n, batch_size)
+    cls_result, _, _ = evaluation.evaluate(cls, model, spec, dataset, s.split, s.top_n, s.batch_size)
     result["error"]["explainer_cls"] = cls_result["error"]["explainer"]
-  io_utils.claim_dir(output_dir, "evaluation", "output_dir", overwrite)
+  io_utils.claim_dir(s.output_dir, "evaluation", "output_dir", s.overwrite)
   filter_parts, part_names = None, [str(p) for p in dataset.part_names]
   if np.any(np.isfinite(collected.landmarks)):
-    filter_parts = assign_parts(collected, spec, top_n)
+    filter_parts = assign_parts(collected, spec, s.top_n)
     result["filters_per_part"] = {name: int(np.sum(filter_parts == k))
                                   for k, name in enumerate(part_names)}
   figure_list = []
-  if make_figures and len(collected.samples.get("images", [])):
+  if s.make_figures and len(collected.samples.get("images", [])):
     samples = collected.samples
-    path = os.path.join(output_dir, "receptive_fields.png")
-    receptive_fields(explainer, model, spec, data_lib.select(dataset, split), collected,
+    path = os.path.join(s.output_dir, "receptive_fields.png")
+    receptive_fields(explainer, model, spec, data_lib.select(dataset, s.split), collected,
                      filter_parts, part_names, path)
     figure_list.append(("Receptive fields of six interpretable filters (one per part first) "
                         "and six top-conv filters, each on its four top images of the split",
                         path))
     grads = figures.class_score_gradients(explainer, model, spec, samples["images"])
-    path = os.path.join(output_dir, "grad_cam.png")
+    path = os.path.join(s.output_dir, "grad_cam.png")
     figures.grad_cam_figure(samples["images"], grads, spec.image_size, path)
     figure_list.append(("Grad-CAM of the explainer and of the performer", path))
     if filter_parts is not None:
       shares = figures.part_contributions(*grads["explainer"], filter_parts, len(part_names))
-      path = os.path.join(output_dir, "part_contributions.png")
+      path = os.path.join(s.output_dir, "part_contributions.png")
       figures.contribution_figure(samples["images"], shares, part_names, path)
       figure_list.append(("Part contributions to the class score", path))
       result["mean_part_share"] = {name: float(shares[:, k].mean())
                                    for k, name in enumerate(part_names)}
-  result["run"] = reproducibility.run_record(seed, deterministic)
-  io_utils.write_json(os.path.join(output_dir, "metrics.json"), result)
-  io_utils.write_text(os.path.join(output_dir, "report.md"), report.markdown(result, figure_list))
-  if verbose:
+  result["run"] = reproducibility.run_record(s.seed, s.deterministic)
+  io_utils.write_json(os.path.join(s.output_dir, "metrics.json"), result)
+  io_utils.write_text(os.path.join(s.output_dir, "report.md"), report.markdown(result, figure_list))
+  if s.verbose:
     li = result["location_instability"]
     fmt = lambda v: "n/a" if v is None else f"{v:.4f}"  # noqa: E731
     print(f"Location instability: explainer {fmt(li['explainer'])}, performer top conv "
           f"{fmt(li['performer_top_conv'])}, target {fmt(li['performer_target'])}; "
           f"p = {result['p']:.3f}; error {result['error']['performer']:.3f} -> "
-          f"{result['error']['explainer']:.3f}. Report: {os.path.join(output_dir, 'report.md')}")
+          f"{result['error']['explainer']:.3f}. Report: {os.path.join(s.output_dir, 'report.md')}")
   return result

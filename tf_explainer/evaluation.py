@@ -4,7 +4,7 @@
   layer, the performer's top conv layer and its target layer.
 * p, the interpretable track's share.
 * The classification error of the performer and of the performer's
-  classifier fed with the explainer's reconstructed fc7 (Delta-error).
+  classifier fed with the explainer's last reconstructed fc layer (Delta-error).
 
 Protocols: a single-category performer is measured on the test images of its
 target class; a multi-category one assigns each filter to the category whose
@@ -20,6 +20,7 @@ import tensorflow as tf
 
 from tf_explainer import data as data_lib
 from tf_explainer import metrics as metrics_lib
+from tf_explainer.losses import objective
 
 
 @dataclasses.dataclass
@@ -46,7 +47,7 @@ def layer_mappings(model, spec):
 
 
 def probe_model(model, spec):
-  """Images -> target map, top conv map, fc7 and logits."""
+  """Images -> target map, top conv map and logits."""
   return keras.Model(model.inputs[0], {
       "target": model.get_layer(spec.target_layer).output,
       "top_conv": model.get_layer(spec.top_conv_layer).output,
@@ -74,13 +75,13 @@ def compiled_step(explainer, model, spec):
   @tf.function(reduce_retracing=True)
   def step(images):
     out = probe(images, training=False)
-    expl = explainer(out["target"], training=False)
-    return {"explainer": tf.cast(expl["part_maps"], tf.float32),
+    fwd = explainer.forward(out["target"], training=False)
+    return {"explainer": tf.cast(fwd["masked"][-1], tf.float32),
             "performer_top_conv": tf.cast(out["top_conv"], tf.float32),
             "performer_target": tf.cast(out["target"], tf.float32),
             "performer_logits": tf.cast(out["logits"], tf.float32),
-            "explainer_logits": tf.cast(classifier(expl["fc7"]), tf.float32),
-            "share": tf.cast(explainer.interpretable_share(out["target"]), tf.float32)}
+            "explainer_logits": tf.cast(classifier(fwd["fc"][-1]), tf.float32),
+            "share": objective.interpretable_share(fwd)}
 
   return step
 

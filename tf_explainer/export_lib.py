@@ -9,16 +9,19 @@ Signatures (SPEC section 4):
 The graph checks these shapes itself (see `ServingModule`), so the inputs are
 declared without a fixed shape.
 
-Both return `fc7` (reconstructed, post-ReLU), `part_maps` (the last
-interpretable layer after ReLU and mask), `p` (one value per image) and
-`class_scores` (softmax of the performer's classifier on the reconstructed
-fc7). The export is written into a hidden temporary folder and renamed to
+Both return the last reconstructed fc layer under its name in the
+performer's spec (`PerformerSpec.fc_names`; post-ReLU), `part_maps`
+(the last interpretable layer after ReLU and mask), `p` (one value per image)
+and `class_scores` (softmax of the performer's classifier on that
+reconstruction). The export is written into a hidden temporary folder and renamed to
 `<export_base>/<version>` when complete, so TF Serving, which only loads
 numeric folders, never sees a partial version.
 """
 
+import dataclasses
 import os
 import re
+from typing import Optional
 
 import keras
 import numpy as np
@@ -26,6 +29,9 @@ import tensorflow as tf
 
 from tf_explainer import io_utils
 from tf_explainer import performers
+from tf_explainer import settings as settings_lib
+from tf_explainer.models import io as model_io
+from tf_explainer.settings import setting
 
 WARMUP_FILE = "tf_serving_warmup_requests"
 
@@ -42,6 +48,7 @@ class ServingModule:
   def __init__(self, model, spec, explainer=None):
     model = performers.plain_graph_copy(model)
     self.image_size = spec.image_size
+    self.fc_name = spec.fc_names[-1]
     self.explain = explainer is not None
     if explainer is not None:
       self.probe = keras.Model(model.inputs[0], model.get_layer(spec.target_layer).output)
@@ -50,7 +57,7 @@ class ServingModule:
       self.parts = (self.probe, self.explainer, self.classifier)
     else:  # performer only, the baseline of the serving benchmark
       self.probe = keras.Model(model.inputs[0], {
-          "fc7": model.get_layer(spec.fc_layers[1]).output, "logits": model.output})
+          "fc": model.get_layer(spec.fc_layers[-1]).output, "logits": model.output})
       self.parts = (self.probe,)
     self.serve = tf.function(
         self._serve, input_signature=[tf.TensorSpec(None, tf.float32, name="images")])
@@ -67,13 +74,13 @@ class ServingModule:
   def _outputs(self, images):
     if not self.explain:
       out = self.probe(images, training=False)
-      return {"fc7": tf.cast(out["fc7"], tf.float32),
+      return {self.fc_name: tf.cast(out["fc"], tf.float32),
               "class_scores": tf.nn.softmax(tf.cast(out["logits"], tf.float32))}
     maps = self.probe(images, training=False)
     out = self.explainer(maps, training=False)
-    logits = tf.cast(self.classifier(out["fc7"]), tf.float32)
+    logits = tf.cast(self.classifier(out[self.fc_name]), tf.float32)
     batch = tf.shape(images)[0]
-    return {"fc7": out["fc7"], "part_maps": out["part_maps"],
+    return {self.fc_name: out[self.fc_name], "part_maps": out["part_maps"],
             "p": tf.fill([batch], tf.cast(out["p"], tf.float32)),
             "class_scores": tf.nn.softmax(logits)}
 
@@ -198,11 +205,11 @@ def _process_alive(pid):
 def export(module, export_base, version, model_name="explainer", overwrite=False):
   """Writes `module` as `<export_base>/<version>` atomically; returns that path."""
   if int(version) < 0:
-    raise ValueError(f"--version must be a non-negative integer, got {version}.")
+    raise ValueError(f"`version` must be a non-negative integer, got {version}.")
   final = os.path.join(export_base, str(int(version)))
   if io_utils.exists(final) and not overwrite:
-    raise ValueError(f"{final} exists already: choose another --version (TF Serving serves the "
-                     f"highest) or pass --overwrite.")
+    raise ValueError(f"{final} exists already: choose another `version` (TF Serving serves the "
+                     f"highest) or pass `overwrite`.")
   io_utils.makedirs(export_base)
   remove_stale_temporaries(export_base)
   tmp = os.path.join(export_base, f".tmp-{int(version)}-{os.getpid()}")
@@ -226,12 +233,32 @@ def export(module, export_base, version, model_name="explainer", overwrite=False
   return final
 
 
-def run(explainer_dir, export_base, version=1, model_name="explainer", overwrite=False,
-        performer_only=False):
-  """Exports the explainer in `explainer_dir` (or only its performer)."""
-  from tf_explainer.train import explainer_lib
-  explainer, model, spec, _ = explainer_lib.load_explainer(explainer_dir)
-  module = ServingModule(model, spec, None if performer_only else explainer)
-  path = export(module, export_base, version, model_name, overwrite)
+@dataclasses.dataclass
+class ExportSettings:
+  """The settings of exporting an explainer (`run`, `export_savedmodel.py`)."""
+
+  explainer_dir: Optional[str] = setting(None, "Folder of the trained explainer.", required=True)
+  export_base: Optional[str] = setting(None, "Model base path watched by TF Serving.",
+                                       required=True)
+  version: int = setting(1, "Version folder to write.", lower_bound=0)
+  model_name: str = setting("explainer", "Model name in warmup requests.")
+  overwrite: bool = setting(False, "Replace an existing version.")
+  performer_only: bool = setting(False, "Export the performer alone (its last fc layer and "
+                                 "class_scores), the serving baseline.")
+
+  def __post_init__(self):
+    settings_lib.validate(self)
+
+
+def run(**settings):
+  """Exports the explainer in `explainer_dir` (or only its performer); returns the version path.
+
+  Args:
+    **settings: the fields of `ExportSettings`, by keyword.
+  """
+  s = ExportSettings(**settings)
+  explainer, model, spec, _ = model_io.load_explainer(s.explainer_dir)
+  module = ServingModule(model, spec, None if s.performer_only else explainer)
+  path = export(module, s.export_base, s.version, s.model_name, s.overwrite)
   print(f"SavedModel written to {path}")
   return path

@@ -159,16 +159,16 @@ def claim_dir(path, kind, flag, overwrite=False, overwrite_means="write into it 
     ValueError: naming `--<flag>=<path>` and what it holds.
   """
   if exists(path) and not isdir(path):
-    raise ValueError(f"--{flag}={path} is a file, not a folder.")
+    raise ValueError(f"{flag}={path} is a file, not a folder.")
   entries = listdir(path) if isdir(path) else []
   mine = owner(path) == kind or (
       OWNER_FILE not in entries and any(name in entries for name in _LEGACY_FILES.get(kind, ())))
   if entries and not mine and not overwrite:
     found = owner(path)
     what = f"the output of another step ({found})" if found else "files this tool did not write"
-    raise ValueError(f"--{flag}={path} is not empty and holds {what} (e.g. "
+    raise ValueError(f"{flag}={path} is not empty and holds {what} (e.g. "
                      f"{sorted(entries)[0]!r}); choose a new or empty folder, or pass "
-                     f"--overwrite to {overwrite_means}.")
+                     f"`overwrite` to {overwrite_means}.")
   makedirs(path)
   if owner(path) != kind:
     write_json(os.path.join(path, OWNER_FILE), {"kind": kind})

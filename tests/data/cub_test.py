@@ -100,7 +100,7 @@ class ReadPartDatasetTest(tf.test.TestCase):
     with self.assertRaisesRegex(DatasetError, r"img2\.jpg"):
       read_checked(self.root, "fail")
     self.assertEqual(read_checked(self.root, "skip", verbose=0).skipped, 1)
-    with self.assertRaisesRegex(ValueError, r"--on_error must be one of"):
+    with self.assertRaisesRegex(ValueError, r"`on_error` must be one of"):
       read_checked(self.root, "ignore")
 
   def test_part_outside_image_raises_or_skips(self):

@@ -96,9 +96,9 @@ class PipelineTest(tf.test.TestCase):
     labels = np.array([0, 2, 1, 2])
     self.assertAllEqual(task_labels(labels, "single", 2), [0, 1, 0, 1])
     self.assertAllEqual(task_labels(labels, "multi"), labels)
-    with self.assertRaisesRegex(ValueError, "--target_class"):
+    with self.assertRaisesRegex(ValueError, "target_class"):
       task_labels(labels, "single")
-    with self.assertRaisesRegex(ValueError, "--task"):
+    with self.assertRaisesRegex(ValueError, "task"):
       task_labels(labels, "pairs")
 
 

@@ -69,8 +69,8 @@ class SyntheticTest(tf.test.TestCase):
     work = tempfile.mkdtemp()
     with open(os.path.join(work, "notes.txt"), "w") as f:
       f.write("x")
-    with self.assertRaisesRegex(ValueError, r"--out_dir=.* is not empty .*'notes.txt'.*"
-                                r"--overwrite to replace it"):
+    with self.assertRaisesRegex(ValueError, r"out_dir=.* is not empty .*'notes.txt'.*"
+                                r"`overwrite` to replace it"):
       synthetic.generate(work, 6, 48, progress=False)
     self.assertEqual(os.listdir(work), ["notes.txt"])
     # From the command line, in the folder itself (as --out_dir=.): one line, nothing lost.
@@ -86,9 +86,9 @@ class SyntheticTest(tf.test.TestCase):
     self.assertLen(read_part_dataset(work), 6)
 
   def test_bad_arguments(self):
-    with self.assertRaisesRegex(ValueError, "--corpus=zoo"):
+    with self.assertRaisesRegex(ValueError, "corpus=zoo"):
       synthetic.generate(tempfile.mkdtemp(), 30, corpus="zoo", progress=False)
-    with self.assertRaisesRegex(ValueError, "--num_images=3"):
+    with self.assertRaisesRegex(ValueError, "num_images=3"):
       synthetic.generate(tempfile.mkdtemp(), 3, progress=False)
 
   def test_command_line(self):

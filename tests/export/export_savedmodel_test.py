@@ -13,6 +13,7 @@ import tensorflow as tf
 from tests import tiny_run
 from tf_explainer import export_lib
 from tf_explainer import performers
+from tf_explainer.models import io as model_io
 from tf_explainer.train import explainer_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -103,8 +104,8 @@ class ExportTest(tf.test.TestCase):
     super().setUpClass()
     p = tiny_run.paths()
     cls.base = os.path.join(tempfile.mkdtemp(), "explainer")
-    cls.path = export_lib.run(p["explainer"], cls.base, version=3)
-    explainer, model, spec, _ = explainer_lib.load_explainer(p["explainer"])
+    cls.path = export_lib.run(explainer_dir=p["explainer"], export_base=cls.base, version=3)
+    explainer, model, spec, _ = model_io.load_explainer(p["explainer"])
     cls.module = export_lib.ServingModule(model, spec, explainer)
     cls.size = spec.image_size
 
@@ -113,6 +114,14 @@ class ExportTest(tf.test.TestCase):
     self.assertEqual(sorted(os.listdir(self.base)), ["3"])
     with self.assertRaisesRegex(ValueError, r"3 exists already"):
       export_lib.export(self.module, self.base, 3)
+
+  def test_export_holds_no_training_state(self):
+    """Only what serving reads: no lambda_f, gradient norms or category statistics."""
+    names = [v.name for v in tf.saved_model.load(self.path).variables]
+    self.assertTrue([n for n in names if n.startswith("explainer/conv_interp_1/")], names)
+    for state in ("lambda_f", "lambda_l", "rec_grad_norms", "filter_grad_norms",
+                  "category_sums", "category_counts", "grad_norm_count"):
+      self.assertFalse([n for n in names if state in n], state)
 
   def test_fresh_process_matches_in_process(self):
     tmp = tempfile.mkdtemp()
@@ -216,11 +225,12 @@ class ExportTest(tf.test.TestCase):
     self.assertEqual(count, 2)
 
   def test_client_builds_requests(self):
-    sys.path.insert(0, os.path.join(REPO, "export"))
-    try:
-      import client  # pylint: disable=import-outside-toplevel
-    finally:
-      sys.path.pop(0)
+    # export/client.py stands alone (it imports nothing of the package): load it by path.
+    import importlib.util  # pylint: disable=import-outside-toplevel
+    spec = importlib.util.spec_from_file_location("client", os.path.join(REPO, "export",
+                                                                         "client.py"))
+    client = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(client)
     body = client.rest_request(b"\x89PNG....")
     self.assertEqual(body["signature_name"], "serving_bytes")
     self.assertEqual(body["instances"][0]["image_bytes"]["b64"], "iVBORy4uLi4=")

@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_explainer import performers
+from tf_explainer.models import io as model_io
 from tf_explainer.performers import alexnet, base, converters
 
 
@@ -68,7 +69,7 @@ class PerformerShapesTest(tf.test.TestCase, parameterized.TestCase):
                           rtol=1e-4, atol=1e-4)
 
   def test_unknown_arch(self):
-    with self.assertRaisesRegex(ValueError, "--arch='resnet'"):
+    with self.assertRaisesRegex(ValueError, "arch='resnet'"):
       performers.build_performer("resnet", 2, 224)
 
 
@@ -152,13 +153,13 @@ class SaveLoadTest(tf.test.TestCase):
     model, spec = performers.build_performer("alexnet", 2, 115, width=0.125, fc_units=8)
     spec.class_names = ("rest", "bird")
     tmp = tempfile.mkdtemp()
-    performers.save_performer(model, spec, tmp)
-    loaded, loaded_spec = performers.load_performer(tmp)
+    model_io.save_performer(model, spec, tmp)
+    loaded, loaded_spec = model_io.load_performer(tmp)
     self.assertEqual(loaded_spec, spec)
     x = np.random.default_rng(0).uniform(0, 255, (1, 115, 115, 3)).astype(np.float32)
     self.assertAllClose(model(x), loaded(x))
-    with self.assertRaisesRegex(ValueError, r"--performer_dir=.* holds no performer.*performer\.keras"):
-      performers.load_performer(tempfile.mkdtemp())
+    with self.assertRaisesRegex(ValueError, r"performer_dir=.* holds no performer.*performer\.keras"):
+      model_io.load_performer(tempfile.mkdtemp())
 
 
 if __name__ == "__main__":

@@ -59,9 +59,9 @@ class ZooTest(tf.test.TestCase):
       self.assertAllEqual(a, b.numpy())
 
   def test_one_line_errors(self):
-    with self.assertRaisesRegex(ValueError, r"no synthetic weights are shipped for --arch=vgg_m"):
+    with self.assertRaisesRegex(ValueError, r"no synthetic weights are shipped for arch=vgg_m"):
       zoo.card("vgg_m", self.dir)
-    with self.assertRaisesRegex(ValueError, r"--width=0.5 differs .*width = 0.125"):
+    with self.assertRaisesRegex(ValueError, r"width=0.5 differs .*width = 0.125"):
       zoo.check_settings("alexnet", {"width": 0.5, "fc_units": None}, self.dir)
     self.assertEqual(zoo.check_settings("alexnet", {"width": None}, self.dir)["fc_units"], 16)
     wider, spec = performers.build_performer("alexnet", 6, 115, width=0.25, fc_units=16)
@@ -96,7 +96,7 @@ class ShippedWeightsTest(tf.test.TestCase):
     self.assertLess(os.path.getsize(zoo.paths("alexnet")[0]), 10e6)
     root = tempfile.mkdtemp()
     data = synthetic.generate(os.path.join(root, "d"), 24, image_size=64, progress=False)
-    model, spec, _ = performer_lib.run(data, os.path.join(root, "p"), arch="alexnet",
+    model, spec, _ = performer_lib.run(dataset_dir=data, model_dir=os.path.join(root, "p"), arch="alexnet",
                                        weights="synthetic", epochs=1, batch_size=8, verbose=0)
     self.assertEqual((spec.width, spec.fc_units, spec.image_size),
                      (card["width"], card["fc_units"], card["image_size"]))
@@ -108,8 +108,8 @@ class ShippedWeightsTest(tf.test.TestCase):
     tuned = model.get_layer("conv1").weights[0].numpy()
     # Fine-tuned from the shipped weights: near them, not at a fresh initialisation.
     self.assertLess(np.abs(tuned - start).max(), 0.05 * np.abs(start).max())
-    with self.assertRaisesRegex(ValueError, "--image_size=227 differs"):
-      performer_lib.run(data, os.path.join(root, "q"), arch="alexnet", weights="synthetic",
+    with self.assertRaisesRegex(ValueError, "image_size=227 differs"):
+      performer_lib.run(dataset_dir=data, model_dir=os.path.join(root, "q"), arch="alexnet", weights="synthetic",
                         image_size=227, epochs=1, verbose=0)
     self.assertFalse(os.path.exists(os.path.join(root, "q")))
     shutil.rmtree(root)

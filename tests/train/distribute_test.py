@@ -84,9 +84,9 @@ class GlobalBatchTest(tf.test.TestCase):
     from tf_explainer.train import distribute
     two = types.SimpleNamespace(num_replicas_in_sync=2)
     distribute.check_global_batch(8, two)
-    with self.assertRaisesRegex(ValueError, r"--batch_size=7 is not divisible by the 2 replicas"):
+    with self.assertRaisesRegex(ValueError, r"batch_size=7 is not divisible by the 2 replicas"):
       distribute.check_global_batch(7, two)
-    with self.assertRaisesRegex(ValueError, "--strategy must be one of"):
+    with self.assertRaisesRegex(ValueError, "`strategy` must be one of"):
       distribute.get_strategy("tpu")
 
 

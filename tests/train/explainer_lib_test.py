@@ -18,7 +18,8 @@ from tests import tiny_run
 from tf_explainer import data as data_lib
 from tf_explainer import performers
 from tf_explainer.train import callbacks as callbacks_lib
-from tf_explainer.train import config as config_lib
+from tf_explainer import settings as config_lib
+from tf_explainer.models import io as model_io
 from tf_explainer.train import explainer_lib, features, performer_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -53,10 +54,10 @@ class TrainingRunTest(tf.test.TestCase):
       self.assertTrue(os.path.exists(os.path.join(p["performer"], name)), name)
     for name in ("explainer.keras", "explainer.json", "logs", "feature_cache"):
       self.assertTrue(os.path.exists(os.path.join(p["explainer"], name)), name)
-    explainer, model, spec, manifest = explainer_lib.load_explainer(p["explainer"])
+    explainer, model, spec, manifest = model_io.load_explainer(p["explainer"])
     self.assertEqual(manifest["performer_dir"], os.path.abspath(p["performer"]))
     self.assertEqual(tuple(explainer.config.target_shape), (6, 6, 48))
-    self.assertTrue(np.all(explainer.lambda_f.numpy() > 0))
+    self.assertGreater(p["explainer_metrics"]["lambda_f_mean"], 0)  # the rule set lambda_f
     self.assertEqual(spec.class_names[0], "001.bird")
     self.assertIsNone(explainer.config.filter_category)  # multi-category: by activation
 
@@ -78,7 +79,7 @@ class TrainingRunTest(tf.test.TestCase):
       def on_epoch_end(self, epoch, logs=None):
         throughput.append(self.params["steps"])
 
-    explainer_lib.run(p["performer"], p["data"], out, unlabeled_dir=unlabeled,
+    explainer_lib.run(performer_dir=p["performer"], dataset_dir=p["data"], model_dir=out, unlabeled_dir=unlabeled,
                       extra_callbacks=[Images()], **dict(tiny_run.EXPLAINER, epochs=1))
     train_images = int(np.sum(explainer_lib.data_lib.read_part_dataset(p["data"]).is_train))
     self.assertEqual(throughput, [(train_images + 20) // 8])
@@ -86,13 +87,13 @@ class TrainingRunTest(tf.test.TestCase):
     self.assertEqual([c.split("-")[0] for c in caches], ["train", "unlabeled"])
     with open(os.path.join(out, "explainer.json")) as f:
       self.assertEqual(json.load(f)["unlabeled_dir"], os.path.abspath(unlabeled))
-    with self.assertRaisesRegex(ValueError, r"--unlabeled_dir=.*Explainer\+cls.*labels"):
-      explainer_lib.run(p["performer"], p["data"], tempfile.mkdtemp(), unlabeled_dir=unlabeled,
+    with self.assertRaisesRegex(ValueError, r"unlabeled_dir=.*Explainer\+cls.*labels"):
+      explainer_lib.run(performer_dir=p["performer"], dataset_dir=p["data"], model_dir=tempfile.mkdtemp(), unlabeled_dir=unlabeled,
                         objective="classification", **tiny_run.EXPLAINER)
 
   def test_feature_cache_reused_and_invalidated(self):
     p = tiny_run.paths()
-    model, spec = explainer_lib.performers.load_performer(p["performer"])
+    model, spec = model_io.load_performer(p["performer"])
     from tf_explainer.data import read_part_dataset, select
     train = select(read_part_dataset(p["data"]), "train")
     cache_dir = tempfile.mkdtemp()
@@ -109,7 +110,8 @@ class TrainingRunTest(tf.test.TestCase):
     self.assertNotEqual(first, other)
     self.assertEqual(os.listdir(cache_dir), [os.path.basename(other)])  # the old one pruned
     ds = tf.data.Dataset.load(other)
-    self.assertEqual(set(ds.element_spec), set(features.FEATURE_KEYS))
+    self.assertEqual(set(ds.element_spec),
+                     {"maps", *spec.fc_names, "category", "positive", "index"})
     self.assertEqual(sum(1 for _ in ds), len(fewer))
 
   def test_caching_and_evaluation_show_progress(self):
@@ -118,14 +120,14 @@ class TrainingRunTest(tf.test.TestCase):
     from tf_explainer import evaluation
     from tf_explainer.data import read_part_dataset, select, task_labels
     p = tiny_run.paths()
-    model, spec = explainer_lib.performers.load_performer(p["performer"])
+    model, spec = model_io.load_performer(p["performer"])
     train = select(read_part_dataset(p["data"]), "train")
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
       features.cached_features(model, spec, p["performer"], train, tempfile.mkdtemp(), "train",
                                progress=True)
     self.assertIn(f"{len(train)}/{len(train)}", out.getvalue())
-    explainer, _, _, _ = explainer_lib.load_explainer(p["explainer"])
+    explainer, _, _, _ = model_io.load_explainer(p["explainer"])
     labels = task_labels(train.labels, spec.task, spec.target_class)
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
@@ -173,15 +175,15 @@ class TrainingRunTest(tf.test.TestCase):
       f.writelines(f"{a} {b} {rng.uniform(0, 60):.1f} {rng.uniform(0, 60):.1f} 1\n"
                    for a, b, *_ in locs)
     # The pairs the explainer trains on hold performer outputs only.
-    model, spec = explainer_lib.performers.load_performer(p["performer"])
+    model, spec = model_io.load_performer(p["performer"])
     from tf_explainer.data import read_part_dataset
     pairs = features.to_training_pairs(
-        features.feature_dataset(model, spec, read_part_dataset(scrambled)))
+        features.feature_dataset(model, spec, read_part_dataset(scrambled)), spec.fc_names)
     self.assertEqual(set(pairs.element_spec[1]), {"fc6", "fc7", "category", "positive"})
     outputs = []
     for data in (p["data"], scrambled):
       out = os.path.join(tempfile.mkdtemp(), "explainer")
-      explainer, _ = explainer_lib.run(p["performer"], data, out, **tiny_run.EXPLAINER)
+      explainer, _ = explainer_lib.run(performer_dir=p["performer"], dataset_dir=data, model_dir=out, **tiny_run.EXPLAINER)
       outputs.append([w.numpy() for w in explainer.weights])
     for a, b in zip(*outputs):
       self.assertAllClose(a, b, rtol=1e-5, atol=1e-6)
@@ -200,18 +202,18 @@ class TrainingRunTest(tf.test.TestCase):
 
     performer_dir = tempfile.mkdtemp()
     from tf_explainer.train import performer_lib  # pylint: disable=import-outside-toplevel
-    _, spec, _ = performer_lib.run(p["data"], performer_dir, train_split="train_without_validation",
+    _, spec, _ = performer_lib.run(dataset_dir=p["data"], model_dir=performer_dir, train_split="train_without_validation",
                                    extra_callbacks=[Steps()], **tiny_run.PERFORMER)
     self.assertEqual(spec.train_split, "train_without_validation")
     explainer_dir = tempfile.mkdtemp()
-    explainer_lib.run(performer_dir, p["data"], explainer_dir, train_split="train_without_validation",
+    explainer_lib.run(performer_dir=performer_dir, dataset_dir=p["data"], model_dir=explainer_dir, train_split="train_without_validation",
                       extra_callbacks=[Steps()], **dict(tiny_run.EXPLAINER, epochs=1))
     batch = tiny_run.PERFORMER["batch_size"]
     self.assertEqual(steps, [-(-fit // batch), fit // tiny_run.EXPLAINER["batch_size"]])
     with open(os.path.join(explainer_dir, "explainer.json")) as f:
       self.assertEqual(json.load(f)["train_split"], "train_without_validation")
-    with self.assertRaisesRegex(ValueError, "--train_split must be"):
-      explainer_lib.run(performer_dir, p["data"], tempfile.mkdtemp(), train_split="validation",
+    with self.assertRaisesRegex(ValueError, "train_split=validation: expected one of train, train_without_validation"):
+      explainer_lib.run(performer_dir=performer_dir, dataset_dir=p["data"], model_dir=tempfile.mkdtemp(), train_split="validation",
                         **tiny_run.EXPLAINER)
 
   def test_resume_after_sigkill(self):
@@ -356,9 +358,9 @@ class ErrorsTest(tf.test.TestCase):
     self.assertEqual(performer_lib.class_index(2, dataset, "d"), 1)
     self.assertEqual(performer_lib.class_index("cat", dataset, "d"), 1)
     self.assertEqual(performer_lib.class_index("003.cow", dataset, "d"), 2)
-    for bad, pattern in (("0", r"--target_class=0 is not a class id .*ids 1\.\.6; 1-based"),
-                         ("7", r"--target_class=7 is not a class id"),
-                         ("unicorn", r"--target_class=unicorn is not a class")):
+    for bad, pattern in (("0", r"target_class=0 is not a class id .*ids 1\.\.6; 1-based"),
+                         ("7", r"target_class=7 is not a class id"),
+                         ("unicorn", r"target_class=unicorn is not a class")):
       with self.assertRaisesRegex(ValueError, pattern):
         performer_lib.class_index(bad, dataset, "d")
 
@@ -462,7 +464,7 @@ class MonitorTest(tf.test.TestCase):
   def test_writes_metrics_and_images_to_tensorboard(self):
     p = tiny_run.paths()
     out = os.path.join(tempfile.mkdtemp(), "explainer")
-    explainer_lib.run(p["performer"], p["data"], out, monitor_every=1, monitor_split="all",
+    explainer_lib.run(performer_dir=p["performer"], dataset_dir=p["data"], model_dir=out, monitor_every=1, monitor_split="all",
                       **dict(tiny_run.EXPLAINER, epochs=2))
     events = os.path.join(out, "logs", "monitor")
     tags = set()
@@ -490,8 +492,8 @@ class NoPositivesTest(tf.test.TestCase):
     with open(os.path.join(data, "train_test_split.txt"), "w") as f:
       f.writelines(f"{i} {0 if i in birds else s}\n" for i, s in rows)
     from tf_explainer.train import performer_lib
-    with self.assertRaisesRegex(ValueError, r"no training images of --target_class=001\.bird"):
-      performer_lib.run(data, tempfile.mkdtemp(), task="single", target_class="bird",
+    with self.assertRaisesRegex(ValueError, r"no training images of target_class=001\.bird"):
+      performer_lib.run(dataset_dir=data, model_dir=tempfile.mkdtemp(), task="single", target_class="bird",
                         **{k: v for k, v in tiny_run.PERFORMER.items() if k != "verbose"})
 
 

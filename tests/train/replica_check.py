@@ -7,10 +7,6 @@ before TensorFlow starts:
 """
 
 import argparse
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 
 def main():
@@ -26,8 +22,8 @@ def main():
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
   import keras
 
-  from tf_explainer import explainer as explainer_lib
-  from tf_explainer.train import distribute
+  from tf_explainer.models import Explainer, ExplainerConfig
+  from tf_explainer.train import distribute, trainer
 
   strategy = distribute.get_strategy(args.strategy)
   keras.utils.set_random_seed(0)
@@ -38,11 +34,11 @@ def main():
              "fc7": rng.random((n, 12)).astype(np.float32),
              "category": rng.integers(0, 3, n).astype(np.float32),
              "positive": (rng.random(n) < 0.7).astype(np.float32)}
-  config = explainer_lib.ExplainerConfig(
-      target_shape=(6, 6, 8), fc_sizes=(16, 12), num_classes=3,
+  config = ExplainerConfig(
+      target_shape=(6, 6, 8), fc_sizes=(16, 12), fc_names=("fc6", "fc7"), num_classes=3,
       pool={"pool_size": 2, "strides": 2, "padding": "valid"}, eta=10.0)
   with strategy.scope():
-    model = explainer_lib.Explainer(config)
+    model = trainer.ExplainerTrainer(Explainer(config))
     # Identical initial weights in every process, whatever the strategy.
     init = np.random.default_rng(1)
     for w in model.trainable_weights:
@@ -51,7 +47,7 @@ def main():
     model.compile(optimizer=keras.optimizers.SGD(1e-2),
                   gate_optimizer=keras.optimizers.SGD(1e-1))
   data = tf.data.Dataset.from_tensor_slices((maps, targets)).batch(n)
-  model.fit(data, epochs=3, verbose=0, callbacks=[explainer_lib.LambdaFUpdate()])
+  model.fit(data, epochs=3, verbose=0, callbacks=[trainer.LambdaFUpdate()])
   if args.out:
     np.savez(args.out, **{f"w{i}": w.numpy() for i, w in enumerate(model.weights)})
 

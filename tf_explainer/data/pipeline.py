@@ -17,11 +17,11 @@ TASKS = ("single", "multi")
 def task_labels(labels, task, target_class=None):
   """Class labels for the classifier: multi as is; single is 1 for the target, else 0."""
   if task not in TASKS:
-    raise ValueError(f"--task must be one of {TASKS}, got {task!r}.")
+    raise ValueError(f"`task` must be one of {TASKS}, got {task!r}.")
   if task == "multi":
     return labels.astype(np.int32)
   if target_class is None:
-    raise ValueError("--task=single needs --target_class.")
+    raise ValueError("task=single needs `target_class`.")
   return (labels == target_class).astype(np.int32)
 
 
@@ -32,11 +32,11 @@ def read_checked(dataset_dir, on_error="fail", verbose=1, flag="dataset_dir"):
   """`read_part_dataset` for the scripts' `--on_error=fail|skip`; says what was skipped."""
   from tf_explainer.data import cub
   if on_error not in ON_ERROR:
-    raise ValueError(f"--on_error must be one of {ON_ERROR}, got {on_error!r}.")
+    raise ValueError(f"`on_error` must be one of {ON_ERROR}, got {on_error!r}.")
   dataset = cub.read_part_dataset(dataset_dir, on_error="raise" if on_error == "fail" else "skip")
   if dataset.skipped and verbose:
-    print(f"--{flag}={dataset_dir}: skipped {dataset.skipped} images that cannot be read "
-          f"(--on_error=skip).", flush=True)
+    print(f"{flag}={dataset_dir}: skipped {dataset.skipped} images that cannot be read "
+          f"(on_error=skip).", flush=True)
   return dataset
 
 
@@ -90,7 +90,7 @@ TRAIN_SPLITS = ("train", "train_without_validation")
 def check_train_split(train_split):
   """Raises a one-line error unless `train_split` is one a model may train on."""
   if train_split not in TRAIN_SPLITS:
-    raise ValueError(f"--train_split must be one of {TRAIN_SPLITS}, got {train_split!r}.")
+    raise ValueError(f"`train_split` must be one of {TRAIN_SPLITS}, got {train_split!r}.")
 
 
 def held_out_split(train_split):

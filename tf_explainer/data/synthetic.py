@@ -23,16 +23,20 @@ serves this data and the real download:
         --num_images=12000
 """
 
+import dataclasses
 import math
 import multiprocessing
 import os
 import shutil
 import tempfile
 import time
+from typing import Optional
 
 import numpy as np
 
 from tf_explainer import io_utils
+from tf_explainer import settings as settings_lib
+from tf_explainer.settings import setting
 
 PART_NAMES = ("head", "neck", "torso", "tail", "front_leg", "back_leg")
 
@@ -304,14 +308,14 @@ def generate(out_dir, num_images, image_size=DEFAULT_IMAGE_SIZE, seed=0, train_f
   import keras  # only for its progress bar
 
   if corpus not in CORPORA:
-    raise ValueError(f"--corpus={corpus} is not a corpus: expected one of {sorted(CORPORA)}.")
+    raise ValueError(f"corpus={corpus} is not a corpus: expected one of {sorted(CORPORA)}.")
   names = tuple(CORPORA[corpus])
   if num_images < len(names):
     raise ValueError(
-        f"--num_images={num_images} is too small: need at least one image per category "
+        f"num_images={num_images} is too small: need at least one image per category "
         f"({len(names)}).")
   if image_size < 32:
-    raise ValueError(f"--image_size={image_size} is too small: need at least 32 pixels.")
+    raise ValueError(f"image_size={image_size} is too small: need at least 32 pixels.")
   if os.path.exists(out_dir):  # never replace what the user or another step wrote
     io_utils.claim_dir(out_dir, "dataset", "out_dir", overwrite, "replace it")
   out_dir = os.path.abspath(out_dir)
@@ -366,31 +370,39 @@ def generate(out_dir, num_images, image_size=DEFAULT_IMAGE_SIZE, seed=0, train_f
   return out_dir
 
 
-def main(argv):
-  del argv
-  from absl import flags
+@dataclasses.dataclass
+class GeneratorSettings:
+  """The settings of `python -m tf_explainer.data.synthetic`."""
+
+  out_dir: Optional[str] = setting(None, "Where to write the dataset (CUB layout).",
+                                   required=True)
+  num_images: int = setting(600, "Number of images.", lower_bound=1)
+  image_size: int = setting(DEFAULT_IMAGE_SIZE, "Image side in pixels.", lower_bound=32)
+  seed: int = setting(0, "Random seed.")
+  corpus: str = setting("demo", "demo: the six categories; pretrain: the 24 pretraining "
+                        "species.", choices=tuple(CORPORA))
+  overwrite: bool = setting(False, "Replace out_dir even when it holds files this generator "
+                            "did not write.")
+  train_fraction: float = setting(0.7, "Share of images marked as training images (0 to 1).",
+                                  lower_bound=0.0)
+
+  def __post_init__(self):
+    settings_lib.validate(self)
+    if self.train_fraction > 1:
+      raise ValueError(f"train_fraction={self.train_fraction}: expected at most 1.")
+
+
+def run(**settings):
+  """Generates the dataset the settings describe and says how fast."""
+  s = GeneratorSettings(**settings)
   start = time.time()
-  values = flags.FLAGS
-  generate(values.out_dir, values.num_images, values.image_size, values.seed,
-           train_fraction=values.train_fraction, corpus=values.corpus,
-           overwrite=values.overwrite)
+  generate(s.out_dir, s.num_images, s.image_size, s.seed, train_fraction=s.train_fraction,
+           corpus=s.corpus, overwrite=s.overwrite)
   elapsed = time.time() - start
-  print(f"Wrote {values.num_images} images to {values.out_dir} in {elapsed:.1f} s "
-        f"({values.num_images / elapsed:.0f} images/s).")
+  print(f"Wrote {s.num_images} images to {s.out_dir} in {elapsed:.1f} s "
+        f"({s.num_images / elapsed:.0f} images/s).")
 
 
 if __name__ == "__main__":
-  from absl import flags
-
   from tf_explainer import cli
-  flags.DEFINE_string("out_dir", None, "Where to write the dataset (CUB layout).", required=True)
-  flags.DEFINE_integer("num_images", 600, "Number of images.", lower_bound=1)
-  flags.DEFINE_integer("image_size", DEFAULT_IMAGE_SIZE, "Image side in pixels.", lower_bound=32)
-  flags.DEFINE_integer("seed", 0, "Random seed.")
-  flags.DEFINE_enum("corpus", "demo", list(CORPORA), "demo: the six categories; pretrain: the "
-                    "24 pretraining species.")
-  flags.DEFINE_boolean("overwrite", False, "Replace --out_dir even when it holds files this "
-                       "generator did not write.")
-  flags.DEFINE_float("train_fraction", 0.7, "Share of images marked as training images.",
-                     lower_bound=0.0, upper_bound=1.0)
-  cli.run(main)
+  cli.program(GeneratorSettings, run)()

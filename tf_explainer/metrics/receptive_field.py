@@ -11,6 +11,8 @@ import dataclasses
 
 import keras
 
+from tf_explainer import compat
+
 _SPATIAL = (keras.layers.Conv2D, keras.layers.MaxPooling2D, keras.layers.AveragePooling2D,
             keras.layers.ZeroPadding2D, keras.layers.DepthwiseConv2D)
 
@@ -37,15 +39,9 @@ def _chain(model, layer_name):
   """Layers from the input to `layer_name`, following each layer's first inbound layer."""
   layer = model.get_layer(layer_name)
   chain = []
-  while True:
+  while layer is not None:
     chain.append(layer)
-    nodes = layer._inbound_nodes  # pylint: disable=protected-access
-    if not nodes or not nodes[0].parent_nodes:
-      break
-    parents = nodes[0].parent_nodes
-    layer = parents[0].operation
-    if isinstance(layer, keras.layers.InputLayer):
-      break
+    layer = compat.inbound_layer(layer)
   return chain[::-1]
 
 

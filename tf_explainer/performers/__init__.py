@@ -2,8 +2,7 @@
 
 from tf_explainer.performers import alexnet, vgg
 from tf_explainer.performers.base import (ARCHITECTURES, PerformerSpec, feature_model,
-                                          layer_weights, load_performer, plain_graph_copy,
-                                          save_performer)
+                                          layer_weights, plain_graph_copy)
 
 
 def min_input_size(arch):
@@ -11,7 +10,7 @@ def min_input_size(arch):
   sizes = {"alexnet": alexnet.min_input_size(), "vgg_m": vgg.vgg_m_min_input_size(),
            "vgg_s": vgg.vgg_s_min_input_size(), "vgg16": 96}
   if arch not in sizes:
-    raise ValueError(f"Unknown --arch={arch!r}; choose one of {ARCHITECTURES}.")
+    raise ValueError(f"Unknown arch={arch!r}; choose one of {ARCHITECTURES}.")
   return sizes[arch]
 
 
@@ -20,10 +19,10 @@ def build_performer(arch, num_classes, image_size, width=1.0, fc_units=4096, **k
   builders = {"alexnet": alexnet.build, "vgg_m": vgg.build_vgg_m, "vgg_s": vgg.build_vgg_s,
               "vgg16": vgg.build_vgg16}
   if arch not in builders:
-    raise ValueError(f"Unknown --arch={arch!r}; choose one of {ARCHITECTURES}.")
+    raise ValueError(f"Unknown arch={arch!r}; choose one of {ARCHITECTURES}.")
   return builders[arch](num_classes, image_size=image_size, width=width, fc_units=fc_units,
                         **kwargs)
 
 
 __all__ = ["ARCHITECTURES", "PerformerSpec", "build_performer", "feature_model",
-           "layer_weights", "load_performer", "min_input_size", "plain_graph_copy", "save_performer"]
+           "layer_weights", "min_input_size", "plain_graph_copy"]

@@ -36,7 +36,7 @@ def build(num_classes, image_size=227, width=1.0, fc_units=4096, grouped=True,
     `(model, spec)`.
   """
   if image_size < min_input_size():
-    raise ValueError(f"AlexNet needs --image_size >= {min_input_size()}, got {image_size}.")
+    raise ValueError(f"AlexNet needs `image_size` >= {min_input_size()}, got {image_size}.")
   images = keras.Input((image_size, image_size, 3), name="images")
   x = base.CaffePreprocess(name="preprocess")(images)
   if variant == "caffe":

@@ -12,8 +12,6 @@ from keras import ops
 from tf_explainer import io_utils
 
 ARCHITECTURES = ("alexnet", "vgg_m", "vgg_s", "vgg16")
-SPEC_FILE = "performer.json"
-MODEL_FILE = "performer.keras"
 
 
 @dataclasses.dataclass
@@ -59,6 +57,16 @@ class PerformerSpec:
   grouped: bool = True
   train_split: str = "train"
   weights: str = "scratch"
+
+  @property
+  def fc_names(self):
+    """The names of the reconstructed fc layers: outputs, targets and cache keys use them."""
+    return tuple(self.fc_dense_layers)
+
+  @property
+  def fc_sizes(self):
+    """The widths of the reconstructed fc layers."""
+    return (self.fc_units,) * len(self.fc_dense_layers)
 
   def to_dict(self):
     return dataclasses.asdict(self)
@@ -198,31 +206,6 @@ def feature_model(model, spec):
       "logits": model.output,
   }
   return keras.Model(model.inputs[0], outputs, name=f"{model.name}_features")
-
-
-def save_performer(model, spec, directory):
-  """Writes `performer.keras` and `performer.json` into `directory`, atomically per file."""
-  io_utils.makedirs(directory)
-  tmp_model = os.path.join(directory, f".{MODEL_FILE}.tmp.keras")
-  model.save(tmp_model)
-  io_utils.rename(tmp_model, os.path.join(directory, MODEL_FILE))
-  io_utils.write_json(os.path.join(directory, SPEC_FILE), spec.to_dict())
-
-
-def load_performer(directory):
-  """Loads `(model, spec)` saved by `save_performer`.
-
-  Raises:
-    ValueError: when `directory` holds no performer.
-  """
-  model_path = os.path.join(directory, MODEL_FILE)
-  spec_path = os.path.join(directory, SPEC_FILE)
-  for path in (model_path, spec_path):
-    if not io_utils.exists(path):
-      raise ValueError(f"--performer_dir={directory} holds no performer: {path} is missing.")
-  spec = PerformerSpec.from_dict(io_utils.read_json(spec_path))
-  model = keras.saving.load_model(model_path)
-  return model, spec
 
 
 def layer_weights(model, name):

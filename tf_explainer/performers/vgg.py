@@ -11,7 +11,7 @@ def build_vgg_m(num_classes, image_size=224, width=1.0, fc_units=4096, name="vgg
   with Caffe's ceil pooling, 12 x 12 with Keras' floor pooling used here.
   """
   if image_size < vgg_m_min_input_size():
-    raise ValueError(f"VGG-M needs --image_size >= {vgg_m_min_input_size()}, got {image_size}.")
+    raise ValueError(f"VGG-M needs `image_size` >= {vgg_m_min_input_size()}, got {image_size}.")
   f = [base.scaled(n, width) for n in (96, 256, 512, 512, 512)]
   images = keras.Input((image_size, image_size, 3), name="images")
   x = base.CaffePreprocess(name="preprocess")(images)
@@ -42,7 +42,7 @@ def build_vgg_s(num_classes, image_size=224, width=1.0, fc_units=4096, name="vgg
   -> conv3-5 512 3x3 -> pool 3/3 -> fc6 -> fc7.
   """
   if image_size < vgg_s_min_input_size():
-    raise ValueError(f"VGG-S needs --image_size >= {vgg_s_min_input_size()}, got {image_size}.")
+    raise ValueError(f"VGG-S needs `image_size` >= {vgg_s_min_input_size()}, got {image_size}.")
   f = [base.scaled(n, width) for n in (96, 256, 512, 512, 512)]
   images = keras.Input((image_size, image_size, 3), name="images")
   x = base.CaffePreprocess(name="preprocess")(images)
@@ -87,7 +87,7 @@ def build_vgg16(num_classes, image_size=224, width=1.0, fc_units=4096, weights=N
   ReLU into the conv); at 224 px it is 14 x 14 x 512.
   """
   if image_size < 96:
-    raise ValueError(f"VGG-16 needs --image_size >= 96 (relu5_2 >= 6 x 6), got {image_size}.")
+    raise ValueError(f"VGG-16 needs `image_size` >= 96 (relu5_2 >= 6 x 6), got {image_size}.")
   if weights is not None and width != 1.0:
     raise ValueError("VGG-16 weights need width=1.0.")
   images = keras.Input((image_size, image_size, 3), name="images")

@@ -58,7 +58,7 @@ def card(arch, directory=None):
   _, card_path = paths(arch, directory)
   if not os.path.exists(card_path):
     have = available(directory)
-    raise ValueError(f"--weights=synthetic: no synthetic weights are shipped for --arch={arch} "
+    raise ValueError(f"weights=synthetic: no synthetic weights are shipped for arch={arch} "
                      f"(shipped: {', '.join(have) if have else 'none'}).")
   with open(card_path) as f:
     return json.load(f)
@@ -70,8 +70,8 @@ def check_settings(arch, settings, directory=None):
   for name in ARCH_SETTINGS:
     value = settings.get(name)
     if value is not None and float(value) != float(shipped[name]):
-      raise ValueError(f"--weights=synthetic: --{name}={value} differs from the shipped "
-                       f"{arch} ({name} = {shipped[name]}); leave --{name} unset or set it to "
+      raise ValueError(f"weights=synthetic: {name}={value} differs from the shipped "
+                       f"{arch} ({name} = {shipped[name]}); leave `{name}` unset or set it to "
                        f"{shipped[name]}.")
   return shipped
 
@@ -85,10 +85,10 @@ def load_synthetic(model, arch, classifier_layer, directory=None):
   shipped = card(arch, directory)
   weights_path, _ = paths(arch, directory)
   if not os.path.exists(weights_path):
-    raise ValueError(f"--weights=synthetic: {weights_path} is missing; reinstall the package.")
+    raise ValueError(f"weights=synthetic: {weights_path} is missing; reinstall the package.")
   digest = sha256(weights_path)
   if digest != shipped["sha256"]:
-    raise ValueError(f"--weights=synthetic: {weights_path} fails its checksum (SHA-256 {digest}, "
+    raise ValueError(f"weights=synthetic: {weights_path} fails its checksum (SHA-256 {digest}, "
                      f"the model card says {shipped['sha256']}); reinstall the package or remake "
                      f"it with training/pretrain_performer.py.")
   with np.load(weights_path) as stored:
@@ -98,11 +98,11 @@ def load_synthetic(model, arch, classifier_layer, directory=None):
       continue
     values = [arrays.get(f"{layer.name}/{i}") for i in range(len(layer.weights))]
     if any(v is None for v in values):
-      raise ValueError(f"--weights=synthetic: {weights_path} has no weights for layer "
+      raise ValueError(f"weights=synthetic: {weights_path} has no weights for layer "
                        f"{layer.name!r} of {arch}.")
     for variable, value in zip(layer.weights, values):
       if tuple(variable.shape) != value.shape:
-        raise ValueError(f"--weights=synthetic: layer {layer.name!r} of {arch} has shape "
+        raise ValueError(f"weights=synthetic: layer {layer.name!r} of {arch} has shape "
                          f"{tuple(variable.shape)}, the shipped weights {value.shape}.")
     layer.set_weights(values)
   return shipped

@@ -56,7 +56,7 @@ def check_finite(history, model_dir):
   if losses and not math.isfinite(losses[-1]):
     raise FloatingPointError(
         f"Training stopped: the loss became {losses[-1]} in epoch {len(losses)}; the checkpoints "
-        f"in {model_dir} are those of the last finite epoch. Lower --learning_rate or check "
+        f"in {model_dir} are those of the last finite epoch. Lower `learning_rate` or check "
         f"the data.")
 
 
@@ -84,9 +84,9 @@ def prepare_resume(model_dir, settings, restart=False):
     if changed:
       what = "; ".join(f"{key}: {recorded.get(key)!r} then, {settings.get(key)!r} now"
                        for key in changed)
-      raise ValueError(f"--model_dir={model_dir} holds an interrupted run with other settings "
-                       f"({what}): pass --restart to start it over, or choose another "
-                       f"--model_dir.")
+      raise ValueError(f"model_dir={model_dir} holds an interrupted run with other settings "
+                       f"({what}): pass `restart` to start it over, or choose another "
+                       f"`model_dir`.")
   io_utils.write_json(path, settings)
 
 

@@ -20,18 +20,18 @@ def get_strategy(name):
     return tf.distribute.MirroredStrategy([d.name for d in devices])
   if name == "multi_worker":
     return tf.distribute.MultiWorkerMirroredStrategy()
-  raise ValueError(f"--strategy must be one of {STRATEGIES}, got {name!r}.")
+  raise ValueError(f"`strategy` must be one of {STRATEGIES}, got {name!r}.")
 
 
 def set_precision(name):
   """Sets Keras' global dtype policy for `--mixed_precision` (losses stay float32)."""
   if name not in PRECISIONS:
-    raise ValueError(f"--mixed_precision must be one of {PRECISIONS}, got {name!r}.")
+    raise ValueError(f"`mixed_precision` must be one of {PRECISIONS}, got {name!r}.")
   keras.mixed_precision.set_global_policy(name)
 
 
 def check_global_batch(batch_size, strategy):
   replicas = strategy.num_replicas_in_sync
   if batch_size % replicas:
-    raise ValueError(f"--batch_size={batch_size} is not divisible by the {replicas} replicas "
+    raise ValueError(f"batch_size={batch_size} is not divisible by the {replicas} replicas "
                      f"of the strategy.")

@@ -1,7 +1,7 @@
 """The performer's features of a dataset, computed once and cached on disk.
 
-Every explainer epoch needs the same performer outputs (target map, fc6, fc7,
-predicted class), so they are computed once and saved with `tf.data`'s
+Every explainer epoch needs the same performer outputs (target map, the
+reconstructed fc layers under their `PerformerSpec.fc_names`, predicted class), so they are computed once and saved with `tf.data`'s
 `Dataset.save` (sharded files) under a key that changes when the performer or
 the data change. A cache is written into a temporary folder and renamed when
 complete, so an interrupted run never leaves a half-written cache behind.
@@ -14,10 +14,8 @@ import numpy as np
 import tensorflow as tf
 
 from tf_explainer import io_utils, performers
+from tf_explainer.models import io as model_io
 from tf_explainer.data import pipeline
-
-FEATURE_KEYS = ("maps", "fc6", "fc7", "category", "positive", "index")
-
 
 def cache_key(performer_dir, dataset, image_size, split):
   """A digest of everything a cache depends on.
@@ -29,9 +27,9 @@ def cache_key(performer_dir, dataset, image_size, split):
   """
   import keras
   digest = hashlib.sha256()
-  for name in (performers.base.MODEL_FILE, performers.base.SPEC_FILE):
+  for name in (model_io.PERFORMER_FILE, model_io.PERFORMER_SPEC_FILE):
     digest.update(f"{name}:{io_utils.fingerprint(os.path.join(performer_dir, name))}".encode())
-  with io_utils.open_file(os.path.join(performer_dir, performers.base.SPEC_FILE), "rb") as f:
+  with io_utils.open_file(os.path.join(performer_dir, model_io.PERFORMER_SPEC_FILE), "rb") as f:
     digest.update(f.read())
   for array in (dataset.image_paths, dataset.boxes, dataset.labels):
     digest.update(np.ascontiguousarray(array).tobytes())
@@ -57,15 +55,15 @@ def prune(cache_dir, split, keep):
 def feature_fn(model, spec):
   """A function from a batch of images to the explainer's inputs and targets."""
   extractor = performers.feature_model(model, spec)
-  fc6_name, fc7_name = spec.fc_layers
 
   def extract(images):
     out = extractor(images, training=False)
     category = tf.argmax(out["logits"], axis=-1, output_type=tf.int32)
+    features = {name: tf.cast(out[layer], tf.float32)
+                for name, layer in zip(spec.fc_names, spec.fc_layers)}
     return {
         "maps": tf.cast(out["target"], tf.float32),
-        "fc6": tf.cast(out[fc6_name], tf.float32),
-        "fc7": tf.cast(out[fc7_name], tf.float32),
+        **features,
         "category": category,
         # Single-category performers estimate NormLayer statistics on the images
         # they classify as positive; multi-category ones on every image.
@@ -127,13 +125,13 @@ def cached_features(model, spec, performer_dir, dataset, cache_dir, split, batch
   return tf.data.Dataset.load(path), path
 
 
-def to_training_pairs(features, labels=None):
-  """Maps a feature dict to the explainer's `(maps, targets)`.
+def to_training_pairs(features, fc_names, labels=None):
+  """Maps a feature dict to the explainer's `(maps, targets)`; `fc_names` from the spec.
 
   `labels` (true labels by image index) are added as `targets["label"]` only
   for the Explainer+cls baseline; the explainer itself never gets them.
   """
-  keys = ("fc6", "fc7", "category", "positive")
+  keys = tuple(fc_names) + ("category", "positive")
   if labels is None:
     return features.map(lambda f: (f["maps"], {k: f[k] for k in keys}))
   table = tf.constant(np.asarray(labels, np.int32))
@@ -141,18 +139,19 @@ def to_training_pairs(features, labels=None):
                                                  label=tf.gather(table, f["index"]))))
 
 
-def feature_statistics(features, batch_size=256):
+def feature_statistics(features, fc_names, batch_size=256):
   """One pass over a feature dataset.
 
   Returns:
-    `(norms, positives)`: `E||max(x*_l, 0)||` for fc6 and fc7 (for
-    `lambda_l`), and how many images the performer classifies as positive.
+    `(norms, positives)`: `E||max(x*_l, 0)||` for each reconstructed fc layer
+    in `fc_names` (for `lambda_l`), and how many images the performer
+    classifies as positive.
   """
-  sums, count, positives = np.zeros(2), 0, 0.0
+  sums, count, positives = np.zeros(len(fc_names)), 0, 0.0
   for batch in features.batch(batch_size):
-    for i, name in enumerate(("fc6", "fc7")):
+    for i, name in enumerate(fc_names):
       sums[i] += float(tf.reduce_sum(tf.norm(tf.nn.relu(batch[name]), axis=-1)))
-    count += int(tf.shape(batch["fc6"])[0])
+    count += int(tf.shape(batch["category"])[0])
     positives += float(tf.reduce_sum(batch["positive"]))
   if count == 0:
     raise ValueError("No images to estimate the reconstruction weights from.")

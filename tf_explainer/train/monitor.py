@@ -39,11 +39,11 @@ class ExplainerMonitor(keras.callbacks.Callback):
   def on_epoch_end(self, epoch, logs=None):
     if self.every <= 0 or (epoch + 1) % self.every:
       return
-    collected = evaluation.collect(self.model, self.performer, self.spec, self.dataset,
+    collected = evaluation.collect(self.model.explainer, self.performer, self.spec, self.dataset,
                                    self.labels, num_samples=self.num_images)
     values, _, _ = evaluation.instabilities(collected, self.spec, self.top_n)
     errors = evaluation.errors(collected)
-    record = {"epoch": epoch + 1, "p": float(self.model.p),
+    record = {"epoch": epoch + 1, "p": float(self.model.explainer.p),
               **{f"error/{k}": v for k, v in errors.items()},
               **{f"location_instability/{k}": v for k, v in values.items()}}
     self.history.append(record)

@@ -104,7 +104,7 @@ def class_score_gradients(explainer, model, spec, images):
 
   Returns:
     dict with `explainer` (part maps of the last interpretable layer; the score
-    is the performer's classifier on the reconstructed fc7) and
+    is the performer's classifier on the last reconstructed fc layer) and
     `performer_top_conv`, each `(maps, gradients)`, and the predicted classes.
   """
   import keras

@@ -1,4 +1,4 @@
-"""Tests for tf_explainer.explainer."""
+"""Tests for tf_explainer.train.trainer: the explainer's loss, training state and step."""
 
 import os
 import tempfile
@@ -7,16 +7,17 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tf_explainer import explainer as explainer_lib
+from tf_explainer.models import ExplainerConfig
+from tf_explainer.train import trainer as trainer_lib
 
 L, D, K = 6, 8, 3
 
 
 def small_config(**overrides):
-  values = dict(target_shape=(L, L, D), fc_sizes=(16, 12), num_classes=K,
+  values = dict(target_shape=(L, L, D), fc_sizes=(16, 12), fc_names=("fc6", "fc7"), num_classes=K,
                 pool={"pool_size": 2, "strides": 2, "padding": "valid"}, eta=10.0)
   values.update(overrides)
-  return explainer_lib.ExplainerConfig(**values)
+  return ExplainerConfig(**values)
 
 
 def random_batch(n=32, seed=0):
@@ -34,50 +35,40 @@ class ExplainerTest(tf.test.TestCase):
     super().setUp()
     keras.utils.set_random_seed(1)
 
-  def test_outputs(self):
-    model = explainer_lib.build_explainer(small_config())
-    maps, _ = random_batch(4)
-    out = model(maps)
-    self.assertEqual(out["fc6"].shape, (4, 16))
-    self.assertEqual(out["fc7"].shape, (4, 12))
-    self.assertEqual(out["part_maps"].shape, (4, L, L, D))
-    self.assertAllClose(out["p"], 0.5)
-    self.assertTrue(np.all(out["fc7"].numpy() >= 0))  # after ReLU
-
   def test_icnn_gradient_trains_with_the_reference_mask_and_adaptive_beta(self):
-    model = explainer_lib.build_explainer(small_config(gradient="icnn"),
+    model = trainer_lib.build_trainer(small_config(gradient="icnn"),
                                           optimizer=keras.optimizers.Adam(1e-2))
-    self.assertEqual([m.mode for m in model.interp_masks], ["icnn", "icnn"])
-    start = [m.filter_beta.numpy().copy() for m in model.interp_masks]
+    self.assertEqual([m.mode for m in model.explainer.interp_masks], ["icnn", "icnn"])
+    start = [m.filter_beta.numpy().copy() for m in model.explainer.interp_masks]
     self.assertAllClose(start[0], np.full(D, 2.0))
     maps, targets = random_batch(64)
     model.set_reconstruction_weights([1.0, 1.0])
     history = model.fit(maps, targets, batch_size=16, epochs=2, verbose=0,
-                        callbacks=[explainer_lib.LambdaFUpdate()])
+                        callbacks=[trainer_lib.LambdaFUpdate()])
     self.assertTrue(np.all(np.isfinite(history.history["filter_loss"])))
-    for layer in model.interp_masks:  # moved from 2 into [1.5, 3]
+    for layer in model.explainer.interp_masks:  # moved from 2 into [1.5, 3]
       beta = layer.filter_beta.numpy()
       self.assertFalse(np.allclose(beta, 2.0))
       self.assertTrue(np.all((beta >= 1.5 - 1e-6) & (beta <= 3.0 + 1e-6)))
-    fixed = explainer_lib.build_explainer(small_config(gradient="icnn", icnn_beta="fixed"),
+    fixed = trainer_lib.build_trainer(small_config(gradient="icnn", icnn_beta="fixed"),
                                           optimizer=keras.optimizers.Adam(1e-2))
     fixed.set_reconstruction_weights([1.0, 1.0])
     fixed.fit(maps, targets, batch_size=16, epochs=1, verbose=0)
-    self.assertAllClose(fixed.interp_masks[0].filter_beta, np.full(D, 2.0))
+    self.assertAllClose(fixed.explainer.interp_masks[0].filter_beta, np.full(D, 2.0))
     path = os.path.join(tempfile.mkdtemp(), "icnn.keras")
-    model.save(path)
+    model.explainer.save(path)
     loaded = keras.saving.load_model(path)
     self.assertAllClose(loaded(maps[:4])["part_maps"], model(maps[:4])["part_maps"])
     with self.assertRaisesRegex(ValueError, "icnn_centre must be one of"):
       small_config(gradient="icnn", icnn_centre="middle")
 
   def test_identity_init_passes_the_first_layer_through(self):
-    model = explainer_lib.build_explainer(small_config(interp_init="identity"))
+    model = trainer_lib.build_trainer(small_config(interp_init="identity"))
     maps, _ = random_batch(4)
-    out = model.forward(tf.constant(maps))
+    out = model.explainer.forward(tf.constant(maps))
     self.assertAllClose(out["interp_maps"][1], out["masked"][0])
     path = os.path.join(tempfile.mkdtemp(), "identity.keras")
-    model.save(path)
+    model.explainer.save(path)
     loaded = keras.saving.load_model(path)
     self.assertEqual(loaded.config.interp_init, "identity")
     self.assertAllClose(loaded(maps)["part_maps"], model(maps)["part_maps"])
@@ -85,21 +76,21 @@ class ExplainerTest(tf.test.TestCase):
       small_config(interp_init="zeros")
 
   def test_without_mask_part_maps_are_the_unmasked_maps(self):
-    model = explainer_lib.build_explainer(small_config(mask=False))
+    model = trainer_lib.build_trainer(small_config(mask=False))
     maps, _ = random_batch(4)
-    out = model.forward(tf.constant(maps))
+    out = model.explainer.forward(tf.constant(maps))
     self.assertAllClose(out["masked"][-1], out["interp_maps"][-1])
-    masked = explainer_lib.build_explainer(small_config()).forward(tf.constant(maps))
+    masked = trainer_lib.build_trainer(small_config()).explainer.forward(tf.constant(maps))
     self.assertLess(np.count_nonzero(masked["masked"][-1]),
                     np.count_nonzero(masked["interp_maps"][-1]))
 
   def test_training_lowers_loss_and_reports_terms(self):
-    model = explainer_lib.build_explainer(small_config(), optimizer=keras.optimizers.Adam(1e-2))
+    model = trainer_lib.build_trainer(small_config(), optimizer=keras.optimizers.Adam(1e-2))
     maps, targets = random_batch(64)
     model.set_reconstruction_weights([1.0, 1.0])
     before = model.evaluate(maps, targets, batch_size=64, verbose=0, return_dict=True)
     history = model.fit(maps, targets, batch_size=16, epochs=5, verbose=0,
-                        callbacks=[explainer_lib.LambdaFUpdate()])
+                        callbacks=[trainer_lib.LambdaFUpdate()])
     after = model.evaluate(maps, targets, batch_size=64, verbose=0, return_dict=True)
     self.assertLess(after["reconstruction"], before["reconstruction"])
     self.assertLess(history.history["loss"][-1], history.history["loss"][0])
@@ -121,7 +112,7 @@ class ExplainerTest(tf.test.TestCase):
         if policy == "mixed_float16":  # what compile would wrap it in, at a scale that does not
           # overflow on the first step (a dynamic scale skips overflowing steps).
           optimizer = keras.optimizers.LossScaleOptimizer(optimizer, initial_scale=2.0 ** 8)
-        model = explainer_lib.build_explainer(small_config(), optimizer=optimizer,
+        model = trainer_lib.build_trainer(small_config(), optimizer=optimizer,
                                               gate_optimizer=keras.optimizers.SGD(1e-2))
         model(maps[:2])
         if weights is not None:
@@ -154,7 +145,7 @@ class ExplainerTest(tf.test.TestCase):
 
   def test_lambda_f_rule(self):
     """lambda_f = E||dLrec/dx|| / E||dLf/dx|| / (300 N) from accumulated norms."""
-    model = explainer_lib.build_explainer(small_config())
+    model = trainer_lib.build_trainer(small_config())
     model.rec_grad_norms.assign(np.full((2, D), 6.0, np.float32))
     model.filter_grad_norms.assign(np.full((2, D), 2.0, np.float32))
     model.grad_norm_count.assign(3.0)
@@ -163,22 +154,22 @@ class ExplainerTest(tf.test.TestCase):
     self.assertEqual(float(model.grad_norm_count.numpy()), 0.0)
 
   def test_filter_loss_reaches_no_ordinary_weight(self):
-    model = explainer_lib.build_explainer(small_config())
+    model = trainer_lib.build_trainer(small_config())
     maps, targets = random_batch(16)
     model.lambda_f.assign(np.ones((2, D), np.float32))
     with tf.GradientTape(persistent=True) as tape:
       terms, _ = model.compute_losses(maps, targets)
       filter_term = terms["filter_loss"]
-    ordinary = model.get_layer("conv_ordin").trainable_variables
-    interp = model.get_layer("conv_interp_2").trainable_variables
+    ordinary = model.explainer.get_layer("conv_ordin").trainable_variables
+    interp = model.explainer.get_layer("conv_interp_2").trainable_variables
     for grad in tape.gradient(filter_term, ordinary):
       self.assertIsNone(grad)
     self.assertGreater(np.abs(tape.gradient(filter_term, interp[0]).numpy()).max(), 0.0)
-    self.assertIsNotNone(tape.gradient(filter_term, model.gate.w_p))
+    self.assertIsNotNone(tape.gradient(filter_term, model.explainer.gate.w_p))
 
   def test_filter_categories(self):
     """By activation unless the config fixes one category (single-category explainers)."""
-    model = explainer_lib.build_explainer(small_config())
+    model = trainer_lib.build_trainer(small_config())
     sums = np.zeros((2, K, D), np.float32)
     sums[:, 2, :3] = 5.0  # filters 0-2 fire most on class 2, the rest on class 0
     sums[:, 0, 3:] = 5.0
@@ -186,60 +177,40 @@ class ExplainerTest(tf.test.TestCase):
     model.category_counts.assign(np.ones(K, np.float32))
     expected = np.array([2, 2, 2] + [0] * (D - 3))
     self.assertAllEqual(model.filter_categories(), np.stack([expected, expected]))
-    fixed = explainer_lib.build_explainer(small_config(num_classes=2, filter_category=1))
+    fixed = trainer_lib.build_trainer(small_config(num_classes=2, filter_category=1))
     fixed.category_sums.assign(np.zeros((2, 2, D), np.float32) + [[[3.0], [0.0]]])
     self.assertAllEqual(fixed.filter_categories(), np.ones((2, D)))
     with self.assertRaisesRegex(ValueError, r"filter_category must be in \[0, 2\)"):
       small_config(num_classes=2, filter_category=2)
 
   def test_p_moves_up_under_log_p_alone(self):
-    model = explainer_lib.build_explainer(small_config())
+    model = trainer_lib.build_trainer(small_config())
     maps, targets = random_batch(8)
     with tf.GradientTape() as tape:
       terms, _ = model.compute_losses(maps, targets)
       log_p_term = terms["log_p_term"]
-    grad = tape.gradient(log_p_term, model.gate.w_p)
+    grad = tape.gradient(log_p_term, model.explainer.gate.w_p)
     # -eta log sigmoid(w) has derivative -eta (1 - p) = -5 at p = 0.5.
     self.assertAllClose(grad, -5.0)
-    keras.optimizers.SGD(0.1).apply_gradients([(grad, model.gate.w_p)])
+    keras.optimizers.SGD(0.1).apply_gradients([(grad, model.explainer.gate.w_p)])
     self.assertGreater(float(model.p), 0.5)
 
-  def test_initialize_from_performer_copies_overlap(self):
-    model = explainer_lib.build_explainer(small_config())
-    rng = np.random.default_rng(0)
-    conv = (rng.random((3, 3, D, 5)).astype(np.float32), rng.random(5).astype(np.float32))
-    fc6 = (rng.random((3 * 3 * 5, 16)).astype(np.float32), rng.random(16).astype(np.float32))
-    fc7 = (rng.random((16, 12)).astype(np.float32), rng.random(12).astype(np.float32))
-    model.initialize_from_performer(conv, [fc6, fc7])
-    kernel = model.get_layer("conv_interp_1").kernel.numpy()
-    self.assertAllClose(kernel[..., :5], conv[0])
-    fc6_kernel = model.get_layer("fc_dec_1").kernel.numpy().reshape(3, 3, D, 16)
-    self.assertAllClose(fc6_kernel[:, :, :5], fc6[0].reshape(3, 3, 5, 16))
-    self.assertAllClose(fc6_kernel[:, :, 5:], np.zeros((3, 3, D - 5, 16)))
-    self.assertAllClose(model.get_layer("fc_dec_2").kernel, fc7[0])
-
-  def test_keras_round_trip(self):
-    model = explainer_lib.build_explainer(small_config())
+  def test_saved_explainer_is_the_network_without_training_state(self):
+    model = trainer_lib.build_trainer(small_config())
     maps, targets = random_batch(16)
     model.fit(maps, targets, batch_size=8, epochs=1, verbose=0)
     with tempfile.TemporaryDirectory() as tmp:
       path = os.path.join(tmp, "explainer.keras")
-      model.save(path)
+      model.explainer.save(path)
       loaded = keras.saving.load_model(path)
+    self.assertIsInstance(loaded, type(model.explainer))
     for key, value in model(maps).items():
       self.assertAllClose(value, loaded(maps)[key])
-    self.assertAllClose(loaded.lambda_f, model.lambda_f)
+    state = {"lambda_l", "lambda_f", "lambda_f_ready", "epoch", "rec_grad_norms",
+             "filter_grad_norms", "grad_norm_count", "category_sums", "category_counts"}
+    self.assertEqual(state, {w.name for w in model.weights} - {w.name for w in loaded.weights})
+    self.assertFalse(state & {w.name for w in loaded.weights})
 
-  def test_bad_inputs(self):
-    model = explainer_lib.build_explainer(small_config())
-    with self.assertRaisesRegex(ValueError, r"\(6, 6, 8\).*\(2, 6, 6, 4\)"):
-      model(np.zeros((2, L, L, 4), np.float32))
-    with self.assertRaisesRegex(ValueError, r"\(6, 6, 8\).*\(6, 6, 8\)"):
-      model(np.zeros((L, L, D), np.float32))
-    with self.assertRaisesRegex(ValueError, r"square.*\(6, 5, 8\)"):
-      small_config(target_shape=(6, 5, 8))
-    with self.assertRaisesRegex(ValueError, "Unknown ExplainerConfig keys"):
-      explainer_lib.ExplainerConfig.from_dict({"target_shape": (6, 6, 8), "etta": 1.0})
 
 
 
@@ -247,7 +218,7 @@ class ExplainerClsTest(tf.test.TestCase):
 
   def test_classification_objective(self):
     """Explainer+cls: cross-entropy of the given classifier on fc_dec_2, weighted by lambda_l_scale."""
-    model = explainer_lib.build_explainer(small_config(objective="classification",
+    model = trainer_lib.build_trainer(small_config(objective="classification",
                                                        lambda_l_scale=2.0))
     maps, targets = random_batch(8)
     targets["label"] = np.arange(8) % K
@@ -262,7 +233,7 @@ class ExplainerClsTest(tf.test.TestCase):
     history = model.fit(maps, targets, batch_size=4, epochs=2, verbose=0)
     self.assertIn("classification", history.history)
     with self.assertRaisesRegex(ValueError, "set_classifier is for"):
-      explainer_lib.build_explainer(small_config()).set_classifier(kernel, np.zeros(K))
+      trainer_lib.build_trainer(small_config()).set_classifier(kernel, np.zeros(K))
 
 
 if __name__ == "__main__":

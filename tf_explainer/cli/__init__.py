@@ -1,0 +1,107 @@
+"""The command-line programs, and what they share: one line per expected error, no half-made folder.
+
+Each program is a module here (`train_performer`, `train_explainer`,
+`evaluate`, `export`, `demo`, `pretrain_performer`) whose `main` is a console
+entry point of the package (`tf-explainer-train-explainer`, ...; see
+setup.py); `training/*.py` and `export/*.py` call the same `main`. A program
+is its settings dataclass (`tf_explainer.settings`) and its library `run`,
+joined by `program`:
+
+    main = cli.program(explainer_lib.ExplainerSettings, explainer_lib.run,
+                       output_flag="model_dir", kind="explainer")
+
+An expected error (a bad flag, file, key or dataset: `ValueError` and its
+subclasses such as `DatasetError`, a missing file, a `FloatingPointError`
+from training) prints one line, `<script>: error: <message>`, on stderr and
+exits with status 1. The library names its parameters (`batch_size=64`,
+`` `learning_rate` ``); where a parameter is one of the script's flags, the
+line names the flag instead (`--batch_size=64`, `--learning_rate`). Set `TF_EXPLAINER_TRACEBACK=1` to see the traceback
+instead. Any other exception is a bug and keeps its traceback.
+
+An output folder named by `output_flags` that the failed run created itself,
+and in which no training checkpoint or model was written yet, is removed: a
+mistake leaves nothing behind. A folder that existed before is never touched.
+"""
+
+import os
+import re
+import sys
+
+from absl import app, flags
+
+from tf_explainer import io_utils
+from tf_explainer import settings as settings_lib
+
+EXPECTED_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, FileExistsError,
+                   FloatingPointError)
+# Files and folders whose presence means a run got far enough to keep its folder.
+_PROGRESS = ("backup", "performer.keras", "explainer.keras", "saved_model.pb", "metrics.json")
+
+
+def _made_progress(folder):
+  return any(io_utils.exists(os.path.join(folder, name)) for name in _PROGRESS)
+
+
+def as_flags(message, flag_names):
+  """A library message with each parameter that is a flag written as the flag."""
+
+  def flag(match):
+    name = match.group("name")
+    return f"--{name}" if name in flag_names else match.group(0)
+
+  message = re.sub(r"(?<![\w`-])(?P<name>[a-z][a-z0-9_]*)(?==)", flag, message)
+  return re.sub(r"`(?P<name>[a-z][a-z0-9_]*)`", flag, message)
+
+
+def run(main, output_flags=()):
+  """`absl.app.run(main)` with one-line errors and cleanup of half-made output folders."""
+
+  def wrapped(argv):
+    created = []
+    for name in output_flags:
+      path = flags.FLAGS[name].value
+      if path and not io_utils.exists(path):
+        created.append(path)
+    try:
+      return main(argv)
+    except EXPECTED_ERRORS as e:
+      if os.environ.get("TF_EXPLAINER_TRACEBACK"):
+        raise
+      for path in created:
+        if io_utils.exists(path) and not _made_progress(path):
+          io_utils.rmtree(path)
+      message = as_flags(" ".join(str(e).split()) or type(e).__name__, set(flags.FLAGS))
+      print(f"{os.path.basename(sys.argv[0])}: error: {message}", file=sys.stderr, flush=True)
+      sys.exit(1)
+
+  app.run(wrapped)
+
+
+def program(settings_cls, run_fn, output_flag=None, kind=None):
+  """A console entry point: flags from `settings_cls`, then `run_fn(**settings)`.
+
+  Defines the flags (and `--config`) when called, at import of the program's
+  module. With `kind`, the output folder named by `output_flag` is claimed
+  (`io_utils.claim_dir`) and the resolved flags are saved there as
+  `config.json` before `run_fn` starts; a later `--config` of that file
+  repeats the run.
+
+  Returns:
+    `main()`, which parses the command line and runs.
+  """
+  settings_lib.define_flags(settings_cls)
+
+  def _main(argv):
+    if len(argv) > 1:
+      raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    settings, params = settings_lib.from_flags(settings_cls)
+    if kind:
+      folder = getattr(settings, output_flag)
+      io_utils.claim_dir(folder, kind, output_flag, getattr(settings, "overwrite", False))
+      settings_lib.save(params, folder)
+    run_fn(**params)
+
+  def main():
+    run(_main, output_flags=(output_flag,) if output_flag else ())
+
+  return main

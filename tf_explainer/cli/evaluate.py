@@ -1,0 +1,13 @@
+"""Evaluates an explainer as the paper does and writes metrics.json and a report.
+
+    tf-explainer-evaluate --explainer_dir=/tmp/explainer --dataset_dir=/tmp/parts \
+        --output_dir=/tmp/eval
+    python training/evaluate.py ...   # the same program
+"""
+
+from tf_explainer import cli, evaluate_lib
+
+main = cli.program(evaluate_lib.EvaluationSettings, evaluate_lib.run, output_flag="output_dir")
+
+if __name__ == "__main__":
+  main()

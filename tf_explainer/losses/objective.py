@@ -1,0 +1,149 @@
+"""The explainer's loss terms, as pure functions of the forward outputs and weights.
+
+Per image, batch means throughout (SPEC section 1):
+
+    sum_l lambda_l * ||x_l - x*_l||^2  -  eta * log p  +  sum_f lambda_f * Loss_f
+
+* `lambda_l = lambda_l_scale / E||max(x*_l, 0)||` (`reconstruction_weights`;
+  5e4 in the paper).
+* `eta` is applied once per image, like the reconstruction term (the paper's
+  1e6 / 1.5e5 assume MatConvNet's sums; `ExplainerConfig.eta` records ours).
+* `Loss_f` is the filter loss of every interpretable filter of every
+  interpretable layer. On the last one it sees `x'_f = p x_f + (1 - p)
+  stop_gradient(x_ordin_f)` (`filter_loss_inputs`), so it raises p and trains
+  the filter but sends no gradient into the ordinary track. `x_f` is the
+  post-ReLU, pre-mask map.
+* `lambda_f = E||dLoss_rec/dx_f|| / E||dLoss_f/dx_f|| / (lambda_f_divisor * N)`
+  for epoch N (`filter_loss_weights`); the trainer accumulates the norms.
+
+Every function takes what `Explainer.forward` returns (`out`) and plain
+tensors; none holds state.
+"""
+
+import tensorflow as tf
+
+from tf_explainer.losses.filter_loss import filter_loss
+
+
+def reconstruction_terms(fc, targets, names, lambda_l):
+  """`{"rec_<name>": lambda_l * E||x_l - x*_l||^2}` for each reconstructed fc layer.
+
+  Args:
+    fc: the decoder's outputs, `out["fc"]`.
+    targets: dict with the performer's post-ReLU features under `names`.
+    names: the fc layers' names (`ExplainerConfig.fc_names`).
+    lambda_l: `(len(names),)` weights.
+  """
+  terms = {}
+  for i, (name, x) in enumerate(zip(names, fc)):
+    target = tf.cast(targets[name], tf.float32)
+    err = tf.reduce_mean(tf.reduce_sum(tf.square(tf.cast(x, tf.float32) - target), axis=-1))
+    terms[f"rec_{name}"] = lambda_l[i] * err
+  return terms
+
+
+def reconstruction_weights(mean_norms, lambda_l_scale):
+  """`lambda_l = lambda_l_scale / E||max(x*_l, 0)||` from measured norms (float64 numpy)."""
+  import numpy as np
+  norms = np.asarray(mean_norms, dtype=np.float64)
+  if not np.all(norms > 0):
+    raise ValueError(f"Need positive mean norms of the reconstructed fc layers, got {mean_norms}.")
+  return lambda_l_scale / norms
+
+
+def classification_term(fc_last, kernel, bias, labels, scale):
+  """The Explainer+cls data term: `scale * CE(classifier(fc_last), labels)`."""
+  logits = tf.matmul(tf.cast(fc_last, tf.float32), kernel) + bias
+  labels = tf.cast(tf.reshape(labels, [-1]), tf.int32)
+  return scale * tf.reduce_mean(
+      tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
+
+
+def log_p_term(p, eta):
+  """`-eta * log p`, once per image."""
+  return -eta * tf.math.log(p)
+
+
+def filter_loss_inputs(out):
+  """The maps the filter loss sees: each interpretable layer's pre-mask map,
+  the last one mixed with the ordinary track's (held fixed) through `p`."""
+  inputs = [tf.cast(x, tf.float32) for x in out["interp_maps"]]
+  ordin = tf.stop_gradient(tf.cast(out["ordin_map"], tf.float32))
+  p = out["p"]
+  inputs[-1] = p * inputs[-1] + (1.0 - p) * ordin
+  return inputs
+
+
+def filter_loss_terms(inputs, templates, lambda_f, gradient, image_categories,
+                      filter_categories, masks=None, loss_fn=filter_loss):
+  """Each interpretable layer's filter loss, per filter and weighted.
+
+  Args:
+    inputs: `filter_loss_inputs(out)`.
+    templates: the part templates of the layers' size.
+    lambda_f: `(layers, filters)` weights (held fixed here).
+    gradient: `"approx"`, `"exact"` or `"icnn"`.
+    image_categories: `(batch,)` the performer's predicted classes.
+    filter_categories: `(layers, filters)` each filter's category.
+    masks: for `"icnn"`, the masks the forward pass used, one per layer.
+    loss_fn: the per-filter loss, `filter_loss`'s signature (a benchmark
+      swaps in a stand-in to time the step without it).
+
+  Returns:
+    `(per_filter, terms)`: the unweighted `(filters,)` losses of each layer,
+    and `{"filter_loss_<i>": sum_f lambda_f * Loss_f}` with their sum under
+    `"filter_loss"`.
+  """
+  per_filter, terms = [], {}
+  for i, x in enumerate(inputs):
+    kwargs = {"masks": masks[i]} if masks else {}
+    per_filter.append(loss_fn(x, templates, gradient=gradient,
+                                  image_categories=image_categories,
+                                  filter_categories=filter_categories[i], **kwargs))
+    terms[f"filter_loss_{i + 1}"] = tf.reduce_sum(tf.stop_gradient(lambda_f[i]) * per_filter[i])
+  terms["filter_loss"] = tf.add_n([terms[f"filter_loss_{i + 1}"] for i in range(len(inputs))])
+  return per_filter, terms
+
+
+def filter_loss_weights(rec_norms, filter_norms, divisor, epoch):
+  """`lambda_f = rec_norms / filter_norms / (divisor * epoch)`, per filter."""
+  return rec_norms / tf.maximum(filter_norms, 1e-12) / (divisor * epoch)
+
+
+def per_filter_norms(grads):
+  """Per-filter L2 norm of `(B, L, L, D)` gradients, batch-summed: `(D,)`."""
+  return tf.reduce_sum(tf.sqrt(tf.reduce_sum(tf.square(tf.cast(grads, tf.float32)), [1, 2])), 0)
+
+
+def filter_categories_from_sums(category_sums, category_counts, filter_category=None):
+  """Each filter's category: the class whose images activate it most on average.
+
+  Args:
+    category_sums: `(layers, classes, filters)` summed activations per class.
+    category_counts: `(classes,)` images per class.
+    filter_category: one category for every filter instead (single-category).
+
+  Returns:
+    int32 `(layers, filters)`.
+  """
+  if filter_category is not None:
+    shape = tf.shape(category_sums)
+    return tf.fill([shape[0], shape[2]], tf.constant(filter_category, tf.int32))
+  counts = tf.maximum(category_counts, 1.0)[None, :, None]
+  return tf.argmax(category_sums / counts, axis=1, output_type=tf.int32)
+
+
+def interpretable_share(out):
+  """Per image, the interpretable track's share of the encoder output.
+
+  `sum |p x_interp| / (sum |p x_interp| + sum |(1 - p) x_ordin|)` over the
+  pooled, normalised maps of `out` (an inference-mode `forward`): what `p`
+  means for each image.
+
+  Returns:
+    float32 `(batch,)`.
+  """
+  p = out["p"]
+  interp = p * tf.reduce_sum(tf.abs(tf.cast(out["x_interp"], tf.float32)), axis=[1, 2, 3])
+  ordin = (1.0 - p) * tf.reduce_sum(tf.abs(tf.cast(out["x_ordin"], tf.float32)), axis=[1, 2, 3])
+  return interp / tf.maximum(interp + ordin, 1e-12)

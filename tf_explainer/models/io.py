@@ -1,0 +1,119 @@
+"""Model folders: save and load performers and explainers.
+
+Training, evaluation and export all read models through this module.
+
+A performer folder holds `performer.keras` and `performer.json` (its
+`PerformerSpec`). An explainer folder holds `explainer.keras` (the network
+alone) and `explainer.json`, a manifest naming the performer and the data it
+was distilled on. Local paths in the manifest are stored relative to the
+explainer folder, beside their absolute form: a folder that is moved together
+with its performer (a run folder copied to another machine) loads through the
+relative path, and one moved alone still finds the performer where it was.
+"""
+
+import os
+
+import keras
+
+from tf_explainer import io_utils
+from tf_explainer.models.explainer import Explainer
+from tf_explainer.performers.base import PerformerSpec
+
+PERFORMER_FILE = "performer.keras"
+PERFORMER_SPEC_FILE = "performer.json"
+EXPLAINER_FILE = "explainer.keras"
+MANIFEST_FILE = "explainer.json"
+_PATH_KEYS = ("performer_dir", "dataset_dir", "unlabeled_dir")
+
+
+def save_performer(model, spec, directory):
+  """Writes `performer.keras` and `performer.json` into `directory`, atomically per file."""
+  io_utils.makedirs(directory)
+  tmp_model = os.path.join(directory, f".{PERFORMER_FILE}.tmp.keras")
+  model.save(tmp_model)
+  io_utils.rename(tmp_model, os.path.join(directory, PERFORMER_FILE))
+  io_utils.write_json(os.path.join(directory, PERFORMER_SPEC_FILE), spec.to_dict())
+
+
+def load_performer(directory):
+  """Loads `(model, spec)` saved by `save_performer`.
+
+  Raises:
+    ValueError: when `directory` holds no performer (names `performer_dir`).
+  """
+  model_path = os.path.join(directory, PERFORMER_FILE)
+  spec_path = os.path.join(directory, PERFORMER_SPEC_FILE)
+  for path in (model_path, spec_path):
+    if not io_utils.exists(path):
+      raise ValueError(f"performer_dir={directory} holds no performer: {path} is missing.")
+  spec = PerformerSpec.from_dict(io_utils.read_json(spec_path))
+  model = keras.saving.load_model(model_path)
+  return model, spec
+
+
+def _relative(path, start):
+  """`path` relative to the folder `start`, or `None` where that has no meaning (URLs)."""
+  if io_utils.is_url(path) or io_utils.is_url(start):
+    return None
+  return os.path.relpath(os.path.abspath(path), os.path.abspath(start))
+
+
+def save_explainer(explainer, model_dir, performer_dir, dataset_dir=None, unlabeled_dir=None,
+                   train_split="train"):
+  """Writes `explainer.keras` (the network) and `explainer.json` atomically.
+
+  `explainer` is the `Explainer` network (a trainer's `.explainer`).
+  """
+  if not isinstance(explainer, Explainer):
+    raise TypeError(f"save_explainer takes the Explainer network, got {type(explainer).__name__}.")
+  io_utils.makedirs(model_dir)
+  tmp = os.path.join(model_dir, f".{EXPLAINER_FILE}.tmp.keras")
+  explainer.save(tmp)
+  io_utils.rename(tmp, os.path.join(model_dir, EXPLAINER_FILE))
+  manifest = {"train_split": train_split, "config": explainer.config.to_dict(), "relative": {}}
+  for key, path in zip(_PATH_KEYS, (performer_dir, dataset_dir, unlabeled_dir)):
+    manifest[key] = io_utils.absolute(path) if path else None
+    if path:
+      manifest["relative"][key] = _relative(path, model_dir)
+  io_utils.write_json(os.path.join(model_dir, MANIFEST_FILE), manifest, default=list)
+
+
+def manifest_path(explainer_dir, manifest, key):
+  """The folder the manifest names under `key`: relative to `explainer_dir` if it is there."""
+  relative = (manifest.get("relative") or {}).get(key)
+  if relative is not None:
+    candidate = os.path.normpath(os.path.join(explainer_dir, relative))
+    if io_utils.exists(candidate):
+      return candidate
+  return manifest.get(key)
+
+
+def load_explainer(explainer_dir):
+  """Loads `(explainer, performer_model, performer_spec, manifest)` from an explainer folder.
+
+  The manifest's paths come back resolved (`manifest_path`).
+
+  Raises:
+    ValueError: naming the missing file (and `explainer_dir`), or when the
+      explainer does not fit the performer it names.
+  """
+  manifest_file = os.path.join(explainer_dir, MANIFEST_FILE)
+  model_file = os.path.join(explainer_dir, EXPLAINER_FILE)
+  for path in (manifest_file, model_file):
+    if not io_utils.exists(path):
+      raise ValueError(f"explainer_dir={explainer_dir} holds no explainer: {path} is missing.")
+  manifest = io_utils.read_json(manifest_file)
+  for key in _PATH_KEYS:
+    manifest[key] = manifest_path(explainer_dir, manifest, key)
+  explainer = keras.saving.load_model(model_file)
+  if not isinstance(explainer, Explainer):
+    raise ValueError(f"explainer_dir={explainer_dir}: {model_file} holds a "
+                     f"{type(explainer).__name__}, not an Explainer network (saved by an older "
+                     f"version? train it again).")
+  model, spec = load_performer(manifest["performer_dir"])
+  target = tuple(model.get_layer(spec.target_layer).output.shape[1:])
+  if tuple(explainer.config.target_shape) != target:
+    raise ValueError(
+        f"The explainer in {explainer_dir} expects target maps {explainer.config.target_shape}, "
+        f"but the performer in {manifest['performer_dir']} ({spec.arch}) gives {target}.")
+  return explainer, model, spec, manifest

@@ -1,0 +1,199 @@
+"""One dataclass per program: the single list of its settings.
+
+Each program (train a performer, distil an explainer, evaluate, export, the
+demo, pretraining) declares its settings once, as a dataclass whose fields are
+made with `setting`: name, type (the annotation), default, help, choices and
+bounds. From it come
+
+* the library call: `run(**settings)` builds the dataclass, whose
+  `__post_init__` calls `validate`, so a bad value is refused with a one-line
+  error naming the parameter (`batch_size=0: expected at least 1`);
+* the absl flags of the program (`define_flags`), with the same names,
+  defaults and help, plus `--config`, a JSON file of flag values;
+* the resolved settings of a command line (`from_flags`): flags given on the
+  command line win over the `--config` file, which wins over the defaults.
+
+The command-line wrapper (`tf_explainer.cli.run`) writes a parameter that is
+a flag as the flag in its error line (`--batch_size=0`).
+"""
+
+import dataclasses
+import json
+import os
+import sys
+import typing
+
+import tensorflow as tf
+from absl import flags
+
+from tf_explainer import io_utils
+
+_NONE = type(None)
+
+
+def setting(default=None, help="", *, choices=None, lower_bound=None, required=False,
+            flag=True):
+  """A dataclass field with what its flag and its check need.
+
+  Args:
+    default: the default value (immutable).
+    help: one sentence for `--help`.
+    choices: the allowed values, if only some are.
+    lower_bound: the smallest allowed number.
+    required: the value may not stay `None`.
+    flag: `False` for settings only a library caller can give (callbacks,
+      verbosity).
+  """
+  return dataclasses.field(default=default, metadata={
+      "help": help, "choices": tuple(choices) if choices else None, "lower_bound": lower_bound,
+      "required": required, "flag": flag})
+
+
+def _kind(annotation):
+  """`(base type, optional)` of a field's annotation: `Optional[int]` -> `(int, True)`."""
+  args = typing.get_args(annotation)
+  if typing.get_origin(annotation) is typing.Union:
+    kinds = [a for a in args if a is not _NONE]
+    return (str if len(kinds) > 1 else kinds[0]), _NONE in args
+  return annotation, False
+
+
+def fields(cls, flags_only=False):
+  """`(field, base type, optional)` of each setting of `cls`."""
+  hints = typing.get_type_hints(cls)
+  return [(f, *_kind(hints[f.name])) for f in dataclasses.fields(cls)
+          if not flags_only or f.metadata.get("flag", True)]
+
+
+def validate(instance):
+  """Checks every setting's type, choices and bounds; coerces ints given for floats.
+
+  Raises:
+    ValueError: one line naming the parameter, its value and what was expected.
+  """
+  for field, kind, _ in fields(type(instance)):
+    meta, name = field.metadata, field.name
+    value = getattr(instance, name)
+    if value is None:
+      if meta.get("required"):
+        raise ValueError(f"`{name}` is required.")
+      continue
+    if kind is bool and not isinstance(value, bool):
+      raise ValueError(f"{name}={value}: expected true or false.")
+    if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+      raise ValueError(f"{name}={value}: expected an integer.")
+    if kind is float:
+      if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name}={value}: expected a number.")
+      object.__setattr__(instance, name, float(value))
+      value = float(value)
+    if meta.get("choices") and value not in meta["choices"]:
+      raise ValueError(f"{name}={value}: expected one of {', '.join(map(str, meta['choices']))}.")
+    bound = meta.get("lower_bound")
+    if bound is not None and kind in (int, float) and value < bound:
+      raise ValueError(f"{name}={value}: expected at least {bound}.")
+
+
+def define_flags(cls, flag_values=flags.FLAGS):
+  """Defines an absl flag per setting of `cls` (and `--config`); returns the names."""
+  names = []
+  # Registered as the main program's flags, so that --helpshort lists them.
+  module = sys.argv[0] if sys.argv and sys.argv[0] else None
+  for field, kind, _ in fields(cls, flags_only=True):
+    meta, name, default = field.metadata, field.name, field.default
+    kwargs = {"flag_values": flag_values, "module_name": module}
+    if meta.get("choices"):
+      flags.DEFINE_enum(name, default, [str(c) for c in meta["choices"]], meta["help"], **kwargs)
+    elif kind is bool:
+      flags.DEFINE_boolean(name, default, meta["help"], **kwargs)
+    elif kind is int:
+      flags.DEFINE_integer(name, default, meta["help"], lower_bound=meta.get("lower_bound"),
+                           **kwargs)
+    elif kind is float:
+      flags.DEFINE_float(name, default, meta["help"], lower_bound=meta.get("lower_bound"),
+                         **kwargs)
+    else:
+      flags.DEFINE_string(name, None if default is None else str(default), meta["help"],
+                          **kwargs)
+    names.append(name)
+  flags.DEFINE_string("config", None, "Optional JSON file of flag values (a saved config.json "
+                      "works); flags on the command line win over it.", flag_values=flag_values,
+                      module_name=module)
+  return tuple(names)
+
+
+def from_flags(cls, flag_values=flags.FLAGS):
+  """The settings of a parsed command line: flags over `--config` over defaults.
+
+  Returns:
+    `(instance of cls, dict of the flag values)`; the dict is what a run saves
+    as its `config.json`.
+  """
+  names = tuple(f.name for f, _, _ in fields(cls, flags_only=True))
+  params = resolve(flag_values, flag_values["config"].value, names)
+  return cls(**params), params
+
+
+def resolve(flag_values, config_path=None, names=None):
+  """Merges a JSON config file under the command line; returns a plain dict.
+
+  Values given on the command line win over the file; the file wins over flag
+  defaults. Flags are never modified.
+
+  Args:
+    flag_values: parsed `absl.flags.FLAGS`.
+    config_path: optional JSON file `{flag_name: value}`.
+    names: the flag names of the script (the keys the result holds).
+
+  Raises:
+    ValueError: an unknown key, or a value of the wrong type, naming the file.
+  """
+  params = {name: flag_values[name].value for name in names}
+  if not config_path:
+    return params
+  try:
+    overrides = io_utils.read_json(config_path)
+  except (OSError, json.JSONDecodeError, tf.errors.OpError) as e:
+    raise ValueError(f"--config={config_path}: cannot read JSON ({e}).") from None
+  if not isinstance(overrides, dict):
+    raise ValueError(f"--config={config_path}: expected a JSON object of flag values.")
+  for key, value in overrides.items():
+    if key not in params or key == "config":
+      raise ValueError(f"--config={config_path}: unknown key {key!r}; valid keys: "
+                       f"{sorted(k for k in params if k != 'config')}.")
+    if flag_values[key].present:
+      continue
+    params[key] = _parse(flag_values[key], key, value, config_path)
+  return params
+
+
+def _parse(flag, key, value, config_path):
+  """One config value, typed as its flag; a one-line error names the file, key and type."""
+  if value is None:  # a saved config writes an unset optional flag as null
+    if flag.default is None:
+      return None
+    raise ValueError(f"--config={config_path}: {key} is null; expected "
+                     f"{flag.flag_type()} (default {flag.default!r}).")
+  if isinstance(value, bool):
+    value = str(value).lower()
+  elif isinstance(value, float) and flag.flag_type() == "int":
+    if not value.is_integer():
+      raise ValueError(f"--config={config_path}: bad value {value!r} for {key}; expected an "
+                       f"integer.")
+    value = int(value)
+  elif isinstance(value, (int, float)):
+    value = str(value)
+  elif isinstance(value, list) and "list" not in flag.flag_type():
+    raise ValueError(f"--config={config_path}: bad value {value!r} for {key}; expected "
+                     f"{flag.flag_type()}, not a list.")
+  try:
+    return flag.parser.parse(value)
+  except (ValueError, TypeError, flags.IllegalFlagValueError) as e:
+    raise ValueError(f"--config={config_path}: bad value {value!r} for {key}; expected "
+                     f"{flag.flag_type()} ({e}).") from None
+
+
+def save(params, directory, name="config.json"):
+  """Writes the resolved configuration into `directory` atomically."""
+  io_utils.makedirs(directory)
+  return io_utils.write_json(os.path.join(directory, name), params, sort_keys=True, default=str)
