@@ -9,18 +9,26 @@ from absl import flags
 
 def define_deterministic_flag(default):
   """The benchmark's `--deterministic` flag (TensorFlow's deterministic kernels)."""
-  return flags.DEFINE_boolean("deterministic", default, "TensorFlow's deterministic kernels: "
-                              "the same seed gives the same numbers on one machine.")
+  return flags.DEFINE_boolean(
+    "deterministic",
+    default,
+    "TensorFlow's deterministic kernels: the same seed gives the same numbers on one machine.",
+  )
 
 
 def define_performer_flags():
   """`--performer_weights=scratch|synthetic` and `--performer_learning_rate` of a benchmark."""
   weights = flags.DEFINE_enum(
-      "performer_weights", "scratch", ["scratch", "synthetic"], "Where the performers start: "
-      "from scratch, or from the weights shipped with the package (pretrained on the synthetic "
-      "corpus, fine-tuned here; see tf_explainer.performers.zoo).")
-  learning_rate = flags.DEFINE_float("performer_learning_rate", 1e-3, "Adam learning rate of "
-                                     "the performers.")
+    "performer_weights",
+    "scratch",
+    ["scratch", "synthetic"],
+    "Where the performers start: "
+    "from scratch, or from the weights shipped with the package (pretrained on the synthetic "
+    "corpus, fine-tuned here; see tf_explainer.performers.zoo).",
+  )
+  learning_rate = flags.DEFINE_float(
+    "performer_learning_rate", 1e-3, "Adam learning rate of the performers."
+  )
   return weights, learning_rate
 
 
@@ -32,6 +40,7 @@ def performer_weights(flag):
 def machine(seed=None):
   """What the numbers were measured on: cores, date, CPU, versions, seed and determinism."""
   from tf_explainer import reproducibility
+
   deterministic = "deterministic" in flags.FLAGS and flags.FLAGS["deterministic"].value
   info = {"cores": os.cpu_count(), "date": datetime.date.today().isoformat()}
   info.update(reproducibility.run_record(seed or 0, bool(deterministic)))

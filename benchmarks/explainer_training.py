@@ -11,7 +11,6 @@ Measures, on one machine and in one run:
 """
 
 import os
-import sys
 import tempfile
 import time
 
@@ -19,11 +18,12 @@ from absl import app, flags
 
 from benchmarks import common
 
+
 def explainer_flops(config):
   """Forward FLOPs per image of the explainer (multiply-add = 2)."""
   size, _, depth = config.target_shape
   width = config.width
-  convs = (config.interp_layers + config.ordin_layers)
+  convs = config.interp_layers + config.ordin_layers
   flops = 2 * size * size * 9 * depth * width  # first conv of each track reads D channels
   flops = flops * 2 + 2 * size * size * 9 * width * width * (convs - 2)
   pooled = size
@@ -39,6 +39,7 @@ def explainer_flops(config):
 
 def matmul_flops_per_second(dtype, n=2048, repeats=10):
   import tensorflow as tf
+
   a = tf.cast(tf.random.normal((n, n)), dtype)
   b = tf.cast(tf.random.normal((n, n)), dtype)
   f = tf.function(lambda a, b: tf.matmul(a, b))
@@ -47,7 +48,7 @@ def matmul_flops_per_second(dtype, n=2048, repeats=10):
   for _ in range(repeats):
     out = f(a, b)
   out.numpy()
-  return 2 * n ** 3 * repeats / (time.perf_counter() - start)
+  return 2 * n**3 * repeats / (time.perf_counter() - start)
 
 
 def timed_fit(model, dataset, images, epochs):
@@ -86,8 +87,9 @@ def _step_times(build, dataset, rounds=5, steps=20):
   return statistics.median(times[0]), statistics.median(times[1])
 
 
-def measure(num_images=640, arch="alexnet", image_size=131, width=0.25, fc_units=256,
-            batch_size=32, epochs=3):
+def measure(
+  num_images=640, arch="alexnet", image_size=131, width=0.25, fc_units=256, batch_size=32, epochs=3
+):
   """Runs every measurement; returns the results dict."""
   import keras
   import tensorflow as tf
@@ -98,41 +100,58 @@ def measure(num_images=640, arch="alexnet", image_size=131, width=0.25, fc_units
   from tf_explainer.train import explainer_lib, features, trainer
 
   root = tempfile.mkdtemp()
-  data = synthetic.generate(os.path.join(root, "data"), int(num_images / 0.7) + 6,
-                            progress=False)
-  model, spec = performers.build_performer(arch, 6, image_size, width=width,
-                                           fc_units=fc_units)
+  data = synthetic.generate(os.path.join(root, "data"), int(num_images / 0.7) + 6, progress=False)
+  model, spec = performers.build_performer(arch, 6, image_size, width=width, fc_units=fc_units)
   model_io.save_performer(model, spec, os.path.join(root, "performer"))
   train = select(read_part_dataset(data), "train")
   batch = batch_size
   images = len(train) // batch * batch
 
   def pairs(ds):
-    return features.to_training_pairs(ds, spec.fc_names).batch(batch, drop_remainder=True).prefetch(2)
+    return (
+      features.to_training_pairs(ds, spec.fc_names).batch(batch, drop_remainder=True).prefetch(2)
+    )
 
-  cached, _ = features.cached_features(model, spec, os.path.join(root, "performer"), train,
-                                       os.path.join(root, "cache"), "train", progress=False)
+  cached, _ = features.cached_features(
+    model,
+    spec,
+    os.path.join(root, "performer"),
+    train,
+    os.path.join(root, "cache"),
+    "train",
+    progress=False,
+  )
   cached = cached.cache()
   norms, _ = features.feature_statistics(cached, spec.fc_names)
-  results = {"arch": arch, "image_size": image_size, "width": width,
-             "batch_size": batch, "images_per_epoch": images}
+  results = {
+    "arch": arch,
+    "image_size": image_size,
+    "width": width,
+    "batch_size": batch,
+    "images_per_epoch": images,
+  }
 
   def build(policy, jit_compile=True, filter_loss_fn=filter_loss):
     keras.mixed_precision.set_global_policy(policy)
-    explainer = trainer.ExplainerTrainer(explainer_lib.build_for_performer(model, spec),
-                                         filter_loss_fn=filter_loss_fn)
+    explainer = trainer.ExplainerTrainer(
+      explainer_lib.build_for_performer(model, spec), filter_loss_fn=filter_loss_fn
+    )
     explainer.set_reconstruction_weights(norms)
-    explainer.compile(optimizer=keras.optimizers.Adam(1e-4),
-                      gate_optimizer=keras.optimizers.Adam(1e-2), jit_compile=jit_compile)
+    explainer.compile(
+      optimizer=keras.optimizers.Adam(1e-4),
+      gate_optimizer=keras.optimizers.Adam(1e-2),
+      jit_compile=jit_compile,
+    )
     return explainer
 
   uncached = features.feature_dataset(model, spec, train, batch)
-  for name, policy, jit, ds in (("float32_cached", "float32", True, pairs(cached)),
-                                ("float32_cached_no_xla", "float32", False, pairs(cached)),
-                                ("float32_uncached", "float32", True, pairs(uncached)),
-                                ("mixed_bfloat16_cached", "mixed_bfloat16", True, pairs(cached)),
-                                ("mixed_bfloat16_cached_no_xla", "mixed_bfloat16", False,
-                                 pairs(cached))):
+  for name, policy, jit, ds in (
+    ("float32_cached", "float32", True, pairs(cached)),
+    ("float32_cached_no_xla", "float32", False, pairs(cached)),
+    ("float32_uncached", "float32", True, pairs(uncached)),
+    ("mixed_bfloat16_cached", "mixed_bfloat16", True, pairs(cached)),
+    ("mixed_bfloat16_cached_no_xla", "mixed_bfloat16", False, pairs(cached)),
+  ):
     results[name] = timed_fit(build(policy, jit), ds, images, epochs)
     print(f"{name}: {results[name]:.1f} images/s")
   keras.mixed_precision.set_global_policy("float32")
@@ -145,8 +164,13 @@ def measure(num_images=640, arch="alexnet", image_size=131, width=0.25, fc_units
   step_time, ablated_time = _step_times(build, pairs(cached))
   _, targets = next(iter(pairs(cached)))
   explainer = build("float32")
-  x = [tf.random.uniform((batch,) + tuple(explainer.config.target_shape[:2]) +
-                         (explainer.config.width,)) * 3 for _ in range(2)]
+  x = [
+    tf.random.uniform(
+      (batch,) + tuple(explainer.config.target_shape[:2]) + (explainer.config.width,)
+    )
+    * 3
+    for _ in range(2)
+  ]
   cats = tf.cast(targets["category"], tf.int32)
   filter_cats = tf.zeros([explainer.config.width], tf.int32)
 
@@ -154,9 +178,18 @@ def measure(num_images=640, arch="alexnet", image_size=131, width=0.25, fc_units
   def filter_step(a, b):
     with tf.GradientTape() as tape:
       tape.watch([a, b])
-      total = sum(tf.reduce_sum(filter_loss(v, explainer.templates, gradient="approx",
-                                            image_categories=cats,
-                                            filter_categories=filter_cats)) for v in (a, b))
+      total = sum(
+        tf.reduce_sum(
+          filter_loss(
+            v,
+            explainer.templates,
+            gradient="approx",
+            image_categories=cats,
+            filter_categories=filter_cats,
+          )
+        )
+        for v in (a, b)
+      )
     return tape.gradient(total, [a, b])
 
   filter_step(*x)
@@ -176,27 +209,39 @@ def measure(num_images=640, arch="alexnet", image_size=131, width=0.25, fc_units
   for dtype in ("float32", "bfloat16"):
     peak = matmul_flops_per_second(getattr(tf, dtype))
     results[f"matmul_{dtype}_flops_per_second"] = peak
-  results["fraction_of_float32_matmul"] = flops / step_time / results[
-      "matmul_float32_flops_per_second"]
-  print(f"step {1e3 * step_time:.2f} ms, without the filter loss {1e3 * ablated_time:.2f} ms "
-        f"(filter loss share {100 * results['filter_loss_share']:.1f}%; compiled alone it takes "
-        f"{1e3 * filter_time:.2f} ms); {flops / step_time / 1e9:.1f} GFLOP/s = "
-        f"{results['fraction_of_float32_matmul']:.2f} of a float32 matmul "
-        f"({results['matmul_float32_flops_per_second'] / 1e9:.0f} GFLOP/s; bfloat16 matmul "
-        f"{results['matmul_bfloat16_flops_per_second'] / 1e9:.0f} GFLOP/s)")
+  results["fraction_of_float32_matmul"] = (
+    flops / step_time / results["matmul_float32_flops_per_second"]
+  )
+  print(
+    f"step {1e3 * step_time:.2f} ms, without the filter loss {1e3 * ablated_time:.2f} ms "
+    f"(filter loss share {100 * results['filter_loss_share']:.1f}%; compiled alone it takes "
+    f"{1e3 * filter_time:.2f} ms); {flops / step_time / 1e9:.1f} GFLOP/s = "
+    f"{results['fraction_of_float32_matmul']:.2f} of a float32 matmul "
+    f"({results['matmul_float32_flops_per_second'] / 1e9:.0f} GFLOP/s; bfloat16 matmul "
+    f"{results['matmul_bfloat16_flops_per_second'] / 1e9:.0f} GFLOP/s)"
+  )
   results["cached_over_uncached"] = results["float32_cached"] / results["float32_uncached"]
-  results["bfloat16_over_float32"] = (results["mixed_bfloat16_cached"] /
-                                      results["float32_cached"])
+  results["bfloat16_over_float32"] = results["mixed_bfloat16_cached"] / results["float32_cached"]
   return results
 
 
 def main(_):
   from tf_explainer import reproducibility
+
   values = flags.FLAGS
   reproducibility.configure(0, values.deterministic)
-  common.write("explainer_training", measure(
-      values.num_images, values.arch, values.image_size, values.width, values.fc_units,
-      values.batch_size, values.epochs))
+  common.write(
+    "explainer_training",
+    measure(
+      values.num_images,
+      values.arch,
+      values.image_size,
+      values.width,
+      values.fc_units,
+      values.batch_size,
+      values.epochs,
+    ),
+  )
 
 
 if __name__ == "__main__":

@@ -13,17 +13,18 @@ explainers. Measured on the validation split. Writes
 """
 
 import os
-import sys
 
 from absl import app, flags
 
 from benchmarks import common
 
 _WORK_DIR = flags.DEFINE_string("work_dir", "runs/ablations", "The ablation study's folder.")
-_PERFORMERS = flags.DEFINE_list("performers", ["alexnet/performer"], "Performer folders, "
-                                "relative to --work_dir.")
-_EXPLAINERS = flags.DEFINE_list("explainers", [], "Trained explainer folders, relative to "
-                                "--work_dir.")
+_PERFORMERS = flags.DEFINE_list(
+  "performers", ["alexnet/performer"], "Performer folders, relative to --work_dir."
+)
+_EXPLAINERS = flags.DEFINE_list(
+  "explainers", [], "Trained explainer folders, relative to --work_dir."
+)
 _SPLIT = flags.DEFINE_string("split", "validation", "Images to measure on.")
 _DETERMINISTIC = common.define_deterministic_flag(True)
 
@@ -31,17 +32,20 @@ _DETERMINISTIC = common.define_deterministic_flag(True)
 def counts(collected, dataset, layers):
   import numpy as np
   from tf_explainer import metrics as metrics_lib
+
   names = [str(n) for n in dataset.part_names]
   result = {}
   for layer in layers:
-    d = metrics_lib.filter_landmark_distances(collected.peaks[layer], collected.scores[layer],
-                                              collected.landmarks, 100)
+    d = metrics_lib.filter_landmark_distances(
+      collected.peaks[layer], collected.scores[layer], collected.landmarks, 100
+    )
     d = np.where(np.isnan(d), np.inf, d)
     alive = np.isfinite(d).any(1)
     near = np.argmin(d, 1)
-    result[layer] = {"filters_per_part": {n: int(np.sum((near == k) & alive))
-                                          for k, n in enumerate(names)},
-                     "median_distance_px": float(np.median(d[alive].min(1)))}
+    result[layer] = {
+      "filters_per_part": {n: int(np.sum((near == k) & alive)) for k, n in enumerate(names)},
+      "median_distance_px": float(np.median(d[alive].min(1))),
+    }
   return result
 
 
@@ -58,6 +62,7 @@ def main(argv):
   from tf_explainer.models import io as model_io
   from tf_explainer import reproducibility
   from tf_explainer.train import explainer_lib
+
   reproducibility.configure(0, _DETERMINISTIC.value)
   dataset = data_lib.read_part_dataset(os.path.join(_WORK_DIR.value, "data"))
   records = []
@@ -67,14 +72,21 @@ def main(argv):
       explainer = explainer_lib.build_for_performer(model, spec, interp_init=init)
       result, collected, _ = evaluation.evaluate(explainer, model, spec, dataset, _SPLIT.value)
       layers = ("explainer", "performer_top_conv", "performer_target")
-      records.append({"performer": name, "explainer": f"untrained, interp_init={init}",
-                      "ratio": ratio(result), **counts(collected, dataset, layers)})
+      records.append(
+        {
+          "performer": name,
+          "explainer": f"untrained, interp_init={init}",
+          "ratio": ratio(result),
+          **counts(collected, dataset, layers),
+        }
+      )
       print(records[-1], flush=True)
   for name in _EXPLAINERS.value:
     explainer, model, spec, _ = model_io.load_explainer(os.path.join(_WORK_DIR.value, name))
     result, collected, _ = evaluation.evaluate(explainer, model, spec, dataset, _SPLIT.value)
-    records.append({"explainer": name, "ratio": ratio(result),
-                    **counts(collected, dataset, ("explainer",))})
+    records.append(
+      {"explainer": name, "ratio": ratio(result), **counts(collected, dataset, ("explainer",))}
+    )
     print(records[-1], flush=True)
   common.write("filter_parts", records)
 

@@ -17,8 +17,6 @@ fraction of images whose peak falls on the filter's most frequent unit.
 """
 
 import collections
-import os
-import sys
 
 from absl import app, flags
 
@@ -34,6 +32,7 @@ _DETERMINISTIC = common.define_deterministic_flag(False)
 def main(_):
   import numpy as np
   from tf_explainer import reproducibility
+
   reproducibility.configure(0, _DETERMINISTIC.value)
   from tf_explainer import data as data_lib
   from tf_explainer import evaluation
@@ -58,9 +57,21 @@ def main(_):
     scores = np.ones((len(peaks), 1))
     if categories is None:
       return metrics_lib.location_instability(peaks[:, None], scores, landmarks, shape)
-    return float(np.nanmean([metrics_lib.location_instability(
-        peaks[:, None], scores, landmarks, shape, image_categories=categories,
-        filter_categories=np.array([c])) for c in np.unique(categories)]))
+    return float(
+      np.nanmean(
+        [
+          metrics_lib.location_instability(
+            peaks[:, None],
+            scores,
+            landmarks,
+            shape,
+            image_categories=categories,
+            filter_categories=np.array([c]),
+          )
+          for c in np.unique(categories)
+        ]
+      )
+    )
 
   origin = np.asarray(mapping.center, float)
   stride = np.asarray(mapping.stride, float)
@@ -74,17 +85,26 @@ def main(_):
   reference["centre"] = instability(np.full((len(landmarks), 2), spec.image_size / 2.0))
 
   peaks = collected.peaks["explainer"][rows]
-  modal = [collections.Counter(map(tuple, peaks[:, f])).most_common(1)[0][1] / len(peaks)
-           for f in range(peaks.shape[1])]
-  result = {"explainer_dir": _EXPLAINER_DIR.value, "task": spec.task, "grid": size,
-            "measured": measured, "reference": reference,
-            "explainer_modal_unit_fraction_median": float(np.median(modal))}
+  modal = [
+    collections.Counter(map(tuple, peaks[:, f])).most_common(1)[0][1] / len(peaks)
+    for f in range(peaks.shape[1])
+  ]
+  result = {
+    "explainer_dir": _EXPLAINER_DIR.value,
+    "task": spec.task,
+    "grid": size,
+    "measured": measured,
+    "reference": reference,
+    "explainer_modal_unit_fraction_median": float(np.median(modal)),
+  }
   for key, value in measured.items():
     print(f"{key}: {value:.4f}")
   for key, value in reference.items():
     print(f"ideal filter {key}: {value:.4f}")
-  print(f"explainer filters: median fraction of images at their most frequent unit "
-        f"{result['explainer_modal_unit_fraction_median']:.3f}")
+  print(
+    f"explainer filters: median fraction of images at their most frequent unit "
+    f"{result['explainer_modal_unit_fraction_median']:.3f}"
+  )
   common.write("location_floor", result, out_dir=_OUT_DIR.value)
 
 

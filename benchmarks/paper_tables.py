@@ -14,7 +14,6 @@ one Explainer+cls baseline per seed; then the paper's measures. Writes
 import json
 import os
 import statistics
-import sys
 import time
 
 from absl import app, flags
@@ -23,8 +22,11 @@ from benchmarks import common
 
 _WORK_DIR = flags.DEFINE_string("work_dir", "runs/paper", "Output folder.")
 _ARCHS = flags.DEFINE_list("archs", ["alexnet", "vgg16"], "Performer architectures.")
-_CATEGORIES = flags.DEFINE_list("categories", ["bird", "cat", "cow", "dog", "horse", "sheep"],
-                                "Categories of the single-category experiment.")
+_CATEGORIES = flags.DEFINE_list(
+  "categories",
+  ["bird", "cat", "cow", "dog", "horse", "sheep"],
+  "Categories of the single-category experiment.",
+)
 _PROTOCOLS = flags.DEFINE_list("protocols", ["single", "multi"], "Experiments to run.")
 _NUM_IMAGES = flags.DEFINE_integer("num_images", 1200, "Synthetic images.")
 _PERFORMER_EPOCHS = flags.DEFINE_integer("performer_epochs", 25, "Performer epochs.")
@@ -33,24 +35,44 @@ _PERFORMER_WEIGHTS, _PERFORMER_LEARNING_RATE = common.define_performer_flags()
 _WIDTH = flags.DEFINE_float("width", 0.25, "Performer width multiplier.")
 _FC_UNITS = flags.DEFINE_integer("fc_units", 256, "Performer fc width.")
 _CLS = flags.DEFINE_boolean("explainer_cls", True, "Also train the Explainer+cls baseline.")
-_UNLABELED = flags.DEFINE_integer("unlabeled_images", 2100, "Extra unlabeled synthetic images "
-                                  "(another seed) for a second explainer per experiment, "
-                                  "distilled on the training split plus these (0: none).")
-_SEEDS = flags.DEFINE_list("seeds", ["0"], "Explainer seeds per experiment; the tables give "
-                           "mean ± std (the performer and Explainer+cls use the first, unless "
-                           "--vary_performer).")
-_VARY_PERFORMER = flags.DEFINE_boolean("vary_performer", False, "Train one performer per seed "
-                                       "(seeded with it) instead of one for all seeds, so that "
-                                       "the spread covers the whole pipeline.")
+_UNLABELED = flags.DEFINE_integer(
+  "unlabeled_images",
+  2100,
+  "Extra unlabeled synthetic images "
+  "(another seed) for a second explainer per experiment, "
+  "distilled on the training split plus these (0: none).",
+)
+_SEEDS = flags.DEFINE_list(
+  "seeds",
+  ["0"],
+  "Explainer seeds per experiment; the tables give "
+  "mean ± std (the performer and Explainer+cls use the first, unless "
+  "--vary_performer).",
+)
+_VARY_PERFORMER = flags.DEFINE_boolean(
+  "vary_performer",
+  False,
+  "Train one performer per seed "
+  "(seeded with it) instead of one for all seeds, so that "
+  "the spread covers the whole pipeline.",
+)
 _PERFORMANCE = flags.DEFINE_boolean("performance", True, "Also measure the performance ratios.")
-_SPLIT = flags.DEFINE_enum("split", "test", ["validation", "test"], "validation: performers and "
-                           "explainers train on the training split less the validation split "
-                           "and are measured on the validation split, for choosing settings; "
-                           "test: train on the whole training split, measure on test (the "
-                           "final tables only).")
+_SPLIT = flags.DEFINE_enum(
+  "split",
+  "test",
+  ["validation", "test"],
+  "validation: performers and "
+  "explainers train on the training split less the validation split "
+  "and are measured on the validation split, for choosing settings; "
+  "test: train on the whole training split, measure on test (the "
+  "final tables only).",
+)
 _DETERMINISTIC = common.define_deterministic_flag(True)
-_TABLES_ONLY = flags.DEFINE_boolean("tables_only", False, "Run no experiment: tables from the "
-                                    "finished ones in --work_dir (missing cells read n/a).")
+_TABLES_ONLY = flags.DEFINE_boolean(
+  "tables_only",
+  False,
+  "Run no experiment: tables from the finished ones in --work_dir (missing cells read n/a).",
+)
 
 IMAGE_SIZE = {"alexnet": 131, "vgg_m": 131, "vgg_s": 131, "vgg16": 112}
 NAMES = {"alexnet": "AlexNet", "vgg_m": "VGG-M", "vgg_s": "VGG-S", "vgg16": "VGG-16"}
@@ -59,6 +81,7 @@ NAMES = {"alexnet": "AlexNet", "vgg_m": "VGG-M", "vgg_s": "VGG-S", "vgg16": "VGG
 def run_one(work, data, unlabeled, arch, task, category):
   from tf_explainer import evaluate_lib
   from tf_explainer.train import explainer_lib, performer_lib
+
   tag = f"{arch}-{task}" + (f"-{category}" if category else "")
   folder = os.path.join(work, tag)
   done = os.path.join(folder, "result.json")
@@ -71,24 +94,42 @@ def run_one(work, data, unlabeled, arch, task, category):
   train_split = "train_without_validation" if _SPLIT.value == "validation" else "train"
   seeds = [int(s) for s in _SEEDS.value]
   vary = _VARY_PERFORMER.value
-  performers = {seed: os.path.join(folder, f"performer-seed{seed}" if vary else "performer")
-                for seed in seeds}
-  for seed in (seeds if vary else seeds[:1]):
+  performers = {
+    seed: os.path.join(folder, f"performer-seed{seed}" if vary else "performer") for seed in seeds
+  }
+  for seed in seeds if vary else seeds[:1]:
     performer = performers[seed]
     if not os.path.exists(os.path.join(performer, "performer.keras")):  # a finished one is kept
-      performer_lib.run(dataset_dir=data, model_dir=performer, arch=arch, image_size=IMAGE_SIZE[arch], task=task,
-                        target_class=category, epochs=_PERFORMER_EPOCHS.value,
-                        width=_WIDTH.value, fc_units=_FC_UNITS.value,
-                        learning_rate=_PERFORMER_LEARNING_RATE.value,
-                        weights=common.performer_weights(_PERFORMER_WEIGHTS),
-                        seed=seed if vary else 0, verbose=0, train_split=train_split,
-                        deterministic=_DETERMINISTIC.value)
+      performer_lib.run(
+        dataset_dir=data,
+        model_dir=performer,
+        arch=arch,
+        image_size=IMAGE_SIZE[arch],
+        task=task,
+        target_class=category,
+        epochs=_PERFORMER_EPOCHS.value,
+        width=_WIDTH.value,
+        fc_units=_FC_UNITS.value,
+        learning_rate=_PERFORMER_LEARNING_RATE.value,
+        weights=common.performer_weights(_PERFORMER_WEIGHTS),
+        seed=seed if vary else 0,
+        verbose=0,
+        train_split=train_split,
+        deterministic=_DETERMINISTIC.value,
+      )
   variants = {"explainer": None}
   if unlabeled:
     variants["explainer_unlabeled"] = unlabeled
-  result = {"arch": arch, "task": task, "category": category, "seeds": seeds,
-            "vary_performer": vary, "split": _SPLIT.value,
-            "performer_weights": _PERFORMER_WEIGHTS.value, "runs": {}}
+  result = {
+    "arch": arch,
+    "task": task,
+    "category": category,
+    "seeds": seeds,
+    "vary_performer": vary,
+    "split": _SPLIT.value,
+    "performer_weights": _PERFORMER_WEIGHTS.value,
+    "runs": {},
+  }
   for name, unlabeled_dir in variants.items():
     runs = []
     for seed in seeds:
@@ -98,14 +139,30 @@ def run_one(work, data, unlabeled, arch, task, category):
         with open(finished) as f:
           runs.append(json.load(f))
         continue
-      explainer_lib.run(performer_dir=performers[seed], dataset_dir=data, model_dir=os.path.join(sub, "explainer"),
-                        epochs=_EXPLAINER_EPOCHS.value, monitor_every=0, seed=seed, verbose=0,
-                        unlabeled_dir=unlabeled_dir, deterministic=_DETERMINISTIC.value,
-                        train_split=train_split)
-      runs.append(evaluate_lib.run(explainer_dir=os.path.join(sub, "explainer"), dataset_dir=data,
-                                   output_dir=os.path.join(sub, "evaluation"), split=_SPLIT.value,
-                                   verbose=0, make_figures=seed == seeds[0], seed=seed,
-                                   deterministic=_DETERMINISTIC.value))
+      explainer_lib.run(
+        performer_dir=performers[seed],
+        dataset_dir=data,
+        model_dir=os.path.join(sub, "explainer"),
+        epochs=_EXPLAINER_EPOCHS.value,
+        monitor_every=0,
+        seed=seed,
+        verbose=0,
+        unlabeled_dir=unlabeled_dir,
+        deterministic=_DETERMINISTIC.value,
+        train_split=train_split,
+      )
+      runs.append(
+        evaluate_lib.run(
+          explainer_dir=os.path.join(sub, "explainer"),
+          dataset_dir=data,
+          output_dir=os.path.join(sub, "evaluation"),
+          split=_SPLIT.value,
+          verbose=0,
+          make_figures=seed == seeds[0],
+          seed=seed,
+          deterministic=_DETERMINISTIC.value,
+        )
+      )
     result["runs"][name] = runs
   result["metrics"] = result["runs"]["explainer"][0]  # performer figures (same for all runs)
   if _CLS.value:  # one Explainer+cls per seed, on that seed's performer
@@ -114,13 +171,28 @@ def run_one(work, data, unlabeled, arch, task, category):
       sub = "cls" if k == 0 else f"cls-seed{seed}"  # the first keeps its older name
       evaluation = os.path.join(folder, f"{sub}_evaluation")
       if not os.path.exists(os.path.join(folder, sub, "explainer.keras")):
-        explainer_lib.run(performer_dir=performers[seed], dataset_dir=data, model_dir=os.path.join(folder, sub),
-                          epochs=_EXPLAINER_EPOCHS.value, monitor_every=0, seed=seed, verbose=0,
-                          objective="classification", deterministic=_DETERMINISTIC.value,
-                          train_split=train_split)
-      cls = evaluate_lib.run(explainer_dir=os.path.join(folder, sub), dataset_dir=data, output_dir=evaluation, split=_SPLIT.value,
-                             verbose=0, make_figures=False, seed=seed,
-                             deterministic=_DETERMINISTIC.value)
+        explainer_lib.run(
+          performer_dir=performers[seed],
+          dataset_dir=data,
+          model_dir=os.path.join(folder, sub),
+          epochs=_EXPLAINER_EPOCHS.value,
+          monitor_every=0,
+          seed=seed,
+          verbose=0,
+          objective="classification",
+          deterministic=_DETERMINISTIC.value,
+          train_split=train_split,
+        )
+      cls = evaluate_lib.run(
+        explainer_dir=os.path.join(folder, sub),
+        dataset_dir=data,
+        output_dir=evaluation,
+        split=_SPLIT.value,
+        verbose=0,
+        make_figures=False,
+        seed=seed,
+        deterministic=_DETERMINISTIC.value,
+      )
       errors.append(cls["error"]["explainer"])
       deltas.append(cls["error"]["delta"])
     result["explainer_cls_errors"] = errors
@@ -130,9 +202,12 @@ def run_one(work, data, unlabeled, arch, task, category):
   with open(done, "w") as f:
     json.dump(result, f, indent=2)
   for name, runs in result["runs"].items():
-    print(f"{tag} {name}: LI ratio {[round(ratio(r), 3) for r in runs]}, "
-          f"p {[round(r['p'], 3) for r in runs]}, "
-          f"Delta error {[round(r['error']['delta'], 4) for r in runs]}", flush=True)
+    print(
+      f"{tag} {name}: LI ratio {[round(ratio(r), 3) for r in runs]}, "
+      f"p {[round(r['p'], 3) for r in runs]}, "
+      f"Delta error {[round(r['error']['delta'], 4) for r in runs]}",
+      flush=True,
+    )
   return result
 
 
@@ -198,62 +273,93 @@ def tables(results, archs, categories):
   so are the performer's with `--vary_performer`. Averages over categories
   are plain means.
   """
-  get = lambda a, t, c=None: next((r for r in results if r["arch"] == a and r["task"] == t  # noqa
-                                   and r["category"] == c), None)
+
+  def get(a, t, c=None):
+    return next(
+      (r for r in results if r["arch"] == a and r["task"] == t and r["category"] == c), None
+    )
+
   li = lambda r, k: performer_value(r, lambda m: m["location_instability"][k])  # noqa: E731
   li_mean = lambda r, name: run_mean(r, name, lambda m: m["location_instability"]["explainer"])  # noqa
   ratio_mean = lambda r, name: run_mean(r, name, ratio)  # noqa: E731
-  variants = [(k, label) for k, label in VARIANTS
-              if any(k in r.get("runs", {}) for r in results)]
+  variants = [(k, label) for k, label in VARIANTS if any(k in r.get("runs", {}) for r in results)]
   head = "| | " + " | ".join(categories) + " | single avg. | multi |"
-  lines = ["## Location instability (Table 1; target-layer rows as Table 5)", "", head,
-           "|---" * (len(categories) + 3) + "|"]
+  lines = [
+    "## Location instability (Table 1; target-layer rows as Table 5)",
+    "",
+    head,
+    "|---" * (len(categories) + 3) + "|",
+  ]
   for arch in archs:
-    rows = [(f"{NAMES[arch]} (target layer)", lambda r: li(r, "performer_target")),
-            (f"{NAMES[arch]} (top conv layer)", lambda r: li(r, "performer_top_conv"))]
+    rows = [
+      (f"{NAMES[arch]} (target layer)", lambda r: li(r, "performer_target")),
+      (f"{NAMES[arch]} (top conv layer)", lambda r: li(r, "performer_top_conv")),
+    ]
     for key, label in variants:
       rows.append((label, lambda r, key=key: li_mean(r, key)))
       rows.append((f"{label} / top conv", lambda r, key=key: ratio_mean(r, key)))
     for label, value in rows:
       row = [value(get(arch, "single", c)) for c in categories]
-      lines.append(f"| {label} | " + " | ".join(fmt(v) for v in row) +
-                   f" | {fmt(mean(row))} | {fmt(value(get(arch, 'multi')))} |")
-  lines += ["", "## p, the interpretable track's share (Table 2)", "",
-            "| | single avg. | multi |", "|---|---|---|"]
+      lines.append(
+        f"| {label} | "
+        + " | ".join(fmt(v) for v in row)
+        + f" | {fmt(mean(row))} | {fmt(value(get(arch, 'multi')))} |"
+      )
+  lines += [
+    "",
+    "## p, the interpretable track's share (Table 2)",
+    "",
+    "| | single avg. | multi |",
+    "|---|---|---|",
+  ]
   for arch in archs:
     for key, label in variants:
       p_mean = lambda r: run_mean(r, key, lambda m: m["p"])  # noqa: E731
       single = mean([p_mean(get(arch, "single", c)) for c in categories])
-      lines.append(f"| {NAMES[arch]}, {label} | {fmt(single)} | "
-                   f"{fmt(p_mean(get(arch, 'multi')))} |")
+      lines.append(
+        f"| {NAMES[arch]}, {label} | {fmt(single)} | {fmt(p_mean(get(arch, 'multi')))} |"
+      )
   header = "| | Performer | " + " | ".join(f"{label} | Delta error" for _, label in variants)
-  lines += ["", "## Classification error, multi-category (Table 3)", "",
-            header + " | Explainer+cls | Delta error |",
-            "|---" * (4 + 2 * len(variants)) + "|"]
+  lines += [
+    "",
+    "## Classification error, multi-category (Table 3)",
+    "",
+    header + " | Explainer+cls | Delta error |",
+    "|---" * (4 + 2 * len(variants)) + "|",
+  ]
   for arch in archs:
     r = get(arch, "multi")
     if not r:
       continue
     cells = [fmt(performer_value(r, lambda m: m["error"]["performer"]), True)]
     for key, _ in variants:
-      cells += [fmt(run_mean(r, key, lambda m: m["error"]["explainer"]), True),
-                fmt(run_mean(r, key, lambda m: m["error"]["delta"]), True)]
+      cells += [
+        fmt(run_mean(r, key, lambda m: m["error"]["explainer"]), True),
+        fmt(run_mean(r, key, lambda m: m["error"]["delta"]), True),
+      ]
     cls = r.get("explainer_cls_error")
     delta = r.get("explainer_cls_delta")
     if delta is None and cls is not None:  # results of the one-seed harness
       delta = cls - r["metrics"]["error"]["performer"]
     cells += [fmt(cls, True), fmt(delta, True)]
     lines.append(f"| {NAMES[arch]} | " + " | ".join(cells) + " |")
-  lines += ["", "## Classification error, single-category averages (Table 7)", "",
-            "| | Performer | " + " | ".join(label for _, label in variants) +
-            " | Explainer+cls |", "|---" * (3 + len(variants)) + "|"]
+  lines += [
+    "",
+    "## Classification error, single-category averages (Table 7)",
+    "",
+    "| | Performer | " + " | ".join(label for _, label in variants) + " | Explainer+cls |",
+    "|---" * (3 + len(variants)) + "|",
+  ]
   for arch in archs:
     rows = [get(arch, "single", c) for c in categories if get(arch, "single", c)]
     if rows:
-      cells = [fmt(mean([performer_value(r, lambda m: m["error"]["performer"]) for r in rows]),
-                   True)]
-      cells += [fmt(mean([run_mean(r, key, lambda m: m["error"]["explainer"]) for r in rows]),
-                    True) for key, _ in variants]
+      cells = [
+        fmt(mean([performer_value(r, lambda m: m["error"]["performer"]) for r in rows]), True)
+      ]
+      cells += [
+        fmt(mean([run_mean(r, key, lambda m: m["error"]["explainer"]) for r in rows]), True)
+        for key, _ in variants
+      ]
       cells.append(fmt(mean([r.get("explainer_cls_error") for r in rows]), True))
       lines.append(f"| {NAMES[arch]} | " + " | ".join(cells) + " |")
   return "\n".join(lines) + "\n"
@@ -261,6 +367,7 @@ def tables(results, archs, categories):
 
 def main(_):
   from tf_explainer.data import synthetic
+
   work = _WORK_DIR.value
   os.makedirs(work, exist_ok=True)
   data = os.path.join(work, "data")
@@ -278,15 +385,37 @@ def main(_):
     if "single" in _PROTOCOLS.value:
       for category in _CATEGORIES.value:
         results.append(run_one(work, data, unlabeled, arch, "single", category))
-  report = {"settings": {k: v.value for k, v in ((f, flags.FLAGS[f]) for f in (
-      "archs", "categories", "protocols", "num_images", "performer_epochs", "explainer_epochs",
-      "width", "fc_units", "unlabeled_images", "seeds", "vary_performer", "split", "deterministic",
-      "performer_weights", "performer_learning_rate"))},
-      "experiments": results}
+  report = {
+    "settings": {
+      k: v.value
+      for k, v in (
+        (f, flags.FLAGS[f])
+        for f in (
+          "archs",
+          "categories",
+          "protocols",
+          "num_images",
+          "performer_epochs",
+          "explainer_epochs",
+          "width",
+          "fc_units",
+          "unlabeled_images",
+          "seeds",
+          "vary_performer",
+          "split",
+          "deterministic",
+          "performer_weights",
+          "performer_learning_rate",
+        )
+      )
+    },
+    "experiments": results,
+  }
   results = [r for r in results if r is not None]
   report["experiments"] = results
   if _PERFORMANCE.value:
     from benchmarks import explainer_training
+
     report["performance"] = explainer_training.measure()
   text = tables(results, _ARCHS.value, _CATEGORIES.value)
   with open(os.path.join(work, "tables.md"), "w") as f:

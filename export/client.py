@@ -26,14 +26,17 @@ _TIMEOUT = flags.DEFINE_float("timeout", 30.0, "Seconds to wait for the server."
 
 def rest_request(image_bytes):
   """The JSON body of a REST predict call on `serving_bytes`."""
-  return {"signature_name": "serving_bytes",
-          "instances": [{"image_bytes": {"b64": base64.b64encode(image_bytes).decode("ascii")}}]}
+  return {
+    "signature_name": "serving_bytes",
+    "instances": [{"image_bytes": {"b64": base64.b64encode(image_bytes).decode("ascii")}}],
+  }
 
 
 def grpc_request(image_bytes, model_name):
   """A `PredictRequest` proto on `serving_bytes`."""
   import tensorflow as tf
   from tensorflow_serving.apis import predict_pb2
+
   request = predict_pb2.PredictRequest()
   request.model_spec.name = model_name
   request.model_spec.signature_name = "serving_bytes"
@@ -57,8 +60,9 @@ def post_rest(url, body, timeout):
     ClientError: on an HTTP error status (with the server's own message, which
       TF Serving puts under `"error"`), or when the server cannot be reached.
   """
-  request = urllib.request.Request(url, json.dumps(body).encode(),
-                                   {"Content-Type": "application/json"})
+  request = urllib.request.Request(
+    url, json.dumps(body).encode(), {"Content-Type": "application/json"}
+  )
   try:
     with urllib.request.urlopen(request, timeout=timeout) as response:
       return json.loads(response.read())
@@ -70,8 +74,9 @@ def post_rest(url, body, timeout):
       pass
     raise ClientError(f"{url}: HTTP {e.code} {e.reason}: {_one_line(text)}") from None
   except (urllib.error.URLError, OSError) as e:
-    raise ClientError(f"{url}: cannot reach the server "
-                      f"({_one_line(getattr(e, 'reason', e))}).") from None
+    raise ClientError(
+      f"{url}: cannot reach the server ({_one_line(getattr(e, 'reason', e))})."
+    ) from None
   except ValueError as e:
     raise ClientError(f"{url}: the answer is not JSON ({_one_line(e)}).") from None
 
@@ -85,6 +90,7 @@ def predict_grpc(server, request, timeout):
   import grpc
   import tensorflow as tf
   from tensorflow_serving.apis import prediction_service_pb2_grpc
+
   with grpc.insecure_channel(server) as channel:
     stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
     try:
@@ -97,12 +103,15 @@ def predict_grpc(server, request, timeout):
 def summarize(outputs):
   """One line per output of a single image."""
   import numpy as np
+
   scores = np.asarray(outputs["class_scores"])
   maps = np.asarray(outputs["part_maps"])
   strongest = np.argsort(-maps.max(axis=(0, 1)))[:5]
-  return (f"p = {float(np.asarray(outputs['p']).ravel()[0]):.3f}; top class "
-          f"{int(scores.argmax())} ({scores.max():.3f}); strongest part filters "
-          f"{strongest.tolist()}")
+  return (
+    f"p = {float(np.asarray(outputs['p']).ravel()[0]):.3f}; top class "
+    f"{int(scores.argmax())} ({scores.max():.3f}); strongest part filters "
+    f"{strongest.tolist()}"
+  )
 
 
 def main(argv):

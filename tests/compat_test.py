@@ -15,33 +15,44 @@ from tf_explainer import compat
 
 
 class StillNeededTest(tf.test.TestCase):
-
   def test_symbolic_build_reduce_still_needed(self):
     """keras-team/keras#20585: the TF trainer averages a distributed batch to build the model."""
     from keras.src.backend.tensorflow import trainer  # pylint: disable=import-outside-toplevel
+
     source = inspect.getsource(trainer.TensorFlowTrainer._maybe_symbolic_build)
-    self.assertIn("distribute_strategy.reduce(", source,
-                  "Keras no longer reduces the batch in _maybe_symbolic_build: check "
-                  "keras-team/keras#20585 and remove compat.SkipDistributedSymbolicBuild.")
+    self.assertIn(
+      "distribute_strategy.reduce(",
+      source,
+      "Keras no longer reduces the batch in _maybe_symbolic_build: check "
+      "keras-team/keras#20585 and remove compat.SkipDistributedSymbolicBuild.",
+    )
 
   def test_multi_worker_log_reduce_still_needed(self):
     """Under MultiWorkerMirroredStrategy Keras reduces logs along axis 0, which scalars lack."""
     from keras.src.backend.tensorflow import trainer  # pylint: disable=import-outside-toplevel
+
     source = inspect.getsource(trainer.reduce_per_replica)
-    self.assertIn('strategy.reduce("MEAN", v, axis=0)', source,
-                  "Keras reduces multi-worker logs differently now: remove "
-                  "compat.logs_for_strategy if scalar logs work.")
+    self.assertIn(
+      'strategy.reduce("MEAN", v, axis=0)',
+      source,
+      "Keras reduces multi-worker logs differently now: remove "
+      "compat.logs_for_strategy if scalar logs work.",
+    )
 
   def test_inbound_layers_still_private(self):
     """Keras 3 offers no public accessor of a layer's inbound nodes."""
-    public = [name for name in dir(keras.layers.Layer) if "inbound" in name and
-              not name.startswith("_")]
-    self.assertEqual(public, [], "Keras has a public inbound-node API now: use it in "
-                     "compat.inbound_layer instead of _inbound_nodes.")
+    public = [
+      name for name in dir(keras.layers.Layer) if "inbound" in name and not name.startswith("_")
+    ]
+    self.assertEqual(
+      public,
+      [],
+      "Keras has a public inbound-node API now: use it in "
+      "compat.inbound_layer instead of _inbound_nodes.",
+    )
 
 
 class WorkaroundTest(tf.test.TestCase):
-
   def test_inbound_layer_walks_a_functional_chain(self):
     inputs = keras.Input((8, 8, 3))
     x = keras.layers.Conv2D(4, 3, name="a")(inputs)
@@ -57,7 +68,6 @@ class WorkaroundTest(tf.test.TestCase):
 
   def test_skip_symbolic_build_builds_without_a_batch(self):
     class Built(compat.SkipDistributedSymbolicBuild, keras.Model):
-
       def __init__(self):
         super().__init__()
         self.dense = keras.layers.Dense(1)
@@ -78,8 +88,9 @@ class WorkaroundTest(tf.test.TestCase):
     with tf.distribute.MirroredStrategy(["/cpu:0"]).scope():
       model = Built()
       model.compile(optimizer="sgd")
-    history = model.fit(np.ones((4, 2), np.float32), np.ones((4, 1), np.float32), epochs=1,
-                        verbose=0)
+    history = model.fit(
+      np.ones((4, 2), np.float32), np.ones((4, 1), np.float32), epochs=1, verbose=0
+    )
     self.assertTrue(np.isfinite(history.history["loss"][0]))
 
 

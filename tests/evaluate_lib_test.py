@@ -19,35 +19,45 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 class EvaluateTest(tf.test.TestCase):
-
   def test_script_writes_metrics_report_and_figures(self):
     p = tiny_run.paths()
     out = os.path.join(tempfile.mkdtemp(), "eval")
     result = subprocess.run(
-        [sys.executable, os.path.join(REPO, "training/evaluate.py"),
-         f"--explainer_dir={p['explainer']}", f"--dataset_dir={p['data']}",
-         f"--output_dir={out}", "--top_n=100", "--split=all"], capture_output=True, text=True,
-        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"), timeout=600)
+      [
+        sys.executable,
+        os.path.join(REPO, "training/evaluate.py"),
+        f"--explainer_dir={p['explainer']}",
+        f"--dataset_dir={p['data']}",
+        f"--output_dir={out}",
+        "--top_n=100",
+        "--split=all",
+      ],
+      capture_output=True,
+      text=True,
+      env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+      timeout=600,
+    )
     self.assertEqual(result.returncode, 0, result.stderr[-3000:])
     with open(os.path.join(out, "metrics.json")) as f:
       metrics = json.load(f)
-    self.assertEqual(set(metrics["location_instability"]),
-                     {"explainer", "performer_top_conv", "performer_target"})
+    self.assertEqual(
+      set(metrics["location_instability"]), {"explainer", "performer_top_conv", "performer_target"}
+    )
     for value in metrics["location_instability"].values():
       self.assertTrue(0 < value < 1)
     self.assertTrue(0 < metrics["p"] < 1)
     share = metrics["interpretable_share"]
     self.assertTrue(0 < share["all"] < 1)
-    self.assertEqual(set(share), {"all", "001.bird", "002.cat", "003.cow", "004.dog", "005.horse",
-                                  "006.sheep"})
+    self.assertEqual(
+      set(share), {"all", "001.bird", "002.cat", "003.cow", "004.dog", "005.horse", "006.sheep"}
+    )
     self.assertEqual(set(metrics["error"]), {"performer", "explainer", "delta"})
     self.assertTrue(all(math.isfinite(v) for v in metrics["error"].values()))
     self.assertTrue(any("fewer" in n for n in metrics["notes"]))  # 36 images < top_n
     self.assertEqual(sum(metrics["filters_per_part"].values()), 48)
     # With at most 36 images every top_n of 20 or more uses them all: equal figures.
     self.assertEqual(set(metrics["location_instability_top_n"]), {"20", "50", "100"})
-    self.assertEqual(metrics["location_instability_top_n"]["50"],
-                     metrics["location_instability"])
+    self.assertEqual(metrics["location_instability_top_n"]["50"], metrics["location_instability"])
     for key in ("silent_share", "central_peak_share"):
       for name, share in metrics[key].items():
         self.assertTrue(0.0 <= share <= 1.0, (key, name))
@@ -66,9 +76,17 @@ class EvaluateTest(tf.test.TestCase):
       rows = [line.split() for line in f if line.strip()]
     with open(os.path.join(data, "parts", "part_locs.txt"), "w") as f:
       f.writelines(f"{a} {b} 0 0 0\n" for a, b, *_ in rows)
-    metrics = evaluate_lib.run(explainer_dir=p["explainer"], dataset_dir=data, output_dir=tempfile.mkdtemp(), split="all", verbose=0)
-    self.assertEqual(metrics["location_instability"],
-                     {"explainer": None, "performer_top_conv": None, "performer_target": None})
+    metrics = evaluate_lib.run(
+      explainer_dir=p["explainer"],
+      dataset_dir=data,
+      output_dir=tempfile.mkdtemp(),
+      split="all",
+      verbose=0,
+    )
+    self.assertEqual(
+      metrics["location_instability"],
+      {"explainer": None, "performer_top_conv": None, "performer_target": None},
+    )
     self.assertTrue(any("no landmarks" in n for n in metrics["notes"]))
     self.assertTrue(0 < metrics["p"] < 1)
 
@@ -76,7 +94,12 @@ class EvaluateTest(tf.test.TestCase):
     p = tiny_run.paths()
     other = os.path.join(tempfile.mkdtemp(), "performer")
     from tf_explainer.train import performer_lib
-    performer_lib.run(dataset_dir=p["data"], model_dir=other, **dict(tiny_run.PERFORMER, arch="vgg16", image_size=96))
+
+    performer_lib.run(
+      dataset_dir=p["data"],
+      model_dir=other,
+      **dict(tiny_run.PERFORMER, arch="vgg16", image_size=96),
+    )
     moved = os.path.join(tempfile.mkdtemp(), "explainer")
     shutil.copytree(p["explainer"], moved)
     manifest_path = os.path.join(moved, "explainer.json")
@@ -89,24 +112,41 @@ class EvaluateTest(tf.test.TestCase):
       model_io.load_explainer(moved)
 
 
-
 class ExplainerClsEvaluationTest(tf.test.TestCase):
-
   def test_explainer_cls_error_in_metrics_and_report(self):
     p = tiny_run.paths()
     cls_dir = os.path.join(tempfile.mkdtemp(), "cls")
-    explainer, _ = explainer_lib.run(performer_dir=p["performer"], dataset_dir=p["data"], model_dir=cls_dir, objective="classification",
-                                     monitor_every=0, **tiny_run.EXPLAINER)
+    explainer, _ = explainer_lib.run(
+      performer_dir=p["performer"],
+      dataset_dir=p["data"],
+      model_dir=cls_dir,
+      objective="classification",
+      monitor_every=0,
+      **tiny_run.EXPLAINER,
+    )
     self.assertEqual(explainer.config.objective, "classification")
     out = tempfile.mkdtemp()
-    metrics = evaluate_lib.run(explainer_dir=p["explainer"], dataset_dir=p["data"], output_dir=out, split="all", make_figures=False,
-                               explainer_cls_dir=cls_dir, verbose=0)
+    metrics = evaluate_lib.run(
+      explainer_dir=p["explainer"],
+      dataset_dir=p["data"],
+      output_dir=out,
+      split="all",
+      make_figures=False,
+      explainer_cls_dir=cls_dir,
+      verbose=0,
+    )
     self.assertTrue(0 <= metrics["error"]["explainer_cls"] <= 1)
     with open(os.path.join(out, "report.md")) as f:
       self.assertIn("Explainer+cls error:", f.read())
     with self.assertRaisesRegex(ValueError, "not the Explainer\\+cls baseline"):
-      evaluate_lib.run(explainer_dir=p["explainer"], dataset_dir=p["data"], output_dir=out, explainer_cls_dir=p["explainer"],
-                       make_figures=False, verbose=0)
+      evaluate_lib.run(
+        explainer_dir=p["explainer"],
+        dataset_dir=p["data"],
+        output_dir=out,
+        explainer_cls_dir=p["explainer"],
+        make_figures=False,
+        verbose=0,
+      )
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ from tf_explainer import io_utils
 
 
 class ClaimDirTest(tf.test.TestCase):
-
   def test_new_empty_and_own_folders_are_claimed(self):
     root = tempfile.mkdtemp()
     new = io_utils.claim_dir(os.path.join(root, "a", "b"), "performer", "model_dir")
@@ -29,8 +28,11 @@ class ClaimDirTest(tf.test.TestCase):
     user = tempfile.mkdtemp()
     with open(os.path.join(user, "notes.txt"), "w") as f:
       f.write("mine")
-    with self.assertRaisesRegex(ValueError, r"^model_dir=.* is not empty and holds files this "
-                                r"tool did not write \(e.g. 'notes.txt'\).*`overwrite`"):
+    with self.assertRaisesRegex(
+      ValueError,
+      r"^model_dir=.* is not empty and holds files this "
+      r"tool did not write \(e.g. 'notes.txt'\).*`overwrite`",
+    ):
       io_utils.claim_dir(user, "performer", "model_dir")
     self.assertIsNone(io_utils.owner(user))
     other = io_utils.claim_dir(tempfile.mkdtemp(), "dataset", "out_dir")

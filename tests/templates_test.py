@@ -7,7 +7,6 @@ from tf_explainer import templates
 
 
 class PartTemplatesTest(tf.test.TestCase):
-
   def test_golden_values_for_l3(self):
     """L = 3, beta = 4, tau = 0.5 / 9 = 1 / 18.
 

@@ -25,28 +25,39 @@ class DemoSettings:
 
   work_dir: str = setting("runs/demo", "Where everything is written.")
   num_images: int = setting(1200, "Synthetic images to generate.", lower_bound=12)
-  arch: str = setting("alexnet", "Performer architecture.",
-                      choices=("alexnet", "vgg_m", "vgg_s", "vgg16"))
+  arch: str = setting(
+    "alexnet", "Performer architecture.", choices=("alexnet", "vgg_m", "vgg_s", "vgg16")
+  )
   image_size: int = setting(131, "Performer input side.", lower_bound=32)
   width: float = setting(0.25, "Performer filter multiplier.", lower_bound=0.01)
   fc_units: int = setting(256, "Performer fc width.", lower_bound=1)
   performer_weights: str = setting(
-      "scratch", "Where the performer starts: from scratch, or from the AlexNet shipped with "
-      "the package (pretrained on 24 other synthetic species), fine-tuned on the demo's images.",
-      choices=("scratch", "synthetic"))
+    "scratch",
+    "Where the performer starts: from scratch, or from the AlexNet shipped with "
+    "the package (pretrained on 24 other synthetic species), fine-tuned on the demo's images.",
+    choices=("scratch", "synthetic"),
+  )
   performer_epochs: int = setting(35, "Performer epochs.", lower_bound=1)
   performer_learning_rate: float = setting(1e-3, "Performer Adam learning rate.", lower_bound=0)
   explainer_epochs: int = setting(40, "Explainer epochs.", lower_bound=1)
   unlabeled_images: int = setting(
-      2100, "Extra synthetic images (another seed) added, without labels, to the explainer's "
-      "distillation set (0: the training split only).", lower_bound=0)
+    2100,
+    "Extra synthetic images (another seed) added, without labels, to the explainer's "
+    "distillation set (0: the training split only).",
+    lower_bound=0,
+  )
   task: str = setting("multi", "Classification task.", choices=("single", "multi"))
   target_class: str = setting("bird", "Positive class for task=single.")
-  mixed_precision: str = setting("float32", "Keras dtype policy for both trainings.",
-                                 choices=("float32", "mixed_bfloat16", "mixed_float16"))
+  mixed_precision: str = setting(
+    "float32",
+    "Keras dtype policy for both trainings.",
+    choices=("float32", "mixed_bfloat16", "mixed_float16"),
+  )
   seed: int = setting(0, "Random seed.")
-  deterministic: bool = setting(True, "TensorFlow's deterministic kernels: the same seed gives "
-                                "the same numbers on this machine.")
+  deterministic: bool = setting(
+    True,
+    "TensorFlow's deterministic kernels: the same seed gives the same numbers on this machine.",
+  )
   verbose: int = setting(1, "0: silent; 1: progress bars and step headers.", flag=False)
 
   def __post_init__(self):
@@ -64,8 +75,10 @@ def run(**settings):
   from tf_explainer.data import synthetic
   from tf_explainer.train import explainer_lib, performer_lib
 
-  paths = {name: os.path.join(s.work_dir, name)
-           for name in ("data", "unlabeled", "performer", "explainer", "evaluation", "serving")}
+  paths = {
+    name: os.path.join(s.work_dir, name)
+    for name in ("data", "unlabeled", "performer", "explainer", "evaluation", "serving")
+  }
   timings = {}
 
   def step(name):
@@ -82,30 +95,63 @@ def run(**settings):
   if s.unlabeled_images:
     # The explainer learns from the performer's outputs alone: images nobody
     # labelled (here: another seed of the generator) join its training set.
-    unlabeled_dir = synthetic.generate(paths["unlabeled"], s.unlabeled_images, seed=s.seed + 1,
-                                       train_fraction=1.0, progress=s.verbose > 0)
+    unlabeled_dir = synthetic.generate(
+      paths["unlabeled"],
+      s.unlabeled_images,
+      seed=s.seed + 1,
+      train_fraction=1.0,
+      progress=s.verbose > 0,
+    )
   done("data")
   step("performer")
-  performer_lib.run(dataset_dir=paths["data"], model_dir=paths["performer"], arch=s.arch, image_size=s.image_size,
-                    task=s.task, target_class=s.target_class if s.task == "single" else None,
-                    epochs=s.performer_epochs, width=s.width, fc_units=s.fc_units,
-                    learning_rate=s.performer_learning_rate,
-                    weights=None if s.performer_weights == "scratch" else s.performer_weights,
-                    mixed_precision=s.mixed_precision, seed=s.seed, deterministic=s.deterministic,
-                    verbose=s.verbose)
+  performer_lib.run(
+    dataset_dir=paths["data"],
+    model_dir=paths["performer"],
+    arch=s.arch,
+    image_size=s.image_size,
+    task=s.task,
+    target_class=s.target_class if s.task == "single" else None,
+    epochs=s.performer_epochs,
+    width=s.width,
+    fc_units=s.fc_units,
+    learning_rate=s.performer_learning_rate,
+    weights=None if s.performer_weights == "scratch" else s.performer_weights,
+    mixed_precision=s.mixed_precision,
+    seed=s.seed,
+    deterministic=s.deterministic,
+    verbose=s.verbose,
+  )
   done("performer")
   step("explainer")
-  explainer_lib.run(performer_dir=paths["performer"], dataset_dir=paths["data"], model_dir=paths["explainer"],
-                    epochs=s.explainer_epochs, mixed_precision=s.mixed_precision, seed=s.seed,
-                    deterministic=s.deterministic, unlabeled_dir=unlabeled_dir, verbose=s.verbose)
+  explainer_lib.run(
+    performer_dir=paths["performer"],
+    dataset_dir=paths["data"],
+    model_dir=paths["explainer"],
+    epochs=s.explainer_epochs,
+    mixed_precision=s.mixed_precision,
+    seed=s.seed,
+    deterministic=s.deterministic,
+    unlabeled_dir=unlabeled_dir,
+    verbose=s.verbose,
+  )
   done("explainer")
   step("evaluation")
-  metrics = evaluate_lib.run(explainer_dir=paths["explainer"], dataset_dir=paths["data"], output_dir=paths["evaluation"],
-                             verbose=s.verbose, seed=s.seed, deterministic=s.deterministic)
+  metrics = evaluate_lib.run(
+    explainer_dir=paths["explainer"],
+    dataset_dir=paths["data"],
+    output_dir=paths["evaluation"],
+    verbose=s.verbose,
+    seed=s.seed,
+    deterministic=s.deterministic,
+  )
   done("evaluation")
   step("export")
-  saved_model = export_lib.run(explainer_dir=paths["explainer"], export_base=os.path.join(paths["serving"], "explainer"),
-                               version=1, overwrite=True)
+  saved_model = export_lib.run(
+    explainer_dir=paths["explainer"],
+    export_base=os.path.join(paths["serving"], "explainer"),
+    version=1,
+    overwrite=True,
+  )
   done("export")
   report = os.path.join(paths["evaluation"], "report.md")
   if s.verbose:
@@ -115,7 +161,7 @@ def run(**settings):
   return {"report": report, "saved_model": saved_model, "metrics": metrics, "timings": timings}
 
 
-
 if __name__ == "__main__":
   from tf_explainer.cli import demo
+
   demo.main()

@@ -25,14 +25,18 @@ def assign_parts(collected, spec, top_n):
   """
   rows = collected.labels == 1 if spec.task == "single" else np.ones(len(collected.labels), bool)
   distances = metrics_lib.filter_landmark_distances(
-      collected.peaks["explainer"][rows], collected.scores["explainer"][rows],
-      collected.landmarks[rows], top_n)
+    collected.peaks["explainer"][rows],
+    collected.scores["explainer"][rows],
+    collected.landmarks[rows],
+    top_n,
+  )
   distances = np.where(np.isnan(distances), np.inf, distances)
   return np.argmin(distances, axis=1)
 
 
-def receptive_fields(explainer, model, spec, subset, collected, filter_parts, part_names, path,
-                     filters=6, images=4):
+def receptive_fields(
+  explainer, model, spec, subset, collected, filter_parts, part_names, path, filters=6, images=4
+):
   """The receptive-field figure: each chosen filter on its top images of the whole split."""
   rows, wanted = [], {}
   for name in ("explainer", "performer_top_conv"):
@@ -46,12 +50,16 @@ def receptive_fields(explainer, model, spec, subset, collected, filter_parts, pa
   for name, (chosen, top) in wanted.items():
     for f, images_of_f in zip(chosen, top):
       at = [position[int(n)] for n in images_of_f]
-      part = (f", {part_names[filter_parts[f]]}" if name == "explainer" and
-              filter_parts is not None else "")
+      part = (
+        f", {part_names[filter_parts[f]]}"
+        if name == "explainer" and filter_parts is not None
+        else ""
+      )
       label = f"{'explainer' if name == 'explainer' else 'top conv'}\nfilter {f}{part}"
       rows.append((name, label, pictures["images"][at], pictures[name][at][..., f]))
-  figures.receptive_field_figure(rows, evaluation.layer_mappings(model, spec), spec.image_size,
-                                 path)
+  figures.receptive_field_figure(
+    rows, evaluation.layer_mappings(model, spec), spec.image_size, path
+  )
 
 
 @dataclasses.dataclass
@@ -60,24 +68,36 @@ class EvaluationSettings:
 
   explainer_dir: Optional[str] = setting(None, "Folder of the trained explainer.", required=True)
   dataset_dir: Optional[str] = setting(None, "CUB-layout dataset root.", required=True)
-  output_dir: Optional[str] = setting(None, "Where metrics.json and the report go.",
-                                      required=True)
-  split: str = setting("test", "Images to evaluate on (validation: for choosing settings).",
-                       choices=data_lib.SPLITS)
+  output_dir: Optional[str] = setting(None, "Where metrics.json and the report go.", required=True)
+  split: str = setting(
+    "test", "Images to evaluate on (validation: for choosing settings).", choices=data_lib.SPLITS
+  )
   top_n: int = setting(100, "Images per filter and landmark.", lower_bound=2)
   batch_size: int = setting(32, "Batch size.", lower_bound=1)
-  make_figures: bool = setting(True, "Draw receptive-field, Grad-CAM and part-contribution "
-                               "figures.")
+  make_figures: bool = setting(
+    True, "Draw receptive-field, Grad-CAM and part-contribution figures."
+  )
   explainer_cls_dir: Optional[str] = setting(
-      None, "Optional Explainer+cls baseline (train_explainer.py with "
-      "objective=classification) to compare errors with.")
+    None,
+    "Optional Explainer+cls baseline (train_explainer.py with "
+    "objective=classification) to compare errors with.",
+  )
   seed: int = setting(0, "Random seed (recorded; evaluation draws nothing).")
-  deterministic: bool = setting(False, "TensorFlow's deterministic kernels: two runs give "
-                                "identical results (see BENCHMARKS.md for the cost).")
-  overwrite: bool = setting(False, "Write into a non-empty output_dir that is not an earlier "
-                            "evaluation folder (refused otherwise).")
-  on_error: str = setting("fail", "An image that cannot be decoded: fail with its name, or "
-                          "skip it (and say how many).", choices=data_lib.ON_ERROR)
+  deterministic: bool = setting(
+    False,
+    "TensorFlow's deterministic kernels: two runs give "
+    "identical results (see BENCHMARKS.md for the cost).",
+  )
+  overwrite: bool = setting(
+    False,
+    "Write into a non-empty output_dir that is not an earlier "
+    "evaluation folder (refused otherwise).",
+  )
+  on_error: str = setting(
+    "fail",
+    "An image that cannot be decoded: fail with its name, or skip it (and say how many).",
+    choices=data_lib.ON_ERROR,
+  )
   verbose: int = setting(1, "0: silent; 1: progress bars.", flag=False)
 
   def __post_init__(self):
@@ -103,30 +123,48 @@ def run(**settings):
   dataset = data_lib.read_checked(s.dataset_dir, s.on_error, s.verbose)
   if s.verbose:
     print(f"Evaluating on the {s.split} split", flush=True)
-  result, collected, _ = evaluation.evaluate(explainer, model, spec, dataset, s.split, s.top_n,
-                                             s.batch_size, progress=s.verbose > 0)
+  result, collected, _ = evaluation.evaluate(
+    explainer, model, spec, dataset, s.split, s.top_n, s.batch_size, progress=s.verbose > 0
+  )
   if s.explainer_cls_dir:
     cls, _, _, _ = model_io.load_explainer(s.explainer_cls_dir)
     if cls.config.objective != "classification":
-      raise ValueError(f"explainer_cls_dir={s.explainer_cls_dir} holds an explainer trained with "
-                       f"objective={cls.config.objective!r}, not the Explainer+cls baseline.")
-    cls_result, _, _ = evaluation.evaluate(cls, model, spec, dataset, s.split, s.top_n, s.batch_size)
+      raise ValueError(
+        f"explainer_cls_dir={s.explainer_cls_dir} holds an explainer trained with "
+        f"objective={cls.config.objective!r}, not the Explainer+cls baseline."
+      )
+    cls_result, _, _ = evaluation.evaluate(
+      cls, model, spec, dataset, s.split, s.top_n, s.batch_size
+    )
     result["error"]["explainer_cls"] = cls_result["error"]["explainer"]
   io_utils.claim_dir(s.output_dir, "evaluation", "output_dir", s.overwrite)
   filter_parts, part_names = None, [str(p) for p in dataset.part_names]
   if np.any(np.isfinite(collected.landmarks)):
     filter_parts = assign_parts(collected, spec, s.top_n)
-    result["filters_per_part"] = {name: int(np.sum(filter_parts == k))
-                                  for k, name in enumerate(part_names)}
+    result["filters_per_part"] = {
+      name: int(np.sum(filter_parts == k)) for k, name in enumerate(part_names)
+    }
   figure_list = []
   if s.make_figures and len(collected.samples.get("images", [])):
     samples = collected.samples
     path = os.path.join(s.output_dir, "receptive_fields.png")
-    receptive_fields(explainer, model, spec, data_lib.select(dataset, s.split), collected,
-                     filter_parts, part_names, path)
-    figure_list.append(("Receptive fields of six interpretable filters (one per part first) "
-                        "and six top-conv filters, each on its four top images of the split",
-                        path))
+    receptive_fields(
+      explainer,
+      model,
+      spec,
+      data_lib.select(dataset, s.split),
+      collected,
+      filter_parts,
+      part_names,
+      path,
+    )
+    figure_list.append(
+      (
+        "Receptive fields of six interpretable filters (one per part first) "
+        "and six top-conv filters, each on its four top images of the split",
+        path,
+      )
+    )
     grads = figures.class_score_gradients(explainer, model, spec, samples["images"])
     path = os.path.join(s.output_dir, "grad_cam.png")
     figures.grad_cam_figure(samples["images"], grads, spec.image_size, path)
@@ -136,16 +174,19 @@ def run(**settings):
       path = os.path.join(s.output_dir, "part_contributions.png")
       figures.contribution_figure(samples["images"], shares, part_names, path)
       figure_list.append(("Part contributions to the class score", path))
-      result["mean_part_share"] = {name: float(shares[:, k].mean())
-                                   for k, name in enumerate(part_names)}
+      result["mean_part_share"] = {
+        name: float(shares[:, k].mean()) for k, name in enumerate(part_names)
+      }
   result["run"] = reproducibility.run_record(s.seed, s.deterministic)
   io_utils.write_json(os.path.join(s.output_dir, "metrics.json"), result)
   io_utils.write_text(os.path.join(s.output_dir, "report.md"), report.markdown(result, figure_list))
   if s.verbose:
     li = result["location_instability"]
     fmt = lambda v: "n/a" if v is None else f"{v:.4f}"  # noqa: E731
-    print(f"Location instability: explainer {fmt(li['explainer'])}, performer top conv "
-          f"{fmt(li['performer_top_conv'])}, target {fmt(li['performer_target'])}; "
-          f"p = {result['p']:.3f}; error {result['error']['performer']:.3f} -> "
-          f"{result['error']['explainer']:.3f}. Report: {os.path.join(s.output_dir, 'report.md')}")
+    print(
+      f"Location instability: explainer {fmt(li['explainer'])}, performer top conv "
+      f"{fmt(li['performer_top_conv'])}, target {fmt(li['performer_target'])}; "
+      f"p = {result['p']:.3f}; error {result['error']['performer']:.3f} -> "
+      f"{result['error']['explainer']:.3f}. Report: {os.path.join(s.output_dir, 'report.md')}"
+    )
   return result

@@ -27,39 +27,44 @@ from tf_explainer.losses import objective
 class Collected:
   """Everything the metrics and pictures need, from one pass over a split."""
 
-  peaks: dict       # layer -> (N, F, 2)
-  scores: dict      # layer -> (N, F)
+  peaks: dict  # layer -> (N, F, 2)
+  scores: dict  # layer -> (N, F)
   labels: np.ndarray  # task labels (N,)
   landmarks: np.ndarray  # (N, K, 2) in input pixels
   performer_logits: np.ndarray
   explainer_logits: np.ndarray
   interpretable_share: np.ndarray  # (N,)
-  samples: dict     # first images and maps, for pictures
+  samples: dict  # first images and maps, for pictures
   index: np.ndarray
 
 
 def layer_mappings(model, spec):
   """Unit mappings of the three compared layers (the explainer's through the target's)."""
   target = metrics_lib.unit_mapping(model, spec.target_layer)
-  return {"explainer": target,
-          "performer_top_conv": metrics_lib.unit_mapping(model, spec.top_conv_layer),
-          "performer_target": target}
+  return {
+    "explainer": target,
+    "performer_top_conv": metrics_lib.unit_mapping(model, spec.top_conv_layer),
+    "performer_target": target,
+  }
 
 
 def probe_model(model, spec):
   """Images -> target map, top conv map and logits."""
-  return keras.Model(model.inputs[0], {
+  return keras.Model(
+    model.inputs[0],
+    {
       "target": model.get_layer(spec.target_layer).output,
       "top_conv": model.get_layer(spec.top_conv_layer).output,
-      "logits": model.output})
+      "logits": model.output,
+    },
+  )
 
 
 def maps_of(explainer, model, spec, dataset, batch_size=32):
   """Images, explainer part maps and top-conv maps of every image of a (small) dataset."""
   probe = probe_model(model, spec)
   out = {"images": [], "explainer": [], "performer_top_conv": []}
-  for batch in data_lib.make_dataset(dataset, spec.image_size, batch_size=batch_size,
-                                     cache=False):
+  for batch in data_lib.make_dataset(dataset, spec.image_size, batch_size=batch_size, cache=False):
     maps = probe(batch["images"], training=False)
     out["images"].append(batch["images"].numpy())
     out["explainer"].append(explainer(maps["target"], training=False)["part_maps"].numpy())
@@ -76,18 +81,19 @@ def compiled_step(explainer, model, spec):
   def step(images):
     out = probe(images, training=False)
     fwd = explainer.forward(out["target"], training=False)
-    return {"explainer": tf.cast(fwd["masked"][-1], tf.float32),
-            "performer_top_conv": tf.cast(out["top_conv"], tf.float32),
-            "performer_target": tf.cast(out["target"], tf.float32),
-            "performer_logits": tf.cast(out["logits"], tf.float32),
-            "explainer_logits": tf.cast(classifier(fwd["fc"][-1]), tf.float32),
-            "share": objective.interpretable_share(fwd)}
+    return {
+      "explainer": tf.cast(fwd["masked"][-1], tf.float32),
+      "performer_top_conv": tf.cast(out["top_conv"], tf.float32),
+      "performer_target": tf.cast(out["target"], tf.float32),
+      "performer_logits": tf.cast(out["logits"], tf.float32),
+      "explainer_logits": tf.cast(classifier(fwd["fc"][-1]), tf.float32),
+      "share": objective.interpretable_share(fwd),
+    }
 
   return step
 
 
-def collect(explainer, model, spec, dataset, labels, batch_size=32, num_samples=16,
-            progress=False):
+def collect(explainer, model, spec, dataset, labels, batch_size=32, num_samples=16, progress=False):
   """Runs performer and explainer over `dataset`, keeping peaks, scores and logits.
 
   Each batch goes through one compiled function; `progress` shows a bar.
@@ -98,8 +104,9 @@ def collect(explainer, model, spec, dataset, labels, batch_size=32, num_samples=
   scores = {k: [] for k in mappings}
   perf_logits, expl_logits, lms, index, shares = [], [], [], [], []
   samples = {}
-  ds = data_lib.make_dataset(dataset, spec.image_size, labels=labels, batch_size=batch_size,
-                             cache=False)
+  ds = data_lib.make_dataset(
+    dataset, spec.image_size, labels=labels, batch_size=batch_size, cache=False
+  )
   bar = keras.utils.Progbar(len(dataset), unit_name="image") if progress else None
   for batch in ds:
     out = {k: v.numpy() for k, v in step(batch["images"]).items()}
@@ -118,18 +125,28 @@ def collect(explainer, model, spec, dataset, labels, batch_size=32, num_samples=
     have = len(samples.get("images", []))
     if have < num_samples:
       take = num_samples - have
-      for key, value in (("images", batch["images"].numpy()), ("explainer", maps["explainer"]),
-                         ("performer_top_conv", maps["performer_top_conv"]),
-                         ("landmarks", batch["landmarks"].numpy()),
-                         ("labels", batch["labels"].numpy())):
-        samples[key] = np.concatenate([samples[key], value[:take]]) if key in samples \
-            else value[:take]
+      for key, value in (
+        ("images", batch["images"].numpy()),
+        ("explainer", maps["explainer"]),
+        ("performer_top_conv", maps["performer_top_conv"]),
+        ("landmarks", batch["landmarks"].numpy()),
+        ("labels", batch["labels"].numpy()),
+      ):
+        samples[key] = (
+          np.concatenate([samples[key], value[:take]]) if key in samples else value[:take]
+        )
   cat = lambda parts: np.concatenate(parts) if parts else np.zeros((0,))  # noqa: E731
   return Collected(
-      peaks={k: cat(v) for k, v in peaks.items()}, scores={k: cat(v) for k, v in scores.items()},
-      labels=np.asarray(labels), landmarks=cat(lms), performer_logits=cat(perf_logits),
-      explainer_logits=cat(expl_logits), interpretable_share=cat(shares), samples=samples,
-      index=cat(index))
+    peaks={k: cat(v) for k, v in peaks.items()},
+    scores={k: cat(v) for k, v in scores.items()},
+    labels=np.asarray(labels),
+    landmarks=cat(lms),
+    performer_logits=cat(perf_logits),
+    explainer_logits=cat(expl_logits),
+    interpretable_share=cat(shares),
+    samples=samples,
+    index=cat(index),
+  )
 
 
 def instabilities(collected, spec, top_n=100):
@@ -150,24 +167,27 @@ def instabilities(collected, spec, top_n=100):
     if n < top_n:
       notes.append(f"{n} test images of the target class, fewer than top_n = {top_n}: all used.")
     for name in collected.peaks:
-      args = (collected.peaks[name][rows], collected.scores[name][rows],
-              collected.landmarks[rows])
+      args = (collected.peaks[name][rows], collected.scores[name][rows], collected.landmarks[rows])
       values[name] = metrics_lib.location_instability(*args, image_shape, top_n)
       per_filter[name] = metrics_lib.filter_instabilities(*args[:3], top_n)
   else:
     counts = np.bincount(collected.labels, minlength=spec.num_classes)
     if counts.min() < top_n:
-      notes.append(f"Some categories have fewer test images ({counts.min()}) than top_n = "
-                   f"{top_n}: all their images used.")
+      notes.append(
+        f"Some categories have fewer test images ({counts.min()}) than top_n = "
+        f"{top_n}: all their images used."
+      )
     for name in collected.peaks:
       filter_cats = metrics_lib.assign_filter_categories(
-          collected.scores[name], collected.labels, spec.num_classes)
+        collected.scores[name], collected.labels, spec.num_classes
+      )
       args = (collected.peaks[name], collected.scores[name], collected.landmarks)
       values[name] = metrics_lib.location_instability(
-          *args, image_shape, top_n, image_categories=collected.labels,
-          filter_categories=filter_cats)
+        *args, image_shape, top_n, image_categories=collected.labels, filter_categories=filter_cats
+      )
       per_filter[name] = metrics_lib.filter_instabilities(
-          *args, top_n, image_categories=collected.labels, filter_categories=filter_cats)
+        *args, top_n, image_categories=collected.labels, filter_categories=filter_cats
+      )
   values = {k: (None if v is None or math.isnan(v) else v) for k, v in values.items()}
   return values, per_filter, notes
 
@@ -177,8 +197,10 @@ TOP_N_VARIANTS = (20, 50, 100)
 
 def silent_shares(collected):
   """Per layer, the share of (image, filter) maps that are all zero (strongest unit <= 0)."""
-  return {name: float(np.mean(scores <= 0.0)) if scores.size else None
-          for name, scores in collected.scores.items()}
+  return {
+    name: float(np.mean(scores <= 0.0)) if scores.size else None
+    for name, scores in collected.scores.items()
+  }
 
 
 def central_peak_shares(collected, spec, mappings):
@@ -217,8 +239,9 @@ def share_by_category(collected, spec):
   return result
 
 
-def evaluate(explainer, model, spec, dataset, split="test", top_n=100, batch_size=32,
-             progress=False):
+def evaluate(
+  explainer, model, spec, dataset, split="test", top_n=100, batch_size=32, progress=False
+):
   """The metrics dict of `metrics.json` plus the collected arrays for pictures."""
   subset = data_lib.select(dataset, split)
   if len(subset) == 0:
@@ -227,20 +250,21 @@ def evaluate(explainer, model, spec, dataset, split="test", top_n=100, batch_siz
   collected = collect(explainer, model, spec, subset, labels, batch_size, progress=progress)
   values, per_filter, notes = instabilities(collected, spec, top_n)
   result = {
-      "location_instability": values,
-      # The same at fewer images per filter, and how many scored maps are silent:
-      # together they show whether weak or silent maps drive the figure.
-      "location_instability_top_n": {str(n): instabilities(collected, spec, n)[0]
-                                     for n in TOP_N_VARIANTS},
-      "silent_share": silent_shares(collected),
-      "central_peak_share": central_peak_shares(collected, spec, layer_mappings(model, spec)),
-      "p": float(explainer.p),
-      "interpretable_share": share_by_category(collected, spec),
-      "error": errors(collected),
-      "protocol": spec.task,
-      "arch": spec.arch,
-      "num_images": int(len(subset)),
-      "top_n": top_n,
-      "notes": notes,
+    "location_instability": values,
+    # The same at fewer images per filter, and how many scored maps are silent:
+    # together they show whether weak or silent maps drive the figure.
+    "location_instability_top_n": {
+      str(n): instabilities(collected, spec, n)[0] for n in TOP_N_VARIANTS
+    },
+    "silent_share": silent_shares(collected),
+    "central_peak_share": central_peak_shares(collected, spec, layer_mappings(model, spec)),
+    "p": float(explainer.p),
+    "interpretable_share": share_by_category(collected, spec),
+    "error": errors(collected),
+    "protocol": spec.task,
+    "arch": spec.arch,
+    "num_images": int(len(subset)),
+    "top_n": top_n,
+    "notes": notes,
   }
   return result, collected, per_filter

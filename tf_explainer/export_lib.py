@@ -56,51 +56,66 @@ class ServingModule:
       self.classifier = model.get_layer(spec.classifier_layer)
       self.parts = (self.probe, self.explainer, self.classifier)
     else:  # performer only, the baseline of the serving benchmark
-      self.probe = keras.Model(model.inputs[0], {
-          "fc": model.get_layer(spec.fc_layers[-1]).output, "logits": model.output})
+      self.probe = keras.Model(
+        model.inputs[0], {"fc": model.get_layer(spec.fc_layers[-1]).output, "logits": model.output}
+      )
       self.parts = (self.probe,)
     self.serve = tf.function(
-        self._serve, input_signature=[tf.TensorSpec(None, tf.float32, name="images")])
+      self._serve, input_signature=[tf.TensorSpec(None, tf.float32, name="images")]
+    )
     self.serve_bytes = tf.function(
-        self._serve_bytes, input_signature=[tf.TensorSpec(None, tf.string, name="image_bytes")])
+      self._serve_bytes, input_signature=[tf.TensorSpec(None, tf.string, name="image_bytes")]
+    )
 
   def _serve(self, images):
     size = self.image_size
-    images = _checked(images, [None, size, size, 3],
-                      f"images must be float32 [batch >= 1, {size}, {size}, 3], RGB 0-255")
+    images = _checked(
+      images,
+      [None, size, size, 3],
+      f"images must be float32 [batch >= 1, {size}, {size}, 3], RGB 0-255",
+    )
     tf.debugging.assert_all_finite(images, "images must be finite RGB values in 0-255")
     return self._outputs(images)
 
   def _outputs(self, images):
     if not self.explain:
       out = self.probe(images, training=False)
-      return {self.fc_name: tf.cast(out["fc"], tf.float32),
-              "class_scores": tf.nn.softmax(tf.cast(out["logits"], tf.float32))}
+      return {
+        self.fc_name: tf.cast(out["fc"], tf.float32),
+        "class_scores": tf.nn.softmax(tf.cast(out["logits"], tf.float32)),
+      }
     maps = self.probe(images, training=False)
     out = self.explainer(maps, training=False)
     logits = tf.cast(self.classifier(out[self.fc_name]), tf.float32)
     batch = tf.shape(images)[0]
-    return {self.fc_name: out[self.fc_name], "part_maps": out["part_maps"],
-            "p": tf.fill([batch], tf.cast(out["p"], tf.float32)),
-            "class_scores": tf.nn.softmax(logits)}
+    return {
+      self.fc_name: out[self.fc_name],
+      "part_maps": out["part_maps"],
+      "p": tf.fill([batch], tf.cast(out["p"], tf.float32)),
+      "class_scores": tf.nn.softmax(logits),
+    }
 
   def _serve_bytes(self, image_bytes):
     size = self.image_size
-    image_bytes = _checked(image_bytes, [None],
-                           "image_bytes must be string [batch >= 1] of encoded JPEG or PNG images")
+    image_bytes = _checked(
+      image_bytes, [None], "image_bytes must be string [batch >= 1] of encoded JPEG or PNG images"
+    )
 
     def decode(data):
       header = tf.strings.substr(data, 0, 4)
-      known = tf.logical_or(tf.equal(tf.strings.substr(header, 0, 3), b"\xff\xd8\xff"),
-                            tf.equal(header, b"\x89PNG"))
-      with tf.control_dependencies([tf.debugging.Assert(
-          known, ["image_bytes holds an image that is neither JPEG nor PNG"])]):
+      known = tf.logical_or(
+        tf.equal(tf.strings.substr(header, 0, 3), b"\xff\xd8\xff"), tf.equal(header, b"\x89PNG")
+      )
+      with tf.control_dependencies(
+        [tf.debugging.Assert(known, ["image_bytes holds an image that is neither JPEG nor PNG"])]
+      ):
         image = tf.io.decode_image(data, channels=3, expand_animations=False)
       image.set_shape([None, None, 3])
       return tf.image.resize(tf.cast(image, tf.float32), [size, size])
 
-    images = tf.map_fn(decode, image_bytes,
-                       fn_output_signature=tf.TensorSpec([size, size, 3], tf.float32))
+    images = tf.map_fn(
+      decode, image_bytes, fn_output_signature=tf.TensorSpec([size, size, 3], tf.float32)
+    )
     return self._outputs(images)
 
 
@@ -155,16 +170,21 @@ def export_archive(module):
 def warmup_records(image_size, model_name="explainer"):
   """PredictionLog records (serialized) for both signatures."""
   from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
+
   records = []
   image = np.zeros((1, image_size, image_size, 3), np.float32)
   png = tf.io.encode_png(tf.zeros((image_size, image_size, 3), tf.uint8)).numpy()
-  for signature, name, value in (("serving_default", "images", image),
-                                 ("serving_bytes", "image_bytes", np.array([png], object))):
+  for signature, name, value in (
+    ("serving_default", "images", image),
+    ("serving_bytes", "image_bytes", np.array([png], object)),
+  ):
     request = predict_pb2.PredictRequest(
-        model_spec=model_pb2.ModelSpec(name=model_name, signature_name=signature))
+      model_spec=model_pb2.ModelSpec(name=model_name, signature_name=signature)
+    )
     request.inputs[name].CopyFrom(tf.make_tensor_proto(value))
     log = prediction_log_pb2.PredictionLog(
-        predict_log=prediction_log_pb2.PredictLog(request=request))
+      predict_log=prediction_log_pb2.PredictLog(request=request)
+    )
     records.append(log.SerializeToString())
   return records
 
@@ -208,8 +228,10 @@ def export(module, export_base, version, model_name="explainer", overwrite=False
     raise ValueError(f"`version` must be a non-negative integer, got {version}.")
   final = os.path.join(export_base, str(int(version)))
   if io_utils.exists(final) and not overwrite:
-    raise ValueError(f"{final} exists already: choose another `version` (TF Serving serves the "
-                     f"highest) or pass `overwrite`.")
+    raise ValueError(
+      f"{final} exists already: choose another `version` (TF Serving serves the "
+      f"highest) or pass `overwrite`."
+    )
   io_utils.makedirs(export_base)
   remove_stale_temporaries(export_base)
   tmp = os.path.join(export_base, f".tmp-{int(version)}-{os.getpid()}")
@@ -238,13 +260,15 @@ class ExportSettings:
   """The settings of exporting an explainer (`run`, `export_savedmodel.py`)."""
 
   explainer_dir: Optional[str] = setting(None, "Folder of the trained explainer.", required=True)
-  export_base: Optional[str] = setting(None, "Model base path watched by TF Serving.",
-                                       required=True)
+  export_base: Optional[str] = setting(
+    None, "Model base path watched by TF Serving.", required=True
+  )
   version: int = setting(1, "Version folder to write.", lower_bound=0)
   model_name: str = setting("explainer", "Model name in warmup requests.")
   overwrite: bool = setting(False, "Replace an existing version.")
-  performer_only: bool = setting(False, "Export the performer alone (its last fc layer and "
-                                 "class_scores), the serving baseline.")
+  performer_only: bool = setting(
+    False, "Export the performer alone (its last fc layer and class_scores), the serving baseline."
+  )
 
   def __post_init__(self):
     settings_lib.validate(self)

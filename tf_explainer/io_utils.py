@@ -94,12 +94,11 @@ def write_json(path, value, **kwargs):
 def copy_tree(source, target):
   """Copies folder `source` to `target` file by file (object stores cannot rename folders)."""
   for folder, _, files in tf.io.gfile.walk(source):
-    relative = folder[len(source):].lstrip("/")
+    relative = folder[len(source) :].lstrip("/")
     destination = os.path.join(target, relative) if relative else target
     tf.io.gfile.makedirs(destination)
     for name in files:
-      tf.io.gfile.copy(os.path.join(folder, name), os.path.join(destination, name),
-                       overwrite=True)
+      tf.io.gfile.copy(os.path.join(folder, name), os.path.join(destination, name), overwrite=True)
 
 
 def replace_dir(tmp, final):
@@ -134,9 +133,12 @@ def dataclass_from_dict(cls, values, what):
 # Every folder a writer of this package makes holds this file, naming the writer.
 OWNER_FILE = ".tf_explainer.json"
 # Files by which folders written before the owner file existed are recognised.
-_LEGACY_FILES = {"dataset": ("images.txt",), "performer": ("performer.json", "backup"),
-                 "explainer": ("explainer.json", "backup", "feature_cache"),
-                 "evaluation": ("metrics.json",)}
+_LEGACY_FILES = {
+  "dataset": ("images.txt",),
+  "performer": ("performer.json", "backup"),
+  "explainer": ("explainer.json", "backup", "feature_cache"),
+  "evaluation": ("metrics.json",),
+}
 
 
 def owner(path):
@@ -162,13 +164,16 @@ def claim_dir(path, kind, flag, overwrite=False, overwrite_means="write into it 
     raise ValueError(f"{flag}={path} is a file, not a folder.")
   entries = listdir(path) if isdir(path) else []
   mine = owner(path) == kind or (
-      OWNER_FILE not in entries and any(name in entries for name in _LEGACY_FILES.get(kind, ())))
+    OWNER_FILE not in entries and any(name in entries for name in _LEGACY_FILES.get(kind, ()))
+  )
   if entries and not mine and not overwrite:
     found = owner(path)
     what = f"the output of another step ({found})" if found else "files this tool did not write"
-    raise ValueError(f"{flag}={path} is not empty and holds {what} (e.g. "
-                     f"{sorted(entries)[0]!r}); choose a new or empty folder, or pass "
-                     f"`overwrite` to {overwrite_means}.")
+    raise ValueError(
+      f"{flag}={path} is not empty and holds {what} (e.g. "
+      f"{sorted(entries)[0]!r}); choose a new or empty folder, or pass "
+      f"`overwrite` to {overwrite_means}."
+    )
   makedirs(path)
   if owner(path) != kind:
     write_json(os.path.join(path, OWNER_FILE), {"kind": kind})

@@ -53,6 +53,7 @@ def cpu_info(path="/proc/cpuinfo"):
 def write_record(directory, seed, deterministic):
   """Writes `run_record` as `<directory>/run.json`; returns the record."""
   from tf_explainer import io_utils  # pylint: disable=import-outside-toplevel
+
   record = run_record(seed, deterministic)
   io_utils.makedirs(directory)
   io_utils.write_json(os.path.join(directory, RECORD_FILE), record)
@@ -62,13 +63,18 @@ def write_record(directory, seed, deterministic):
 def run_record(seed, deterministic):
   """What a result depends on beyond its settings: seed, determinism, machine, versions."""
   from tf_explainer import __version__  # pylint: disable=import-outside-toplevel
+
   return {
-      "seed": int(seed),
-      "deterministic": bool(deterministic),
-      "cpu": cpu_info(),
-      "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
-      "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"),
-      "versions": {"python": platform.python_version(), "tensorflow": tf.__version__,
-                   "keras": keras.__version__, "numpy": np.__version__,
-                   "tf_explainer": __version__},
+    "seed": int(seed),
+    "deterministic": bool(deterministic),
+    "cpu": cpu_info(),
+    "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
+    "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"),
+    "versions": {
+      "python": platform.python_version(),
+      "tensorflow": tf.__version__,
+      "keras": keras.__version__,
+      "numpy": np.__version__,
+      "tf_explainer": __version__,
+    },
   }

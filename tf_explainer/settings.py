@@ -31,8 +31,7 @@ from tf_explainer import io_utils
 _NONE = type(None)
 
 
-def setting(default=None, help="", *, choices=None, lower_bound=None, required=False,
-            flag=True):
+def setting(default=None, help="", *, choices=None, lower_bound=None, required=False, flag=True):
   """A dataclass field with what its flag and its check need.
 
   Args:
@@ -44,9 +43,16 @@ def setting(default=None, help="", *, choices=None, lower_bound=None, required=F
     flag: `False` for settings only a library caller can give (callbacks,
       verbosity).
   """
-  return dataclasses.field(default=default, metadata={
-      "help": help, "choices": tuple(choices) if choices else None, "lower_bound": lower_bound,
-      "required": required, "flag": flag})
+  return dataclasses.field(
+    default=default,
+    metadata={
+      "help": help,
+      "choices": tuple(choices) if choices else None,
+      "lower_bound": lower_bound,
+      "required": required,
+      "flag": flag,
+    },
+  )
 
 
 def _kind(annotation):
@@ -61,8 +67,11 @@ def _kind(annotation):
 def fields(cls, flags_only=False):
   """`(field, base type, optional)` of each setting of `cls`."""
   hints = typing.get_type_hints(cls)
-  return [(f, *_kind(hints[f.name])) for f in dataclasses.fields(cls)
-          if not flags_only or f.metadata.get("flag", True)]
+  return [
+    (f, *_kind(hints[f.name]))
+    for f in dataclasses.fields(cls)
+    if not flags_only or f.metadata.get("flag", True)
+  ]
 
 
 def validate(instance):
@@ -107,18 +116,22 @@ def define_flags(cls, flag_values=flags.FLAGS):
     elif kind is bool:
       flags.DEFINE_boolean(name, default, meta["help"], **kwargs)
     elif kind is int:
-      flags.DEFINE_integer(name, default, meta["help"], lower_bound=meta.get("lower_bound"),
-                           **kwargs)
+      flags.DEFINE_integer(
+        name, default, meta["help"], lower_bound=meta.get("lower_bound"), **kwargs
+      )
     elif kind is float:
-      flags.DEFINE_float(name, default, meta["help"], lower_bound=meta.get("lower_bound"),
-                         **kwargs)
+      flags.DEFINE_float(name, default, meta["help"], lower_bound=meta.get("lower_bound"), **kwargs)
     else:
-      flags.DEFINE_string(name, None if default is None else str(default), meta["help"],
-                          **kwargs)
+      flags.DEFINE_string(name, None if default is None else str(default), meta["help"], **kwargs)
     names.append(name)
-  flags.DEFINE_string("config", None, "Optional JSON file of flag values (a saved config.json "
-                      "works); flags on the command line win over it.", flag_values=flag_values,
-                      module_name=module)
+  flags.DEFINE_string(
+    "config",
+    None,
+    "Optional JSON file of flag values (a saved config.json "
+    "works); flags on the command line win over it.",
+    flag_values=flag_values,
+    module_name=module,
+  )
   return tuple(names)
 
 
@@ -159,8 +172,10 @@ def resolve(flag_values, config_path=None, names=None):
     raise ValueError(f"--config={config_path}: expected a JSON object of flag values.")
   for key, value in overrides.items():
     if key not in params or key == "config":
-      raise ValueError(f"--config={config_path}: unknown key {key!r}; valid keys: "
-                       f"{sorted(k for k in params if k != 'config')}.")
+      raise ValueError(
+        f"--config={config_path}: unknown key {key!r}; valid keys: "
+        f"{sorted(k for k in params if k != 'config')}."
+      )
     if flag_values[key].present:
       continue
     params[key] = _parse(flag_values[key], key, value, config_path)
@@ -172,25 +187,31 @@ def _parse(flag, key, value, config_path):
   if value is None:  # a saved config writes an unset optional flag as null
     if flag.default is None:
       return None
-    raise ValueError(f"--config={config_path}: {key} is null; expected "
-                     f"{flag.flag_type()} (default {flag.default!r}).")
+    raise ValueError(
+      f"--config={config_path}: {key} is null; expected "
+      f"{flag.flag_type()} (default {flag.default!r})."
+    )
   if isinstance(value, bool):
     value = str(value).lower()
   elif isinstance(value, float) and flag.flag_type() == "int":
     if not value.is_integer():
-      raise ValueError(f"--config={config_path}: bad value {value!r} for {key}; expected an "
-                       f"integer.")
+      raise ValueError(
+        f"--config={config_path}: bad value {value!r} for {key}; expected an integer."
+      )
     value = int(value)
   elif isinstance(value, (int, float)):
     value = str(value)
   elif isinstance(value, list) and "list" not in flag.flag_type():
-    raise ValueError(f"--config={config_path}: bad value {value!r} for {key}; expected "
-                     f"{flag.flag_type()}, not a list.")
+    raise ValueError(
+      f"--config={config_path}: bad value {value!r} for {key}; expected "
+      f"{flag.flag_type()}, not a list."
+    )
   try:
     return flag.parser.parse(value)
   except (ValueError, TypeError, flags.IllegalFlagValueError) as e:
-    raise ValueError(f"--config={config_path}: bad value {value!r} for {key}; expected "
-                     f"{flag.flag_type()} ({e}).") from None
+    raise ValueError(
+      f"--config={config_path}: bad value {value!r} for {key}; expected {flag.flag_type()} ({e})."
+    ) from None
 
 
 def save(params, directory, name="config.json"):

@@ -1,7 +1,8 @@
-"""Evaluates an explainer and writes metrics.json and a report: `python training/evaluate.py --help`.
+"""Evaluates an explainer and writes metrics.json and a report (`--help` lists the flags).
 
-The program is `tf_explainer.cli.evaluate` (console script `tf-explainer-evaluate`); this file keeps
-the repository's layout. Run it with the package installed (`make install`).
+The program is `tf_explainer.cli.evaluate`, installed as the console
+script `tf-explainer-evaluate`; this file keeps the repository's layout. Run it with
+the package installed (`make install`).
 """
 
 from tf_explainer.cli import evaluate

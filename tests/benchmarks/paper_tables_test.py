@@ -6,20 +6,30 @@ from benchmarks import paper_tables
 
 
 def _metrics(explainer_li, error, p, performer_error=0.3, top_conv=0.2):
-  return {"location_instability": {"explainer": explainer_li, "performer_top_conv": top_conv,
-                                   "performer_target": 0.25},
-          "p": p, "error": {"performer": performer_error, "explainer": error,
-                            "delta": error - performer_error}}
+  return {
+    "location_instability": {
+      "explainer": explainer_li,
+      "performer_top_conv": top_conv,
+      "performer_target": 0.25,
+    },
+    "p": p,
+    "error": {"performer": performer_error, "explainer": error, "delta": error - performer_error},
+  }
 
 
 class TablesTest(tf.test.TestCase):
-
   def test_mean_and_std_over_seeds(self):
     # Three seeds: LI 0.10, 0.12, 0.14 -> mean 0.12, sample std 0.02; ratio to 0.2: 0.6 +- 0.1.
     # Errors 31%, 32%, 33% against the performer's 30%: Delta 2.00% +- 1.00%.
     runs = [_metrics(0.10, 0.31, 0.9), _metrics(0.12, 0.32, 0.9), _metrics(0.14, 0.33, 0.9)]
-    result = {"arch": "alexnet", "task": "multi", "category": None, "metrics": runs[0],
-              "runs": {"explainer": runs}, "explainer_cls_error": 0.35}
+    result = {
+      "arch": "alexnet",
+      "task": "multi",
+      "category": None,
+      "metrics": runs[0],
+      "runs": {"explainer": runs},
+      "explainer_cls_error": 0.35,
+    }
     text = paper_tables.tables([result], ["alexnet"], ["bird"])
     self.assertIn("| Explainer | n/a | n/a | 0.120 ± 0.020 |", text)
     self.assertIn("| Explainer / top conv | n/a | n/a | 0.600 ± 0.100 |", text)
@@ -30,19 +40,29 @@ class TablesTest(tf.test.TestCase):
     # One performer per seed: errors 30% and 32% -> 31.00% +- 1.41%; explainer 32% and 33%,
     # each against its own performer: Delta 2% and 1% -> 1.50% +- 0.71%.
     runs = [_metrics(0.1, 0.32, 0.9, 0.30, 0.20), _metrics(0.1, 0.33, 0.9, 0.32, 0.25)]
-    result = {"arch": "alexnet", "task": "multi", "category": None, "metrics": runs[0],
-              "runs": {"explainer": runs}, "vary_performer": True}
+    result = {
+      "arch": "alexnet",
+      "task": "multi",
+      "category": None,
+      "metrics": runs[0],
+      "runs": {"explainer": runs},
+      "vary_performer": True,
+    }
     text = paper_tables.tables([result], ["alexnet"], ["bird"])
-    self.assertIn("| AlexNet | 31.00% ± 1.41% | 32.50% ± 0.71% | 1.50% ± 0.71% | n/a | n/a |",
-                  text)
+    self.assertIn("| AlexNet | 31.00% ± 1.41% | 32.50% ± 0.71% | 1.50% ± 0.71% | n/a | n/a |", text)
     self.assertIn("| AlexNet (top conv layer) | n/a | n/a | 0.225 ± 0.035 |", text)
     result["vary_performer"] = False
     text = paper_tables.tables([result], ["alexnet"], ["bird"])
     self.assertIn("| AlexNet (top conv layer) | n/a | n/a | 0.200 |", text)
 
   def test_one_seed_has_no_spread(self):
-    result = {"arch": "vgg16", "task": "multi", "category": None,
-              "metrics": _metrics(0.1, 0.31, 0.8), "runs": {"explainer": [_metrics(0.1, 0.31, 0.8)]}}
+    result = {
+      "arch": "vgg16",
+      "task": "multi",
+      "category": None,
+      "metrics": _metrics(0.1, 0.31, 0.8),
+      "runs": {"explainer": [_metrics(0.1, 0.31, 0.8)]},
+    }
     text = paper_tables.tables([result], ["vgg16"], ["bird"])
     self.assertIn("| Explainer | n/a | n/a | 0.100 |", text)
 

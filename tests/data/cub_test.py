@@ -14,12 +14,18 @@ def write_tree(root, n=3, size=(40, 30), parts=((10, 5, 1), (0, 0, 0))):
   """A CUB-layout tree of `n` images of `size` (width, height), two classes, two parts."""
   os.makedirs(os.path.join(root, "images", "001.a"))
   os.makedirs(os.path.join(root, "parts"))
-  files = {"images.txt": [], "image_class_labels.txt": [], "bounding_boxes.txt": [],
-           "train_test_split.txt": [], "parts/part_locs.txt": []}
+  files = {
+    "images.txt": [],
+    "image_class_labels.txt": [],
+    "bounding_boxes.txt": [],
+    "train_test_split.txt": [],
+    "parts/part_locs.txt": [],
+  }
   for i in range(1, n + 1):
     rel = f"001.a/img{i}.jpg"
     Image.fromarray(np.full((size[1], size[0], 3), 100, np.uint8)).save(
-        os.path.join(root, "images", rel))
+      os.path.join(root, "images", rel)
+    )
     files["images.txt"].append(f"{i} {rel}")
     files["image_class_labels.txt"].append(f"{i} {1 + i % 2}")
     files["bounding_boxes.txt"].append(f"{i} 2.0 3.0 20.0 15.0")
@@ -35,7 +41,6 @@ def write_tree(root, n=3, size=(40, 30), parts=((10, 5, 1), (0, 0, 0))):
 
 
 class ReadPartDatasetTest(tf.test.TestCase):
-
   def setUp(self):
     super().setUp()
     self.root = write_tree(tempfile.mkdtemp())
@@ -83,12 +88,13 @@ class ReadPartDatasetTest(tf.test.TestCase):
   def test_truncated_image_is_named_before_training(self):
     """A JPEG cut in half has a good header: only decoding every pixel finds it."""
     from PIL import Image
+
     path = os.path.join(self.root, "images", "001.a", "img2.jpg")
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8)).save(path)
     with open(path, "rb") as f:
       data = f.read()
     with open(path, "wb") as f:
-      f.write(data[:len(data) // 2])
+      f.write(data[: len(data) // 2])
     with Image.open(path) as image:
       image.verify()  # what the reader checked before: passes
     with self.assertRaisesRegex(DatasetError, r"img2\.jpg: image cannot be decoded"):
@@ -97,6 +103,7 @@ class ReadPartDatasetTest(tf.test.TestCase):
     self.assertEqual(d.skipped, 1)
     self.assertNotIn(path, list(d.image_paths))
     from tf_explainer.data import read_checked
+
     with self.assertRaisesRegex(DatasetError, r"img2\.jpg"):
       read_checked(self.root, "fail")
     self.assertEqual(read_checked(self.root, "skip", verbose=0).skipped, 1)

@@ -33,33 +33,48 @@ def write_tree(root):
   os.makedirs(os.path.join(root, "VOC2010", "ImageSets", "Main"))
   shape = (40, 60)
   Image.fromarray(np.zeros(shape + (3,), np.uint8)).save(
-      os.path.join(root, "VOC2010", "JPEGImages", "2008_000001.jpg"))
+    os.path.join(root, "VOC2010", "JPEGImages", "2008_000001.jpg")
+  )
   part_fields = ("part_name", "mask")
-  dog_parts = struct_array([
-      {"part_name": "head", "mask": box_mask(shape, 2, 6, 2, 6)},      # centre (3.5, 3.5)
-      {"part_name": "leye", "mask": box_mask(shape, 2, 4, 6, 8)},      # widens the head
-      {"part_name": "neck", "mask": box_mask(shape, 6, 10, 4, 6)},     # centre (7.5, 4.5)
+  dog_parts = struct_array(
+    [
+      {"part_name": "head", "mask": box_mask(shape, 2, 6, 2, 6)},  # centre (3.5, 3.5)
+      {"part_name": "leye", "mask": box_mask(shape, 2, 4, 6, 8)},  # widens the head
+      {"part_name": "neck", "mask": box_mask(shape, 6, 10, 4, 6)},  # centre (7.5, 4.5)
       {"part_name": "torso", "mask": box_mask(shape, 10, 20, 4, 24)},  # centre (14.5, 13.5)
-  ], part_fields)
-  cat_parts = struct_array([
+    ],
+    part_fields,
+  )
+  cat_parts = struct_array(
+    [
       {"part_name": "neck", "mask": box_mask(shape, 22, 24, 40, 42)},
       {"part_name": "neck", "mask": box_mask(shape, 25, 27, 40, 42)},
-  ], part_fields)
-  objects = struct_array([
+    ],
+    part_fields,
+  )
+  objects = struct_array(
+    [
       {"class": "dog", "class_ind": 12, "mask": box_mask(shape, 2, 20, 2, 24), "parts": dog_parts},
-      {"class": "person", "class_ind": 15, "mask": box_mask(shape, 0, 5, 50, 55),
-       "parts": np.zeros((0,), object)},
+      {
+        "class": "person",
+        "class_ind": 15,
+        "mask": box_mask(shape, 0, 5, 50, 55),
+        "parts": np.zeros((0,), object),
+      },
       {"class": "cat", "class_ind": 8, "mask": box_mask(shape, 22, 30, 40, 50), "parts": cat_parts},
-  ], ("class", "class_ind", "mask", "parts"))
-  io.savemat(os.path.join(root, "Annotations_Part", "2008_000001.mat"),
-             {"anno": {"imname": "2008_000001", "objects": objects}})
+    ],
+    ("class", "class_ind", "mask", "parts"),
+  )
+  io.savemat(
+    os.path.join(root, "Annotations_Part", "2008_000001.mat"),
+    {"anno": {"imname": "2008_000001", "objects": objects}},
+  )
   with open(os.path.join(root, "VOC2010", "ImageSets", "Main", "train.txt"), "w") as f:
     f.write("2008_000001\n")
   return root
 
 
 class PascalPartTest(tf.test.TestCase):
-
   def test_objects_landmarks_and_boxes(self):
     root = write_tree(tempfile.mkdtemp())
     d = read_pascal_part(os.path.join(root, "Annotations_Part"), os.path.join(root, "VOC2010"))

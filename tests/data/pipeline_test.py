@@ -12,7 +12,6 @@ from tf_explainer.data import make_dataset, read_part_dataset, task_labels
 
 
 class PipelineTest(tf.test.TestCase):
-
   def test_landmark_follows_marked_pixel(self):
     """A bright 2 x 2 block at a landmark stays under the landmark after crop and resize.
 
@@ -24,8 +23,10 @@ class PipelineTest(tf.test.TestCase):
     image = np.zeros((30, 40, 3), np.uint8)
     image[9:11, 11:13] = 255
     Image.fromarray(image).save(os.path.join(root, "images", "001.a", "img1.png"))
-    os.replace(os.path.join(root, "images", "001.a", "img1.png"),
-               os.path.join(root, "images", "001.a", "img1.jpg"))  # lossless content
+    os.replace(
+      os.path.join(root, "images", "001.a", "img1.png"),
+      os.path.join(root, "images", "001.a", "img1.jpg"),
+    )  # lossless content
     batch = next(iter(make_dataset(read_part_dataset(root), 40, batch_size=1)))
     row, col = batch["landmarks"][0, 0].numpy()
     self.assertAllClose([row, col], [18.1667, 19.5], atol=1e-3)
@@ -38,8 +39,9 @@ class PipelineTest(tf.test.TestCase):
     root = write_tree(tempfile.mkdtemp(), n=4)
     d = read_part_dataset(root)
     plain = next(iter(make_dataset(d, 20, batch_size=4)))
-    flipped = [next(iter(make_dataset(d, 20, batch_size=4, augment=True, seed=seed)))
-               for seed in range(4)]
+    flipped = [
+      next(iter(make_dataset(d, 20, batch_size=4, augment=True, seed=seed))) for seed in range(4)
+    ]
     cols = {float(b["landmarks"][0, 0, 1]) for b in flipped}
     expected = float(plain["landmarks"][0, 0, 1])
     self.assertTrue(cols <= {expected, 19.0 - expected})
@@ -49,8 +51,16 @@ class PipelineTest(tf.test.TestCase):
     d = read_part_dataset(root)
 
     def batches(seed, first_epoch, num_epochs=6):
-      ds = make_dataset(d, 20, batch_size=2, shuffle=True, augment=True, seed=seed,
-                        num_epochs=num_epochs, first_epoch=first_epoch)
+      ds = make_dataset(
+        d,
+        20,
+        batch_size=2,
+        shuffle=True,
+        augment=True,
+        seed=seed,
+        num_epochs=num_epochs,
+        first_epoch=first_epoch,
+      )
       return [(b["index"].numpy().tolist(), b["images"].numpy()) for b in ds]
 
     run = batches(seed=1, first_epoch=0)
@@ -74,8 +84,10 @@ class PipelineTest(tf.test.TestCase):
   def test_validation_split_is_carved_from_train_by_image_id(self):
     from tf_explainer.data import synthetic  # pylint: disable=import-outside-toplevel
     from tf_explainer.data import split_mask, validation_mask  # pylint: disable=import-outside-toplevel
-    root = synthetic.generate(os.path.join(tempfile.mkdtemp(), "d"), 60, image_size=48, seed=0,
-                              progress=False)
+
+    root = synthetic.generate(
+      os.path.join(tempfile.mkdtemp(), "d"), 60, image_size=48, seed=0, progress=False
+    )
     d = read_part_dataset(root)
     val = validation_mask(d)
     self.assertTrue(np.all(d.is_train[val]))  # only training images
@@ -84,8 +96,9 @@ class PipelineTest(tf.test.TestCase):
       self.assertEqual(np.sum(val & (d.labels == label)), max(1, round(0.15 * n)))
     # The same images whatever the order of the rows.
     order = np.random.default_rng(0).permutation(len(d))
-    self.assertEqual(set(d.subset(order).image_ids[validation_mask(d.subset(order))]),
-                     set(d.image_ids[val]))
+    self.assertEqual(
+      set(d.subset(order).image_ids[validation_mask(d.subset(order))]), set(d.image_ids[val])
+    )
     fit = split_mask(d, "train_without_validation")
     self.assertAllEqual(fit | val, d.is_train)
     self.assertFalse(np.any(fit & val))

@@ -13,10 +13,10 @@ from tf_explainer.data import read_part_dataset, synthetic
 
 
 class SyntheticTest(tf.test.TestCase):
-
   def test_layout_and_content(self):
-    root = synthetic.generate(os.path.join(tempfile.mkdtemp(), "d"), 24, image_size=64,
-                              progress=False)
+    root = synthetic.generate(
+      os.path.join(tempfile.mkdtemp(), "d"), 24, image_size=64, progress=False
+    )
     d = read_part_dataset(root)  # also checks every image and landmark
     self.assertLen(d, 24)
     self.assertLen(d.class_names, 6)
@@ -29,10 +29,12 @@ class SyntheticTest(tf.test.TestCase):
     self.assertTrue(np.all(d.boxes[:, 2:] > 0))
 
   def test_deterministic_and_independent_of_workers(self):
-    a = synthetic.generate(os.path.join(tempfile.mkdtemp(), "a"), 12, 48, seed=3,
-                           progress=False, num_workers=1)
-    b = synthetic.generate(os.path.join(tempfile.mkdtemp(), "b"), 12, 48, seed=3,
-                           progress=False, num_workers=2)
+    a = synthetic.generate(
+      os.path.join(tempfile.mkdtemp(), "a"), 12, 48, seed=3, progress=False, num_workers=1
+    )
+    b = synthetic.generate(
+      os.path.join(tempfile.mkdtemp(), "b"), 12, 48, seed=3, progress=False, num_workers=2
+    )
     for name in ("images.txt", "bounding_boxes.txt", "parts/part_locs.txt"):
       self.assertTrue(filecmp.cmp(os.path.join(a, name), os.path.join(b, name), shallow=False))
     da, db = read_part_dataset(a), read_part_dataset(b)
@@ -55,10 +57,17 @@ class SyntheticTest(tf.test.TestCase):
     vectors = [synthetic._shape_vector(s) for s in species.values()]
     for k, v in enumerate(vectors):  # far from every demo category and from each other
       others = demo + vectors[:k]
-      self.assertGreaterEqual(min(np.linalg.norm(v - o) for o in others),
-                              synthetic.MIN_SHAPE_DISTANCE)
-    root = synthetic.generate(os.path.join(tempfile.mkdtemp(), "p"), 48, 48, progress=False,
-                              corpus="pretrain", train_fraction=0.9)
+      self.assertGreaterEqual(
+        min(np.linalg.norm(v - o) for o in others), synthetic.MIN_SHAPE_DISTANCE
+      )
+    root = synthetic.generate(
+      os.path.join(tempfile.mkdtemp(), "p"),
+      48,
+      48,
+      progress=False,
+      corpus="pretrain",
+      train_fraction=0.9,
+    )
     d = read_part_dataset(root)
     self.assertLen(d.class_names, 24)
     self.assertEqual([c.split(".", 1)[1] for c in d.class_names], list(species))
@@ -69,15 +78,28 @@ class SyntheticTest(tf.test.TestCase):
     work = tempfile.mkdtemp()
     with open(os.path.join(work, "notes.txt"), "w") as f:
       f.write("x")
-    with self.assertRaisesRegex(ValueError, r"out_dir=.* is not empty .*'notes.txt'.*"
-                                r"`overwrite` to replace it"):
+    with self.assertRaisesRegex(
+      ValueError,
+      r"out_dir=.* is not empty .*'notes.txt'.*"
+      r"`overwrite` to replace it",
+    ):
       synthetic.generate(work, 6, 48, progress=False)
     self.assertEqual(os.listdir(work), ["notes.txt"])
     # From the command line, in the folder itself (as --out_dir=.): one line, nothing lost.
     result = subprocess.run(
-        [sys.executable, "-m", "tf_explainer.data.synthetic", "--out_dir=.", "--num_images=12",
-         "--image_size=48"], capture_output=True, text=True, cwd=work,
-        env=dict(os.environ, PYTHONPATH=os.getcwd()))
+      [
+        sys.executable,
+        "-m",
+        "tf_explainer.data.synthetic",
+        "--out_dir=.",
+        "--num_images=12",
+        "--image_size=48",
+      ],
+      capture_output=True,
+      text=True,
+      cwd=work,
+      env=dict(os.environ, PYTHONPATH=os.getcwd()),
+    )
     self.assertEqual(result.returncode, 1, result.stderr[-2000:])
     self.assertNotIn("Traceback", result.stderr)
     self.assertIn("synthetic.py: error: --out_dir=. is not empty", result.stderr)
@@ -94,8 +116,18 @@ class SyntheticTest(tf.test.TestCase):
   def test_command_line(self):
     out = os.path.join(tempfile.mkdtemp(), "cli")
     result = subprocess.run(
-        [sys.executable, "-m", "tf_explainer.data.synthetic", f"--out_dir={out}",
-         "--num_images=6", "--image_size=48", "--seed=1"], capture_output=True, text=True)
+      [
+        sys.executable,
+        "-m",
+        "tf_explainer.data.synthetic",
+        f"--out_dir={out}",
+        "--num_images=6",
+        "--image_size=48",
+        "--seed=1",
+      ],
+      capture_output=True,
+      text=True,
+    )
     self.assertEqual(result.returncode, 0, result.stderr[-2000:])
     self.assertLen(read_part_dataset(out), 6)
 

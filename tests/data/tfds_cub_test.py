@@ -12,7 +12,6 @@ from tf_explainer.data.tfds_cub import CubParts
 
 
 class CubPartsTest(tf.test.TestCase):
-
   def test_builds_from_manual_archive(self):
     tmp = tempfile.mkdtemp()
     root = synthetic.generate(os.path.join(tmp, "CUB_200_2011"), 12, 48, progress=False)
@@ -21,11 +20,13 @@ class CubPartsTest(tf.test.TestCase):
     with tarfile.open(os.path.join(manual, "CUB_200_2011.tgz"), "w:gz") as tar:
       tar.add(root, arcname="CUB_200_2011")
     builder = CubParts(data_dir=os.path.join(tmp, "tfds"))
-    builder.download_and_prepare(
-        download_config=tfds.download.DownloadConfig(manual_dir=manual))
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=manual))
     expected = read_part_dataset(root)
-    examples = list(builder.as_dataset(split="train").concatenate(
-        builder.as_dataset(split="test")).as_numpy_iterator())
+    examples = list(
+      builder.as_dataset(split="train")
+      .concatenate(builder.as_dataset(split="test"))
+      .as_numpy_iterator()
+    )
     self.assertLen(examples, len(expected))
     by_id = {int(e["image_id"]): e for e in examples}
     for i, image_id in enumerate(expected.image_ids):
@@ -39,8 +40,7 @@ class CubPartsTest(tf.test.TestCase):
     tmp = tempfile.mkdtemp()
     builder = CubParts(data_dir=os.path.join(tmp, "tfds"))
     with self.assertRaisesRegex(Exception, r"CUB_200_2011\.tgz: missing"):
-      builder.download_and_prepare(
-          download_config=tfds.download.DownloadConfig(manual_dir=tmp))
+      builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=tmp))
 
 
 if __name__ == "__main__":

@@ -14,14 +14,18 @@ import tensorflow as tf
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CLIENT = os.path.join(REPO, "export", "client.py")
 # What TF Serving's REST API answers for a request its graph rejects.
-SERVER_ERROR = ("assertion failed: [images must be float32 [batch >= 1, 115, 115, 3], RGB 0-255; "
-                "got shape] [1 64 64 3]\n\t [[{{node Assert_1/Assert}}]]")
-PREDICTION = {"p": 0.75, "class_scores": [0.1, 0.9],
-              "part_maps": [[[0.0, 2.0], [1.0, 0.0]], [[0.0, 0.0], [0.0, 3.0]]]}
+SERVER_ERROR = (
+  "assertion failed: [images must be float32 [batch >= 1, 115, 115, 3], RGB 0-255; "
+  "got shape] [1 64 64 3]\n\t [[{{node Assert_1/Assert}}]]"
+)
+PREDICTION = {
+  "p": 0.75,
+  "class_scores": [0.1, 0.9],
+  "part_maps": [[[0.0, 2.0], [1.0, 0.0]], [[0.0, 0.0], [0.0, 3.0]]],
+}
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
-
   def do_POST(self):  # noqa: N802 (the name http.server calls)
     self.rfile.read(int(self.headers["Content-Length"]))
     if "bad" in self.path:
@@ -46,7 +50,6 @@ def _closed_port():
 
 
 class ClientTest(tf.test.TestCase):
-
   @classmethod
   def setUpClass(cls):
     super().setUpClass()
@@ -64,9 +67,13 @@ class ClientTest(tf.test.TestCase):
     super().tearDownClass()
 
   def run_client(self, *flags):
-    return subprocess.run([sys.executable, CLIENT, f"--image={self.image}", *flags],
-                          capture_output=True, text=True, timeout=120,
-                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    return subprocess.run(
+      [sys.executable, CLIENT, f"--image={self.image}", *flags],
+      capture_output=True,
+      text=True,
+      timeout=120,
+      env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+    )
 
   def assert_one_line_error(self, result, pattern):
     self.assertEqual(result.returncode, 1, result.stderr)
@@ -82,17 +89,24 @@ class ClientTest(tf.test.TestCase):
 
   def test_rest_server_error_is_one_line_with_its_message(self):
     result = self.run_client(f"--server={self.address}", "--protocol=rest", "--model_name=bad")
-    self.assert_one_line_error(result, r"HTTP 400 .*: assertion failed: \[images must be float32 "
-                                       r"\[batch >= 1, 115, 115, 3\].*\[1 64 64 3\]")
+    self.assert_one_line_error(
+      result,
+      r"HTTP 400 .*: assertion failed: \[images must be float32 "
+      r"\[batch >= 1, 115, 115, 3\].*\[1 64 64 3\]",
+    )
 
   def test_rest_server_down(self):
     result = self.run_client(f"--server=127.0.0.1:{_closed_port()}", "--protocol=rest")
-    self.assert_one_line_error(result, r"127\.0\.0\.1:\d+/v1/models/explainer:predict: cannot "
-                                       r"reach the server")
+    self.assert_one_line_error(
+      result,
+      r"127\.0\.0\.1:\d+/v1/models/explainer:predict: cannot "
+      r"reach the server",
+    )
 
   def test_grpc_server_down(self):
-    result = self.run_client(f"--server=127.0.0.1:{_closed_port()}", "--protocol=grpc",
-                             "--timeout=5")
+    result = self.run_client(
+      f"--server=127.0.0.1:{_closed_port()}", "--protocol=grpc", "--timeout=5"
+    )
     self.assert_one_line_error(result, r"127\.0\.0\.1:\d+: gRPC (UNAVAILABLE|DEADLINE_EXCEEDED)")
 
 

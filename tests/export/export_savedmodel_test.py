@@ -37,7 +37,8 @@ out_bytes = {k: v.numpy().tolist() for k, v in loaded.signatures["serving_bytes"
 size = images.shape[1]
 bad_images = {"rank3": tf.zeros([size, size, 3]), "small": tf.zeros([1, 64, 64, 3]),
               "large": tf.zeros([1, 300, 300, 3]), "channels": tf.zeros([2, size, size, 4]),
-              "empty": tf.zeros([0, size, size, 3]), "dtype": tf.zeros([1, size, size, 3], tf.int32)}
+              "empty": tf.zeros([0, size, size, 3]),
+              "dtype": tf.zeros([1, size, size, 3], tf.int32)}
 bad_bytes = {"bytes": tf.constant([b"definitely not an image"]),
              "bytes_rank2": tf.constant([[data]]), "bytes_empty": tf.zeros([0], tf.string)}
 errors = {}
@@ -78,6 +79,7 @@ with open(out_file, "w") as f:
 def _xla_and_python_functions(path):
   """Functions or nodes of a SavedModel that need XLA (`_XlaMustCompile`) or Python."""
   from tensorflow.core.protobuf import saved_model_pb2  # pylint: disable=import-outside-toplevel
+
   saved = saved_model_pb2.SavedModel()
   with open(os.path.join(path, "saved_model.pb"), "rb") as f:
     saved.ParseFromString(f.read())
@@ -91,14 +93,12 @@ def _xla_and_python_functions(path):
         found.append(function.signature.name)
       self_check += [(function.signature.name, node) for node in function.node_def]
     for where, node in self_check:
-      if node.attr["_XlaMustCompile"].b or node.op in ("PyFunc", "PyFuncStateless",
-                                                        "EagerPyFunc"):
+      if node.attr["_XlaMustCompile"].b or node.op in ("PyFunc", "PyFuncStateless", "EagerPyFunc"):
         found.append(f"{where}/{node.name} ({node.op})")
   return found
 
 
 class ExportTest(tf.test.TestCase):
-
   @classmethod
   def setUpClass(cls):
     super().setUpClass()
@@ -119,8 +119,15 @@ class ExportTest(tf.test.TestCase):
     """Only what serving reads: no lambda_f, gradient norms or category statistics."""
     names = [v.name for v in tf.saved_model.load(self.path).variables]
     self.assertTrue([n for n in names if n.startswith("explainer/conv_interp_1/")], names)
-    for state in ("lambda_f", "lambda_l", "rec_grad_norms", "filter_grad_norms",
-                  "category_sums", "category_counts", "grad_norm_count"):
+    for state in (
+      "lambda_f",
+      "lambda_l",
+      "rec_grad_norms",
+      "filter_grad_norms",
+      "category_sums",
+      "category_counts",
+      "grad_norm_count",
+    ):
       self.assertFalse([n for n in names if state in n], state)
 
   def test_fresh_process_matches_in_process(self):
@@ -136,9 +143,19 @@ class ExportTest(tf.test.TestCase):
       f.write(FRESH_PROCESS)
     out_file = os.path.join(tmp, "out.json")
     result = subprocess.run(
-        [sys.executable, script, self.path, os.path.join(tmp, "images.npy"),
-         os.path.join(tmp, "image.png"), out_file], capture_output=True, text=True, cwd=tmp,
-        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=""))
+      [
+        sys.executable,
+        script,
+        self.path,
+        os.path.join(tmp, "images.npy"),
+        os.path.join(tmp, "image.png"),
+        out_file,
+      ],
+      capture_output=True,
+      text=True,
+      cwd=tmp,
+      env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=""),
+    )
     self.assertEqual(result.returncode, 0, result.stderr[-3000:])
     with open(out_file) as f:
       got = json.load(f)
@@ -151,24 +168,33 @@ class ExportTest(tf.test.TestCase):
       self.assertAllClose(np.array(got["bytes"][key]), value.numpy(), rtol=1e-4, atol=1e-4)
     # TF Serving's way in: a TF1 session restores the variables and runs the signature.
     for key, value in expected.items():
-      self.assertAllClose(np.array(got["session"]["serving_default"][key]), value.numpy(),
-                          rtol=1e-4, atol=1e-4)
-      self.assertAllClose(np.array(got["session"]["serving_bytes"][key][0]),
-                          expected_bytes[key][0].numpy(), rtol=1e-4, atol=1e-4)
+      self.assertAllClose(
+        np.array(got["session"]["serving_default"][key]), value.numpy(), rtol=1e-4, atol=1e-4
+      )
+      self.assertAllClose(
+        np.array(got["session"]["serving_bytes"][key][0]),
+        expected_bytes[key][0].numpy(),
+        rtol=1e-4,
+        atol=1e-4,
+      )
     # A PNG of the same pixels gives the same answer as the float input.
-    self.assertAllClose(np.array(got["bytes"]["fc7"][0]), expected["fc7"][0].numpy(),
-                        rtol=1e-3, atol=1e-3)
+    self.assertAllClose(
+      np.array(got["bytes"]["fc7"][0]), expected["fc7"][0].numpy(), rtol=1e-3, atol=1e-3
+    )
     # Every bad request fails inside the graph with the graph's own message, before any
     # convolution runs (so no kernel's text, which differs between CPUs, is asserted).
-    expected = (rf"InvalidArgumentError: .*images must be float32 \[batch >= 1, {self.size}, "
-                rf"{self.size}, 3\], RGB 0-255; got shape\] \[")
+    expected = (
+      rf"InvalidArgumentError: .*images must be float32 \[batch >= 1, {self.size}, "
+      rf"{self.size}, 3\], RGB 0-255; got shape\] \["
+    )
     for errors in (got["errors"], got["session_errors"]):
       errors = {name: text.replace("\n", " ") for name, text in errors.items()}
       for name in ("rank3", "small", "large", "channels", "empty"):
         self.assertRegex(errors[name], expected, name)
       for name in ("bytes_rank2", "bytes_empty"):
-        self.assertRegex(errors[name],
-                         r"InvalidArgumentError: .*image_bytes must be string \[batch >= 1\]", name)
+        self.assertRegex(
+          errors[name], r"InvalidArgumentError: .*image_bytes must be string \[batch >= 1\]", name
+        )
       self.assertRegex(errors["bytes"], r"InvalidArgumentError: .*neither JPEG nor PNG")
     # A wrong dtype is refused by the signature's typed input, before any op runs. (A TF1
     # session converts a fed value to the placeholder's dtype itself.)
@@ -179,38 +205,68 @@ class ExportTest(tf.test.TestCase):
 
   def test_stale_temporary_folders_removed(self):
     base = os.path.join(tempfile.mkdtemp(), "explainer")
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)
+    dead = subprocess.run(
+      [sys.executable, "-c", "import os; print(os.getpid())"],
+      capture_output=True,
+      text=True,
+      check=True,
+    )
     stale = os.path.join(base, f".tmp-1-{int(dead.stdout)}")
     running = os.path.join(base, f".tmp-1-{os.getpid()}")
     other = os.path.join(base, ".tmp-notes")
     for folder in (stale, running, other):
       os.makedirs(os.path.join(folder, "variables"))
     export_lib.export(self.module, base, 2)
-    self.assertEqual(sorted(os.listdir(base)), sorted(["2", os.path.basename(running),
-                                                       os.path.basename(other)]))
+    self.assertEqual(
+      sorted(os.listdir(base)), sorted(["2", os.path.basename(running), os.path.basename(other)])
+    )
 
   def test_saved_model_cli_lists_both_signatures(self):
     cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
-    result = subprocess.run([cli, "show", "--all", "--dir", self.path], capture_output=True,
-                            text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    result = subprocess.run(
+      [cli, "show", "--all", "--dir", self.path],
+      capture_output=True,
+      text=True,
+      env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+    )
     self.assertEqual(result.returncode, 0, result.stderr[-2000:])
-    for text in ("signature_def['serving_default']", "signature_def['serving_bytes']",
-                 "inputs['images']", "inputs['image_bytes']", "outputs['part_maps']",
-                 "outputs['fc7']", "outputs['p']", "outputs['class_scores']"):
+    for text in (
+      "signature_def['serving_default']",
+      "signature_def['serving_bytes']",
+      "inputs['images']",
+      "inputs['image_bytes']",
+      "outputs['part_maps']",
+      "outputs['fc7']",
+      "outputs['p']",
+      "outputs['class_scores']",
+    ):
       self.assertIn(text, result.stdout)
     # `run` loads the model through a TF1 session, as TF Serving does.
     images = os.path.join(tempfile.mkdtemp(), "images.npy")
     np.save(images, np.zeros((2, self.size, self.size, 3), np.float32))
-    result = subprocess.run([cli, "run", "--dir", self.path, "--tag_set", "serve",
-                             "--signature_def", "serving_default", "--inputs", f"images={images}"],
-                            capture_output=True, text=True,
-                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    result = subprocess.run(
+      [
+        cli,
+        "run",
+        "--dir",
+        self.path,
+        "--tag_set",
+        "serve",
+        "--signature_def",
+        "serving_default",
+        "--inputs",
+        f"images={images}",
+      ],
+      capture_output=True,
+      text=True,
+      env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+    )
     self.assertEqual(result.returncode, 0, result.stderr[-2000:])
     self.assertIn("Result for output key fc7", result.stdout)
 
   def test_warmup_requests_run(self):
     from tensorflow_serving.apis import prediction_log_pb2
+
     path = os.path.join(self.path, "assets.extra", export_lib.WARMUP_FILE)
     loaded = tf.saved_model.load(self.path)
     count = 0
@@ -227,8 +283,10 @@ class ExportTest(tf.test.TestCase):
   def test_client_builds_requests(self):
     # export/client.py stands alone (it imports nothing of the package): load it by path.
     import importlib.util  # pylint: disable=import-outside-toplevel
-    spec = importlib.util.spec_from_file_location("client", os.path.join(REPO, "export",
-                                                                         "client.py"))
+
+    spec = importlib.util.spec_from_file_location(
+      "client", os.path.join(REPO, "export", "client.py")
+    )
     client = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(client)
     body = client.rest_request(b"\x89PNG....")
@@ -252,8 +310,9 @@ class PlainGraphTest(tf.test.TestCase, parameterized.TestCase):
     self.assertEqual(_xla_and_python_functions(path), [])
     images = np.random.default_rng(0).uniform(0, 255, (2, size, size, 3)).astype(np.float32)
     loaded = tf.saved_model.load(path).signatures["serving_default"](images=tf.constant(images))
-    self.assertAllClose(loaded["fc7"], module.serve(tf.constant(images))["fc7"], rtol=1e-4,
-                        atol=1e-4)
+    self.assertAllClose(
+      loaded["fc7"], module.serve(tf.constant(images))["fc7"], rtol=1e-4, atol=1e-4
+    )
 
 
 if __name__ == "__main__":

@@ -55,8 +55,16 @@ def _model(layer, shapes):
   return keras.Model(inputs, keras.layers.Dense(1, dtype="float32")(x))
 
 
-def run_layer_test(test, layer_cls, init_kwargs, input_shapes, expected_output_shape,
-                   expected_trainable_weights, expected_non_trainable_weights, scale=1.0):
+def run_layer_test(
+  test,
+  layer_cls,
+  init_kwargs,
+  input_shapes,
+  expected_output_shape,
+  expected_trainable_weights,
+  expected_non_trainable_weights,
+  scale=1.0,
+):
   """The checks every custom layer passes, in the manner of keras-hub's `run_layer_test`.
 
   * config round trip: `from_config(get_config())` gives the same config;

@@ -9,7 +9,6 @@ from tf_explainer.layers import NormLayer
 
 
 class NormLayerTest(tf.test.TestCase):
-
   def test_first_batch_sets_alpha_then_momentum(self):
     """alpha_k = mean over images of sum_ab max(x, 0).
 

@@ -9,7 +9,6 @@ from tf_explainer.layers import SigmoidGate
 
 
 class SigmoidGateTest(tf.test.TestCase):
-
   def test_mix(self):
     """initial_p = 0.8: x_enc = 0.8 * 1 + 0.2 * 6 = 2."""
     gate = SigmoidGate(initial_p=0.8)

@@ -9,7 +9,6 @@ from tf_explainer.layers import TemplateMask
 
 
 class TemplateMaskTest(tf.test.TestCase):
-
   def test_keeps_peak_and_zeroes_far_units(self):
     """L = 8, beta = 4: mask = max(1 - (|a - i| + |b - j|) / 2, 0) around the peak."""
     x = np.ones((1, 8, 8, 1), np.float32)

@@ -57,14 +57,14 @@ def cosines(a, b):
 
 
 class FilterLossTest(tf.test.TestCase, parameterized.TestCase):
-
   @parameterized.parameters((3, 4, 2), (5, 8, 3), (6, 1, 2))
   def test_matches_numpy(self, size, batch, channels):
     rng = np.random.default_rng(size)
     x = rng.random((batch, size, size, channels)) * 10.0
     t = part_templates(size)
-    self.assertAllClose(filter_loss(x.astype(np.float32), t), numpy_filter_loss(x, t),
-                        rtol=1e-4, atol=1e-6)
+    self.assertAllClose(
+      filter_loss(x.astype(np.float32), t), numpy_filter_loss(x, t), rtol=1e-4, atol=1e-6
+    )
 
   def test_batch_of_one_is_minus_prior_entropy_gap(self):
     """With one map p(x | T) = 1 for every T, so p(x) = 1 and the loss is 0."""
@@ -77,8 +77,9 @@ class FilterLossTest(tf.test.TestCase, parameterized.TestCase):
     x = np.random.default_rng(1).random((4, 5, 5, 2)).astype(np.float32) * 1e6
     loss = filter_loss(x, part_templates(5))
     self.assertTrue(np.all(np.isfinite(loss.numpy())))
-    self.assertAllClose(loss, numpy_filter_loss(x.astype(np.float64), part_templates(5)),
-                        rtol=1e-3, atol=1e-4)
+    self.assertAllClose(
+      loss, numpy_filter_loss(x.astype(np.float64), part_templates(5)), rtol=1e-3, atol=1e-4
+    )
 
   def test_exact_gradient_matches_numeric(self):
     rng = np.random.default_rng(42)
@@ -126,8 +127,9 @@ class FilterLossTest(tf.test.TestCase, parameterized.TestCase):
     self.assertTrue(np.all(cos >= 0.9), cos)
     # Categories say the same: the near-zero maps belong to another category.
     image_cats = np.array([1] * (x.shape[0] - 3) + [0] * 3)
-    approx = gradient(x, t, "approx", image_categories=image_cats,
-                      filter_categories=np.ones(3, np.int32))
+    approx = gradient(
+      x, t, "approx", image_categories=image_cats, filter_categories=np.ones(3, np.int32)
+    )
     cos = cosines(approx, exact)
     self.assertTrue(np.all(cos >= 0.9), cos)
 
@@ -136,8 +138,9 @@ class FilterLossTest(tf.test.TestCase, parameterized.TestCase):
     t = part_templates(4).astype(np.float64)
     x = covering_maps(rng, 4, 2, height=200.0, step=20.0)
     image_cats = np.array([1] * (x.shape[0] - 3) + [0] * 3)
-    approx = gradient(x, t, "approx", image_categories=image_cats,
-                      filter_categories=np.ones(2, np.int32))
+    approx = gradient(
+      x, t, "approx", image_categories=image_cats, filter_categories=np.ones(2, np.int32)
+    )
     cos = cosines(approx, gradient(x, t, "exact"))
     self.assertTrue(np.all(cos > 0.0), cos)
 
@@ -151,9 +154,9 @@ class FilterLossTest(tf.test.TestCase, parameterized.TestCase):
       filter_loss(x, part_templates(3))
 
   @parameterized.named_parameters(
-      ("rank", np.zeros((3, 3, 2)), part_templates(3), r"rank 4.*\(3, 3, 2\)"),
-      ("non_square", np.zeros((1, 3, 4, 2)), part_templates(3), r"square.*\(1, 3, 4, 2\)"),
-      ("other_l", np.zeros((1, 4, 4, 2)), part_templates(3), r"\(10, 3, 3\).*\(1, 4, 4, 2\)"),
+    ("rank", np.zeros((3, 3, 2)), part_templates(3), r"rank 4.*\(3, 3, 2\)"),
+    ("non_square", np.zeros((1, 3, 4, 2)), part_templates(3), r"square.*\(1, 3, 4, 2\)"),
+    ("other_l", np.zeros((1, 4, 4, 2)), part_templates(3), r"\(10, 3, 3\).*\(1, 4, 4, 2\)"),
   )
   def test_bad_shapes(self, x, t, message):
     with self.assertRaisesRegex(ValueError, message):
@@ -161,8 +164,13 @@ class FilterLossTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_channel_mismatch(self):
     with self.assertRaisesRegex(ValueError, r"\(3,\).*2 filters.*\(4, 3, 3, 2\)"):
-      filter_loss(np.zeros((4, 3, 3, 2), np.float32), part_templates(3), gradient="approx",
-                  image_categories=np.zeros(4), filter_categories=np.zeros(3))
+      filter_loss(
+        np.zeros((4, 3, 3, 2), np.float32),
+        part_templates(3),
+        gradient="approx",
+        image_categories=np.zeros(4),
+        filter_categories=np.zeros(3),
+      )
 
   def test_unknown_gradient(self):
     with self.assertRaisesRegex(ValueError, "gradient must be"):
@@ -209,15 +217,22 @@ class IcnnGradientTest(tf.test.TestCase):
     x, positive = four_maps()
     a_pos = 0.5 * np.log(np.mean(np.exp(2 * np.array([-1 / 9, -2 / 9, 0, -7 / 9]))))
     a_neg = 0.5 * np.log(np.mean(np.exp(-2 * np.array([1 / 9, 2 / 9, 0, 1]))))
-    g = np.array([np.exp(2 / 9) * (1 / 9 - a_pos + 0.5), np.exp(4 / 9) * (2 / 9 - a_pos + 0.5),
-                  1 * (0 - a_neg + 0.5), np.exp(-2) * (-1 - a_neg + 0.5)])
+    g = np.array(
+      [
+        np.exp(2 / 9) * (1 / 9 - a_pos + 0.5),
+        np.exp(4 / 9) * (2 / 9 - a_pos + 0.5),
+        1 * (0 - a_neg + 0.5),
+        np.exp(-2) * (-1 - a_neg + 0.5),
+      ]
+    )
     g_hat = np.concatenate([g[:2] / g[:2].mean(), g[2:] / g[2:].mean()])
     m0 = -np.ones((3, 3))
     m0[0, 0] = 1.0
     m1 = -np.ones((3, 3))
     m1[1, 1] = 1.0
-    expected = np.stack([-g_hat[0] * m0, -g_hat[1] * m1, g_hat[2] * np.ones((3, 3)),
-                         g_hat[3] * np.ones((3, 3))])[..., None]
+    expected = np.stack(
+      [-g_hat[0] * m0, -g_hat[1] * m1, g_hat[2] * np.ones((3, 3)), g_hat[3] * np.ones((3, 3))]
+    )[..., None]
     masks = filter_loss_lib.icnn_masks(tf.constant(x), 2.0)
     self.assertAllClose(masks[..., 0], np.stack([m0, m1, m0, m1]))
     got = filter_loss_lib.icnn_gradient(tf.constant(x), masks, tf.constant(positive))
@@ -227,9 +242,14 @@ class IcnnGradientTest(tf.test.TestCase):
     with tf.GradientTape() as tape:
       maps = tf.constant(x)
       tape.watch(maps)
-      loss = filter_loss(maps, templates, gradient="icnn", beta=2.0,
-                         image_categories=tf.constant([1, 1, 0, 0]),
-                         filter_categories=tf.constant([1]))
+      loss = filter_loss(
+        maps,
+        templates,
+        gradient="icnn",
+        beta=2.0,
+        image_categories=tf.constant([1, 1, 0, 0]),
+        filter_categories=tf.constant([1]),
+      )
     self.assertAllClose(loss, numpy_filter_loss(x, templates))
     self.assertAllClose(tape.gradient(loss, maps), expected, rtol=1e-10, atol=1e-12)
 
@@ -249,8 +269,12 @@ class IcnnGradientTest(tf.test.TestCase):
       for n in np.flatnonzero(own):  # toward the own template: -g^ M
         self.assertAllClose(grad[n, ..., d], -g_hat.numpy()[n, d] * masks.numpy()[n, ..., d])
     # Most strengths are positive here: a descent step raises the centre of an own map.
-    own_centres = [grad[n, ..., d][masks.numpy()[n, ..., d] == 1.0]
-                   for n in range(8) for d in range(3) if positive[n, d] and g_hat[n, d] > 0]
+    own_centres = [
+      grad[n, ..., d][masks.numpy()[n, ..., d] == 1.0]
+      for n in range(8)
+      for d in range(3)
+      if positive[n, d] and g_hat[n, d] > 0
+    ]
     self.assertTrue(all(np.all(c < 0) for c in own_centres))
 
   def test_centres(self):
@@ -260,8 +284,9 @@ class IcnnGradientTest(tf.test.TestCase):
     x[1, 0, 0, 0] = 1.0
     x[1, 0, 1, 0] = 1.0  # centre of mass (0, 0.5): rounded half away from zero to (0, 1)
     self.assertAllEqual(filter_loss_lib.icnn_centres(tf.constant(x))[:, 0], [[2, 3], [0, 1]])
-    self.assertAllEqual(filter_loss_lib.icnn_centres(tf.constant(x), "argmax")[:, 0],
-                        [[1, 3], [0, 0]])
+    self.assertAllEqual(
+      filter_loss_lib.icnn_centres(tf.constant(x), "argmax")[:, 0], [[1, 3], [0, 0]]
+    )
     self.assertAllEqual(filter_loss_lib.icnn_centres(tf.zeros((1, 5, 5, 1)))[0, 0], [0, 0])
     with self.assertRaisesRegex(ValueError, "centre must be one of"):
       filter_loss_lib.icnn_centres(tf.constant(x), "middle")

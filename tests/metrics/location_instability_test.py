@@ -3,13 +3,17 @@
 import numpy as np
 import tensorflow as tf
 
-from tf_explainer.metrics import (assign_filter_categories, filter_instabilities,
-                                  filter_landmark_distances, location_instability,
-                                  peaks_and_scores, UnitMapping)
+from tf_explainer.metrics import (
+  assign_filter_categories,
+  filter_instabilities,
+  filter_landmark_distances,
+  location_instability,
+  peaks_and_scores,
+  UnitMapping,
+)
 
 
 class LocationInstabilityTest(tf.test.TestCase):
-
   def test_fixed_offset_is_zero(self):
     """A peak that keeps a fixed offset from every landmark has distances of zero spread."""
     rng = np.random.default_rng(0)
@@ -49,9 +53,9 @@ class LocationInstabilityTest(tf.test.TestCase):
     """Filter mean over landmarks; a landmark seen in fewer than 2 images makes the filter NaN."""
     peaks = np.zeros((3, 1, 2))
     scores = np.ones((3, 1))
-    landmarks = np.array([[[1, 0], [np.nan, np.nan]],
-                          [[3, 0], [np.nan, np.nan]],
-                          [[5, 0], [2, 0]]], float)
+    landmarks = np.array(
+      [[[1, 0], [np.nan, np.nan]], [[3, 0], [np.nan, np.nan]], [[5, 0], [2, 0]]], float
+    )
     self.assertTrue(np.isnan(filter_instabilities(peaks, scores, landmarks)[0]))
     self.assertTrue(np.isnan(location_instability(peaks, scores, landmarks, (10, 10))))
     # Drop landmark 1: distances 1, 3, 5 -> std 2.
@@ -81,8 +85,9 @@ class LocationInstabilityTest(tf.test.TestCase):
     scores = np.ones((4, 2))
     landmarks = np.array([[[1, 0]], [[3, 0]], [[10, 0]], [[10, 0]]], float)
     cats = np.array([0, 0, 1, 1])
-    per = filter_instabilities(peaks, scores, landmarks, image_categories=cats,
-                               filter_categories=np.array([0, 1]))
+    per = filter_instabilities(
+      peaks, scores, landmarks, image_categories=cats, filter_categories=np.array([0, 1])
+    )
     self.assertAllClose(per, [np.std([1, 3], ddof=1), 0.0])
     self.assertAllEqual(assign_filter_categories([[1, 0], [1, 0], [0, 2], [0, 2]], cats, 2), [0, 1])
 

@@ -9,7 +9,6 @@ from tf_explainer.metrics import unit_mapping
 
 
 class UnitMappingTest(tf.test.TestCase):
-
   def test_vgg16_block5_conv3(self):
     """Four 2/2 pools before block5, each adding jump * 0.5: 0.5 (1 + 2 + 4 + 8) = 7.5."""
     model, _ = performers.build_performer("vgg16", 2, 224, width=0.125, fc_units=8)
@@ -48,8 +47,9 @@ class UnitMappingTest(tf.test.TestCase):
     which is centred on the mapped pixel. Positive kernels make every layer monotone;
     the torchvision variant has no LRN, which is not.
     """
-    model, _ = performers.build_performer("alexnet", 2, 227, width=0.125, fc_units=8,
-                                          variant="torchvision")
+    model, _ = performers.build_performer(
+      "alexnet", 2, 227, width=0.125, fc_units=8, variant="torchvision"
+    )
     sub = keras.Model(model.inputs[0], model.get_layer("relu4").output)
     for layer in sub.layers:
       if isinstance(layer, keras.layers.Conv2D):

@@ -13,8 +13,14 @@ L, D, K = 6, 8, 3
 
 
 def small_config(**overrides):
-  values = dict(target_shape=(L, L, D), fc_sizes=(16, 12), fc_names=("fc_a", "fc_b"),
-                num_classes=K, pool={"pool_size": 2, "strides": 2, "padding": "valid"}, eta=10.0)
+  values = dict(
+    target_shape=(L, L, D),
+    fc_sizes=(16, 12),
+    fc_names=("fc_a", "fc_b"),
+    num_classes=K,
+    pool={"pool_size": 2, "strides": 2, "padding": "valid"},
+    eta=10.0,
+  )
   values.update(overrides)
   return ExplainerConfig(**values)
 
@@ -24,7 +30,6 @@ def random_maps(n=4, seed=0):
 
 
 class ExplainerNetworkTest(tf.test.TestCase):
-
   def setUp(self):
     super().setUp()
     keras.utils.set_random_seed(1)
@@ -55,8 +60,9 @@ class ExplainerNetworkTest(tf.test.TestCase):
     # reference mask, each filter's mask sharpness).
     self.assertEqual({w.name for w in model.non_trainable_weights}, {"alpha", "num_updates"})
     icnn = Explainer(small_config(gradient="icnn"))
-    self.assertEqual({w.name for w in icnn.non_trainable_weights},
-                     {"alpha", "num_updates", "filter_beta"})
+    self.assertEqual(
+      {w.name for w in icnn.non_trainable_weights}, {"alpha", "num_updates", "filter_beta"}
+    )
 
   def test_get_config_keeps_dtype_and_name(self):
     model = Explainer(small_config(), name="my_explainer", dtype="mixed_bfloat16")

@@ -22,8 +22,11 @@ def _moved_run(drop_absolute):
   p = tiny_run.paths()
   root = tempfile.mkdtemp()
   for name in ("performer", "explainer"):
-    shutil.copytree(p[name], os.path.join(root, "run", name),
-                    ignore=shutil.ignore_patterns("feature_cache", "backup", "logs"))
+    shutil.copytree(
+      p[name],
+      os.path.join(root, "run", name),
+      ignore=shutil.ignore_patterns("feature_cache", "backup", "logs"),
+    )
   if drop_absolute:
     path = os.path.join(root, "run", "explainer", model_io.MANIFEST_FILE)
     with open(path) as f:
@@ -36,7 +39,6 @@ def _moved_run(drop_absolute):
 
 
 class ModelFolderTest(tf.test.TestCase):
-
   def test_manifest_stores_paths_relative_to_the_explainer(self):
     p = tiny_run.paths()
     with open(os.path.join(p["explainer"], model_io.MANIFEST_FILE)) as f:
@@ -52,19 +54,27 @@ class ModelFolderTest(tf.test.TestCase):
     maps = np.random.default_rng(0).random((2,) + explainer.config.target_shape).astype("float32")
     self.assertAllClose(explainer(maps)["part_maps"], original(maps)["part_maps"])
     out = os.path.join(run, "evaluation")
-    metrics = evaluate_lib.run(explainer_dir=os.path.join(run, "explainer"), dataset_dir=p["data"], output_dir=out, verbose=0,
-                               make_figures=False)
+    metrics = evaluate_lib.run(
+      explainer_dir=os.path.join(run, "explainer"),
+      dataset_dir=p["data"],
+      output_dir=out,
+      verbose=0,
+      make_figures=False,
+    )
     self.assertTrue(os.path.exists(os.path.join(out, "metrics.json")))
     self.assertTrue(0 < metrics["p"] < 1)
-    path = export_lib.run(explainer_dir=os.path.join(run, "explainer"), export_base=os.path.join(run, "export"))
+    path = export_lib.run(
+      explainer_dir=os.path.join(run, "explainer"), export_base=os.path.join(run, "export")
+    )
     self.assertTrue(os.path.exists(os.path.join(path, "saved_model.pb")))
     self.assertEqual(spec.fc_names[-1], "fc7")
 
   def test_explainer_moved_alone_finds_the_performer_where_it_was(self):
     p = tiny_run.paths()
     alone = os.path.join(tempfile.mkdtemp(), "deeper", "explainer")
-    shutil.copytree(p["explainer"], alone,
-                    ignore=shutil.ignore_patterns("feature_cache", "backup", "logs"))
+    shutil.copytree(
+      p["explainer"], alone, ignore=shutil.ignore_patterns("feature_cache", "backup", "logs")
+    )
     _, _, _, manifest = model_io.load_explainer(alone)
     self.assertEqual(manifest["performer_dir"], os.path.abspath(p["performer"]))
 

@@ -30,7 +30,6 @@ def preprocess(images):
 
 
 class PerformerShapesTest(tf.test.TestCase, parameterized.TestCase):
-
   def test_vgg16_relu5_2_at_224(self):
     model, spec = performers.build_performer("vgg16", 2, 224, fc_units=32)
     self.assertEqual(tuple(model.get_layer(spec.target_layer).output.shape), (None, 14, 14, 512))
@@ -57,16 +56,21 @@ class PerformerShapesTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_plain_graph_copy_matches_grouped_convolutions(self):
     model, spec = performers.build_performer("alexnet", 3, 115, width=0.125, fc_units=8)
-    model.set_weights([np.random.default_rng(i).normal(0, 0.05, w.shape).astype(np.float32)
-                       for i, w in enumerate(model.get_weights())])
+    model.set_weights(
+      [
+        np.random.default_rng(i).normal(0, 0.05, w.shape).astype(np.float32)
+        for i, w in enumerate(model.get_weights())
+      ]
+    )
     copy = performers.plain_graph_copy(model)
     self.assertIsInstance(copy.get_layer("conv2"), base.SplitGroupConv2D)
     self.assertEqual(copy.get_layer("conv2").groups, 2)
     self.assertNotIsInstance(copy.get_layer("conv3"), base.SplitGroupConv2D)
     images = np.random.default_rng(9).uniform(0, 255, (2, 115, 115, 3)).astype(np.float32)
     for name in (spec.target_layer, "relu5", "fc8"):
-      self.assertAllClose(sub_model(copy, name)(images), sub_model(model, name)(images),
-                          rtol=1e-4, atol=1e-4)
+      self.assertAllClose(
+        sub_model(copy, name)(images), sub_model(model, name)(images), rtol=1e-4, atol=1e-4
+      )
 
   def test_unknown_arch(self):
     with self.assertRaisesRegex(ValueError, "arch='resnet'"):
@@ -74,18 +78,16 @@ class PerformerShapesTest(tf.test.TestCase, parameterized.TestCase):
 
 
 class LocalResponseNormTest(tf.test.TestCase):
-
   def test_matches_caffe_formula(self):
     """b_c = a_c / (1 + alpha / n * sum_{|c' - c| <= 2} a_c'^2) ^ beta."""
     x = np.random.default_rng(0).random((1, 2, 2, 7)).astype(np.float32) * 50
     y = base.LocalResponseNorm()(x).numpy()
     sq = np.pad(x**2, [(0, 0), (0, 0), (0, 0), (2, 2)])
-    window = sum(sq[..., i:i + 7] for i in range(5))
+    window = sum(sq[..., i : i + 7] for i in range(5))
     self.assertAllClose(y, x / (1 + 1e-4 / 5 * window) ** 0.75, rtol=1e-5)
 
 
 class ConvertersTest(tf.test.TestCase):
-
   def setUp(self):
     super().setUp()
     self.tmp = tempfile.mkdtemp()
@@ -109,8 +111,12 @@ class ConvertersTest(tf.test.TestCase):
     expected = numpy_conv(preprocess(images), *weights["conv1"], stride=4)
     self.assertAllClose(sub_model(model, "conv1")(images), expected, rtol=1e-4, atol=1e-3)
     pool5 = sub_model(model, "pool5")(images).numpy().reshape(2, -1)
-    self.assertAllClose(sub_model(model, "fc6")(images), pool5 @ weights["fc6"][0] + weights["fc6"][1],
-                        rtol=1e-4, atol=1e-4)
+    self.assertAllClose(
+      sub_model(model, "fc6")(images),
+      pool5 @ weights["fc6"][0] + weights["fc6"][1],
+      rtol=1e-4,
+      atol=1e-4,
+    )
 
   def test_bvlc_shape_mismatch_names_file_and_layer(self):
     model, _ = alexnet.build(5, image_size=115, width=0.25, fc_units=16)
@@ -148,7 +154,6 @@ class ConvertersTest(tf.test.TestCase):
 
 
 class SaveLoadTest(tf.test.TestCase):
-
   def test_round_trip_and_missing(self):
     model, spec = performers.build_performer("alexnet", 2, 115, width=0.125, fc_units=8)
     spec.class_names = ("rest", "bird")
@@ -158,7 +163,9 @@ class SaveLoadTest(tf.test.TestCase):
     self.assertEqual(loaded_spec, spec)
     x = np.random.default_rng(0).uniform(0, 255, (1, 115, 115, 3)).astype(np.float32)
     self.assertAllClose(model(x), loaded(x))
-    with self.assertRaisesRegex(ValueError, r"performer_dir=.* holds no performer.*performer\.keras"):
+    with self.assertRaisesRegex(
+      ValueError, r"performer_dir=.* holds no performer.*performer\.keras"
+    ):
       model_io.load_performer(tempfile.mkdtemp())
 
 

@@ -20,14 +20,12 @@ def _small(num_classes, seed):
 
 
 class ZooTest(tf.test.TestCase):
-
   def setUp(self):
     super().setUp()
     self.dir = tempfile.mkdtemp()
     model, spec = _small(24, seed=1)
     self.model, self.spec = model, spec
-    self.weights, self.card = zoo.export_synthetic(model, spec, {"test_accuracy": 0.5},
-                                                   self.dir)
+    self.weights, self.card = zoo.export_synthetic(model, spec, {"test_accuracy": 0.5}, self.dir)
 
   def test_round_trip_all_but_the_classifier(self):
     other, spec = _small(6, seed=2)
@@ -79,8 +77,9 @@ class ShippedWeightsTest(tf.test.TestCase):
     for arch in zoo.available():
       card = zoo.card(arch)
       self.assertEqual(card["arch"], arch)
-      model, spec = performers.build_performer(arch, 6, card["image_size"], width=card["width"],
-                                               fc_units=card["fc_units"])
+      model, spec = performers.build_performer(
+        arch, 6, card["image_size"], width=card["width"], fc_units=card["fc_units"]
+      )
       zoo.load_synthetic(model, arch, spec.classifier_layer)
       with np.load(zoo.paths(arch)[0]) as shipped:
         for layer in model.layers:
@@ -90,16 +89,33 @@ class ShippedWeightsTest(tf.test.TestCase):
   def test_shipped_alexnet_loads_and_fine_tunes(self):
     self.assertIn("alexnet", zoo.available())
     card = zoo.card("alexnet")
-    for key in ("command", "test_accuracy", "data", "training", "sha256", "width", "fc_units",
-                "image_size"):
+    for key in (
+      "command",
+      "test_accuracy",
+      "data",
+      "training",
+      "sha256",
+      "width",
+      "fc_units",
+      "image_size",
+    ):
       self.assertIn(key, card)
     self.assertLess(os.path.getsize(zoo.paths("alexnet")[0]), 10e6)
     root = tempfile.mkdtemp()
     data = synthetic.generate(os.path.join(root, "d"), 24, image_size=64, progress=False)
-    model, spec, _ = performer_lib.run(dataset_dir=data, model_dir=os.path.join(root, "p"), arch="alexnet",
-                                       weights="synthetic", epochs=1, batch_size=8, verbose=0)
-    self.assertEqual((spec.width, spec.fc_units, spec.image_size),
-                     (card["width"], card["fc_units"], card["image_size"]))
+    model, spec, _ = performer_lib.run(
+      dataset_dir=data,
+      model_dir=os.path.join(root, "p"),
+      arch="alexnet",
+      weights="synthetic",
+      epochs=1,
+      batch_size=8,
+      verbose=0,
+    )
+    self.assertEqual(
+      (spec.width, spec.fc_units, spec.image_size),
+      (card["width"], card["fc_units"], card["image_size"]),
+    )
     self.assertEqual(spec.weights, "synthetic")
     with open(os.path.join(root, "p", "performer.json")) as f:
       self.assertEqual(json.load(f)["weights"], "synthetic")
@@ -109,8 +125,15 @@ class ShippedWeightsTest(tf.test.TestCase):
     # Fine-tuned from the shipped weights: near them, not at a fresh initialisation.
     self.assertLess(np.abs(tuned - start).max(), 0.05 * np.abs(start).max())
     with self.assertRaisesRegex(ValueError, "image_size=227 differs"):
-      performer_lib.run(dataset_dir=data, model_dir=os.path.join(root, "q"), arch="alexnet", weights="synthetic",
-                        image_size=227, epochs=1, verbose=0)
+      performer_lib.run(
+        dataset_dir=data,
+        model_dir=os.path.join(root, "q"),
+        arch="alexnet",
+        weights="synthetic",
+        image_size=227,
+        epochs=1,
+        verbose=0,
+      )
     self.assertFalse(os.path.exists(os.path.join(root, "q")))
     shutil.rmtree(root)
 

@@ -25,8 +25,13 @@ def free_port():
 
 def launch(strategy, out, env_extra=None):
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **(env_extra or {}))
-  return subprocess.Popen([sys.executable, SCRIPT, f"--strategy={strategy}", f"--out={out}"],
-                          env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  return subprocess.Popen(
+    [sys.executable, SCRIPT, f"--strategy={strategy}", f"--out={out}"],
+    env=env,
+    stdout=subprocess.PIPE,
+    stderr=subprocess.PIPE,
+    text=True,
+  )
 
 
 def finish(process):
@@ -40,7 +45,6 @@ def load(path):
 
 
 class DistributeTest(tf.test.TestCase):
-
   @classmethod
   def setUpClass(cls):
     super().setUpClass()
@@ -66,9 +70,13 @@ class DistributeTest(tf.test.TestCase):
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
     outs = [os.path.join(self.tmp, f"worker{i}.npz") for i in range(2)]
     processes = [
-        launch("multi_worker", outs[i], {"TF_CONFIG": json.dumps(
-            {"cluster": cluster, "task": {"type": "worker", "index": i}})})
-        for i in range(2)]
+      launch(
+        "multi_worker",
+        outs[i],
+        {"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})},
+      )
+      for i in range(2)
+    ]
     for process in processes:
       code, err = finish(process)
       self.assertEqual(code, 0, err)
@@ -76,12 +84,11 @@ class DistributeTest(tf.test.TestCase):
       self.assert_same_state(out)
 
 
-
 class GlobalBatchTest(tf.test.TestCase):
-
   def test_batch_not_divisible_by_replicas(self):
     import types
     from tf_explainer.train import distribute
+
     two = types.SimpleNamespace(num_replicas_in_sync=2)
     distribute.check_global_batch(8, two)
     with self.assertRaisesRegex(ValueError, r"batch_size=7 is not divisible by the 2 replicas"):

@@ -26,13 +26,17 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def run_script(script, *flags, timeout=600):
-  return subprocess.run([sys.executable, os.path.join(REPO, script), *flags],
-                        capture_output=True, text=True, timeout=timeout,
-                        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+  return subprocess.run(
+    [sys.executable, os.path.join(REPO, script), *flags],
+    capture_output=True,
+    text=True,
+    timeout=timeout,
+    env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+  )
 
 
 def last_error_line(result):
-  lines = [l for l in result.stderr.strip().splitlines() if l.strip()]
+  lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
   return lines[-1] if lines else ""
 
 
@@ -40,14 +44,13 @@ def one_error_line(test, result, script):
   """The error of a failed script: status 1, no traceback, one `<script>: error:` line."""
   test.assertEqual(result.returncode, 1, result.stderr[-3000:])
   test.assertNotIn("Traceback", result.stderr)
-  errors = [l for l in result.stderr.splitlines() if ": error: " in l]
+  errors = [line for line in result.stderr.splitlines() if ": error: " in line]
   test.assertLen(errors, 1, result.stderr[-3000:])
   test.assertTrue(errors[0].startswith(f"{os.path.basename(script)}: error: "), errors[0])
   return errors[0]
 
 
 class TrainingRunTest(tf.test.TestCase):
-
   def test_outputs(self):
     p = tiny_run.paths()
     for name in ("performer.keras", "performer.json", "logs"):
@@ -62,16 +65,19 @@ class TrainingRunTest(tf.test.TestCase):
     self.assertIsNone(explainer.config.filter_category)  # multi-category: by activation
 
   def test_single_category_filters_take_the_target_class(self):
-    spec = performers.PerformerSpec(arch="alexnet", num_classes=2, image_size=131, fc_units=8,
-                                    task="single", target_class=3)
+    spec = performers.PerformerSpec(
+      arch="alexnet", num_classes=2, image_size=131, fc_units=8, task="single", target_class=3
+    )
     config = explainer_lib.explainer_config(spec, target_shape=(7, 7, 4))
     self.assertEqual(config.filter_category, 1)
 
   def test_unlabeled_images_join_the_distillation_set(self):
     p = tiny_run.paths()
     from tf_explainer.data import synthetic
-    unlabeled = synthetic.generate(os.path.join(tempfile.mkdtemp(), "more"), 20, image_size=64,
-                                   seed=7, progress=False)
+
+    unlabeled = synthetic.generate(
+      os.path.join(tempfile.mkdtemp(), "more"), 20, image_size=64, seed=7, progress=False
+    )
     out = tempfile.mkdtemp()
     throughput = []
 
@@ -79,8 +85,14 @@ class TrainingRunTest(tf.test.TestCase):
       def on_epoch_end(self, epoch, logs=None):
         throughput.append(self.params["steps"])
 
-    explainer_lib.run(performer_dir=p["performer"], dataset_dir=p["data"], model_dir=out, unlabeled_dir=unlabeled,
-                      extra_callbacks=[Images()], **dict(tiny_run.EXPLAINER, epochs=1))
+    explainer_lib.run(
+      performer_dir=p["performer"],
+      dataset_dir=p["data"],
+      model_dir=out,
+      unlabeled_dir=unlabeled,
+      extra_callbacks=[Images()],
+      **dict(tiny_run.EXPLAINER, epochs=1),
+    )
     train_images = int(np.sum(explainer_lib.data_lib.read_part_dataset(p["data"]).is_train))
     self.assertEqual(throughput, [(train_images + 20) // 8])
     caches = sorted(os.listdir(os.path.join(out, "feature_cache")))
@@ -88,30 +100,41 @@ class TrainingRunTest(tf.test.TestCase):
     with open(os.path.join(out, "explainer.json")) as f:
       self.assertEqual(json.load(f)["unlabeled_dir"], os.path.abspath(unlabeled))
     with self.assertRaisesRegex(ValueError, r"unlabeled_dir=.*Explainer\+cls.*labels"):
-      explainer_lib.run(performer_dir=p["performer"], dataset_dir=p["data"], model_dir=tempfile.mkdtemp(), unlabeled_dir=unlabeled,
-                        objective="classification", **tiny_run.EXPLAINER)
+      explainer_lib.run(
+        performer_dir=p["performer"],
+        dataset_dir=p["data"],
+        model_dir=tempfile.mkdtemp(),
+        unlabeled_dir=unlabeled,
+        objective="classification",
+        **tiny_run.EXPLAINER,
+      )
 
   def test_feature_cache_reused_and_invalidated(self):
     p = tiny_run.paths()
     model, spec = model_io.load_performer(p["performer"])
     from tf_explainer.data import read_part_dataset, select
+
     train = select(read_part_dataset(p["data"]), "train")
     cache_dir = tempfile.mkdtemp()
-    _, first = features.cached_features(model, spec, p["performer"], train, cache_dir, "train",
-                                        progress=False)
+    _, first = features.cached_features(
+      model, spec, p["performer"], train, cache_dir, "train", progress=False
+    )
     stamp = os.path.getmtime(os.path.join(first, "complete.json"))
-    _, again = features.cached_features(model, spec, p["performer"], train, cache_dir, "train",
-                                        progress=False)
+    _, again = features.cached_features(
+      model, spec, p["performer"], train, cache_dir, "train", progress=False
+    )
     self.assertEqual(first, again)
     self.assertEqual(stamp, os.path.getmtime(os.path.join(again, "complete.json")))
     fewer = train.subset(np.arange(len(train)) < len(train) - 1)
-    _, other = features.cached_features(model, spec, p["performer"], fewer, cache_dir, "train",
-                                        progress=False)
+    _, other = features.cached_features(
+      model, spec, p["performer"], fewer, cache_dir, "train", progress=False
+    )
     self.assertNotEqual(first, other)
     self.assertEqual(os.listdir(cache_dir), [os.path.basename(other)])  # the old one pruned
     ds = tf.data.Dataset.load(other)
-    self.assertEqual(set(ds.element_spec),
-                     {"maps", *spec.fc_names, "category", "positive", "index"})
+    self.assertEqual(
+      set(ds.element_spec), {"maps", *spec.fc_names, "category", "positive", "index"}
+    )
     self.assertEqual(sum(1 for _ in ds), len(fewer))
 
   def test_caching_and_evaluation_show_progress(self):
@@ -119,13 +142,15 @@ class TrainingRunTest(tf.test.TestCase):
     import io
     from tf_explainer import evaluation
     from tf_explainer.data import read_part_dataset, select, task_labels
+
     p = tiny_run.paths()
     model, spec = model_io.load_performer(p["performer"])
     train = select(read_part_dataset(p["data"]), "train")
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-      features.cached_features(model, spec, p["performer"], train, tempfile.mkdtemp(), "train",
-                               progress=True)
+      features.cached_features(
+        model, spec, p["performer"], train, tempfile.mkdtemp(), "train", progress=True
+      )
     self.assertIn(f"{len(train)}/{len(train)}", out.getvalue())
     explainer, _, _, _ = model_io.load_explainer(p["explainer"])
     labels = task_labels(train.labels, spec.task, spec.target_class)
@@ -141,6 +166,7 @@ class TrainingRunTest(tf.test.TestCase):
   def test_feature_cache_key_covers_every_image_and_the_policy(self):
     p = tiny_run.paths()
     from tf_explainer.data import read_part_dataset
+
     data = os.path.join(tempfile.mkdtemp(), "data")
     shutil.copytree(p["data"], data)
     dataset = read_part_dataset(data)
@@ -168,22 +194,27 @@ class TrainingRunTest(tf.test.TestCase):
       rows = [line.split() for line in f if line.strip()]
     labels = rng.permutation([r[1] for r in rows])
     with open(os.path.join(scrambled, "image_class_labels.txt"), "w") as f:
-      f.writelines(f"{r[0]} {l}\n" for r, l in zip(rows, labels))
+      f.writelines(f"{r[0]} {label}\n" for r, label in zip(rows, labels))
     with open(os.path.join(scrambled, "parts", "part_locs.txt")) as f:
       locs = [line.split() for line in f if line.strip()]
     with open(os.path.join(scrambled, "parts", "part_locs.txt"), "w") as f:
-      f.writelines(f"{a} {b} {rng.uniform(0, 60):.1f} {rng.uniform(0, 60):.1f} 1\n"
-                   for a, b, *_ in locs)
+      f.writelines(
+        f"{a} {b} {rng.uniform(0, 60):.1f} {rng.uniform(0, 60):.1f} 1\n" for a, b, *_ in locs
+      )
     # The pairs the explainer trains on hold performer outputs only.
     model, spec = model_io.load_performer(p["performer"])
     from tf_explainer.data import read_part_dataset
+
     pairs = features.to_training_pairs(
-        features.feature_dataset(model, spec, read_part_dataset(scrambled)), spec.fc_names)
+      features.feature_dataset(model, spec, read_part_dataset(scrambled)), spec.fc_names
+    )
     self.assertEqual(set(pairs.element_spec[1]), {"fc6", "fc7", "category", "positive"})
     outputs = []
     for data in (p["data"], scrambled):
       out = os.path.join(tempfile.mkdtemp(), "explainer")
-      explainer, _ = explainer_lib.run(performer_dir=p["performer"], dataset_dir=data, model_dir=out, **tiny_run.EXPLAINER)
+      explainer, _ = explainer_lib.run(
+        performer_dir=p["performer"], dataset_dir=data, model_dir=out, **tiny_run.EXPLAINER
+      )
       outputs.append([w.numpy() for w in explainer.weights])
     for a, b in zip(*outputs):
       self.assertAllClose(a, b, rtol=1e-5, atol=1e-6)
@@ -202,31 +233,58 @@ class TrainingRunTest(tf.test.TestCase):
 
     performer_dir = tempfile.mkdtemp()
     from tf_explainer.train import performer_lib  # pylint: disable=import-outside-toplevel
-    _, spec, _ = performer_lib.run(dataset_dir=p["data"], model_dir=performer_dir, train_split="train_without_validation",
-                                   extra_callbacks=[Steps()], **tiny_run.PERFORMER)
+
+    _, spec, _ = performer_lib.run(
+      dataset_dir=p["data"],
+      model_dir=performer_dir,
+      train_split="train_without_validation",
+      extra_callbacks=[Steps()],
+      **tiny_run.PERFORMER,
+    )
     self.assertEqual(spec.train_split, "train_without_validation")
     explainer_dir = tempfile.mkdtemp()
-    explainer_lib.run(performer_dir=performer_dir, dataset_dir=p["data"], model_dir=explainer_dir, train_split="train_without_validation",
-                      extra_callbacks=[Steps()], **dict(tiny_run.EXPLAINER, epochs=1))
+    explainer_lib.run(
+      performer_dir=performer_dir,
+      dataset_dir=p["data"],
+      model_dir=explainer_dir,
+      train_split="train_without_validation",
+      extra_callbacks=[Steps()],
+      **dict(tiny_run.EXPLAINER, epochs=1),
+    )
     batch = tiny_run.PERFORMER["batch_size"]
     self.assertEqual(steps, [-(-fit // batch), fit // tiny_run.EXPLAINER["batch_size"]])
     with open(os.path.join(explainer_dir, "explainer.json")) as f:
       self.assertEqual(json.load(f)["train_split"], "train_without_validation")
-    with self.assertRaisesRegex(ValueError, "train_split=validation: expected one of train, train_without_validation"):
-      explainer_lib.run(performer_dir=performer_dir, dataset_dir=p["data"], model_dir=tempfile.mkdtemp(), train_split="validation",
-                        **tiny_run.EXPLAINER)
+    with self.assertRaisesRegex(
+      ValueError, "train_split=validation: expected one of train, train_without_validation"
+    ):
+      explainer_lib.run(
+        performer_dir=performer_dir,
+        dataset_dir=p["data"],
+        model_dir=tempfile.mkdtemp(),
+        train_split="validation",
+        **tiny_run.EXPLAINER,
+      )
 
   def test_resume_after_sigkill(self):
-    """SIGKILL mid-training, then the same command resumes and ends where an uninterrupted run does."""
+    """SIGKILL mid-training; the same command resumes and ends where an uninterrupted run does."""
     p = tiny_run.paths()
     out = os.path.join(tempfile.mkdtemp(), "explainer")
-    base = [sys.executable, os.path.join(REPO, "training/train_explainer.py"),
-            f"--performer_dir={p['performer']}", f"--dataset_dir={p['data']}", "--epochs=40",
-            "--batch_size=8", "--deterministic", "--monitor_every=0"]
+    base = [
+      sys.executable,
+      os.path.join(REPO, "training/train_explainer.py"),
+      f"--performer_dir={p['performer']}",
+      f"--dataset_dir={p['data']}",
+      "--epochs=40",
+      "--batch_size=8",
+      "--deterministic",
+      "--monitor_every=0",
+    ]
     command = base + [f"--model_dir={out}"]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               env=env)
+    process = subprocess.Popen(
+      command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
+    )
     metadata = os.path.join(out, "backup", "training_metadata.json")
     deadline = time.time() + 300
     while time.time() < deadline and process.poll() is None:
@@ -250,8 +308,9 @@ class TrainingRunTest(tf.test.TestCase):
     self.assertTrue(os.path.exists(os.path.join(out, "explainer.keras")))
     self.assertNotIn("Skipping variable loading for optimizer", result.stderr)
     whole = os.path.join(tempfile.mkdtemp(), "explainer")
-    result = subprocess.run(base + [f"--model_dir={whole}"], capture_output=True, text=True,
-                            env=env, timeout=600)
+    result = subprocess.run(
+      base + [f"--model_dir={whole}"], capture_output=True, text=True, env=env, timeout=600
+    )
     self.assertEqual(result.returncode, 0, result.stderr[-3000:])
     resumed = keras.saving.load_model(os.path.join(out, "explainer.keras"))
     uninterrupted = keras.saving.load_model(os.path.join(whole, "explainer.keras"))
@@ -260,7 +319,6 @@ class TrainingRunTest(tf.test.TestCase):
 
 
 class ErrorsTest(tf.test.TestCase):
-
   def test_expected_errors_are_one_line_and_leave_no_folder(self):
     p = tiny_run.paths()
     root = tempfile.mkdtemp()
@@ -270,24 +328,41 @@ class ErrorsTest(tf.test.TestCase):
     config = os.path.join(root, "bad.json")
     with open(config, "w") as f:
       json.dump({"epochs": 1.7}, f)
-    performer = ["training/train_performer.py", "--image_size=115", "--width=0.125",
-                 "--fc_units=16", "--epochs=1"]
+    performer = [
+      "training/train_performer.py",
+      "--image_size=115",
+      "--width=0.125",
+      "--fc_units=16",
+      "--epochs=1",
+    ]
     explainer = ["training/train_explainer.py", f"--performer_dir={p['performer']}"]
     cases = [
-        (performer + [f"--dataset_dir={root}/nowhere"], r"nowhere"),
-        (performer + [f"--dataset_dir={broken}"], r"bounding_boxes.txt: missing file"),
-        (performer + [f"--dataset_dir={p['data']}", "--task=single", "--target_class=9"],
-         r"--target_class=9 is not a class id"),
-        (performer[:-1] + [f"--dataset_dir={p['data']}", f"--config={config}"],
-         r"bad value 1.7 for epochs"),
-        (explainer + [f"--dataset_dir={p['data']}", "--icnn_centre=argmax"],
-         r"--icnn_centre=argmax applies only to --gradient=icnn, not --gradient=approx"),
-        (performer + [f"--dataset_dir={p['data']}", "--arch=vgg_m", "--weights=w.h5"],
-         r"--weights=w.h5 applies to --arch=alexnet .* not --arch=vgg_m"),
-        (explainer + [f"--dataset_dir={p['data']}", "--batch_size=4096"],
-         r"--batch_size=4096 is larger than the \d+ training images"),
-        (["training/train_explainer.py", f"--performer_dir={root}",
-          f"--dataset_dir={p['data']}"], r"holds no performer"),
+      (performer + [f"--dataset_dir={root}/nowhere"], r"nowhere"),
+      (performer + [f"--dataset_dir={broken}"], r"bounding_boxes.txt: missing file"),
+      (
+        performer + [f"--dataset_dir={p['data']}", "--task=single", "--target_class=9"],
+        r"--target_class=9 is not a class id",
+      ),
+      (
+        performer[:-1] + [f"--dataset_dir={p['data']}", f"--config={config}"],
+        r"bad value 1.7 for epochs",
+      ),
+      (
+        explainer + [f"--dataset_dir={p['data']}", "--icnn_centre=argmax"],
+        r"--icnn_centre=argmax applies only to --gradient=icnn, not --gradient=approx",
+      ),
+      (
+        performer + [f"--dataset_dir={p['data']}", "--arch=vgg_m", "--weights=w.h5"],
+        r"--weights=w.h5 applies to --arch=alexnet .* not --arch=vgg_m",
+      ),
+      (
+        explainer + [f"--dataset_dir={p['data']}", "--batch_size=4096"],
+        r"--batch_size=4096 is larger than the \d+ training images",
+      ),
+      (
+        ["training/train_explainer.py", f"--performer_dir={root}", f"--dataset_dir={p['data']}"],
+        r"holds no performer",
+      ),
     ]
     for k, (args, pattern) in enumerate(cases):
       out = os.path.join(root, f"out{k}")
@@ -295,13 +370,21 @@ class ErrorsTest(tf.test.TestCase):
       self.assertRegex(one_error_line(self, result, args[0]), pattern)
       self.assertFalse(os.path.exists(out), f"{args} left {out} behind")
     # Evaluation of an empty explainer folder, and an export over an existing version.
-    result = run_script("training/evaluate.py", f"--explainer_dir={root}",
-                        f"--dataset_dir={p['data']}", f"--output_dir={root}/eval")
+    result = run_script(
+      "training/evaluate.py",
+      f"--explainer_dir={root}",
+      f"--dataset_dir={p['data']}",
+      f"--output_dir={root}/eval",
+    )
     self.assertRegex(one_error_line(self, result, "evaluate.py"), r"explainer")
     self.assertFalse(os.path.exists(os.path.join(root, "eval")))
     os.makedirs(os.path.join(root, "serving", "1"))
-    result = run_script("export/export_savedmodel.py", f"--explainer_dir={p['explainer']}",
-                        f"--export_base={root}/serving", "--version=1")
+    result = run_script(
+      "export/export_savedmodel.py",
+      f"--explainer_dir={p['explainer']}",
+      f"--export_base={root}/serving",
+      "--version=1",
+    )
     self.assertRegex(one_error_line(self, result, "export_savedmodel.py"), r"exists already")
 
   def test_foreign_output_folders_are_refused(self):
@@ -309,17 +392,38 @@ class ErrorsTest(tf.test.TestCase):
     user = tempfile.mkdtemp()
     with open(os.path.join(user, "config.json"), "w") as f:
       f.write("the user's own")
-    for args in (["training/train_performer.py", f"--dataset_dir={p['data']}", "--epochs=1",
-                  f"--model_dir={user}"],
-                 ["training/train_explainer.py", f"--performer_dir={p['performer']}",
-                  f"--dataset_dir={p['data']}", f"--model_dir={user}"],
-                 ["training/evaluate.py", f"--explainer_dir={p['explainer']}",
-                  f"--dataset_dir={p['data']}", f"--output_dir={user}"],
-                 ["training/train_explainer.py", f"--performer_dir={p['performer']}",
-                  f"--dataset_dir={p['data']}", f"--model_dir={p['performer']}"]):
+    for args in (
+      [
+        "training/train_performer.py",
+        f"--dataset_dir={p['data']}",
+        "--epochs=1",
+        f"--model_dir={user}",
+      ],
+      [
+        "training/train_explainer.py",
+        f"--performer_dir={p['performer']}",
+        f"--dataset_dir={p['data']}",
+        f"--model_dir={user}",
+      ],
+      [
+        "training/evaluate.py",
+        f"--explainer_dir={p['explainer']}",
+        f"--dataset_dir={p['data']}",
+        f"--output_dir={user}",
+      ],
+      [
+        "training/train_explainer.py",
+        f"--performer_dir={p['performer']}",
+        f"--dataset_dir={p['data']}",
+        f"--model_dir={p['performer']}",
+      ],
+    ):
       result = run_script(args[0], *args[1:])
-      self.assertRegex(one_error_line(self, result, args[0]), r"is not empty and holds "
-                       r"(files this tool did not write|the output of another step \(performer)")
+      self.assertRegex(
+        one_error_line(self, result, args[0]),
+        r"is not empty and holds "
+        r"(files this tool did not write|the output of another step \(performer)",
+      )
       with open(os.path.join(user, "config.json")) as f:
         self.assertEqual(f.read(), "the user's own")
       self.assertEqual(os.listdir(user), ["config.json"])
@@ -327,16 +431,26 @@ class ErrorsTest(tf.test.TestCase):
   def test_empty_performer_dir(self):
     p = tiny_run.paths()
     empty = tempfile.mkdtemp()
-    result = run_script("training/train_explainer.py", f"--performer_dir={empty}",
-                        f"--dataset_dir={p['data']}", f"--model_dir={tempfile.mkdtemp()}")
+    result = run_script(
+      "training/train_explainer.py",
+      f"--performer_dir={empty}",
+      f"--dataset_dir={p['data']}",
+      f"--model_dir={tempfile.mkdtemp()}",
+    )
     self.assertNotEqual(result.returncode, 0)
     self.assertRegex(last_error_line(result), r"--performer_dir=.* holds no performer")
 
   def test_no_positives(self):
     p = tiny_run.paths()
-    result = run_script("training/train_performer.py", f"--dataset_dir={p['data']}",
-                        f"--model_dir={tempfile.mkdtemp()}", "--task=single",
-                        "--target_class=unicorn", "--image_size=115", "--width=0.125")
+    result = run_script(
+      "training/train_performer.py",
+      f"--dataset_dir={p['data']}",
+      f"--model_dir={tempfile.mkdtemp()}",
+      "--task=single",
+      "--target_class=unicorn",
+      "--image_size=115",
+      "--width=0.125",
+    )
     self.assertNotEqual(result.returncode, 0)
     self.assertRegex(last_error_line(result), r"--target_class=unicorn is not a class")
 
@@ -345,9 +459,13 @@ class ErrorsTest(tf.test.TestCase):
     config = os.path.join(tempfile.mkdtemp(), "config.json")
     with open(config, "w") as f:
       json.dump({"epochs": 1, "learning_rat": 0.1}, f)
-    result = run_script("training/train_explainer.py", f"--performer_dir={p['performer']}",
-                        f"--dataset_dir={p['data']}", f"--model_dir={tempfile.mkdtemp()}",
-                        f"--config={config}")
+    result = run_script(
+      "training/train_explainer.py",
+      f"--performer_dir={p['performer']}",
+      f"--dataset_dir={p['data']}",
+      f"--model_dir={tempfile.mkdtemp()}",
+      f"--config={config}",
+    )
     self.assertNotEqual(result.returncode, 0)
     self.assertRegex(last_error_line(result), r"--config=.*unknown key 'learning_rat'")
 
@@ -358,25 +476,40 @@ class ErrorsTest(tf.test.TestCase):
     self.assertEqual(performer_lib.class_index(2, dataset, "d"), 1)
     self.assertEqual(performer_lib.class_index("cat", dataset, "d"), 1)
     self.assertEqual(performer_lib.class_index("003.cow", dataset, "d"), 2)
-    for bad, pattern in (("0", r"target_class=0 is not a class id .*ids 1\.\.6; 1-based"),
-                         ("7", r"target_class=7 is not a class id"),
-                         ("unicorn", r"target_class=unicorn is not a class")):
+    for bad, pattern in (
+      ("0", r"target_class=0 is not a class id .*ids 1\.\.6; 1-based"),
+      ("7", r"target_class=7 is not a class id"),
+      ("unicorn", r"target_class=unicorn is not a class"),
+    ):
       with self.assertRaisesRegex(ValueError, pattern):
         performer_lib.class_index(bad, dataset, "d")
 
   def test_target_class_printed_and_refused_for_multi(self):
     p = tiny_run.paths()
-    args = [f"--dataset_dir={p['data']}", "--image_size=115", "--width=0.125", "--fc_units=16",
-            "--epochs=1", "--batch_size=8"]
-    result = run_script("training/train_performer.py", f"--model_dir={tempfile.mkdtemp()}",
-                        "--task=single", "--target_class=1", *args)
+    args = [
+      f"--dataset_dir={p['data']}",
+      "--image_size=115",
+      "--width=0.125",
+      "--fc_units=16",
+      "--epochs=1",
+      "--batch_size=8",
+    ]
+    result = run_script(
+      "training/train_performer.py",
+      f"--model_dir={tempfile.mkdtemp()}",
+      "--task=single",
+      "--target_class=1",
+      *args,
+    )
     self.assertEqual(result.returncode, 0, result.stderr[-2000:])
     self.assertIn("Target class: 001.bird (id 1 in classes.txt).", result.stdout)
-    result = run_script("training/train_performer.py", f"--model_dir={tempfile.mkdtemp()}",
-                        "--target_class=1", *args)
+    result = run_script(
+      "training/train_performer.py", f"--model_dir={tempfile.mkdtemp()}", "--target_class=1", *args
+    )
     self.assertNotEqual(result.returncode, 0)
-    self.assertRegex(last_error_line(result),
-                     r"--target_class=1 applies only to --task=single, not --task=multi")
+    self.assertRegex(
+      last_error_line(result), r"--target_class=1 applies only to --task=single, not --task=multi"
+    )
 
   def test_nan_loss_message(self):
     history = keras.callbacks.History()
@@ -386,9 +519,9 @@ class ErrorsTest(tf.test.TestCase):
 
 
 class ConfigTest(tf.test.TestCase):
-
   def test_file_under_command_line(self):
     from absl import flags
+
     values = flags.FlagValues()
     flags.DEFINE_integer("epochs", 10, "", flag_values=values)
     flags.DEFINE_float("learning_rate", 0.1, "", flag_values=values)
@@ -406,6 +539,7 @@ class ConfigTest(tf.test.TestCase):
 
   def _values(self):
     from absl import flags
+
     values = flags.FlagValues()
     flags.DEFINE_integer("epochs", 10, "", lower_bound=1, flag_values=values)
     flags.DEFINE_float("width", None, "", flag_values=values)
@@ -424,63 +558,94 @@ class ConfigTest(tf.test.TestCase):
     return config_lib.resolve(self._values(), path, names)
 
   def test_saved_values_round_trip(self):
-    content = {"epochs": 3, "width": 0.25, "weights": None, "deterministic": True,
-               "task": "single", "seeds": ["1", "2"]}
+    content = {
+      "epochs": 3,
+      "width": 0.25,
+      "weights": None,
+      "deterministic": True,
+      "task": "single",
+      "seeds": ["1", "2"],
+    }
     self.assertEqual(self._resolve(content), content)
     self.assertEqual(self._resolve({"epochs": 4.0, "width": 1})["epochs"], 4)
     self.assertEqual(self._resolve({"width": 1})["width"], 1.0)
 
   def test_bad_values_name_file_and_key(self):
-    for content, pattern in (({"epochs": 1.7}, r"c.json: bad value 1.7 for epochs; expected an "
-                                               r"integer"),
-                             ({"epochs": None}, r"c.json: epochs is null; expected int"),
-                             ({"epochs": 0}, r"bad value '0' for epochs"),
-                             ({"task": "both"}, r"bad value 'both' for task"),
-                             ({"epochs": [1]}, r"bad value \[1\] for epochs; expected int, not")):
+    for content, pattern in (
+      (
+        {"epochs": 1.7},
+        r"c.json: bad value 1.7 for epochs; expected an "
+        r"integer",
+      ),
+      ({"epochs": None}, r"c.json: epochs is null; expected int"),
+      ({"epochs": 0}, r"bad value '0' for epochs"),
+      ({"task": "both"}, r"bad value 'both' for task"),
+      ({"epochs": [1]}, r"bad value \[1\] for epochs; expected int, not"),
+    ):
       with self.assertRaisesRegex(ValueError, r"--config=.*" + pattern):
         self._resolve(content)
 
   def test_script_config_round_trip(self):
     p = tiny_run.paths()
     first = os.path.join(tempfile.mkdtemp(), "a")
-    args = [f"--dataset_dir={p['data']}", "--image_size=115", "--width=0.125", "--fc_units=16",
-            "--epochs=1", "--batch_size=8"]
+    args = [
+      f"--dataset_dir={p['data']}",
+      "--image_size=115",
+      "--width=0.125",
+      "--fc_units=16",
+      "--epochs=1",
+      "--batch_size=8",
+    ]
     result = run_script("training/train_performer.py", f"--model_dir={first}", *args)
     self.assertEqual(result.returncode, 0, result.stderr[-2000:])
     second = os.path.join(tempfile.mkdtemp(), "b")
-    result = run_script("training/train_performer.py", f"--model_dir={second}",
-                        f"--config={os.path.join(first, 'config.json')}")
+    result = run_script(
+      "training/train_performer.py",
+      f"--model_dir={second}",
+      f"--config={os.path.join(first, 'config.json')}",
+    )
     self.assertEqual(result.returncode, 0, result.stderr[-2000:])
-    with open(os.path.join(first, "config.json")) as f, \
-        open(os.path.join(second, "config.json")) as g:
+    with (
+      open(os.path.join(first, "config.json")) as f,
+      open(os.path.join(second, "config.json")) as g,
+    ):
       a, b = json.load(f), json.load(g)
-    self.assertEqual({k: v for k, v in a.items() if k != "model_dir"},
-                     {k: v for k, v in b.items() if k != "model_dir"})
-
+    self.assertEqual(
+      {k: v for k, v in a.items() if k != "model_dir"},
+      {k: v for k, v in b.items() if k != "model_dir"},
+    )
 
 
 class MonitorTest(tf.test.TestCase):
-
   def test_writes_metrics_and_images_to_tensorboard(self):
     p = tiny_run.paths()
     out = os.path.join(tempfile.mkdtemp(), "explainer")
-    explainer_lib.run(performer_dir=p["performer"], dataset_dir=p["data"], model_dir=out, monitor_every=1, monitor_split="all",
-                      **dict(tiny_run.EXPLAINER, epochs=2))
+    explainer_lib.run(
+      performer_dir=p["performer"],
+      dataset_dir=p["data"],
+      model_dir=out,
+      monitor_every=1,
+      monitor_split="all",
+      **dict(tiny_run.EXPLAINER, epochs=2),
+    )
     events = os.path.join(out, "logs", "monitor")
     tags = set()
     for name in os.listdir(events):
       for record in tf.data.TFRecordDataset(os.path.join(events, name)):
         event = tf.compat.v1.Event.FromString(record.numpy())
         tags.update(v.tag for v in event.summary.value)
-    for tag in ("p", "error/performer", "error/explainer",
-                "location_instability/performer_top_conv", "location_instability/explainer",
-                "part_maps"):
+    for tag in (
+      "p",
+      "error/performer",
+      "error/explainer",
+      "location_instability/performer_top_conv",
+      "location_instability/explainer",
+      "part_maps",
+    ):
       self.assertIn(tag, tags)
 
 
-
 class NoPositivesTest(tf.test.TestCase):
-
   def test_target_class_without_training_images(self):
     p = tiny_run.paths()
     data = os.path.join(tempfile.mkdtemp(), "data")
@@ -492,9 +657,15 @@ class NoPositivesTest(tf.test.TestCase):
     with open(os.path.join(data, "train_test_split.txt"), "w") as f:
       f.writelines(f"{i} {0 if i in birds else s}\n" for i, s in rows)
     from tf_explainer.train import performer_lib
+
     with self.assertRaisesRegex(ValueError, r"no training images of target_class=001\.bird"):
-      performer_lib.run(dataset_dir=data, model_dir=tempfile.mkdtemp(), task="single", target_class="bird",
-                        **{k: v for k, v in tiny_run.PERFORMER.items() if k != "verbose"})
+      performer_lib.run(
+        dataset_dir=data,
+        model_dir=tempfile.mkdtemp(),
+        task="single",
+        target_class="bird",
+        **{k: v for k, v in tiny_run.PERFORMER.items() if k != "verbose"},
+      )
 
 
 if __name__ == "__main__":

@@ -34,7 +34,6 @@ def _weights(model):
 
 
 class ReproducibilityTest(tf.test.TestCase):
-
   def assert_same_weights(self, first, second):
     self.assertEqual(len(first), len(second))
     for a, b in zip(first, second):
@@ -45,15 +44,26 @@ class ReproducibilityTest(tf.test.TestCase):
 
   def train_performer(self, seed=0, callbacks=(), model_dir=None):
     model_dir = model_dir or tempfile.mkdtemp()
-    model, _, _ = performer_lib.run(dataset_dir=tiny_run.paths()["data"], model_dir=model_dir, seed=seed,
-                                    extra_callbacks=callbacks, **PERFORMER)
+    model, _, _ = performer_lib.run(
+      dataset_dir=tiny_run.paths()["data"],
+      model_dir=model_dir,
+      seed=seed,
+      extra_callbacks=callbacks,
+      **PERFORMER,
+    )
     return _weights(model), model_dir
 
   def train_explainer(self, seed=0, callbacks=(), model_dir=None, **kwargs):
     model_dir = model_dir or tempfile.mkdtemp()
     p = tiny_run.paths()
-    explainer, _ = explainer_lib.run(performer_dir=p["performer"], dataset_dir=p["data"], model_dir=model_dir, seed=seed,
-                                     extra_callbacks=callbacks, **dict(EXPLAINER, **kwargs))
+    explainer, _ = explainer_lib.run(
+      performer_dir=p["performer"],
+      dataset_dir=p["data"],
+      model_dir=model_dir,
+      seed=seed,
+      extra_callbacks=callbacks,
+      **dict(EXPLAINER, **kwargs),
+    )
     return _weights(explainer), model_dir
 
   def test_performer_same_seed_same_weights(self):
@@ -93,8 +103,11 @@ class ReproducibilityTest(tf.test.TestCase):
     model_dir = tempfile.mkdtemp()
     with self.assertRaises(KeyboardInterrupt):
       self.train_explainer(callbacks=[_StopAfter(1)], model_dir=model_dir)
-    with self.assertRaisesRegex(ValueError, r"model_dir=.* holds an interrupted run with other "
-                                r"settings \(learning_rate: 0.0001 then, 0.001 now\).*`restart`"):
+    with self.assertRaisesRegex(
+      ValueError,
+      r"model_dir=.* holds an interrupted run with other "
+      r"settings \(learning_rate: 0.0001 then, 0.001 now\).*`restart`",
+    ):
       self.train_explainer(model_dir=model_dir, learning_rate=1e-3)
     with self.assertRaisesRegex(ValueError, r"\(seed: 0 then, 1 now\)"):
       self.train_explainer(model_dir=model_dir, seed=1)
@@ -105,28 +118,48 @@ class ReproducibilityTest(tf.test.TestCase):
     performer = os.path.join(tempfile.mkdtemp(), "performer")
     shutil.copytree(p["performer"], performer)
     with self.assertRaises(KeyboardInterrupt):
-      explainer_lib.run(performer_dir=performer, dataset_dir=p["data"], model_dir=model_dir, extra_callbacks=[_StopAfter(1)],
-                        restart=True, **EXPLAINER)
+      explainer_lib.run(
+        performer_dir=performer,
+        dataset_dir=p["data"],
+        model_dir=model_dir,
+        extra_callbacks=[_StopAfter(1)],
+        restart=True,
+        **EXPLAINER,
+      )
     os.utime(os.path.join(performer, "performer.keras"), (1, 1))  # rewritten in 1970
     with self.assertRaisesRegex(ValueError, r"\(performer: '\d+:\d+' then, '\d+:1000000000' now\)"):
-      explainer_lib.run(performer_dir=performer, dataset_dir=p["data"], model_dir=model_dir, **EXPLAINER)
+      explainer_lib.run(
+        performer_dir=performer, dataset_dir=p["data"], model_dir=model_dir, **EXPLAINER
+      )
 
   def test_evaluation_same_numbers_and_record(self):
     from tf_explainer import evaluate_lib  # pylint: disable=import-outside-toplevel
+
     p = tiny_run.paths()
-    runs = [evaluate_lib.run(explainer_dir=p["explainer"], dataset_dir=p["data"], output_dir=tempfile.mkdtemp(), make_figures=False,
-                             verbose=0, seed=3, deterministic=True) for _ in range(2)]
+    runs = [
+      evaluate_lib.run(
+        explainer_dir=p["explainer"],
+        dataset_dir=p["data"],
+        output_dir=tempfile.mkdtemp(),
+        make_figures=False,
+        verbose=0,
+        seed=3,
+        deterministic=True,
+      )
+      for _ in range(2)
+    ]
     self.assertEqual(runs[0], runs[1])
     self.assertEqual((runs[0]["run"]["seed"], runs[0]["run"]["deterministic"]), (3, True))
 
 
 class RecordTest(tf.test.TestCase):
-
   def test_cpu_info_reads_model_and_relevant_flags(self):
     path = os.path.join(tempfile.mkdtemp(), "cpuinfo")
     with open(path, "w") as f:
-      f.write("processor\t: 0\nmodel name\t: Example CPU 9000\n"
-              "flags\t\t: fpu sse avx2 fma avx512f avx512_bf16 amx_tile\n\nprocessor\t: 1\n")
+      f.write(
+        "processor\t: 0\nmodel name\t: Example CPU 9000\n"
+        "flags\t\t: fpu sse avx2 fma avx512f avx512_bf16 amx_tile\n\nprocessor\t: 1\n"
+      )
     info = reproducibility.cpu_info(path)
     self.assertEqual(info["model"], "Example CPU 9000")
     self.assertEqual(info["flags"], ["avx2", "fma", "avx512f", "avx512_bf16", "amx_tile"])

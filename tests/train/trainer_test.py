@@ -14,8 +14,14 @@ L, D, K = 6, 8, 3
 
 
 def small_config(**overrides):
-  values = dict(target_shape=(L, L, D), fc_sizes=(16, 12), fc_names=("fc6", "fc7"), num_classes=K,
-                pool={"pool_size": 2, "strides": 2, "padding": "valid"}, eta=10.0)
+  values = dict(
+    target_shape=(L, L, D),
+    fc_sizes=(16, 12),
+    fc_names=("fc6", "fc7"),
+    num_classes=K,
+    pool={"pool_size": 2, "strides": 2, "padding": "valid"},
+    eta=10.0,
+  )
   values.update(overrides)
   return ExplainerConfig(**values)
 
@@ -23,35 +29,39 @@ def small_config(**overrides):
 def random_batch(n=32, seed=0):
   rng = np.random.default_rng(seed)
   maps = rng.random((n, L, L, D)).astype(np.float32)
-  targets = {"fc6": rng.random((n, 16)).astype(np.float32),
-             "fc7": rng.random((n, 12)).astype(np.float32),
-             "category": rng.integers(0, K, n).astype(np.int32)}
+  targets = {
+    "fc6": rng.random((n, 16)).astype(np.float32),
+    "fc7": rng.random((n, 12)).astype(np.float32),
+    "category": rng.integers(0, K, n).astype(np.int32),
+  }
   return maps, targets
 
 
 class ExplainerTest(tf.test.TestCase):
-
   def setUp(self):
     super().setUp()
     keras.utils.set_random_seed(1)
 
   def test_icnn_gradient_trains_with_the_reference_mask_and_adaptive_beta(self):
-    model = trainer_lib.build_trainer(small_config(gradient="icnn"),
-                                          optimizer=keras.optimizers.Adam(1e-2))
+    model = trainer_lib.build_trainer(
+      small_config(gradient="icnn"), optimizer=keras.optimizers.Adam(1e-2)
+    )
     self.assertEqual([m.mode for m in model.explainer.interp_masks], ["icnn", "icnn"])
     start = [m.filter_beta.numpy().copy() for m in model.explainer.interp_masks]
     self.assertAllClose(start[0], np.full(D, 2.0))
     maps, targets = random_batch(64)
     model.set_reconstruction_weights([1.0, 1.0])
-    history = model.fit(maps, targets, batch_size=16, epochs=2, verbose=0,
-                        callbacks=[trainer_lib.LambdaFUpdate()])
+    history = model.fit(
+      maps, targets, batch_size=16, epochs=2, verbose=0, callbacks=[trainer_lib.LambdaFUpdate()]
+    )
     self.assertTrue(np.all(np.isfinite(history.history["filter_loss"])))
     for layer in model.explainer.interp_masks:  # moved from 2 into [1.5, 3]
       beta = layer.filter_beta.numpy()
       self.assertFalse(np.allclose(beta, 2.0))
       self.assertTrue(np.all((beta >= 1.5 - 1e-6) & (beta <= 3.0 + 1e-6)))
-    fixed = trainer_lib.build_trainer(small_config(gradient="icnn", icnn_beta="fixed"),
-                                          optimizer=keras.optimizers.Adam(1e-2))
+    fixed = trainer_lib.build_trainer(
+      small_config(gradient="icnn", icnn_beta="fixed"), optimizer=keras.optimizers.Adam(1e-2)
+    )
     fixed.set_reconstruction_weights([1.0, 1.0])
     fixed.fit(maps, targets, batch_size=16, epochs=1, verbose=0)
     self.assertAllClose(fixed.explainer.interp_masks[0].filter_beta, np.full(D, 2.0))
@@ -81,16 +91,18 @@ class ExplainerTest(tf.test.TestCase):
     out = model.explainer.forward(tf.constant(maps))
     self.assertAllClose(out["masked"][-1], out["interp_maps"][-1])
     masked = trainer_lib.build_trainer(small_config()).explainer.forward(tf.constant(maps))
-    self.assertLess(np.count_nonzero(masked["masked"][-1]),
-                    np.count_nonzero(masked["interp_maps"][-1]))
+    self.assertLess(
+      np.count_nonzero(masked["masked"][-1]), np.count_nonzero(masked["interp_maps"][-1])
+    )
 
   def test_training_lowers_loss_and_reports_terms(self):
     model = trainer_lib.build_trainer(small_config(), optimizer=keras.optimizers.Adam(1e-2))
     maps, targets = random_batch(64)
     model.set_reconstruction_weights([1.0, 1.0])
     before = model.evaluate(maps, targets, batch_size=64, verbose=0, return_dict=True)
-    history = model.fit(maps, targets, batch_size=16, epochs=5, verbose=0,
-                        callbacks=[trainer_lib.LambdaFUpdate()])
+    history = model.fit(
+      maps, targets, batch_size=16, epochs=5, verbose=0, callbacks=[trainer_lib.LambdaFUpdate()]
+    )
     after = model.evaluate(maps, targets, batch_size=64, verbose=0, return_dict=True)
     self.assertLess(after["reconstruction"], before["reconstruction"])
     self.assertLess(history.history["loss"][-1], history.history["loss"][0])
@@ -111,24 +123,28 @@ class ExplainerTest(tf.test.TestCase):
         optimizer = keras.optimizers.SGD(1e-3)
         if policy == "mixed_float16":  # what compile would wrap it in, at a scale that does not
           # overflow on the first step (a dynamic scale skips overflowing steps).
-          optimizer = keras.optimizers.LossScaleOptimizer(optimizer, initial_scale=2.0 ** 8)
-        model = trainer_lib.build_trainer(small_config(), optimizer=optimizer,
-                                              gate_optimizer=keras.optimizers.SGD(1e-2))
+          optimizer = keras.optimizers.LossScaleOptimizer(optimizer, initial_scale=2.0**8)
+        model = trainer_lib.build_trainer(
+          small_config(), optimizer=optimizer, gate_optimizer=keras.optimizers.SGD(1e-2)
+        )
         model(maps[:2])
         if weights is not None:
           model.set_weights(weights)
         model.set_reconstruction_weights([1e5, 1e5])  # lambda_l = 0.5: float16 holds the step
         start = [w.numpy().astype(np.float32) for w in model.weights]
         model.train_on_batch(maps, targets)
-        return model, start, [w.numpy().astype(np.float32) - s
-                              for w, s in zip(model.weights, start)]
+        return (
+          model,
+          start,
+          [w.numpy().astype(np.float32) - s for w, s in zip(model.weights, start)],
+        )
       finally:
         keras.config.set_dtype_policy("float32")
 
     reference, start, want = one_step("float32")
     mixed, _, got = one_step("mixed_float16", [w.numpy() for w in reference.weights])
     self.assertIsInstance(mixed.optimizer, keras.optimizers.LossScaleOptimizer)
-    self.assertEqual(float(mixed.optimizer.scale_loss(1.0)), 2.0 ** 8)
+    self.assertEqual(float(mixed.optimizer.scale_loss(1.0)), 2.0**8)
     moved = 0
     for variable, a, b in zip(reference.weights, want, got):
       if not variable.trainable or not np.any(a):
@@ -206,20 +222,25 @@ class ExplainerTest(tf.test.TestCase):
     self.assertIsInstance(loaded, type(model.explainer))
     for key, value in model(maps).items():
       self.assertAllClose(value, loaded(maps)[key])
-    state = {"lambda_l", "lambda_f", "lambda_f_ready", "epoch", "rec_grad_norms",
-             "filter_grad_norms", "grad_norm_count", "category_sums", "category_counts"}
+    state = {
+      "lambda_l",
+      "lambda_f",
+      "lambda_f_ready",
+      "epoch",
+      "rec_grad_norms",
+      "filter_grad_norms",
+      "grad_norm_count",
+      "category_sums",
+      "category_counts",
+    }
     self.assertEqual(state, {w.name for w in model.weights} - {w.name for w in loaded.weights})
     self.assertFalse(state & {w.name for w in loaded.weights})
 
 
-
-
 class ExplainerClsTest(tf.test.TestCase):
-
   def test_classification_objective(self):
-    """Explainer+cls: cross-entropy of the given classifier on fc_dec_2, weighted by lambda_l_scale."""
-    model = trainer_lib.build_trainer(small_config(objective="classification",
-                                                       lambda_l_scale=2.0))
+    """Explainer+cls: cross-entropy of the classifier on fc_dec_2, weighted by lambda_l_scale."""
+    model = trainer_lib.build_trainer(small_config(objective="classification", lambda_l_scale=2.0))
     maps, targets = random_batch(8)
     targets["label"] = np.arange(8) % K
     kernel = np.random.default_rng(0).normal(size=(12, K)).astype(np.float32)

@@ -8,7 +8,6 @@ from tf_explainer.visualize import figures
 
 
 class FiguresTest(tf.test.TestCase):
-
   def test_round_receptive_field(self):
     """One active unit (1, 2) with centre 7.5 + 16 u -> a disk of radius 16 at (23.5, 39.5)."""
     m = np.zeros((3, 3))
@@ -32,7 +31,7 @@ class FiguresTest(tf.test.TestCase):
     maps[0, 0, 0, 0] = 1.0
     maps[0, 1, 1, 1] = 1.0
     grads = np.zeros_like(maps)
-    grads[..., 0] = 1.0   # channel 0 helps the class
+    grads[..., 0] = 1.0  # channel 0 helps the class
     grads[..., 1] = -1.0  # channel 1 hurts it
     cam = figures.grad_cam(maps, grads, 4)
     self.assertEqual(cam.shape, (1, 4, 4))

@@ -1,4 +1,4 @@
-"""The command-line programs, and what they share: one line per expected error, no half-made folder.
+"""The command-line programs, and what they share: one-line errors, no half-made folders.
 
 Each program is a module here (`train_performer`, `train_explainer`,
 `evaluate`, `export`, `demo`, `pretrain_performer`) whose `main` is a console
@@ -15,8 +15,9 @@ subclasses such as `DatasetError`, a missing file, a `FloatingPointError`
 from training) prints one line, `<script>: error: <message>`, on stderr and
 exits with status 1. The library names its parameters (`batch_size=64`,
 `` `learning_rate` ``); where a parameter is one of the script's flags, the
-line names the flag instead (`--batch_size=64`, `--learning_rate`). Set `TF_EXPLAINER_TRACEBACK=1` to see the traceback
-instead. Any other exception is a bug and keeps its traceback.
+line names the flag instead (`--batch_size=64`, `--learning_rate`). Set
+`TF_EXPLAINER_TRACEBACK=1` to see the traceback instead. Any other
+exception is a bug and keeps its traceback.
 
 An output folder named by `output_flags` that the failed run created itself,
 and in which no training checkpoint or model was written yet, is removed: a
@@ -32,8 +33,13 @@ from absl import app, flags
 from tf_explainer import io_utils
 from tf_explainer import settings as settings_lib
 
-EXPECTED_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, FileExistsError,
-                   FloatingPointError)
+EXPECTED_ERRORS = (
+  ValueError,
+  FileNotFoundError,
+  NotADirectoryError,
+  FileExistsError,
+  FloatingPointError,
+)
 # Files and folders whose presence means a run got far enough to keep its folder.
 _PROGRESS = ("backup", "performer.keras", "explainer.keras", "saved_model.pb", "metrics.json")
 

@@ -1,6 +1,6 @@
 """The end-to-end demo on the embedded synthetic data (`tf_explainer.demo`).
 
-    tf-explainer-demo --work_dir=runs/demo
+tf-explainer-demo --work_dir=runs/demo
 """
 
 from tf_explainer import cli, demo

@@ -1,7 +1,7 @@
 """Pretrains a performer on the synthetic corpus and ships its weights (`train.pretrain`).
 
-    tf-explainer-pretrain-performer --arch=alexnet
-    python training/pretrain_performer.py --arch=alexnet   # the same program
+tf-explainer-pretrain-performer --arch=alexnet
+python training/pretrain_performer.py --arch=alexnet   # the same program
 """
 
 import shlex
@@ -12,8 +12,9 @@ from tf_explainer.train import pretrain
 
 
 def _run(**settings):
-  command = " ".join(["python training/pretrain_performer.py"] +
-                     [shlex.quote(a) for a in sys.argv[1:]])
+  command = " ".join(
+    ["python training/pretrain_performer.py"] + [shlex.quote(a) for a in sys.argv[1:]]
+  )
   pretrain.run(command=command, **settings)
 
 

@@ -8,8 +8,9 @@
 from tf_explainer import cli
 from tf_explainer.train import explainer_lib
 
-main = cli.program(explainer_lib.ExplainerSettings, explainer_lib.run, output_flag="model_dir",
-                   kind="explainer")
+main = cli.program(
+  explainer_lib.ExplainerSettings, explainer_lib.run, output_flag="model_dir", kind="explainer"
+)
 
 if __name__ == "__main__":
   main()

@@ -8,8 +8,9 @@
 from tf_explainer import cli
 from tf_explainer.train import performer_lib
 
-main = cli.program(performer_lib.PerformerSettings, performer_lib.run, output_flag="model_dir",
-                   kind="performer")
+main = cli.program(
+  performer_lib.PerformerSettings, performer_lib.run, output_flag="model_dir", kind="performer"
+)
 
 if __name__ == "__main__":
   main()

@@ -1,11 +1,35 @@
 """Part-annotated data: the CUB layout reader, the tf.data pipeline, the synthetic set."""
 
 from tf_explainer.data.cub import DatasetError, PartDataset, read_part_dataset
-from tf_explainer.data.pipeline import (ON_ERROR, SPLITS, TASKS, TRAIN_SPLITS, check_train_split, held_out_split,
-                                       make_dataset, read_checked, select, split_mask,
-                                       task_labels, validation_mask)
+from tf_explainer.data.pipeline import (
+  ON_ERROR,
+  SPLITS,
+  TASKS,
+  TRAIN_SPLITS,
+  check_train_split,
+  held_out_split,
+  make_dataset,
+  read_checked,
+  select,
+  split_mask,
+  task_labels,
+  validation_mask,
+)
 
-__all__ = ["DatasetError", "ON_ERROR", "PartDataset", "SPLITS", "TASKS", "TRAIN_SPLITS", "check_train_split",
-           "held_out_split", "make_dataset", "read_checked", "read_part_dataset", "select",
-           "split_mask",
-           "task_labels", "validation_mask"]
+__all__ = [
+  "DatasetError",
+  "ON_ERROR",
+  "PartDataset",
+  "SPLITS",
+  "TASKS",
+  "TRAIN_SPLITS",
+  "check_train_split",
+  "held_out_split",
+  "make_dataset",
+  "read_checked",
+  "read_part_dataset",
+  "select",
+  "split_mask",
+  "task_labels",
+  "validation_mask",
+]

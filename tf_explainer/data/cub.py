@@ -18,9 +18,15 @@ from typing import Optional
 
 import numpy as np
 
-LAYOUT = ("images.txt", "image_class_labels.txt", "classes.txt", "bounding_boxes.txt",
-          "train_test_split.txt", os.path.join("parts", "parts.txt"),
-          os.path.join("parts", "part_locs.txt"))
+LAYOUT = (
+  "images.txt",
+  "image_class_labels.txt",
+  "classes.txt",
+  "bounding_boxes.txt",
+  "train_test_split.txt",
+  os.path.join("parts", "parts.txt"),
+  os.path.join("parts", "part_locs.txt"),
+)
 
 
 class DatasetError(ValueError):
@@ -110,6 +116,7 @@ _DECODED = {}  # (path, size, mtime_ns) -> (width, height) or an error text, per
 def _decode_one(path):
   """`(width, height)` of a fully decoded image, or the reason it cannot be decoded."""
   from PIL import Image
+
   try:
     status = os.stat(path)
   except OSError:
@@ -132,6 +139,7 @@ def _image_sizes(paths):
   process that reads the same dataset again does not decode it again.
   """
   import concurrent.futures
+
   workers = min(8, (os.cpu_count() or 1) + 1)
   with concurrent.futures.ThreadPoolExecutor(workers) as pool:  # PIL decodes without the GIL
     return list(pool.map(_decode_one, paths, chunksize=64))
@@ -160,12 +168,24 @@ def read_part_dataset(root, check_images=True, on_error="raise"):
   path = lambda name: os.path.join(root, name)  # noqa: E731
   images = _id_table(path("images.txt"), 2, False, lambda n, f: f[0])
   classes = _id_table(path("classes.txt"), 2, False, lambda n, f: f[0])
-  labels = _id_table(path("image_class_labels.txt"), 2, True,
-                     lambda n, f: _number(path("image_class_labels.txt"), n, f[0], int))
-  boxes = _id_table(path("bounding_boxes.txt"), 5, True,
-                    lambda n, f: [_number(path("bounding_boxes.txt"), n, v) for v in f])
-  split = _id_table(path("train_test_split.txt"), 2, True,
-                    lambda n, f: _number(path("train_test_split.txt"), n, f[0], int))
+  labels = _id_table(
+    path("image_class_labels.txt"),
+    2,
+    True,
+    lambda n, f: _number(path("image_class_labels.txt"), n, f[0], int),
+  )
+  boxes = _id_table(
+    path("bounding_boxes.txt"),
+    5,
+    True,
+    lambda n, f: [_number(path("bounding_boxes.txt"), n, v) for v in f],
+  )
+  split = _id_table(
+    path("train_test_split.txt"),
+    2,
+    True,
+    lambda n, f: _number(path("train_test_split.txt"), n, f[0], int),
+  )
   parts_file = os.path.join("parts", "parts.txt")
   parts = _id_table(path(parts_file), 2, False, lambda n, f: f[0])
   part_ids = sorted(parts)
@@ -181,12 +201,16 @@ def read_part_dataset(root, check_images=True, on_error="raise"):
       raise DatasetError(message)
     bad.add(image_id)
 
-  for name, table in (("image_class_labels.txt", labels), ("bounding_boxes.txt", boxes),
-                      ("train_test_split.txt", split)):
+  for name, table in (
+    ("image_class_labels.txt", labels),
+    ("bounding_boxes.txt", boxes),
+    ("train_test_split.txt", split),
+  ):
     missing = sorted(set(ids) - set(table))
     if missing:
-      raise DatasetError(f"{path(name)}: no entry for image id {missing[0]} of images.txt "
-                         f"({len(missing)} missing).")
+      raise DatasetError(
+        f"{path(name)}: no entry for image id {missing[0]} of images.txt ({len(missing)} missing)."
+      )
     extra = sorted(set(table) - set(ids))
     if extra:
       line = table[extra[0]][0]
@@ -194,15 +218,19 @@ def read_part_dataset(root, check_images=True, on_error="raise"):
   for image_id in ids:
     line, cid = labels[image_id]
     if cid not in class_index:
-      raise DatasetError(f"{path('image_class_labels.txt')}:{line}: class id {cid} is not in "
-                         f"classes.txt.")
+      raise DatasetError(
+        f"{path('image_class_labels.txt')}:{line}: class id {cid} is not in classes.txt."
+      )
     line, flag = split[image_id]
     if flag not in (0, 1):
-      raise DatasetError(f"{path('train_test_split.txt')}:{line}: split must be 0 or 1, got {flag}.")
+      raise DatasetError(
+        f"{path('train_test_split.txt')}:{line}: split must be 0 or 1, got {flag}."
+      )
     line, (x, y, w, h) = boxes[image_id]
     if w <= 0 or h <= 0:
-      problem(f"{path('bounding_boxes.txt')}:{line}: box of image {image_id} has no area.",
-              image_id)
+      problem(
+        f"{path('bounding_boxes.txt')}:{line}: box of image {image_id} has no area.", image_id
+      )
 
   row_of = {image_id: i for i, image_id in enumerate(ids)}
   landmarks = np.full((len(ids), len(part_ids), 2), np.nan, np.float32)
@@ -232,22 +260,24 @@ def read_part_dataset(root, check_images=True, on_error="raise"):
       for k, part_id in enumerate(part_ids):
         row, col = landmarks[i, k]
         if np.isfinite(row) and not (0 <= col <= width and 0 <= row <= height):
-          problem(f"{locs_path}:{loc_lines[(image_id, part_id)]}: part {part_id} at "
-                  f"x={col:g}, y={row:g} lies outside image {image_id} ({width} x {height}).",
-                  image_id)
+          problem(
+            f"{locs_path}:{loc_lines[(image_id, part_id)]}: part {part_id} at "
+            f"x={col:g}, y={row:g} lies outside image {image_id} ({width} x {height}).",
+            image_id,
+          )
 
   keep = np.array([i not in bad for i in ids], bool)
   dataset = PartDataset(
-      root=root,
-      image_ids=np.array(ids, np.int64),
-      image_paths=image_paths,
-      labels=np.array([class_index[labels[i][1]] for i in ids], np.int32),
-      class_names=np.array([classes[c][1] for c in class_ids]),
-      boxes=np.array([boxes[i][1] for i in ids], np.float32).reshape(-1, 4),
-      landmarks=landmarks,
-      part_names=np.array([parts[p][1] for p in part_ids]),
-      is_train=np.array([split[i][1] == 1 for i in ids], bool),
-      class_ids=np.array(class_ids, np.int64),
+    root=root,
+    image_ids=np.array(ids, np.int64),
+    image_paths=image_paths,
+    labels=np.array([class_index[labels[i][1]] for i in ids], np.int32),
+    class_names=np.array([classes[c][1] for c in class_ids]),
+    boxes=np.array([boxes[i][1] for i in ids], np.float32).reshape(-1, 4),
+    landmarks=landmarks,
+    part_names=np.array([parts[p][1] for p in part_ids]),
+    is_train=np.array([split[i][1] == 1 for i in ids], bool),
+    class_ids=np.array(class_ids, np.int64),
   )
   if not keep.all():
     dataset = dataset.subset(keep)

@@ -36,6 +36,7 @@ def _centre(mask):
 def objects_of(path):
   """`(class name, object mask, {part name: [masks]})` of every object in one `.mat` file."""
   from scipy import io
+
   try:
     anno = io.loadmat(path, squeeze_me=True, struct_as_record=False)["anno"]
   except (OSError, ValueError, KeyError, TypeError, NotImplementedError) as e:
@@ -96,12 +97,13 @@ def read_pascal_part(annotation_dir, voc_root, categories=ANIMALS, train_ids=Non
       rows.append((image, categories.index(cls), box, landmarks_of(parts), is_train))
   n = len(rows)
   return PartDataset(
-      root=os.path.abspath(annotation_dir),
-      image_ids=np.arange(1, n + 1, dtype=np.int64),
-      image_paths=np.array([os.path.abspath(r[0]) for r in rows]),
-      labels=np.array([r[1] for r in rows], np.int32),
-      class_names=np.array(categories),
-      boxes=np.array([r[2] for r in rows], np.float32).reshape(n, 4),
-      landmarks=np.array([r[3] for r in rows], np.float32).reshape(n, len(LANDMARKS), 2),
-      part_names=np.array(LANDMARKS),
-      is_train=np.array([r[4] for r in rows], bool))
+    root=os.path.abspath(annotation_dir),
+    image_ids=np.arange(1, n + 1, dtype=np.int64),
+    image_paths=np.array([os.path.abspath(r[0]) for r in rows]),
+    labels=np.array([r[1] for r in rows], np.int32),
+    class_names=np.array(categories),
+    boxes=np.array([r[2] for r in rows], np.float32).reshape(n, 4),
+    landmarks=np.array([r[3] for r in rows], np.float32).reshape(n, len(LANDMARKS), 2),
+    part_names=np.array(LANDMARKS),
+    is_train=np.array([r[4] for r in rows], bool),
+  )

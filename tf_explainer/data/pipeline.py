@@ -31,12 +31,16 @@ ON_ERROR = ("fail", "skip")
 def read_checked(dataset_dir, on_error="fail", verbose=1, flag="dataset_dir"):
   """`read_part_dataset` for the scripts' `--on_error=fail|skip`; says what was skipped."""
   from tf_explainer.data import cub
+
   if on_error not in ON_ERROR:
     raise ValueError(f"`on_error` must be one of {ON_ERROR}, got {on_error!r}.")
   dataset = cub.read_part_dataset(dataset_dir, on_error="raise" if on_error == "fail" else "skip")
   if dataset.skipped and verbose:
-    print(f"{flag}={dataset_dir}: skipped {dataset.skipped} images that cannot be read "
-          f"(on_error=skip).", flush=True)
+    print(
+      f"{flag}={dataset_dir}: skipped {dataset.skipped} images that cannot be read "
+      f"(on_error=skip).",
+      flush=True,
+    )
   return dataset
 
 
@@ -117,8 +121,12 @@ def _load(path, box, landmarks, image_size, crop):
     x0 = y0 = tf.constant(0.0)
     x1, y1 = width, height
   image = tf.image.crop_to_bounding_box(
-      image, tf.cast(y0, tf.int32), tf.cast(x0, tf.int32),
-      tf.cast(y1 - y0, tf.int32), tf.cast(x1 - x0, tf.int32))
+    image,
+    tf.cast(y0, tf.int32),
+    tf.cast(x0, tf.int32),
+    tf.cast(y1 - y0, tf.int32),
+    tf.cast(x1 - x0, tf.int32),
+  )
   image = tf.image.resize(image, [image_size, image_size])
   scale = tf.stack([image_size / (y1 - y0), image_size / (x1 - x0)])
   points = (landmarks - tf.stack([y0, x0]) + 0.5) * scale - 0.5
@@ -148,14 +156,27 @@ def epochs(make_epoch, first_epoch, num_epochs):
   if num_epochs <= first_epoch:
     parts = [parts[0].take(0)]
   while len(parts) > 1:  # a balanced tree of concatenations, not a chain as deep as the run
-    parts = [parts[i].concatenate(parts[i + 1]) if i + 1 < len(parts) else parts[i]
-             for i in range(0, len(parts), 2)]
+    parts = [
+      parts[i].concatenate(parts[i + 1]) if i + 1 < len(parts) else parts[i]
+      for i in range(0, len(parts), 2)
+    ]
   return parts[0].prefetch(tf.data.AUTOTUNE)
 
 
-def make_dataset(dataset, image_size, labels=None, batch_size=32, shuffle=False, seed=0,
-                 crop=True, augment=False, cache=True, drop_remainder=False, num_epochs=None,
-                 first_epoch=0):
+def make_dataset(
+  dataset,
+  image_size,
+  labels=None,
+  batch_size=32,
+  shuffle=False,
+  seed=0,
+  crop=True,
+  augment=False,
+  cache=True,
+  drop_remainder=False,
+  num_epochs=None,
+  first_epoch=0,
+):
   """A batched `tf.data.Dataset` of dicts.
 
   Each element: `images` float32 `(B, S, S, 3)` RGB 0-255, `labels` int32
@@ -184,9 +205,15 @@ def make_dataset(dataset, image_size, labels=None, batch_size=32, shuffle=False,
   """
   labels = dataset.labels if labels is None else np.asarray(labels, np.int32)
   n = len(dataset)
-  base = tf.data.Dataset.from_tensor_slices({
-      "path": dataset.image_paths, "box": dataset.boxes, "landmarks": dataset.landmarks,
-      "labels": labels, "index": np.arange(n, dtype=np.int32)})
+  base = tf.data.Dataset.from_tensor_slices(
+    {
+      "path": dataset.image_paths,
+      "box": dataset.boxes,
+      "landmarks": dataset.landmarks,
+      "labels": labels,
+      "index": np.arange(n, dtype=np.int32),
+    }
+  )
 
   def load(item):
     image, points = _load(item["path"], item["box"], item["landmarks"], image_size, crop)
@@ -198,19 +225,24 @@ def make_dataset(dataset, image_size, labels=None, batch_size=32, shuffle=False,
 
   def one_epoch(epoch):
     this_seed = epoch_seed(seed, epoch)
-    ds = (decoded.shuffle(max(n, 1), seed=this_seed, reshuffle_each_iteration=False)
-          if shuffle else decoded)
+    ds = (
+      decoded.shuffle(max(n, 1), seed=this_seed, reshuffle_each_iteration=False)
+      if shuffle
+      else decoded
+    )
 
     def finish(item):
       image = tf.cast(item["images"], tf.float32)
       points = item["landmarks"]
       if augment:
         draw = tf.random.stateless_uniform(
-            [], tf.stack([tf.constant(this_seed, tf.int64), tf.cast(item["index"], tf.int64)]))
+          [], tf.stack([tf.constant(this_seed, tf.int64), tf.cast(item["index"], tf.int64)])
+        )
         flip = draw < 0.5
         image = tf.cond(flip, lambda: image[:, ::-1], lambda: image)
-        points = tf.cond(flip, lambda: points * [1.0, -1.0] + [0.0, image_size - 1.0],
-                         lambda: points)
+        points = tf.cond(
+          flip, lambda: points * [1.0, -1.0] + [0.0, image_size - 1.0], lambda: points
+        )
       return dict(item, images=image, landmarks=points)
 
     ds = ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

@@ -42,33 +42,94 @@ PART_NAMES = ("head", "neck", "torso", "tail", "front_leg", "back_leg")
 
 # Proportions in units of the torso half-length; colours as RGB 0-1 centres.
 CATEGORIES = {
-    "bird":  dict(torso=(1.0, 0.55), neck=0.5, head=0.42, legs=0.9, leg_w=0.08, tail=0.9,
-                  tail_up=0.5, neck_up=1.1, palette=[(0.8, 0.3, 0.2), (0.3, 0.5, 0.8)],
-                  textures=("stripes", "noise")),
-    "cat":   dict(torso=(1.0, 0.42), neck=0.25, head=0.45, legs=0.8, leg_w=0.14, tail=1.3,
-                  tail_up=1.0, neck_up=0.6, palette=[(0.6, 0.45, 0.3), (0.3, 0.3, 0.3)],
-                  textures=("stripes", "spots")),
-    "cow":   dict(torso=(1.0, 0.6), neck=0.35, head=0.38, legs=0.85, leg_w=0.18, tail=0.6,
-                  tail_up=-1.2, neck_up=0.3, palette=[(0.9, 0.9, 0.85), (0.35, 0.25, 0.2)],
-                  textures=("spots", "noise")),
-    "dog":   dict(torso=(1.0, 0.45), neck=0.45, head=0.4, legs=1.0, leg_w=0.15, tail=0.7,
-                  tail_up=0.7, neck_up=0.8, palette=[(0.6, 0.45, 0.3), (0.85, 0.75, 0.5)],
-                  textures=("noise", "spots")),
-    "horse": dict(torso=(1.0, 0.45), neck=0.8, head=0.35, legs=1.4, leg_w=0.12, tail=0.9,
-                  tail_up=-0.9, neck_up=1.0, palette=[(0.45, 0.3, 0.2), (0.3, 0.3, 0.3)],
-                  textures=("noise", "stripes")),
-    "sheep": dict(torso=(1.0, 0.7), neck=0.2, head=0.33, legs=0.6, leg_w=0.12, tail=0.3,
-                  tail_up=-0.5, neck_up=0.2, palette=[(0.9, 0.9, 0.85), (0.85, 0.75, 0.5)],
-                  textures=("spots", "noise")),
+  "bird": dict(
+    torso=(1.0, 0.55),
+    neck=0.5,
+    head=0.42,
+    legs=0.9,
+    leg_w=0.08,
+    tail=0.9,
+    tail_up=0.5,
+    neck_up=1.1,
+    palette=[(0.8, 0.3, 0.2), (0.3, 0.5, 0.8)],
+    textures=("stripes", "noise"),
+  ),
+  "cat": dict(
+    torso=(1.0, 0.42),
+    neck=0.25,
+    head=0.45,
+    legs=0.8,
+    leg_w=0.14,
+    tail=1.3,
+    tail_up=1.0,
+    neck_up=0.6,
+    palette=[(0.6, 0.45, 0.3), (0.3, 0.3, 0.3)],
+    textures=("stripes", "spots"),
+  ),
+  "cow": dict(
+    torso=(1.0, 0.6),
+    neck=0.35,
+    head=0.38,
+    legs=0.85,
+    leg_w=0.18,
+    tail=0.6,
+    tail_up=-1.2,
+    neck_up=0.3,
+    palette=[(0.9, 0.9, 0.85), (0.35, 0.25, 0.2)],
+    textures=("spots", "noise"),
+  ),
+  "dog": dict(
+    torso=(1.0, 0.45),
+    neck=0.45,
+    head=0.4,
+    legs=1.0,
+    leg_w=0.15,
+    tail=0.7,
+    tail_up=0.7,
+    neck_up=0.8,
+    palette=[(0.6, 0.45, 0.3), (0.85, 0.75, 0.5)],
+    textures=("noise", "spots"),
+  ),
+  "horse": dict(
+    torso=(1.0, 0.45),
+    neck=0.8,
+    head=0.35,
+    legs=1.4,
+    leg_w=0.12,
+    tail=0.9,
+    tail_up=-0.9,
+    neck_up=1.0,
+    palette=[(0.45, 0.3, 0.2), (0.3, 0.3, 0.3)],
+    textures=("noise", "stripes"),
+  ),
+  "sheep": dict(
+    torso=(1.0, 0.7),
+    neck=0.2,
+    head=0.33,
+    legs=0.6,
+    leg_w=0.12,
+    tail=0.3,
+    tail_up=-0.5,
+    neck_up=0.2,
+    palette=[(0.9, 0.9, 0.85), (0.85, 0.75, 0.5)],
+    textures=("spots", "noise"),
+  ),
 }
 CATEGORY_NAMES = tuple(CATEGORIES)
 DEFAULT_IMAGE_SIZE = 128
 
 # The shape parameters that make a species, with the range the pretraining
 # species are drawn from (the demo's six lie inside these ranges).
-SHAPE_RANGES = {"torso_w": (0.3, 0.8), "neck": (0.1, 1.0), "head": (0.25, 0.55),
-                "legs": (0.4, 1.6), "leg_w": (0.06, 0.22), "tail": (0.2, 1.5),
-                "tail_up": (-1.3, 1.2), "neck_up": (0.1, 1.3)}
+SHAPE_RANGES = {
+  "torso_w": (0.3, 0.8),
+  "neck": (0.1, 1.0),
+  "head": (0.25, 0.55),
+  "legs": (0.4, 1.6),
+  "leg_w": (0.06, 0.22),
+  "tail": (0.2, 1.5),
+  "tail_up": (-1.3, 1.2),
+  "neck_up": (0.1, 1.3),
+}
 TEXTURES = ("stripes", "spots", "noise", "checker", "rings")
 PRETRAIN_SEED = 2026
 NUM_PRETRAIN_CATEGORIES = 24
@@ -94,11 +155,15 @@ def pretraining_categories(count=NUM_PRETRAIN_CATEGORIES, seed=PRETRAIN_SEED):
   species = {}
   while len(species) < count:
     shape = {k: float(rng.uniform(lo, hi)) for k, (lo, hi) in SHAPE_RANGES.items()}
-    spec = dict(torso=(1.0, shape.pop("torso_w")), **shape,
-                palette=[tuple(float(c) for c in rng.uniform(0.1, 0.95, 3)) for _ in range(2)],
-                textures=tuple(str(t) for t in rng.choice(TEXTURES, 2, replace=False)),
-                lean=float(rng.uniform(0.05, 0.4)), swing=float(rng.uniform(0.1, 0.5)),
-                blobs=(int(rng.integers(1, 4)), int(rng.integers(5, 10))))
+    spec = dict(
+      torso=(1.0, shape.pop("torso_w")),
+      **shape,
+      palette=[tuple(float(c) for c in rng.uniform(0.1, 0.95, 3)) for _ in range(2)],
+      textures=tuple(str(t) for t in rng.choice(TEXTURES, 2, replace=False)),
+      lean=float(rng.uniform(0.05, 0.4)),
+      swing=float(rng.uniform(0.1, 0.5)),
+      blobs=(int(rng.integers(1, 4)), int(rng.integers(5, 10))),
+    )
     vector = _shape_vector(spec)
     if min(float(np.linalg.norm(vector - t)) for t in taken) < MIN_SHAPE_DISTANCE:
       continue
@@ -152,7 +217,9 @@ def _background(rng, size, blobs=(3, 7)):
   yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
   freq = np.float32(rng.uniform(10, 30))
   angle = rng.uniform(0, math.pi)
-  stripes = 0.5 + 0.5 * np.sin(freq * (xx * np.float32(math.cos(angle)) + yy * np.float32(math.sin(angle))))
+  stripes = 0.5 + 0.5 * np.sin(
+    freq * (xx * np.float32(math.cos(angle)) + yy * np.float32(math.sin(angle)))
+  )
   img = img * (0.7 + 0.3 * stripes[..., None])
   for _ in range(rng.integers(*blobs)):
     cx, cy, r = rng.random(), rng.random(), rng.uniform(0.04, 0.15)
@@ -183,13 +250,26 @@ def draw_animal(rng, category, size=DEFAULT_IMAGE_SIZE, categories=CATEGORIES):
   tail_tip = tail_base + spec["tail"] * tail_dir * rng.uniform(0.8, 1.1)
   swing = rng.uniform(-spec.get("swing", 0.3), spec.get("swing", 0.3))
   legs = {
-      "front_leg": (np.array([0.6 * tl, -0.6 * tw]),
-                    np.array([0.6 * tl + swing, -0.6 * tw - spec["legs"]])),
-      "back_leg": (np.array([-0.6 * tl, -0.6 * tw]),
-                   np.array([-0.6 * tl - swing, -0.6 * tw - spec["legs"]])),
+    "front_leg": (
+      np.array([0.6 * tl, -0.6 * tw]),
+      np.array([0.6 * tl + swing, -0.6 * tw - spec["legs"]]),
+    ),
+    "back_leg": (
+      np.array([-0.6 * tl, -0.6 * tw]),
+      np.array([-0.6 * tl - swing, -0.6 * tw - spec["legs"]]),
+    ),
   }
-  points = np.array([head_c + spec["head"] * np.array([1, 1]), head_c - spec["head"],
-                     tail_tip, legs["front_leg"][1], legs["back_leg"][1], [tl, tw], [-tl, -tw]])
+  points = np.array(
+    [
+      head_c + spec["head"] * np.array([1, 1]),
+      head_c - spec["head"],
+      tail_tip,
+      legs["front_leg"][1],
+      legs["back_leg"][1],
+      [tl, tw],
+      [-tl, -tw],
+    ]
+  )
   extent = np.max(np.abs(points))  # object fits in [-extent, extent]^2
   frac = rng.uniform(0.4, 1.0)
   scale = frac * size / (2.0 * extent)  # pixels per object unit
@@ -213,12 +293,12 @@ def draw_animal(rng, category, size=DEFAULT_IMAGE_SIZE, categories=CATEGORIES):
 
   colours = spec["palette"]
   part_masks = {
-      "tail": _segment_distance(pu, pv, tail_base, tail_tip) < 0.09 * tl,
-      "back_leg": _segment_distance(pu, pv, *legs["back_leg"]) < spec["leg_w"],
-      "front_leg": _segment_distance(pu, pv, *legs["front_leg"]) < spec["leg_w"],
-      "torso": (pu / tl) ** 2 + (pv / tw) ** 2 < 1.0,
-      "neck": _segment_distance(pu, pv, neck_base, neck_top) < 0.16,
-      "head": ((pu - head_c[0]) ** 2 + (pv - head_c[1]) ** 2) < spec["head"] ** 2,
+    "tail": _segment_distance(pu, pv, tail_base, tail_tip) < 0.09 * tl,
+    "back_leg": _segment_distance(pu, pv, *legs["back_leg"]) < spec["leg_w"],
+    "front_leg": _segment_distance(pu, pv, *legs["front_leg"]) < spec["leg_w"],
+    "torso": (pu / tl) ** 2 + (pv / tw) ** 2 < 1.0,
+    "neck": _segment_distance(pu, pv, neck_base, neck_top) < 0.16,
+    "head": ((pu - head_c[0]) ** 2 + (pv - head_c[1]) ** 2) < spec["head"] ** 2,
   }
   object_mask = np.zeros((size, size), bool)
   for name, mask in part_masks.items():  # back to front
@@ -232,9 +312,14 @@ def draw_animal(rng, category, size=DEFAULT_IMAGE_SIZE, categories=CATEGORIES):
   eye = head_c + np.array([0.35, 0.3]) * spec["head"]
   img[((pu - eye[0]) ** 2 + (pv - eye[1]) ** 2) < (0.12 * spec["head"]) ** 2] = 0.05
 
-  centres = {"head": head_c, "neck": (neck_base + neck_top) / 2, "torso": np.zeros(2),
-             "tail": (tail_base + tail_tip) / 2,
-             "front_leg": sum(legs["front_leg"]) / 2, "back_leg": sum(legs["back_leg"]) / 2}
+  centres = {
+    "head": head_c,
+    "neck": (neck_base + neck_top) / 2,
+    "torso": np.zeros(2),
+    "tail": (tail_base + tail_tip) / 2,
+    "front_leg": sum(legs["front_leg"]) / 2,
+    "back_leg": sum(legs["back_leg"]) / 2,
+  }
   parts = np.zeros((len(PART_NAMES), 3))
   for k, name in enumerate(PART_NAMES):
     x, y = to_pixels(centres[name])
@@ -246,7 +331,12 @@ def draw_animal(rng, category, size=DEFAULT_IMAGE_SIZE, categories=CATEGORIES):
     if len(xs):
       ox, oy = xs[rng.integers(len(xs))], ys[rng.integers(len(ys))]
       half = int(size * rng.uniform(0.08, 0.18))
-      x0, x1, y0, y1 = max(ox - half, 0), min(ox + half, size), max(oy - half, 0), min(oy + half, size)
+      x0, x1, y0, y1 = (
+        max(ox - half, 0),
+        min(ox + half, size),
+        max(oy - half, 0),
+        min(oy + half, size),
+      )
       img[y0:y1, x0:x1] = _background(rng, size, spec.get("blobs", (3, 7)))[y0:y1, x0:x1]
       for k in range(len(PART_NAMES)):
         x, y, vis = parts[k]
@@ -254,8 +344,12 @@ def draw_animal(rng, category, size=DEFAULT_IMAGE_SIZE, categories=CATEGORIES):
           parts[k, 2] = 0.0
   ys, xs = np.nonzero(object_mask)
   if len(xs):
-    bbox = (float(xs.min()), float(ys.min()), float(xs.max() - xs.min() + 1),
-            float(ys.max() - ys.min() + 1))
+    bbox = (
+      float(xs.min()),
+      float(ys.min()),
+      float(xs.max() - xs.min() + 1),
+      float(ys.max() - ys.min() + 1),
+    )
   else:  # object entirely out of frame: cannot happen with the margins above
     bbox = (0.0, 0.0, float(size), float(size))
   image = (np.clip(img, 0, 1) * 255).astype(np.uint8)
@@ -270,6 +364,7 @@ def _write_text(path, lines):
 def _draw_one(job):
   """Draws and saves image `index`; its own seed makes the result independent of workers."""
   from PIL import Image
+
   root, index, seed, image_size, train_fraction, corpus = job
   rng = np.random.default_rng([seed, index])
   names = tuple(CORPORA[corpus])
@@ -280,8 +375,17 @@ def _draw_one(job):
   return rel, cls, bbox, parts, rng.random() < train_fraction
 
 
-def generate(out_dir, num_images, image_size=DEFAULT_IMAGE_SIZE, seed=0, train_fraction=0.7,
-             progress=True, num_workers=None, corpus="demo", overwrite=False):
+def generate(
+  out_dir,
+  num_images,
+  image_size=DEFAULT_IMAGE_SIZE,
+  seed=0,
+  train_fraction=0.7,
+  progress=True,
+  num_workers=None,
+  corpus="demo",
+  overwrite=False,
+):
   """Writes the synthetic dataset in the CUB layout, atomically.
 
   The dataset is built in a temporary sibling folder and renamed into place,
@@ -312,8 +416,8 @@ def generate(out_dir, num_images, image_size=DEFAULT_IMAGE_SIZE, seed=0, train_f
   names = tuple(CORPORA[corpus])
   if num_images < len(names):
     raise ValueError(
-        f"num_images={num_images} is too small: need at least one image per category "
-        f"({len(names)}).")
+      f"num_images={num_images} is too small: need at least one image per category ({len(names)})."
+    )
   if image_size < 32:
     raise ValueError(f"image_size={image_size} is too small: need at least 32 pixels.")
   if os.path.exists(out_dir):  # never replace what the user or another step wrote
@@ -355,12 +459,15 @@ def generate(out_dir, num_images, image_size=DEFAULT_IMAGE_SIZE, seed=0, train_f
         pool.join()
     _write_text(os.path.join(tmp, "images.txt"), images)
     _write_text(os.path.join(tmp, "image_class_labels.txt"), labels)
-    _write_text(os.path.join(tmp, "classes.txt"),
-                [f"{i + 1} {d}" for i, d in enumerate(class_dirs)])
+    _write_text(
+      os.path.join(tmp, "classes.txt"), [f"{i + 1} {d}" for i, d in enumerate(class_dirs)]
+    )
     _write_text(os.path.join(tmp, "bounding_boxes.txt"), boxes)
     _write_text(os.path.join(tmp, "train_test_split.txt"), split)
-    _write_text(os.path.join(tmp, "parts", "parts.txt"),
-                [f"{k + 1} {name}" for k, name in enumerate(PART_NAMES)])
+    _write_text(
+      os.path.join(tmp, "parts", "parts.txt"),
+      [f"{k + 1} {name}" for k, name in enumerate(PART_NAMES)],
+    )
     _write_text(os.path.join(tmp, "parts", "part_locs.txt"), part_locs)
     io_utils.write_json(os.path.join(tmp, io_utils.OWNER_FILE), {"kind": "dataset"})
     io_utils.replace_dir(tmp, out_dir)
@@ -374,17 +481,21 @@ def generate(out_dir, num_images, image_size=DEFAULT_IMAGE_SIZE, seed=0, train_f
 class GeneratorSettings:
   """The settings of `python -m tf_explainer.data.synthetic`."""
 
-  out_dir: Optional[str] = setting(None, "Where to write the dataset (CUB layout).",
-                                   required=True)
+  out_dir: Optional[str] = setting(None, "Where to write the dataset (CUB layout).", required=True)
   num_images: int = setting(600, "Number of images.", lower_bound=1)
   image_size: int = setting(DEFAULT_IMAGE_SIZE, "Image side in pixels.", lower_bound=32)
   seed: int = setting(0, "Random seed.")
-  corpus: str = setting("demo", "demo: the six categories; pretrain: the 24 pretraining "
-                        "species.", choices=tuple(CORPORA))
-  overwrite: bool = setting(False, "Replace out_dir even when it holds files this generator "
-                            "did not write.")
-  train_fraction: float = setting(0.7, "Share of images marked as training images (0 to 1).",
-                                  lower_bound=0.0)
+  corpus: str = setting(
+    "demo",
+    "demo: the six categories; pretrain: the 24 pretraining species.",
+    choices=tuple(CORPORA),
+  )
+  overwrite: bool = setting(
+    False, "Replace out_dir even when it holds files this generator did not write."
+  )
+  train_fraction: float = setting(
+    0.7, "Share of images marked as training images (0 to 1).", lower_bound=0.0
+  )
 
   def __post_init__(self):
     settings_lib.validate(self)
@@ -396,13 +507,23 @@ def run(**settings):
   """Generates the dataset the settings describe and says how fast."""
   s = GeneratorSettings(**settings)
   start = time.time()
-  generate(s.out_dir, s.num_images, s.image_size, s.seed, train_fraction=s.train_fraction,
-           corpus=s.corpus, overwrite=s.overwrite)
+  generate(
+    s.out_dir,
+    s.num_images,
+    s.image_size,
+    s.seed,
+    train_fraction=s.train_fraction,
+    corpus=s.corpus,
+    overwrite=s.overwrite,
+  )
   elapsed = time.time() - start
-  print(f"Wrote {s.num_images} images to {s.out_dir} in {elapsed:.1f} s "
-        f"({s.num_images / elapsed:.0f} images/s).")
+  print(
+    f"Wrote {s.num_images} images to {s.out_dir} in {elapsed:.1f} s "
+    f"({s.num_images / elapsed:.0f} images/s)."
+  )
 
 
 if __name__ == "__main__":
   from tf_explainer import cli
+
   cli.program(GeneratorSettings, run)()

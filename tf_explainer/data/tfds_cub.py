@@ -31,20 +31,23 @@ class CubParts(tfds.core.GeneratorBasedBuilder):
   VERSION = tfds.core.Version("1.0.0")
   RELEASE_NOTES = {"1.0.0": "Images, labels, boxes and part landmarks."}
   MANUAL_DOWNLOAD_INSTRUCTIONS = (
-      f"Download {ARCHIVE} (CUB-200-2011) and place it in the manual_dir.")
+    f"Download {ARCHIVE} (CUB-200-2011) and place it in the manual_dir."
+  )
   NUM_PARTS = 15
 
   def _info(self):
     return self.dataset_info_from_configs(
-        features=tfds.features.FeaturesDict({
-            "image": tfds.features.Image(),
-            "label": tfds.features.ClassLabel(num_classes=200),
-            "bbox": tfds.features.Tensor(shape=(4,), dtype=np.float32),
-            "landmarks": tfds.features.Tensor(shape=(None, 2), dtype=np.float32),
-            "image_id": np.int64,
-        }),
-        supervised_keys=("image", "label"),
-        homepage="https://www.vision.caltech.edu/datasets/cub_200_2011/",
+      features=tfds.features.FeaturesDict(
+        {
+          "image": tfds.features.Image(),
+          "label": tfds.features.ClassLabel(num_classes=200),
+          "bbox": tfds.features.Tensor(shape=(4,), dtype=np.float32),
+          "landmarks": tfds.features.Tensor(shape=(None, 2), dtype=np.float32),
+          "image_id": np.int64,
+        }
+      ),
+      supervised_keys=("image", "label"),
+      homepage="https://www.vision.caltech.edu/datasets/cub_200_2011/",
     )
 
   def _split_generators(self, dl_manager):
@@ -56,15 +59,20 @@ class CubParts(tfds.core.GeneratorBasedBuilder):
     if not os.path.isdir(root):
       root = extracted
     dataset = read_part_dataset(root)
-    return {"train": self._generate_examples(dataset.subset(dataset.is_train)),
-            "test": self._generate_examples(dataset.subset(~dataset.is_train))}
+    return {
+      "train": self._generate_examples(dataset.subset(dataset.is_train)),
+      "test": self._generate_examples(dataset.subset(~dataset.is_train)),
+    }
 
   def _generate_examples(self, dataset):
     for i in range(len(dataset)):
-      yield int(dataset.image_ids[i]), {
+      yield (
+        int(dataset.image_ids[i]),
+        {
           "image": dataset.image_paths[i],
           "label": int(dataset.labels[i]),
           "bbox": dataset.boxes[i],
           "landmarks": dataset.landmarks[i],
           "image_id": int(dataset.image_ids[i]),
-      }
+        },
+      )

@@ -38,14 +38,26 @@ class NormLayer(keras.layers.Layer):
 
   def build(self, input_shape):
     if len(input_shape) != 4 or input_shape[-1] is None:
-      raise ValueError(f"NormLayer expects (batch, L, L, C) with known C, got {tuple(input_shape)}.")
+      raise ValueError(
+        f"NormLayer expects (batch, L, L, C) with known C, got {tuple(input_shape)}."
+      )
     channels = int(input_shape[-1])
     self.alpha = self.add_weight(
-        name="alpha", shape=(channels,), initializer="ones", trainable=False,
-        aggregation="only_first_replica", autocast=False)
+      name="alpha",
+      shape=(channels,),
+      initializer="ones",
+      trainable=False,
+      aggregation="only_first_replica",
+      autocast=False,
+    )
     self.num_updates = self.add_weight(
-        name="num_updates", shape=(), initializer="zeros", trainable=False,
-        aggregation="only_first_replica", autocast=False)
+      name="num_updates",
+      shape=(),
+      initializer="zeros",
+      trainable=False,
+      aggregation="only_first_replica",
+      autocast=False,
+    )
     super().build(input_shape)
 
   def batch_statistics(self, x, sample_mask=None):

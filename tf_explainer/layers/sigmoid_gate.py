@@ -30,11 +30,16 @@ class SigmoidGate(keras.layers.Layer):
       raise ValueError("SigmoidGate takes a list [x_interp, x_ordin].")
     if tuple(input_shape[0]) != tuple(input_shape[1]):
       raise ValueError(
-          f"SigmoidGate inputs differ in shape: {tuple(input_shape[0])} vs {tuple(input_shape[1])}.")
+        f"SigmoidGate inputs differ in shape: {tuple(input_shape[0])} vs {tuple(input_shape[1])}."
+      )
     logit = math.log(self.initial_p / (1.0 - self.initial_p))
     self.w_p = self.add_weight(
-        name="w_p", shape=(), initializer=keras.initializers.Constant(logit), trainable=True,
-        autocast=False)
+      name="w_p",
+      shape=(),
+      initializer=keras.initializers.Constant(logit),
+      trainable=True,
+      autocast=False,
+    )
     super().build(input_shape)
 
   @property

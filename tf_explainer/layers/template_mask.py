@@ -41,8 +41,7 @@ class TemplateMask(keras.layers.Layer):
     if mode not in MODES:
       raise ValueError(f"TemplateMask mode must be one of {MODES}, got {mode!r}.")
     if centre not in losses_lib.CENTRES:
-      raise ValueError(f"TemplateMask centre must be one of {losses_lib.CENTRES}, "
-                       f"got {centre!r}.")
+      raise ValueError(f"TemplateMask centre must be one of {losses_lib.CENTRES}, got {centre!r}.")
     self.beta = float(beta)
     self.mode = mode
     self.centre = centre
@@ -51,17 +50,23 @@ class TemplateMask(keras.layers.Layer):
   def build(self, input_shape):
     if len(input_shape) != 4 or input_shape[1] is None or input_shape[1] != input_shape[2]:
       raise ValueError(
-          f"TemplateMask expects square maps (batch, L, L, C), got shape {tuple(input_shape)}.")
+        f"TemplateMask expects square maps (batch, L, L, C), got shape {tuple(input_shape)}."
+      )
     self.size = int(input_shape[1])
     if self.mode == "icnn":
       self.filter_beta = self.add_weight(
-          name="filter_beta", shape=(int(input_shape[-1]),),
-          initializer=keras.initializers.Constant(self.beta), trainable=False,
-          aggregation="only_first_replica", autocast=False)
+        name="filter_beta",
+        shape=(int(input_shape[-1]),),
+        initializer=keras.initializers.Constant(self.beta),
+        trainable=False,
+        aggregation="only_first_replica",
+        autocast=False,
+      )
     else:
       # Row k holds the mask centred on unit k, flattened: (L*L, L*L).
       self._masks = tf.constant(
-          templates_lib.mask_templates(self.size, self.beta).reshape(self.size**2, self.size**2))
+        templates_lib.mask_templates(self.size, self.beta).reshape(self.size**2, self.size**2)
+      )
     super().build(input_shape)
 
   def peak_indices(self, x):

@@ -65,7 +65,8 @@ def check_inputs(x, templates):
   t_shape = _static_shape(templates)
   if len(x_shape) != 4:
     raise ValueError(
-        f"filter_loss expects feature maps of rank 4 (batch, L, L, C), got shape {x_shape}.")
+      f"filter_loss expects feature maps of rank 4 (batch, L, L, C), got shape {x_shape}."
+    )
   _, height, width, channels = x_shape
   if height is None or width is None or channels is None:
     raise ValueError(f"filter_loss needs static map sizes and channels, got shape {x_shape}.")
@@ -73,8 +74,9 @@ def check_inputs(x, templates):
     raise ValueError(f"filter_loss expects square feature maps, got shape {x_shape}.")
   if len(t_shape) != 3 or t_shape[1:] != (height, width) or t_shape[0] != height * width + 1:
     raise ValueError(
-        f"Templates of shape {t_shape} do not fit feature maps of shape {x_shape}: "
-        f"expected ({height * width + 1}, {height}, {width}).")
+      f"Templates of shape {t_shape} do not fit feature maps of shape {x_shape}: "
+      f"expected ({height * width + 1}, {height}, {width})."
+    )
   return height, channels
 
 
@@ -108,10 +110,12 @@ def _target_templates(x, log_q, log_prior, size, image_categories, filter_catego
     # Without categories, the template that best explains the map.
     return tf.argmax(log_q + log_prior[None, :, None], axis=1, output_type=tf.int32)
   batch = tf.shape(x)[0]
-  peak = tf.argmax(tf.reshape(x, [batch, size * size, -1]), axis=1,
-                   output_type=tf.int32)  # (B, C), row-major unit index
+  peak = tf.argmax(
+    tf.reshape(x, [batch, size * size, -1]), axis=1, output_type=tf.int32
+  )  # (B, C), row-major unit index
   same = tf.equal(
-      tf.cast(image_categories, tf.int32)[:, None], tf.cast(filter_categories, tf.int32)[None, :])
+    tf.cast(image_categories, tf.int32)[:, None], tf.cast(filter_categories, tf.int32)[None, :]
+  )
   return tf.where(same, peak, tf.fill(tf.shape(peak), num_templates - 1))
 
 
@@ -131,8 +135,9 @@ def icnn_centres(x, centre="mass"):
   size = x.shape[1]
   x = tf.convert_to_tensor(x)
   if centre == "argmax":
-    flat = tf.argmax(tf.reshape(x, [tf.shape(x)[0], size * size, -1]), axis=1,
-                     output_type=tf.int32)  # (B, C)
+    flat = tf.argmax(
+      tf.reshape(x, [tf.shape(x)[0], size * size, -1]), axis=1, output_type=tf.int32
+    )  # (B, C)
     return tf.cast(tf.stack([flat // size, flat % size], axis=-1), x.dtype)
   units = tf.range(size, dtype=x.dtype)
   total = tf.maximum(tf.reduce_sum(x, axis=[1, 2]), 1e-9)  # (B, C)
@@ -165,8 +170,9 @@ def icnn_masks(x, beta, centre="mass"):
 def _finite(values, group):
   """Inf -> the largest finite value of the group, NaN -> 0 (the reference's clean-up)."""
   finite = tf.math.is_finite(values)
-  largest = replicas.global_max(tf.reduce_max(
-      tf.where(finite & group, values, tf.fill(tf.shape(values), values.dtype.min))))
+  largest = replicas.global_max(
+    tf.reduce_max(tf.where(finite & group, values, tf.fill(tf.shape(values), values.dtype.min)))
+  )
   values = tf.where(tf.math.is_inf(values), largest, values)
   return tf.where(tf.math.is_nan(values), tf.zeros_like(values), values)
 
@@ -197,14 +203,16 @@ def icnn_strengths(x, masks, positive, alpha=ICNN_ALPHA):
 
   a_pos = _finite(log_mean_exp(s_tilde)[None, :], everything[:1])
   a_neg = _finite(log_mean_exp(-m)[None, :], everything[:1])
-  g = tf.where(positive, tf.exp(s / alpha) * (s - a_pos + alpha),
-               tf.exp(-m / alpha) * (-m - a_neg + alpha))
+  g = tf.where(
+    positive, tf.exp(s / alpha) * (s - a_pos + alpha), tf.exp(-m / alpha) * (-m - a_neg + alpha)
+  )
   g_hat = tf.zeros_like(g)
   for group in (positive, tf.logical_not(positive)):
     values = _finite(g, group)
     weight = tf.cast(group, g.dtype)
-    mean = (replicas.global_sum(tf.reduce_sum(values * weight, axis=0)) /
-            replicas.global_sum(tf.reduce_sum(weight, axis=0)))  # (C,), NaN for an empty group
+    mean = replicas.global_sum(tf.reduce_sum(values * weight, axis=0)) / replicas.global_sum(
+      tf.reduce_sum(weight, axis=0)
+    )  # (C,), NaN for an empty group
     normalised = _finite(values / mean[None, :], group)
     g_hat = tf.where(group, normalised, g_hat)
   return g_hat, g
@@ -233,21 +241,33 @@ def icnn_beta_target(x, masks, positive, centre="mass", alpha=ICNN_ALPHA):
   size = x.shape[1]
   mu = icnn_centres(x, centre)
   units = tf.range(size, dtype=x.dtype)
-  dist2 = (tf.square(units[None, :, None, None] - mu[:, None, None, :, 0]) +
-           tf.square(units[None, None, :, None] - mu[:, None, None, :, 1]))  # (B, L, L, C)
+  dist2 = tf.square(units[None, :, None, None] - mu[:, None, None, :, 0]) + tf.square(
+    units[None, None, :, None] - mu[:, None, None, :, 1]
+  )  # (B, L, L, C)
   total = tf.maximum(tf.reduce_sum(x, axis=[1, 2]), 1e-9)
   sigma = tf.sqrt(tf.reduce_sum(x * dist2, axis=[1, 2]) / total)  # (B, C)
   _, g = icnn_strengths(x, masks, positive, alpha)
   weight = tf.where(positive, g, tf.zeros_like(g))
-  sigma_bar = (replicas.global_sum(tf.reduce_sum(weight * sigma, axis=0)) /
-               replicas.global_sum(tf.reduce_sum(weight, axis=0)))
-  sigma_bar = tf.where(tf.math.is_finite(sigma_bar) & (sigma_bar > 0), sigma_bar,
-                       tf.ones_like(sigma_bar))
+  sigma_bar = replicas.global_sum(tf.reduce_sum(weight * sigma, axis=0)) / replicas.global_sum(
+    tf.reduce_sum(weight, axis=0)
+  )
+  sigma_bar = tf.where(
+    tf.math.is_finite(sigma_bar) & (sigma_bar > 0), sigma_bar, tf.ones_like(sigma_bar)
+  )
   return tf.clip_by_value(3.0 / sigma_bar, 1.5, 3.0)
 
 
-def filter_loss(x, templates, gradient="exact", image_categories=None, filter_categories=None,
-                check_numerics=True, beta=2.0, centre="mass", masks=None):
+def filter_loss(
+  x,
+  templates,
+  gradient="exact",
+  image_categories=None,
+  filter_categories=None,
+  check_numerics=True,
+  beta=2.0,
+  centre="mass",
+  masks=None,
+):
   """Per-filter filter losses of a batch of post-ReLU feature maps.
 
   Args:
@@ -292,8 +312,9 @@ def filter_loss(x, templates, gradient="exact", image_categories=None, filter_ca
     f_shape = _static_shape(tf.convert_to_tensor(filter_categories))
     if f_shape != (channels,):
       raise ValueError(
-          f"filter_categories of shape {f_shape} do not fit {channels} filters of maps "
-          f"{_static_shape(x)}.")
+        f"filter_categories of shape {f_shape} do not fit {channels} filters of maps "
+        f"{_static_shape(x)}."
+      )
   x = tf.cast(x, dtype)
   if check_numerics:
     x = tf.debugging.check_numerics(x, "filter_loss: the feature maps contain NaN or Inf")
@@ -310,13 +331,16 @@ def filter_loss(x, templates, gradient="exact", image_categories=None, filter_ca
         if image_categories is None:  # no categories: every image is the filter's own
           positive = tf.ones(tf.stack([tf.shape(maps)[0], channels]), tf.bool)
         else:
-          positive = tf.equal(tf.cast(image_categories, tf.int32)[:, None],
-                              tf.cast(filter_categories, tf.int32)[None, :])
+          positive = tf.equal(
+            tf.cast(image_categories, tf.int32)[:, None],
+            tf.cast(filter_categories, tf.int32)[None, :],
+          )
         icnn = icnn_masks(maps, beta, centre) if masks is None else tf.cast(masks, maps.dtype)
         d_x = icnn_gradient(maps, tf.stop_gradient(icnn), positive)
       else:
-        target = _target_templates(maps, log_q, log_prior, size, image_categories,
-                                   filter_categories)
+        target = _target_templates(
+          maps, log_q, log_prior, size, image_categories, filter_categories
+        )
         # Keep only the target template's term: one einsum, no gathers.
         keep = tf.one_hot(target, size * size + 1, axis=1, dtype=d_s.dtype)  # (B, M, C)
         d_x = tf.einsum("btc,thw->bhwc", d_s * keep, templates)

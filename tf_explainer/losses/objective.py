@@ -45,6 +45,7 @@ def reconstruction_terms(fc, targets, names, lambda_l):
 def reconstruction_weights(mean_norms, lambda_l_scale):
   """`lambda_l = lambda_l_scale / E||max(x*_l, 0)||` from measured norms (float64 numpy)."""
   import numpy as np
+
   norms = np.asarray(mean_norms, dtype=np.float64)
   if not np.all(norms > 0):
     raise ValueError(f"Need positive mean norms of the reconstructed fc layers, got {mean_norms}.")
@@ -55,8 +56,7 @@ def classification_term(fc_last, kernel, bias, labels, scale):
   """The Explainer+cls data term: `scale * CE(classifier(fc_last), labels)`."""
   logits = tf.matmul(tf.cast(fc_last, tf.float32), kernel) + bias
   labels = tf.cast(tf.reshape(labels, [-1]), tf.int32)
-  return scale * tf.reduce_mean(
-      tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
+  return scale * tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
 
 
 def log_p_term(p, eta):
@@ -74,8 +74,16 @@ def filter_loss_inputs(out):
   return inputs
 
 
-def filter_loss_terms(inputs, templates, lambda_f, gradient, image_categories,
-                      filter_categories, masks=None, loss_fn=filter_loss):
+def filter_loss_terms(
+  inputs,
+  templates,
+  lambda_f,
+  gradient,
+  image_categories,
+  filter_categories,
+  masks=None,
+  loss_fn=filter_loss,
+):
   """Each interpretable layer's filter loss, per filter and weighted.
 
   Args:
@@ -97,9 +105,16 @@ def filter_loss_terms(inputs, templates, lambda_f, gradient, image_categories,
   per_filter, terms = [], {}
   for i, x in enumerate(inputs):
     kwargs = {"masks": masks[i]} if masks else {}
-    per_filter.append(loss_fn(x, templates, gradient=gradient,
-                                  image_categories=image_categories,
-                                  filter_categories=filter_categories[i], **kwargs))
+    per_filter.append(
+      loss_fn(
+        x,
+        templates,
+        gradient=gradient,
+        image_categories=image_categories,
+        filter_categories=filter_categories[i],
+        **kwargs,
+      )
+    )
     terms[f"filter_loss_{i + 1}"] = tf.reduce_sum(tf.stop_gradient(lambda_f[i]) * per_filter[i])
   terms["filter_loss"] = tf.add_n([terms[f"filter_loss_{i + 1}"] for i in range(len(inputs))])
   return per_filter, terms

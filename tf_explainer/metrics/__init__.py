@@ -1,12 +1,22 @@
 """Evaluation metrics: location instability and the unit-to-pixel mapping."""
 
-from tf_explainer.metrics.location_instability import (assign_filter_categories,
-                                                       filter_instabilities,
-                                                       filter_landmark_deviations,
-                                                       filter_landmark_distances,
-                                                       location_instability, peaks_and_scores)
+from tf_explainer.metrics.location_instability import (
+  assign_filter_categories,
+  filter_instabilities,
+  filter_landmark_deviations,
+  filter_landmark_distances,
+  location_instability,
+  peaks_and_scores,
+)
 from tf_explainer.metrics.receptive_field import UnitMapping, unit_mapping
 
-__all__ = ["UnitMapping", "assign_filter_categories", "filter_instabilities", "filter_landmark_deviations",
-           "filter_landmark_distances",
-           "location_instability", "peaks_and_scores", "unit_mapping"]
+__all__ = [
+  "UnitMapping",
+  "assign_filter_categories",
+  "filter_instabilities",
+  "filter_landmark_deviations",
+  "filter_landmark_distances",
+  "location_instability",
+  "peaks_and_scores",
+  "unit_mapping",
+]

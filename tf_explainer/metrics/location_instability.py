@@ -12,36 +12,48 @@ diagonal.
 import numpy as np
 
 
-def filter_landmark_deviations(peaks, scores, landmarks, top_n=100, image_categories=None,
-                               filter_categories=None):
+def filter_landmark_deviations(
+  peaks, scores, landmarks, top_n=100, image_categories=None, filter_categories=None
+):
   """Standard deviation of the peak-landmark distance per filter and landmark, `(F, K)`.
 
   NaN where fewer than two images qualify. Args: as `location_instability`.
   """
-  return _distance_statistic(peaks, scores, landmarks, top_n, image_categories,
-                             filter_categories, lambda d: np.std(d, ddof=1))
+  return _distance_statistic(
+    peaks,
+    scores,
+    landmarks,
+    top_n,
+    image_categories,
+    filter_categories,
+    lambda d: np.std(d, ddof=1),
+  )
 
 
-def filter_landmark_distances(peaks, scores, landmarks, top_n=100, image_categories=None,
-                              filter_categories=None):
+def filter_landmark_distances(
+  peaks, scores, landmarks, top_n=100, image_categories=None, filter_categories=None
+):
   """Mean peak-landmark distance per filter and landmark, `(F, K)`, over the same images.
 
   The landmark with the smallest mean distance is the part a filter fires on.
   """
-  return _distance_statistic(peaks, scores, landmarks, top_n, image_categories,
-                             filter_categories, np.mean)
+  return _distance_statistic(
+    peaks, scores, landmarks, top_n, image_categories, filter_categories, np.mean
+  )
 
 
-def _distance_statistic(peaks, scores, landmarks, top_n, image_categories, filter_categories,
-                        statistic):
+def _distance_statistic(
+  peaks, scores, landmarks, top_n, image_categories, filter_categories, statistic
+):
   """`statistic` of the distances between each filter's peaks and each landmark, `(F, K)`."""
   peaks = np.asarray(peaks, np.float64)
   scores = np.asarray(scores, np.float64)
   landmarks = np.asarray(landmarks, np.float64)
   n, f = scores.shape
   if peaks.shape != (n, f, 2):
-    raise ValueError(f"peaks must be (N, F, 2) = ({n}, {f}, 2) to match scores {scores.shape}, "
-                     f"got {peaks.shape}.")
+    raise ValueError(
+      f"peaks must be (N, F, 2) = ({n}, {f}, 2) to match scores {scores.shape}, got {peaks.shape}."
+    )
   if landmarks.ndim != 3 or landmarks.shape[0] != n or landmarks.shape[2] != 2:
     raise ValueError(f"landmarks must be (N, K, 2) with N = {n}, got {landmarks.shape}.")
   if (image_categories is None) != (filter_categories is None):
@@ -64,18 +76,21 @@ def _distance_statistic(peaks, scores, landmarks, top_n, image_categories, filte
   return result
 
 
-def filter_instabilities(peaks, scores, landmarks, top_n=100, image_categories=None,
-                         filter_categories=None):
+def filter_instabilities(
+  peaks, scores, landmarks, top_n=100, image_categories=None, filter_categories=None
+):
   """Per-filter instability in pixels, `(F,)`: the mean over landmarks, NaN if any is NaN."""
-  deviations = filter_landmark_deviations(peaks, scores, landmarks, top_n, image_categories,
-                                          filter_categories)
+  deviations = filter_landmark_deviations(
+    peaks, scores, landmarks, top_n, image_categories, filter_categories
+  )
   if deviations.shape[1] == 0:
     return np.full(deviations.shape[0], np.nan)
   return deviations.mean(axis=1)
 
 
-def location_instability(peaks, scores, landmarks, image_shape, top_n=100,
-                         image_categories=None, filter_categories=None):
+def location_instability(
+  peaks, scores, landmarks, image_shape, top_n=100, image_categories=None, filter_categories=None
+):
   """Location instability of a layer's filters (SPEC section 2).
 
   Args:
@@ -91,8 +106,9 @@ def location_instability(peaks, scores, landmarks, image_shape, top_n=100,
     float: mean over non-NaN filters divided by `sqrt(H^2 + W^2)`; NaN when no
     filter qualifies.
   """
-  per_filter = filter_instabilities(peaks, scores, landmarks, top_n, image_categories,
-                                    filter_categories)
+  per_filter = filter_instabilities(
+    peaks, scores, landmarks, top_n, image_categories, filter_categories
+  )
   if np.all(np.isnan(per_filter)):
     return float("nan")
   height, width = image_shape

@@ -13,8 +13,13 @@ import keras
 
 from tf_explainer import compat
 
-_SPATIAL = (keras.layers.Conv2D, keras.layers.MaxPooling2D, keras.layers.AveragePooling2D,
-            keras.layers.ZeroPadding2D, keras.layers.DepthwiseConv2D)
+_SPATIAL = (
+  keras.layers.Conv2D,
+  keras.layers.MaxPooling2D,
+  keras.layers.AveragePooling2D,
+  keras.layers.ZeroPadding2D,
+  keras.layers.DepthwiseConv2D,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,6 +32,7 @@ class UnitMapping:
   def to_pixels(self, units):
     """Maps `(..., 2)` unit indices (row, col) to pixel coordinates."""
     import numpy as np
+
     units = np.asarray(units, np.float64)
     return np.asarray(self.center) + units * np.asarray(self.stride)
 
@@ -60,10 +66,15 @@ def unit_mapping(model, layer_name):
     if not isinstance(layer, _SPATIAL):
       in_shape = getattr(layer, "input", None)
       out_shape = getattr(layer, "output", None)
-      if (in_shape is not None and out_shape is not None and len(in_shape.shape) == 4 and
-          tuple(in_shape.shape[1:3]) != tuple(out_shape.shape[1:3])):
-        raise ValueError(f"Layer {layer.name} changes the map size in a way unit_mapping "
-                         f"does not model.")
+      if (
+        in_shape is not None
+        and out_shape is not None
+        and len(in_shape.shape) == 4
+        and tuple(in_shape.shape[1:3]) != tuple(out_shape.shape[1:3])
+      ):
+        raise ValueError(
+          f"Layer {layer.name} changes the map size in a way unit_mapping does not model."
+        )
       continue
     config = layer.get_config()
     in_size = layer.input.shape[1:3]

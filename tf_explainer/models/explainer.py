@@ -130,8 +130,9 @@ class ExplainerConfig:
     if self.num_classes < 1:
       raise ValueError(f"num_classes must be positive, got {self.num_classes}.")
     if self.filter_category is not None and not 0 <= self.filter_category < self.num_classes:
-      raise ValueError(f"filter_category must be in [0, {self.num_classes}) or None, "
-                       f"got {self.filter_category}.")
+      raise ValueError(
+        f"filter_category must be in [0, {self.num_classes}) or None, got {self.filter_category}."
+      )
     if self.pool is not None:
       unknown = set(self.pool) - {"pool_size", "strides", "padding"}
       if unknown:
@@ -174,14 +175,19 @@ class Explainer(keras.Model):
     self.interp_convs = [_conv(f"conv_interp_{i + 1}", width) for i in range(config.interp_layers)]
     if config.gradient == "icnn":
       self.interp_masks = [
-          TemplateMask(ICNN_START_BETA, mode="icnn", centre=config.icnn_centre,
-                       name=f"mask_interp_{i + 1}") for i in range(config.interp_layers)]
+        TemplateMask(
+          ICNN_START_BETA, mode="icnn", centre=config.icnn_centre, name=f"mask_interp_{i + 1}"
+        )
+        for i in range(config.interp_layers)
+      ]
     else:
-      self.interp_masks = [TemplateMask(config.beta, name=f"mask_interp_{i + 1}")
-                           for i in range(config.interp_layers)]
+      self.interp_masks = [
+        TemplateMask(config.beta, name=f"mask_interp_{i + 1}") for i in range(config.interp_layers)
+      ]
     self.ordin_convs = [
-        _conv("conv_ordin" if config.ordin_layers == 1 else f"conv_ordin_{i + 1}", width)
-        for i in range(config.ordin_layers)]
+      _conv("conv_ordin" if config.ordin_layers == 1 else f"conv_ordin_{i + 1}", width)
+      for i in range(config.ordin_layers)
+    ]
     self.norm_interp = NormLayer(config.norm_momentum, name="norm_interp")
     self.norm_ordin = NormLayer(config.norm_momentum, name="norm_ordin")
     if config.pool:
@@ -191,8 +197,9 @@ class Explainer(keras.Model):
     self.gate = SigmoidGate(config.initial_p, name="gate")
     self.flatten = keras.layers.Flatten(name="flatten")
     self.decoder = [
-        keras.layers.Dense(units, activation="relu", name=f"fc_dec_{i + 1}")
-        for i, units in enumerate(config.fc_sizes)]
+      keras.layers.Dense(units, activation="relu", name=f"fc_dec_{i + 1}")
+      for i, units in enumerate(config.fc_sizes)
+    ]
     self.build((None,) + config.target_shape)
     if config.interp_init == "identity":
       for conv in self.interp_convs[1:]:
@@ -212,7 +219,9 @@ class Explainer(keras.Model):
     got = tuple(shape)[1:]
     if len(shape) != 4 or got != self.config.target_shape:
       raise ValueError(
-          f"Explainer built for target maps {self.config.target_shape}, got input shape {tuple(shape)}.")
+        f"Explainer built for target maps {self.config.target_shape}, "
+        f"got input shape {tuple(shape)}."
+      )
 
   def forward(self, maps, training=False, sample_mask=None):
     """The forward pass with its intermediate tensors.
@@ -242,8 +251,15 @@ class Explainer(keras.Model):
     for dense in self.decoder:
       h = dense(h)
       fc.append(h)
-    return {"interp_maps": interp_maps, "masked": masked, "ordin_map": y,
-            "x_interp": x_interp, "x_ordin": x_ordin, "fc": fc, "p": self.gate.p}
+    return {
+      "interp_maps": interp_maps,
+      "masked": masked,
+      "ordin_map": y,
+      "x_interp": x_interp,
+      "x_ordin": x_ordin,
+      "fc": fc,
+      "p": self.gate.p,
+    }
 
   def call(self, maps, training=False):
     return self.outputs_of(self.forward(maps, training=training))
@@ -260,8 +276,11 @@ class Explainer(keras.Model):
     return self.gate.p
 
   def get_config(self):
-    return {"config": self.config.to_dict(), "name": self.name,
-            "dtype": keras.dtype_policies.serialize(self.dtype_policy)}
+    return {
+      "config": self.config.to_dict(),
+      "name": self.name,
+      "dtype": keras.dtype_policies.serialize(self.dtype_policy),
+    }
 
   @classmethod
   def from_config(cls, config):
@@ -298,8 +317,9 @@ def _expand_fc_input(kernel, pooled_shape):
   """Reshapes the first fc kernel `(H*W*C_top, out)` to `(H*W*C, out)`, zero-padding channels."""
   h, w, c = pooled_shape
   if kernel.shape[0] % (h * w):
-    raise ValueError(f"The first fc kernel {kernel.shape} does not fit a pooled map of "
-                     f"{pooled_shape}.")
+    raise ValueError(
+      f"The first fc kernel {kernel.shape} does not fit a pooled map of {pooled_shape}."
+    )
   c_top = kernel.shape[0] // (h * w)
   spatial = kernel.reshape(h, w, c_top, kernel.shape[1])
   full = np.zeros((h, w, c, kernel.shape[1]), kernel.dtype)
@@ -313,7 +333,9 @@ def _copy_overlap(layer, kernel, bias):
   current_k, current_b = [w.numpy() for w in (layer.kernel, layer.bias)]
   kernel, bias = np.asarray(kernel), np.asarray(bias)
   if kernel.ndim != current_k.ndim:
-    raise ValueError(f"Cannot copy a kernel of shape {kernel.shape} into {layer.name} {current_k.shape}.")
+    raise ValueError(
+      f"Cannot copy a kernel of shape {kernel.shape} into {layer.name} {current_k.shape}."
+    )
   region = tuple(slice(0, min(a, b)) for a, b in zip(kernel.shape, current_k.shape))
   current_k[region] = kernel[region]
   n = min(bias.shape[0], current_b.shape[0])

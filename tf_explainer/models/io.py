@@ -58,8 +58,9 @@ def _relative(path, start):
   return os.path.relpath(os.path.abspath(path), os.path.abspath(start))
 
 
-def save_explainer(explainer, model_dir, performer_dir, dataset_dir=None, unlabeled_dir=None,
-                   train_split="train"):
+def save_explainer(
+  explainer, model_dir, performer_dir, dataset_dir=None, unlabeled_dir=None, train_split="train"
+):
   """Writes `explainer.keras` (the network) and `explainer.json` atomically.
 
   `explainer` is the `Explainer` network (a trainer's `.explainer`).
@@ -107,13 +108,16 @@ def load_explainer(explainer_dir):
     manifest[key] = manifest_path(explainer_dir, manifest, key)
   explainer = keras.saving.load_model(model_file)
   if not isinstance(explainer, Explainer):
-    raise ValueError(f"explainer_dir={explainer_dir}: {model_file} holds a "
-                     f"{type(explainer).__name__}, not an Explainer network (saved by an older "
-                     f"version? train it again).")
+    raise ValueError(
+      f"explainer_dir={explainer_dir}: {model_file} holds a "
+      f"{type(explainer).__name__}, not an Explainer network (saved by an older "
+      f"version? train it again)."
+    )
   model, spec = load_performer(manifest["performer_dir"])
   target = tuple(model.get_layer(spec.target_layer).output.shape[1:])
   if tuple(explainer.config.target_shape) != target:
     raise ValueError(
-        f"The explainer in {explainer_dir} expects target maps {explainer.config.target_shape}, "
-        f"but the performer in {manifest['performer_dir']} ({spec.arch}) gives {target}.")
+      f"The explainer in {explainer_dir} expects target maps {explainer.config.target_shape}, "
+      f"but the performer in {manifest['performer_dir']} ({spec.arch}) gives {target}."
+    )
   return explainer, model, spec, manifest

@@ -18,8 +18,15 @@ def min_input_size():
   return 11 + 4 * 26  # 115
 
 
-def build(num_classes, image_size=227, width=1.0, fc_units=4096, grouped=True,
-          variant="caffe", name="alexnet"):
+def build(
+  num_classes,
+  image_size=227,
+  width=1.0,
+  fc_units=4096,
+  grouped=True,
+  variant="caffe",
+  name="alexnet",
+):
   """Builds AlexNet.
 
   Args:
@@ -69,7 +76,14 @@ def build(num_classes, image_size=227, width=1.0, fc_units=4096, grouped=True,
   logits = base.classifier_head(pool5(x), fc_units, num_classes)
   model = keras.Model(images, logits, name=name)
   spec = base.PerformerSpec(
-      arch="alexnet", num_classes=num_classes, image_size=image_size, width=width,
-      fc_units=fc_units, target_layer="relu4", top_conv_layer="conv5",
-      last_pool=base.pool_config(pool5), grouped=grouped)
+    arch="alexnet",
+    num_classes=num_classes,
+    image_size=image_size,
+    width=width,
+    fc_units=fc_units,
+    target_layer="relu4",
+    top_conv_layer="conv5",
+    last_pool=base.pool_config(pool5),
+    grouped=grouped,
+  )
   return model, spec

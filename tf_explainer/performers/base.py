@@ -1,7 +1,6 @@
 """What every performer shares: its description, preprocessing and head."""
 
 import dataclasses
-import os
 from typing import Optional
 
 import keras
@@ -78,8 +77,9 @@ class PerformerSpec:
       if key in values:
         values[key] = tuple(values[key])
     if values.get("last_pool"):
-      values["last_pool"] = {k: tuple(v) if isinstance(v, list) else v
-                             for k, v in values["last_pool"].items()}
+      values["last_pool"] = {
+        k: tuple(v) if isinstance(v, list) else v for k, v in values["last_pool"].items()
+      }
     return io_utils.dataclass_from_dict(cls, values, "performer spec")
 
 
@@ -113,8 +113,12 @@ class LocalResponseNorm(keras.layers.Layer):
 
   def call(self, x):
     y = tf.nn.local_response_normalization(
-        tf.cast(x, tf.float32), depth_radius=self.size // 2, bias=self.k,
-        alpha=self.alpha / self.size, beta=self.beta)
+      tf.cast(x, tf.float32),
+      depth_radius=self.size // 2,
+      bias=self.k,
+      alpha=self.alpha / self.size,
+      beta=self.beta,
+    )
     return tf.cast(y, x.dtype)
 
   def get_config(self):
@@ -139,8 +143,9 @@ class SplitGroupConv2D(keras.layers.Conv2D):
       return super().convolution_op(inputs, kernel)
     axis = -1 if self.data_format == "channels_last" else 1
     parts = zip(ops.split(inputs, self.groups, axis=axis), ops.split(kernel, self.groups, axis=-1))
-    return ops.concatenate([super(SplitGroupConv2D, self).convolution_op(x, k) for x, k in parts],
-                           axis=axis)
+    return ops.concatenate(
+      [super(SplitGroupConv2D, self).convolution_op(x, k) for x, k in parts], axis=axis
+    )
 
 
 def plain_graph_copy(model):
@@ -162,8 +167,9 @@ def plain_graph_copy(model):
 
 def conv_relu(x, filters, kernel, name, stride=1, padding="same", groups=1):
   """Conv layer `conv<name>` followed by a separate `relu<name>` layer."""
-  x = keras.layers.Conv2D(filters, kernel, strides=stride, padding=padding, groups=groups,
-                          name=f"conv{name}")(x)
+  x = keras.layers.Conv2D(
+    filters, kernel, strides=stride, padding=padding, groups=groups, name=f"conv{name}"
+  )(x)
   return keras.layers.ReLU(name=f"relu{name}")(x)
 
 
@@ -193,17 +199,20 @@ def scaled(filters, width):
 def pool_config(layer):
   """The `last_pool` dict of a Keras pooling layer."""
   config = layer.get_config()
-  return {"pool_size": tuple(config["pool_size"]), "strides": tuple(config["strides"]),
-          "padding": config["padding"]}
+  return {
+    "pool_size": tuple(config["pool_size"]),
+    "strides": tuple(config["strides"]),
+    "padding": config["padding"],
+  }
 
 
 def feature_model(model, spec):
   """A model from images to the target map, fc6, fc7 (post-ReLU) and logits."""
   outputs = {
-      "target": model.get_layer(spec.target_layer).output,
-      spec.fc_layers[0]: model.get_layer(spec.fc_layers[0]).output,
-      spec.fc_layers[1]: model.get_layer(spec.fc_layers[1]).output,
-      "logits": model.output,
+    "target": model.get_layer(spec.target_layer).output,
+    spec.fc_layers[0]: model.get_layer(spec.fc_layers[0]).output,
+    spec.fc_layers[1]: model.get_layer(spec.fc_layers[1]).output,
+    "logits": model.output,
   }
   return keras.Model(model.inputs[0], outputs, name=f"{model.name}_features")
 
@@ -218,7 +227,8 @@ def layer_weights(model, name):
     full = np.zeros((kh, kw, cin_g * groups, cout), kernel.dtype)
     step = cout // groups
     for g in range(groups):
-      full[:, :, g * cin_g:(g + 1) * cin_g, g * step:(g + 1) * step] = \
-          kernel[:, :, :, g * step:(g + 1) * step]
+      full[:, :, g * cin_g : (g + 1) * cin_g, g * step : (g + 1) * step] = kernel[
+        :, :, :, g * step : (g + 1) * step
+      ]
     kernel = full
   return kernel, bias

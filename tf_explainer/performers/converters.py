@@ -13,9 +13,14 @@ import numpy as np
 
 CAFFE_LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8")
 TORCHVISION_LAYERS = {
-    "conv1": "features.0", "conv2": "features.3", "conv3": "features.6",
-    "conv4": "features.8", "conv5": "features.10",
-    "fc6": "classifier.1", "fc7": "classifier.4", "fc8": "classifier.6",
+  "conv1": "features.0",
+  "conv2": "features.3",
+  "conv3": "features.6",
+  "conv4": "features.8",
+  "conv5": "features.10",
+  "fc6": "classifier.1",
+  "fc7": "classifier.4",
+  "fc8": "classifier.6",
 }
 
 
@@ -26,8 +31,9 @@ def _assign(model, layer_name, kernel, bias, path, skip_mismatched_classifier):
     if layer_name == "fc8" and skip_mismatched_classifier:
       return False
     raise ValueError(
-        f"{path}: layer {layer_name} has kernel {tuple(kernel.shape)} and bias "
-        f"{tuple(bias.shape)}, the model expects {want_k} and {want_b}.")
+      f"{path}: layer {layer_name} has kernel {tuple(kernel.shape)} and bias "
+      f"{tuple(bias.shape)}, the model expects {want_k} and {want_b}."
+    )
   layer.set_weights([kernel.astype(np.float32), bias.astype(np.float32)])
   return True
 

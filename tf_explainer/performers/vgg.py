@@ -26,9 +26,16 @@ def build_vgg_m(num_classes, image_size=224, width=1.0, fc_units=4096, name="vgg
   pool5 = keras.layers.MaxPooling2D(3, 2, name="pool5")
   logits = base.classifier_head(pool5(x), fc_units, num_classes)
   spec = base.PerformerSpec(
-      arch="vgg_m", num_classes=num_classes, image_size=image_size, width=width,
-      fc_units=fc_units, target_layer="relu4", top_conv_layer="conv5",
-      last_pool=base.pool_config(pool5), grouped=False)
+    arch="vgg_m",
+    num_classes=num_classes,
+    image_size=image_size,
+    width=width,
+    fc_units=fc_units,
+    target_layer="relu4",
+    top_conv_layer="conv5",
+    last_pool=base.pool_config(pool5),
+    grouped=False,
+  )
   return keras.Model(images, logits, name=name), spec
 
 
@@ -56,9 +63,16 @@ def build_vgg_s(num_classes, image_size=224, width=1.0, fc_units=4096, name="vgg
   pool5 = keras.layers.MaxPooling2D(3, 3, name="pool5")
   logits = base.classifier_head(pool5(x), fc_units, num_classes)
   spec = base.PerformerSpec(
-      arch="vgg_s", num_classes=num_classes, image_size=image_size, width=width,
-      fc_units=fc_units, target_layer="relu4", top_conv_layer="conv5",
-      last_pool=base.pool_config(pool5), grouped=False)
+    arch="vgg_s",
+    num_classes=num_classes,
+    image_size=image_size,
+    width=width,
+    fc_units=fc_units,
+    target_layer="relu4",
+    top_conv_layer="conv5",
+    last_pool=base.pool_config(pool5),
+    grouped=False,
+  )
   return keras.Model(images, logits, name=name), spec
 
 
@@ -70,8 +84,7 @@ def vgg_s_min_input_size():
 VGG16_BLOCKS = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))
 
 
-def build_vgg16(num_classes, image_size=224, width=1.0, fc_units=4096, weights=None,
-                name="vgg16"):
+def build_vgg16(num_classes, image_size=224, width=1.0, fc_units=4096, weights=None, name="vgg16"):
   """VGG-16 on `keras.applications.VGG16`.
 
   Args:
@@ -96,19 +109,32 @@ def build_vgg16(num_classes, image_size=224, width=1.0, fc_units=4096, weights=N
   # every layer is reachable by name in one functional graph.
   for block, (n, convs) in enumerate(VGG16_BLOCKS):
     for c in range(convs):
-      x = keras.layers.Conv2D(base.scaled(n, width), 3, padding="same", activation="relu",
-                              name=f"block{block + 1}_conv{c + 1}")(x)
+      x = keras.layers.Conv2D(
+        base.scaled(n, width),
+        3,
+        padding="same",
+        activation="relu",
+        name=f"block{block + 1}_conv{c + 1}",
+      )(x)
     x = keras.layers.MaxPooling2D(2, 2, name=f"block{block + 1}_pool")(x)
   logits = base.classifier_head(x, fc_units, num_classes)
   model = keras.Model(images, logits, name=name)
   if weights is not None:
     application = keras.applications.VGG16(
-        include_top=False, weights=weights, input_shape=(image_size, image_size, 3))
+      include_top=False, weights=weights, input_shape=(image_size, image_size, 3)
+    )
     for layer in application.layers:
       if layer.name.startswith("block") and layer.get_weights():
         model.get_layer(layer.name).set_weights(layer.get_weights())
   spec = base.PerformerSpec(
-      arch="vgg16", num_classes=num_classes, image_size=image_size, width=width,
-      fc_units=fc_units, target_layer="block5_conv2", top_conv_layer="block5_conv3",
-      last_pool={"pool_size": (2, 2), "strides": (2, 2), "padding": "valid"}, grouped=False)
+    arch="vgg16",
+    num_classes=num_classes,
+    image_size=image_size,
+    width=width,
+    fc_units=fc_units,
+    target_layer="block5_conv2",
+    top_conv_layer="block5_conv3",
+    last_pool={"pool_size": (2, 2), "strides": (2, 2), "padding": "valid"},
+    grouped=False,
+  )
   return model, spec

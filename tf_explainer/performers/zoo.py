@@ -32,8 +32,10 @@ ARCH_SETTINGS = ("width", "fc_units", "image_size")
 def paths(arch, directory=None):
   """`(weights file, model card)` of the shipped `arch`."""
   directory = directory or WEIGHTS_DIR
-  return (os.path.join(directory, f"{arch}_synthetic.npz"),
-          os.path.join(directory, f"{arch}_synthetic.json"))
+  return (
+    os.path.join(directory, f"{arch}_synthetic.npz"),
+    os.path.join(directory, f"{arch}_synthetic.json"),
+  )
 
 
 def available(directory=None):
@@ -41,8 +43,11 @@ def available(directory=None):
   directory = directory or WEIGHTS_DIR
   if not os.path.isdir(directory):
     return []
-  return sorted(name[:-len("_synthetic.json")] for name in os.listdir(directory)
-                if name.endswith("_synthetic.json"))
+  return sorted(
+    name[: -len("_synthetic.json")]
+    for name in os.listdir(directory)
+    if name.endswith("_synthetic.json")
+  )
 
 
 def sha256(path):
@@ -58,8 +63,10 @@ def card(arch, directory=None):
   _, card_path = paths(arch, directory)
   if not os.path.exists(card_path):
     have = available(directory)
-    raise ValueError(f"weights=synthetic: no synthetic weights are shipped for arch={arch} "
-                     f"(shipped: {', '.join(have) if have else 'none'}).")
+    raise ValueError(
+      f"weights=synthetic: no synthetic weights are shipped for arch={arch} "
+      f"(shipped: {', '.join(have) if have else 'none'})."
+    )
   with open(card_path) as f:
     return json.load(f)
 
@@ -70,9 +77,11 @@ def check_settings(arch, settings, directory=None):
   for name in ARCH_SETTINGS:
     value = settings.get(name)
     if value is not None and float(value) != float(shipped[name]):
-      raise ValueError(f"weights=synthetic: {name}={value} differs from the shipped "
-                       f"{arch} ({name} = {shipped[name]}); leave `{name}` unset or set it to "
-                       f"{shipped[name]}.")
+      raise ValueError(
+        f"weights=synthetic: {name}={value} differs from the shipped "
+        f"{arch} ({name} = {shipped[name]}); leave `{name}` unset or set it to "
+        f"{shipped[name]}."
+      )
   return shipped
 
 
@@ -88,9 +97,11 @@ def load_synthetic(model, arch, classifier_layer, directory=None):
     raise ValueError(f"weights=synthetic: {weights_path} is missing; reinstall the package.")
   digest = sha256(weights_path)
   if digest != shipped["sha256"]:
-    raise ValueError(f"weights=synthetic: {weights_path} fails its checksum (SHA-256 {digest}, "
-                     f"the model card says {shipped['sha256']}); reinstall the package or remake "
-                     f"it with training/pretrain_performer.py.")
+    raise ValueError(
+      f"weights=synthetic: {weights_path} fails its checksum (SHA-256 {digest}, "
+      f"the model card says {shipped['sha256']}); reinstall the package or remake "
+      f"it with training/pretrain_performer.py."
+    )
   with np.load(weights_path) as stored:
     arrays = {key: stored[key] for key in stored.files}
   for layer in model.layers:
@@ -98,12 +109,15 @@ def load_synthetic(model, arch, classifier_layer, directory=None):
       continue
     values = [arrays.get(f"{layer.name}/{i}") for i in range(len(layer.weights))]
     if any(v is None for v in values):
-      raise ValueError(f"weights=synthetic: {weights_path} has no weights for layer "
-                       f"{layer.name!r} of {arch}.")
+      raise ValueError(
+        f"weights=synthetic: {weights_path} has no weights for layer {layer.name!r} of {arch}."
+      )
     for variable, value in zip(layer.weights, values):
       if tuple(variable.shape) != value.shape:
-        raise ValueError(f"weights=synthetic: layer {layer.name!r} of {arch} has shape "
-                         f"{tuple(variable.shape)}, the shipped weights {value.shape}.")
+        raise ValueError(
+          f"weights=synthetic: layer {layer.name!r} of {arch} has shape "
+          f"{tuple(variable.shape)}, the shipped weights {value.shape}."
+        )
     layer.set_weights(values)
   return shipped
 
@@ -132,8 +146,14 @@ def export_synthetic(model, spec, model_card, directory=None):
   with open(tmp, "wb") as f:
     f.write(buffer.getvalue())
   os.replace(tmp, weights_path)
-  model_card = dict(model_card, arch=spec.arch, width=spec.width, fc_units=spec.fc_units,
-                    image_size=spec.image_size, sha256=sha256(weights_path),
-                    size_bytes=os.path.getsize(weights_path))
+  model_card = dict(
+    model_card,
+    arch=spec.arch,
+    width=spec.width,
+    fc_units=spec.fc_units,
+    image_size=spec.image_size,
+    sha256=sha256(weights_path),
+    size_bytes=os.path.getsize(weights_path),
+  )
   io_utils.write_json(card_path, model_card)
   return weights_path, card_path

@@ -55,9 +55,10 @@ def check_finite(history, model_dir):
   losses = history.history.get("loss", [])
   if losses and not math.isfinite(losses[-1]):
     raise FloatingPointError(
-        f"Training stopped: the loss became {losses[-1]} in epoch {len(losses)}; the checkpoints "
-        f"in {model_dir} are those of the last finite epoch. Lower `learning_rate` or check "
-        f"the data.")
+      f"Training stopped: the loss became {losses[-1]} in epoch {len(losses)}; the checkpoints "
+      f"in {model_dir} are those of the last finite epoch. Lower `learning_rate` or check "
+      f"the data."
+    )
 
 
 SETTINGS_FILE = "run_settings.json"
@@ -79,14 +80,18 @@ def prepare_resume(model_dir, settings, restart=False):
     io_utils.rmtree(backup)
   elif io_utils.isdir(backup) and io_utils.exists(path):
     recorded = io_utils.read_json(path)
-    changed = [key for key in sorted(set(recorded) | set(settings))
-               if recorded.get(key) != settings.get(key)]
+    changed = [
+      key for key in sorted(set(recorded) | set(settings)) if recorded.get(key) != settings.get(key)
+    ]
     if changed:
-      what = "; ".join(f"{key}: {recorded.get(key)!r} then, {settings.get(key)!r} now"
-                       for key in changed)
-      raise ValueError(f"model_dir={model_dir} holds an interrupted run with other settings "
-                       f"({what}): pass `restart` to start it over, or choose another "
-                       f"`model_dir`.")
+      what = "; ".join(
+        f"{key}: {recorded.get(key)!r} then, {settings.get(key)!r} now" for key in changed
+      )
+      raise ValueError(
+        f"model_dir={model_dir} holds an interrupted run with other settings "
+        f"({what}): pass `restart` to start it over, or choose another "
+        f"`model_dir`."
+      )
   io_utils.write_json(path, settings)
 
 

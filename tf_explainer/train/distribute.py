@@ -33,5 +33,6 @@ def set_precision(name):
 def check_global_batch(batch_size, strategy):
   replicas = strategy.num_replicas_in_sync
   if batch_size % replicas:
-    raise ValueError(f"batch_size={batch_size} is not divisible by the {replicas} replicas "
-                     f"of the strategy.")
+    raise ValueError(
+      f"batch_size={batch_size} is not divisible by the {replicas} replicas of the strategy."
+    )

@@ -14,8 +14,14 @@ from tf_explainer import performers
 from tf_explainer.models import io as model_io
 from tf_explainer import settings as settings_lib
 from tf_explainer.losses.filter_loss import CENTRES, GRADIENTS
-from tf_explainer.models.explainer import (ICNN_BETAS, INTERP_INITS, OBJECTIVES, PAPER_ETA,
-                                           Explainer, ExplainerConfig)
+from tf_explainer.models.explainer import (
+  ICNN_BETAS,
+  INTERP_INITS,
+  OBJECTIVES,
+  PAPER_ETA,
+  Explainer,
+  ExplainerConfig,
+)
 from tf_explainer.settings import setting
 from tf_explainer.data import pipeline
 from tf_explainer.train import callbacks as callbacks_lib
@@ -29,10 +35,14 @@ from tf_explainer.train import trainer as trainer_lib
 def explainer_config(spec, **overrides):
   """The `ExplainerConfig` that fits a performer, with the paper's eta for its arch."""
   # Target map shape from the spec's architecture, measured on the model by the caller.
-  values = dict(fc_sizes=spec.fc_sizes, fc_names=spec.fc_names,
-                num_classes=spec.num_classes, pool=spec.last_pool,
-                filter_category=1 if spec.task == "single" else None,
-                eta=PAPER_ETA[spec.arch])
+  values = dict(
+    fc_sizes=spec.fc_sizes,
+    fc_names=spec.fc_names,
+    num_classes=spec.num_classes,
+    pool=spec.last_pool,
+    filter_category=1 if spec.task == "single" else None,
+    eta=PAPER_ETA[spec.arch],
+  )
   values.update({k: v for k, v in overrides.items() if v is not None})
   return ExplainerConfig(**values)
 
@@ -57,60 +67,106 @@ class ExplainerSettings:
   dataset_dir: Optional[str] = setting(None, "CUB-layout dataset root.", required=True)
   model_dir: Optional[str] = setting(None, "Output folder of the explainer.", required=True)
   unlabeled_dir: Optional[str] = setting(
-      None, "Optional second CUB-layout root whose images (all splits, labels unused) are added "
-      "to the distillation set.")
+    None,
+    "Optional second CUB-layout root whose images (all splits, labels unused) are added "
+    "to the distillation set.",
+  )
   epochs: int = setting(10, "Training epochs.", lower_bound=1)
   batch_size: int = setting(32, "Global batch size.", lower_bound=2)
   strategy: str = setting("default", "tf.distribute strategy.", choices=distribute.STRATEGIES)
-  mixed_precision: str = setting("float32", "Keras dtype policy; losses stay float32.",
-                                 choices=distribute.PRECISIONS)
+  mixed_precision: str = setting(
+    "float32", "Keras dtype policy; losses stay float32.", choices=distribute.PRECISIONS
+  )
   cache: bool = setting(True, "Cache the performer's features on disk.")
   learning_rate: float = setting(1e-4, "Adam learning rate.", lower_bound=0)
-  gate_learning_rate: float = setting(1e-2, "Adam learning rate of the gate's w_p (0: use "
-                                      "learning_rate).", lower_bound=0)
-  gradient: str = setting("approx", "Filter-loss gradient: the paper's approximation, the "
-                          "formula's exact gradient, or the reference implementation's (with "
-                          "its mask).", choices=GRADIENTS)
-  icnn_centre: Optional[str] = setting(None, "gradient=icnn: each map's centre (default mass, "
-                                       "the reference's).", choices=CENTRES)
-  icnn_beta: Optional[str] = setting(None, "gradient=icnn: mask sharpness per filter, adapted "
-                                     "to its spread or fixed at 2 (default adaptive).",
-                                     choices=ICNN_BETAS)
-  mask: Optional[bool] = setting(None, "Apply the interpretable layers' masks (default true; "
-                                 "false is the ablation without them).")
-  interp_init: Optional[str] = setting(None, "How the second interpretable conv layer starts: "
-                                       "random (the paper; the default) or the identity (see "
-                                       "BENCHMARKS.md).", choices=INTERP_INITS)
-  interp_layers: Optional[int] = setting(None, "Interpretable conv layers (2, the paper's, by "
-                                         "default).", lower_bound=1)
-  eta: Optional[float] = setting(None, "Weight of -log p per image; default the paper's value "
-                                 "for the architecture.", lower_bound=0)
+  gate_learning_rate: float = setting(
+    1e-2, "Adam learning rate of the gate's w_p (0: use learning_rate).", lower_bound=0
+  )
+  gradient: str = setting(
+    "approx",
+    "Filter-loss gradient: the paper's approximation, the "
+    "formula's exact gradient, or the reference implementation's (with "
+    "its mask).",
+    choices=GRADIENTS,
+  )
+  icnn_centre: Optional[str] = setting(
+    None, "gradient=icnn: each map's centre (default mass, the reference's).", choices=CENTRES
+  )
+  icnn_beta: Optional[str] = setting(
+    None,
+    "gradient=icnn: mask sharpness per filter, adapted "
+    "to its spread or fixed at 2 (default adaptive).",
+    choices=ICNN_BETAS,
+  )
+  mask: Optional[bool] = setting(
+    None,
+    "Apply the interpretable layers' masks (default true; false is the ablation without them).",
+  )
+  interp_init: Optional[str] = setting(
+    None,
+    "How the second interpretable conv layer starts: "
+    "random (the paper; the default) or the identity (see "
+    "BENCHMARKS.md).",
+    choices=INTERP_INITS,
+  )
+  interp_layers: Optional[int] = setting(
+    None, "Interpretable conv layers (2, the paper's, by default).", lower_bound=1
+  )
+  eta: Optional[float] = setting(
+    None,
+    "Weight of -log p per image; default the paper's value for the architecture.",
+    lower_bound=0,
+  )
   lambda_l_scale: Optional[float] = setting(None, "Numerator of lambda_l (5e4).", lower_bound=0)
-  lambda_f_divisor: Optional[float] = setting(None, "The 300 of lambda_f's rule.",
-                                              lower_bound=0)
+  lambda_f_divisor: Optional[float] = setting(None, "The 300 of lambda_f's rule.", lower_bound=0)
   initial_p: Optional[float] = setting(None, "p before training (0.5).")
-  monitor_every: int = setting(5, "Epochs between location-instability measurements on "
-                               "held-out images for TensorBoard (0: off).", lower_bound=0)
+  monitor_every: int = setting(
+    5,
+    "Epochs between location-instability measurements on held-out images for TensorBoard (0: off).",
+    lower_bound=0,
+  )
   monitor_images: int = setting(64, "Images the monitor measures.", lower_bound=1, flag=False)
-  monitor_split: str = setting("test", "Images the monitor measures (the validation split "
-                               "while settings are chosen).", flag=False)
-  objective: str = setting("reconstruction", "reconstruction: the explainer; classification: "
-                           "the paper's Explainer+cls baseline (uses the true labels).",
-                           choices=OBJECTIVES)
-  jit_compile: bool = setting(True, "Compile the training step with XLA (faster on CPU in "
-                              "BENCHMARKS.md).")
-  train_split: str = setting("train", "Images to distil on: the training split, or the "
-                             "training split less the validation split, while settings are "
-                             "chosen.", choices=data_lib.TRAIN_SPLITS)
+  monitor_split: str = setting(
+    "test",
+    "Images the monitor measures (the validation split while settings are chosen).",
+    flag=False,
+  )
+  objective: str = setting(
+    "reconstruction",
+    "reconstruction: the explainer; classification: "
+    "the paper's Explainer+cls baseline (uses the true labels).",
+    choices=OBJECTIVES,
+  )
+  jit_compile: bool = setting(
+    True, "Compile the training step with XLA (faster on CPU in BENCHMARKS.md)."
+  )
+  train_split: str = setting(
+    "train",
+    "Images to distil on: the training split, or the "
+    "training split less the validation split, while settings are "
+    "chosen.",
+    choices=data_lib.TRAIN_SPLITS,
+  )
   seed: int = setting(0, "Random seed.")
-  deterministic: bool = setting(False, "TensorFlow's deterministic kernels: two runs with one "
-                                "seed give identical results (see BENCHMARKS.md for the cost).")
-  overwrite: bool = setting(False, "Write into a non-empty model_dir that is not an earlier "
-                            "explainer folder (refused otherwise).")
-  restart: bool = setting(False, "Start an interrupted run in model_dir over instead of "
-                          "resuming it (resuming under other settings is refused).")
-  on_error: str = setting("fail", "An image that cannot be decoded: fail with its name, or "
-                          "skip it (and say how many).", choices=data_lib.ON_ERROR)
+  deterministic: bool = setting(
+    False,
+    "TensorFlow's deterministic kernels: two runs with one "
+    "seed give identical results (see BENCHMARKS.md for the cost).",
+  )
+  overwrite: bool = setting(
+    False,
+    "Write into a non-empty model_dir that is not an earlier explainer folder (refused otherwise).",
+  )
+  restart: bool = setting(
+    False,
+    "Start an interrupted run in model_dir over instead of "
+    "resuming it (resuming under other settings is refused).",
+  )
+  on_error: str = setting(
+    "fail",
+    "An image that cannot be decoded: fail with its name, or skip it (and say how many).",
+    choices=data_lib.ON_ERROR,
+  )
   verbose: int = setting(1, "0: silent; 1: progress bars.", flag=False)
   extra_callbacks: tuple = setting((), "More Keras callbacks.", flag=False)
 
@@ -120,9 +176,22 @@ class ExplainerSettings:
 
 # Settings a run may change when it resumes: where it writes, how long and how
 # it runs, not what it trains.
-RESUME_FREE = ("model_dir", "epochs", "strategy", "cache", "monitor_every", "monitor_images",
-               "monitor_split", "jit_compile", "deterministic", "overwrite", "restart",
-               "on_error", "verbose", "extra_callbacks")
+RESUME_FREE = (
+  "model_dir",
+  "epochs",
+  "strategy",
+  "cache",
+  "monitor_every",
+  "monitor_images",
+  "monitor_split",
+  "jit_compile",
+  "deterministic",
+  "overwrite",
+  "restart",
+  "on_error",
+  "verbose",
+  "extra_callbacks",
+)
 
 
 def run(**settings):
@@ -170,8 +239,7 @@ def run(**settings):
   data_lib.check_train_split(s.train_split)
   for name, value in (("icnn_centre", s.icnn_centre), ("icnn_beta", s.icnn_beta)):
     if value is not None and s.gradient != "icnn":
-      raise ValueError(f"{name}={value} applies only to gradient=icnn, not "
-                       f"gradient={s.gradient}.")
+      raise ValueError(f"{name}={value} applies only to gradient=icnn, not gradient={s.gradient}.")
   if s.train_split != "train" and s.monitor_split == "test":
     s.monitor_split = data_lib.held_out_split(s.train_split)  # no test images while tuning
   train = data_lib.select(dataset, s.train_split)
@@ -181,22 +249,28 @@ def run(**settings):
   distribute.check_global_batch(s.batch_size, strat)
   io_utils.claim_dir(s.model_dir, "explainer", "model_dir", s.overwrite)
   # Every setting that shapes the trained model must match to resume a run.
-  resume_key = {f.name: getattr(s, f.name) for f in dataclasses.fields(s)
-                if f.name not in RESUME_FREE}
-  resume_key.update({
+  resume_key = {
+    f.name: getattr(s, f.name) for f in dataclasses.fields(s) if f.name not in RESUME_FREE
+  }
+  resume_key.update(
+    {
       "performer_dir": io_utils.absolute(s.performer_dir),
       "performer": io_utils.fingerprint(os.path.join(s.performer_dir, model_io.PERFORMER_FILE)),
       "dataset_dir": io_utils.absolute(s.dataset_dir),
       "dataset": io_utils.fingerprint(os.path.join(s.dataset_dir, "images.txt")),
-      "unlabeled_dir": io_utils.absolute(s.unlabeled_dir) if s.unlabeled_dir else None})
+      "unlabeled_dir": io_utils.absolute(s.unlabeled_dir) if s.unlabeled_dir else None,
+    }
+  )
   callbacks_lib.prepare_resume(s.model_dir, resume_key, s.restart)
 
   sources = [(train, "train")]
   if s.unlabeled_dir:
     if s.objective == "classification":
-      raise ValueError(f"unlabeled_dir={s.unlabeled_dir}: the Explainer+cls baseline "
-                       f"(objective=classification) learns from labels; it cannot use "
-                       f"unlabeled images.")
+      raise ValueError(
+        f"unlabeled_dir={s.unlabeled_dir}: the Explainer+cls baseline "
+        f"(objective=classification) learns from labels; it cannot use "
+        f"unlabeled images."
+      )
     unlabeled = data_lib.read_checked(s.unlabeled_dir, s.on_error, s.verbose, "unlabeled_dir")
     if len(unlabeled) == 0:
       raise ValueError(f"unlabeled_dir={s.unlabeled_dir} holds no images.")
@@ -208,8 +282,14 @@ def run(**settings):
   for subset, name in sources:
     if s.cache:
       part, _ = features_lib.cached_features(
-          model, spec, s.performer_dir, subset, os.path.join(s.model_dir, "feature_cache"), name,
-          progress=s.verbose > 0)
+        model,
+        spec,
+        s.performer_dir,
+        subset,
+        os.path.join(s.model_dir, "feature_cache"),
+        name,
+        progress=s.verbose > 0,
+      )
     else:
       part = features_lib.feature_dataset(model, spec, subset)
     parts.append(part)
@@ -217,22 +297,36 @@ def run(**settings):
   norms, positives = features_lib.feature_statistics(features, spec.fc_names)
   if spec.task == "single":
     if positives == 0:
-      raise ValueError(f"The performer in {s.performer_dir} classifies none of the training "
-                       f"images of {s.dataset_dir} as positive: nothing to explain.")
+      raise ValueError(
+        f"The performer in {s.performer_dir} classifies none of the training "
+        f"images of {s.dataset_dir} as positive: nothing to explain."
+      )
 
   with strat.scope():
     explainer = build_for_performer(
-        model, spec, gradient=s.gradient, icnn_centre=s.icnn_centre, icnn_beta=s.icnn_beta, mask=s.mask,
-        interp_init=s.interp_init, interp_layers=s.interp_layers, eta=s.eta, lambda_l_scale=s.lambda_l_scale, lambda_f_divisor=s.lambda_f_divisor,
-        initial_p=s.initial_p, objective=s.objective)
+      model,
+      spec,
+      gradient=s.gradient,
+      icnn_centre=s.icnn_centre,
+      icnn_beta=s.icnn_beta,
+      mask=s.mask,
+      interp_init=s.interp_init,
+      interp_layers=s.interp_layers,
+      eta=s.eta,
+      lambda_l_scale=s.lambda_l_scale,
+      lambda_f_divisor=s.lambda_f_divisor,
+      initial_p=s.initial_p,
+      objective=s.objective,
+    )
     trainer = trainer_lib.ExplainerTrainer(explainer)
     trainer.set_reconstruction_weights(norms)
     if s.objective == "classification":
       trainer.set_classifier(*performers.layer_weights(model, spec.classifier_layer))
     trainer.compile(
-        optimizer=keras.optimizers.Adam(s.learning_rate),
-        gate_optimizer=keras.optimizers.Adam(s.gate_learning_rate) if s.gate_learning_rate else None,
-        jit_compile=s.jit_compile)
+      optimizer=keras.optimizers.Adam(s.learning_rate),
+      gate_optimizer=keras.optimizers.Adam(s.gate_learning_rate) if s.gate_learning_rate else None,
+      jit_compile=s.jit_compile,
+    )
 
   labels = None
   if s.objective == "classification":
@@ -240,50 +334,73 @@ def run(**settings):
   examples = features_lib.to_training_pairs(features, spec.fc_names, labels)
 
   def one_epoch(epoch):
-    return examples.shuffle(num_images, seed=pipeline.epoch_seed(s.seed, epoch),
-                            reshuffle_each_iteration=False).batch(s.batch_size, drop_remainder=True)
+    return examples.shuffle(
+      num_images, seed=pipeline.epoch_seed(s.seed, epoch), reshuffle_each_iteration=False
+    ).batch(s.batch_size, drop_remainder=True)
 
-  pairs = pipeline.epochs(one_epoch, callbacks_lib.resume_epoch(os.path.join(s.model_dir, "backup")),
-                          s.epochs)
+  pairs = pipeline.epochs(
+    one_epoch, callbacks_lib.resume_epoch(os.path.join(s.model_dir, "backup")), s.epochs
+  )
   reproducibility.write_record(s.model_dir, s.seed, s.deterministic)
   callbacks = list(s.extra_callbacks)
   held_out = data_lib.select(dataset, s.monitor_split)
   if s.monitor_every and len(held_out):
     rng = np.random.default_rng(s.seed)
-    keep = np.sort(rng.permutation(len(held_out))[:s.monitor_images])
-    callbacks.append(monitor_lib.ExplainerMonitor(
-        model, spec, held_out.subset(keep), os.path.join(s.model_dir, "logs", "monitor"),
-        every=s.monitor_every))
+    keep = np.sort(rng.permutation(len(held_out))[: s.monitor_images])
+    callbacks.append(
+      monitor_lib.ExplainerMonitor(
+        model,
+        spec,
+        held_out.subset(keep),
+        os.path.join(s.model_dir, "logs", "monitor"),
+        every=s.monitor_every,
+      )
+    )
   try:
-    history = _fit(trainer, pairs, s.epochs, num_images // s.batch_size, s.batch_size, s.verbose,
-                   s.model_dir, callbacks)
+    history = _fit(
+      trainer,
+      pairs,
+      s.epochs,
+      num_images // s.batch_size,
+      s.batch_size,
+      s.verbose,
+      s.model_dir,
+      callbacks,
+    )
   except tf.errors.InvalidArgumentError as e:
     if "NaN or Inf" not in str(e):
       raise
     raise FloatingPointError(
-        f"Training stopped: NaN or Inf reached the interpretable feature maps; the checkpoints "
-        f"in {s.model_dir} are those of the last finished epoch. Lower `learning_rate`.") from None
+      f"Training stopped: NaN or Inf reached the interpretable feature maps; the checkpoints "
+      f"in {s.model_dir} are those of the last finished epoch. Lower `learning_rate`."
+    ) from None
   callbacks_lib.check_finite(history, s.model_dir)
-  model_io.save_explainer(explainer, s.model_dir, s.performer_dir, s.dataset_dir, s.unlabeled_dir, s.train_split)
+  model_io.save_explainer(
+    explainer, s.model_dir, s.performer_dir, s.dataset_dir, s.unlabeled_dir, s.train_split
+  )
   metrics = {k: float(v[-1]) for k, v in history.history.items()}
   if s.verbose:
-    print(f"Explainer saved in {s.model_dir}: p = {float(explainer.p):.3f}, "
-          f"{s.objective} = {metrics.get(s.objective, float('nan')):.4g}, "
-          f"filter loss = {metrics.get('filter_loss', float('nan')):.4g}.")
+    print(
+      f"Explainer saved in {s.model_dir}: p = {float(explainer.p):.3f}, "
+      f"{s.objective} = {metrics.get(s.objective, float('nan')):.4g}, "
+      f"filter loss = {metrics.get('filter_loss', float('nan')):.4g}."
+    )
   return explainer, metrics
 
 
-def _fit(trainer, pairs, epochs, steps_per_epoch, batch_size, verbose, model_dir,
-         extra_callbacks):
+def _fit(trainer, pairs, epochs, steps_per_epoch, batch_size, verbose, model_dir, extra_callbacks):
   return trainer.fit(
-      pairs, epochs=epochs, verbose=verbose, steps_per_epoch=steps_per_epoch,
-      callbacks=[
-          # The epoch's lambda_f update goes into the epoch's backup: first.
-          trainer_lib.LambdaFUpdate(),
-          keras.callbacks.BackupAndRestore(os.path.join(model_dir, "backup"),
-                                           double_checkpoint=True),
-          keras.callbacks.TerminateOnNaN(),
-          callbacks_lib.ThroughputAndLearningRate(steps_per_epoch * batch_size),
-          *extra_callbacks,
-          keras.callbacks.TensorBoard(os.path.join(model_dir, "logs")),
-      ])
+    pairs,
+    epochs=epochs,
+    verbose=verbose,
+    steps_per_epoch=steps_per_epoch,
+    callbacks=[
+      # The epoch's lambda_f update goes into the epoch's backup: first.
+      trainer_lib.LambdaFUpdate(),
+      keras.callbacks.BackupAndRestore(os.path.join(model_dir, "backup"), double_checkpoint=True),
+      keras.callbacks.TerminateOnNaN(),
+      callbacks_lib.ThroughputAndLearningRate(steps_per_epoch * batch_size),
+      *extra_callbacks,
+      keras.callbacks.TensorBoard(os.path.join(model_dir, "logs")),
+    ],
+  )

@@ -1,8 +1,9 @@
 """The performer's features of a dataset, computed once and cached on disk.
 
 Every explainer epoch needs the same performer outputs (target map, the
-reconstructed fc layers under their `PerformerSpec.fc_names`, predicted class), so they are computed once and saved with `tf.data`'s
-`Dataset.save` (sharded files) under a key that changes when the performer or
+reconstructed fc layers under their `PerformerSpec.fc_names`, predicted
+class), so they are computed once and saved with `tf.data`'s `Dataset.save`
+(sharded files) under a key that changes when the performer or
 the data change. A cache is written into a temporary folder and renamed when
 complete, so an interrupted run never leaves a half-written cache behind.
 """
@@ -17,6 +18,7 @@ from tf_explainer import io_utils, performers
 from tf_explainer.models import io as model_io
 from tf_explainer.data import pipeline
 
+
 def cache_key(performer_dir, dataset, image_size, split):
   """A digest of everything a cache depends on.
 
@@ -26,6 +28,7 @@ def cache_key(performer_dir, dataset, image_size, split):
   computed under.
   """
   import keras
+
   digest = hashlib.sha256()
   for name in (model_io.PERFORMER_FILE, model_io.PERFORMER_SPEC_FILE):
     digest.update(f"{name}:{io_utils.fingerprint(os.path.join(performer_dir, name))}".encode())
@@ -36,8 +39,9 @@ def cache_key(performer_dir, dataset, image_size, split):
   for path in dataset.image_paths:  # every image: a replaced one invalidates the cache
     stat = os.stat(path)
     digest.update(f"{stat.st_size}:{stat.st_mtime_ns}".encode())
-  digest.update(f"{image_size}:{split}:{pipeline.PREPROCESSING}:"
-                f"{keras.config.dtype_policy().name}".encode())
+  digest.update(
+    f"{image_size}:{split}:{pipeline.PREPROCESSING}:{keras.config.dtype_policy().name}".encode()
+  )
   return digest.hexdigest()[:16]
 
 
@@ -47,8 +51,12 @@ def prune(cache_dir, split, keep):
     return
   for name in io_utils.listdir(cache_dir):
     path = os.path.join(cache_dir, name)
-    if (name.startswith(f"{split}-") and path != keep and io_utils.isdir(path) and
-        (io_utils.exists(os.path.join(path, "complete.json")) or name.endswith(".tmp"))):
+    if (
+      name.startswith(f"{split}-")
+      and path != keep
+      and io_utils.isdir(path)
+      and (io_utils.exists(os.path.join(path, "complete.json")) or name.endswith(".tmp"))
+    ):
       io_utils.rmtree(path)
 
 
@@ -59,17 +67,20 @@ def feature_fn(model, spec):
   def extract(images):
     out = extractor(images, training=False)
     category = tf.argmax(out["logits"], axis=-1, output_type=tf.int32)
-    features = {name: tf.cast(out[layer], tf.float32)
-                for name, layer in zip(spec.fc_names, spec.fc_layers)}
+    features = {
+      name: tf.cast(out[layer], tf.float32) for name, layer in zip(spec.fc_names, spec.fc_layers)
+    }
     return {
-        "maps": tf.cast(out["target"], tf.float32),
-        **features,
-        "category": category,
-        # Single-category performers estimate NormLayer statistics on the images
-        # they classify as positive; multi-category ones on every image.
-        # float 0/1 rather than bool: distributed input pipelines cannot sum bools.
-        "positive": tf.cast(tf.equal(category, 1) if spec.task == "single"
-                            else tf.ones_like(category, tf.bool), tf.float32),
+      "maps": tf.cast(out["target"], tf.float32),
+      **features,
+      "category": category,
+      # Single-category performers estimate NormLayer statistics on the images
+      # they classify as positive; multi-category ones on every image.
+      # float 0/1 rather than bool: distributed input pipelines cannot sum bools.
+      "positive": tf.cast(
+        tf.equal(category, 1) if spec.task == "single" else tf.ones_like(category, tf.bool),
+        tf.float32,
+      ),
     }
 
   return extract
@@ -100,8 +111,9 @@ def feature_dataset(model, spec, dataset, batch_size=32, progress_bar=None):
   return images.map(run).unbatch()
 
 
-def cached_features(model, spec, performer_dir, dataset, cache_dir, split, batch_size=32,
-                    progress=True):
+def cached_features(
+  model, spec, performer_dir, dataset, cache_dir, split, batch_size=32, progress=True
+):
   """Loads the cached features of `dataset`, computing and saving them first if needed.
 
   Returns:
@@ -115,6 +127,7 @@ def cached_features(model, spec, performer_dir, dataset, cache_dir, split, batch
     bar = None
     if progress:
       import keras
+
       print(f"Caching performer features of {len(dataset)} {split} images in {path}")
       bar = keras.utils.Progbar(len(dataset), unit_name="image")
     ds = feature_dataset(model, spec, dataset, batch_size, progress_bar=bar)
@@ -135,8 +148,9 @@ def to_training_pairs(features, fc_names, labels=None):
   if labels is None:
     return features.map(lambda f: (f["maps"], {k: f[k] for k in keys}))
   table = tf.constant(np.asarray(labels, np.int32))
-  return features.map(lambda f: (f["maps"], dict({k: f[k] for k in keys},
-                                                 label=tf.gather(table, f["index"]))))
+  return features.map(
+    lambda f: (f["maps"], dict({k: f[k] for k in keys}, label=tf.gather(table, f["index"])))
+  )
 
 
 def feature_statistics(features, fc_names, batch_size=256):

@@ -39,20 +39,33 @@ class ExplainerMonitor(keras.callbacks.Callback):
   def on_epoch_end(self, epoch, logs=None):
     if self.every <= 0 or (epoch + 1) % self.every:
       return
-    collected = evaluation.collect(self.model.explainer, self.performer, self.spec, self.dataset,
-                                   self.labels, num_samples=self.num_images)
+    collected = evaluation.collect(
+      self.model.explainer,
+      self.performer,
+      self.spec,
+      self.dataset,
+      self.labels,
+      num_samples=self.num_images,
+    )
     values, _, _ = evaluation.instabilities(collected, self.spec, self.top_n)
     errors = evaluation.errors(collected)
-    record = {"epoch": epoch + 1, "p": float(self.model.explainer.p),
-              **{f"error/{k}": v for k, v in errors.items()},
-              **{f"location_instability/{k}": v for k, v in values.items()}}
+    record = {
+      "epoch": epoch + 1,
+      "p": float(self.model.explainer.p),
+      **{f"error/{k}": v for k, v in errors.items()},
+      **{f"location_instability/{k}": v for k, v in values.items()},
+    }
     self.history.append(record)
     with self.writer.as_default():
       for name, value in record.items():
         if name != "epoch" and value is not None:
           tf.summary.scalar(name, value, step=epoch + 1)
-      tf.summary.image("part_maps", self._part_map_images(collected.samples), step=epoch + 1,
-                       max_outputs=self.num_images)
+      tf.summary.image(
+        "part_maps",
+        self._part_map_images(collected.samples),
+        step=epoch + 1,
+        max_outputs=self.num_images,
+      )
     self.writer.flush()
     if logs is not None:
       for name, value in record.items():

@@ -24,39 +24,64 @@ class PerformerSettings:
   dataset_dir: Optional[str] = setting(None, "CUB-layout dataset root.", required=True)
   model_dir: Optional[str] = setting(None, "Output folder of the performer.", required=True)
   arch: str = setting("alexnet", "Architecture.", choices=performers.ARCHITECTURES)
-  image_size: Optional[int] = setting(None, "Input side; default 227 (AlexNet) or 224, or the "
-                                      "shipped network's with weights=synthetic.",
-                                      lower_bound=32)
+  image_size: Optional[int] = setting(
+    None,
+    "Input side; default 227 (AlexNet) or 224, or the shipped network's with weights=synthetic.",
+    lower_bound=32,
+  )
   task: str = setting("multi", "Single- or multi-category.", choices=data_lib.TASKS)
   target_class: Optional[Union[int, str]] = setting(
-      None, "Positive class for task=single: its id in classes.txt (1-based) or its name.")
+    None, "Positive class for task=single: its id in classes.txt (1-based) or its name."
+  )
   epochs: int = setting(10, "Training epochs.", lower_bound=1)
   batch_size: int = setting(32, "Global batch size.", lower_bound=1)
   strategy: str = setting("default", "tf.distribute strategy.", choices=distribute.STRATEGIES)
-  width: Optional[float] = setting(None, "Filter multiplier; default 1.0 (the paper's network), "
-                                   "or the shipped network's with weights=synthetic.",
-                                   lower_bound=0.01)
-  fc_units: Optional[int] = setting(None, "Width of the fc layers; default 4096, or the shipped "
-                                    "network's with weights=synthetic.", lower_bound=1)
+  width: Optional[float] = setting(
+    None,
+    "Filter multiplier; default 1.0 (the paper's network), "
+    "or the shipped network's with weights=synthetic.",
+    lower_bound=0.01,
+  )
+  fc_units: Optional[int] = setting(
+    None,
+    "Width of the fc layers; default 4096, or the shipped network's with weights=synthetic.",
+    lower_bound=1,
+  )
   learning_rate: float = setting(1e-3, "Adam learning rate.", lower_bound=0)
-  mixed_precision: str = setting("float32", "Keras dtype policy.",
-                                 choices=distribute.PRECISIONS)
+  mixed_precision: str = setting("float32", "Keras dtype policy.", choices=distribute.PRECISIONS)
   weights: Optional[str] = setting(
-      None, "Start from: 'synthetic' (the weights shipped with the package, pretrained on the "
-      "synthetic corpus; alexnet, vgg16); vgg16: 'imagenet' or a weights file; alexnet: a "
-      "bvlc_alexnet.npy file. Default: from scratch.")
-  train_split: str = setting("train", "Images to train on: the training split, or the training "
-                             "split less the validation split (which then gives val_accuracy), "
-                             "while settings are chosen.", choices=data_lib.TRAIN_SPLITS)
+    None,
+    "Start from: 'synthetic' (the weights shipped with the package, pretrained on the "
+    "synthetic corpus; alexnet, vgg16); vgg16: 'imagenet' or a weights file; alexnet: a "
+    "bvlc_alexnet.npy file. Default: from scratch.",
+  )
+  train_split: str = setting(
+    "train",
+    "Images to train on: the training split, or the training "
+    "split less the validation split (which then gives val_accuracy), "
+    "while settings are chosen.",
+    choices=data_lib.TRAIN_SPLITS,
+  )
   seed: int = setting(0, "Seeds the weights, the dropout, the data order and the flips.")
-  deterministic: bool = setting(False, "TensorFlow's deterministic kernels: two runs with one "
-                                "seed give identical weights (see BENCHMARKS.md for the cost).")
-  overwrite: bool = setting(False, "Write into a non-empty model_dir that is not an earlier "
-                            "performer folder (refused otherwise).")
-  restart: bool = setting(False, "Start an interrupted run in model_dir over instead of "
-                          "resuming it (resuming under other settings is refused).")
-  on_error: str = setting("fail", "An image that cannot be decoded: fail with its name, or "
-                          "skip it (and say how many).", choices=data_lib.ON_ERROR)
+  deterministic: bool = setting(
+    False,
+    "TensorFlow's deterministic kernels: two runs with one "
+    "seed give identical weights (see BENCHMARKS.md for the cost).",
+  )
+  overwrite: bool = setting(
+    False,
+    "Write into a non-empty model_dir that is not an earlier performer folder (refused otherwise).",
+  )
+  restart: bool = setting(
+    False,
+    "Start an interrupted run in model_dir over instead of "
+    "resuming it (resuming under other settings is refused).",
+  )
+  on_error: str = setting(
+    "fail",
+    "An image that cannot be decoded: fail with its name, or skip it (and say how many).",
+    choices=data_lib.ON_ERROR,
+  )
   verbose: int = setting(1, "0: silent; 1: progress bars.", flag=False)
   extra_callbacks: tuple = setting((), "More Keras callbacks.", flag=False)
 
@@ -65,8 +90,17 @@ class PerformerSettings:
 
 
 # Settings a run may change when it resumes.
-RESUME_FREE = ("model_dir", "epochs", "strategy", "deterministic", "overwrite", "restart",
-               "on_error", "verbose", "extra_callbacks")
+RESUME_FREE = (
+  "model_dir",
+  "epochs",
+  "strategy",
+  "deterministic",
+  "overwrite",
+  "restart",
+  "on_error",
+  "verbose",
+  "extra_callbacks",
+)
 
 
 def run(**settings):
@@ -87,29 +121,40 @@ def run(**settings):
   if s.task == "single":
     s.target_class = class_index(s.target_class, dataset, s.dataset_dir)
     if s.verbose:
-      print(f"Target class: {class_names[s.target_class]} (id "
-            f"{_class_id(dataset, s.target_class)} in classes.txt).", flush=True)
+      print(
+        f"Target class: {class_names[s.target_class]} (id "
+        f"{_class_id(dataset, s.target_class)} in classes.txt).",
+        flush=True,
+      )
   elif s.target_class is not None:
-    raise ValueError(f"target_class={s.target_class} applies only to task=single, not "
-                     f"task={s.task}.")
+    raise ValueError(
+      f"target_class={s.target_class} applies only to task=single, not task={s.task}."
+    )
   labels = data_lib.task_labels(dataset.labels, s.task, s.target_class)
   data_lib.check_train_split(s.train_split)
   train = data_lib.split_mask(dataset, s.train_split)
   held_out = data_lib.split_mask(dataset, data_lib.held_out_split(s.train_split))
   if s.task == "single" and not np.any(labels[train] == 1):
-    raise ValueError(f"dataset_dir={s.dataset_dir} has no training images of target_class="
-                     f"{class_names[s.target_class]}: no positives to learn from.")
+    raise ValueError(
+      f"dataset_dir={s.dataset_dir} has no training images of target_class="
+      f"{class_names[s.target_class]}: no positives to learn from."
+    )
   if not train.any() or not held_out.any():
-    raise ValueError(f"dataset_dir={s.dataset_dir} needs both training and test images "
-                     f"(train_test_split.txt).")
+    raise ValueError(
+      f"dataset_dir={s.dataset_dir} needs both training and test images (train_test_split.txt)."
+    )
   num_classes = 2 if s.task == "single" else len(class_names)
   if s.weights not in (None, "synthetic") and s.arch not in ("alexnet", "vgg16"):
-    raise ValueError(f"weights={s.weights} applies to arch=alexnet (a bvlc_alexnet.npy file) "
-                     f"and arch=vgg16 ('imagenet' or a weights file), not arch={s.arch}.")
+    raise ValueError(
+      f"weights={s.weights} applies to arch=alexnet (a bvlc_alexnet.npy file) "
+      f"and arch=vgg16 ('imagenet' or a weights file), not arch={s.arch}."
+    )
   if s.weights == "synthetic":
     from tf_explainer.performers import zoo
-    shipped = zoo.check_settings(s.arch, {"width": s.width, "fc_units": s.fc_units,
-                                        "image_size": s.image_size})
+
+    shipped = zoo.check_settings(
+      s.arch, {"width": s.width, "fc_units": s.fc_units, "image_size": s.image_size}
+    )
     s.width, s.fc_units, s.image_size = shipped["width"], shipped["fc_units"], shipped["image_size"]
   s.width = s.width or 1.0
   s.fc_units = s.fc_units or 4096
@@ -118,58 +163,82 @@ def run(**settings):
   distribute.check_global_batch(s.batch_size, strat)
 
   with strat.scope():
-    build_kwargs = ({"weights": s.weights} if s.arch == "vgg16" and s.weights not in (None, "synthetic")
-                    else {})
-    model, spec = performers.build_performer(s.arch, num_classes, s.image_size, width=s.width,
-                                             fc_units=s.fc_units, **build_kwargs)
+    build_kwargs = (
+      {"weights": s.weights} if s.arch == "vgg16" and s.weights not in (None, "synthetic") else {}
+    )
+    model, spec = performers.build_performer(
+      s.arch, num_classes, s.image_size, width=s.width, fc_units=s.fc_units, **build_kwargs
+    )
     if s.weights == "synthetic":
       zoo.load_synthetic(model, s.arch, spec.classifier_layer)
     elif s.arch == "alexnet" and s.weights:
       from tf_explainer.performers import converters
+
       converters.load_bvlc_alexnet_npy(model, s.weights)
-    model.compile(optimizer=keras.optimizers.Adam(s.learning_rate),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
+    model.compile(
+      optimizer=keras.optimizers.Adam(s.learning_rate),
+      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+      metrics=["accuracy"],
+    )
   spec.task = s.task
   spec.target_class = s.target_class
   spec.train_split = s.train_split
   spec.weights = s.weights or "scratch"
-  spec.class_names = tuple(["rest", class_names[s.target_class]] if s.task == "single"
-                           else class_names)
+  spec.class_names = tuple(
+    ["rest", class_names[s.target_class]] if s.task == "single" else class_names
+  )
 
   io_utils.claim_dir(s.model_dir, "performer", "model_dir", s.overwrite)
-  resume_key = {f.name: getattr(s, f.name) for f in dataclasses.fields(s)
-                if f.name not in RESUME_FREE}
-  resume_key.update({
+  resume_key = {
+    f.name: getattr(s, f.name) for f in dataclasses.fields(s) if f.name not in RESUME_FREE
+  }
+  resume_key.update(
+    {
       "dataset_dir": io_utils.absolute(s.dataset_dir),
-      "dataset": io_utils.fingerprint(os.path.join(s.dataset_dir, "images.txt"))})
+      "dataset": io_utils.fingerprint(os.path.join(s.dataset_dir, "images.txt")),
+    }
+  )
   callbacks_lib.prepare_resume(s.model_dir, resume_key, s.restart)
   backup = os.path.join(s.model_dir, "backup")
-  train_ds = data_lib.make_dataset(dataset.subset(train), s.image_size, labels=labels[train],
-                                   batch_size=s.batch_size, shuffle=True, seed=s.seed, augment=True,
-                                   num_epochs=s.epochs,
-                                   first_epoch=callbacks_lib.resume_epoch(backup))
-  test_ds = data_lib.make_dataset(dataset.subset(held_out), s.image_size, labels=labels[held_out],
-                                  batch_size=s.batch_size)
+  train_ds = data_lib.make_dataset(
+    dataset.subset(train),
+    s.image_size,
+    labels=labels[train],
+    batch_size=s.batch_size,
+    shuffle=True,
+    seed=s.seed,
+    augment=True,
+    num_epochs=s.epochs,
+    first_epoch=callbacks_lib.resume_epoch(backup),
+  )
+  test_ds = data_lib.make_dataset(
+    dataset.subset(held_out), s.image_size, labels=labels[held_out], batch_size=s.batch_size
+  )
   to_xy = lambda b: (b["images"], b["labels"])  # noqa: E731
   reproducibility.write_record(s.model_dir, s.seed, s.deterministic)
   history = model.fit(
-      train_ds.map(to_xy), validation_data=test_ds.map(to_xy), epochs=s.epochs, verbose=s.verbose,
-      steps_per_epoch=-(-int(train.sum()) // s.batch_size),
-      callbacks=[
-          keras.callbacks.BackupAndRestore(backup, double_checkpoint=True),
-          callbacks_lib.EpochKeyedRandomness(),
-          keras.callbacks.TerminateOnNaN(),
-          callbacks_lib.ThroughputAndLearningRate(int(train.sum())),
-          *s.extra_callbacks,
-          keras.callbacks.TensorBoard(os.path.join(s.model_dir, "logs")),
-      ])
+    train_ds.map(to_xy),
+    validation_data=test_ds.map(to_xy),
+    epochs=s.epochs,
+    verbose=s.verbose,
+    steps_per_epoch=-(-int(train.sum()) // s.batch_size),
+    callbacks=[
+      keras.callbacks.BackupAndRestore(backup, double_checkpoint=True),
+      callbacks_lib.EpochKeyedRandomness(),
+      keras.callbacks.TerminateOnNaN(),
+      callbacks_lib.ThroughputAndLearningRate(int(train.sum())),
+      *s.extra_callbacks,
+      keras.callbacks.TensorBoard(os.path.join(s.model_dir, "logs")),
+    ],
+  )
   callbacks_lib.check_finite(history, s.model_dir)
   model_io.save_performer(model, spec, s.model_dir)
   metrics = {k: float(v[-1]) for k, v in history.history.items()}
   if s.verbose:
-    print(f"Performer {spec.arch} saved in {s.model_dir}: "
-          f"val_accuracy = {metrics.get('val_accuracy', float('nan')):.3f}")
+    print(
+      f"Performer {spec.arch} saved in {s.model_dir}: "
+      f"val_accuracy = {metrics.get('val_accuracy', float('nan')):.3f}"
+    )
   return model, spec, metrics
 
 
@@ -184,14 +253,16 @@ def class_index(target_class, dataset, dataset_dir):
     raise ValueError("task=single needs `target_class` (a class id of classes.txt or a name).")
   target = str(target_class)
   if not target.isdigit():
-    matches = [i for i, name in enumerate(class_names)
-               if name == target or name.split(".", 1)[-1] == target]
+    matches = [
+      i for i, name in enumerate(class_names) if name == target or name.split(".", 1)[-1] == target
+    ]
     if not matches:
-      raise ValueError(f"target_class={target} is not a class of {dataset_dir}: "
-                       f"{class_names}.")
+      raise ValueError(f"target_class={target} is not a class of {dataset_dir}: {class_names}.")
     return matches[0]
   ids = [_class_id(dataset, i) for i in range(len(class_names))]
   if int(target) not in ids:
-    raise ValueError(f"target_class={target} is not a class id of {dataset_dir}/classes.txt "
-                     f"(ids {ids[0]}..{ids[-1]}; 1-based).")
+    raise ValueError(
+      f"target_class={target} is not a class id of {dataset_dir}/classes.txt "
+      f"(ids {ids[0]}..{ids[-1]}; 1-based)."
+    )
   return ids.index(int(target))

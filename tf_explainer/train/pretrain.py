@@ -26,10 +26,14 @@ from tf_explainer import settings as settings_lib
 from tf_explainer.settings import setting
 
 # The settings of the shipped networks: the sizes the CPU benchmarks use.
-ARCH_SETTINGS = {"alexnet": dict(image_size=131, width=0.25, fc_units=256, epochs=30,
-                                 learning_rate=1e-3, batch_size=64),
-                 "vgg16": dict(image_size=112, width=0.25, fc_units=256, epochs=30,
-                               learning_rate=1e-3, batch_size=64)}
+ARCH_SETTINGS = {
+  "alexnet": dict(
+    image_size=131, width=0.25, fc_units=256, epochs=30, learning_rate=1e-3, batch_size=64
+  ),
+  "vgg16": dict(
+    image_size=112, width=0.25, fc_units=256, epochs=30, learning_rate=1e-3, batch_size=64
+  ),
+}
 CORPUS_TRAIN_FRACTION = 0.9
 
 
@@ -39,11 +43,13 @@ class PretrainSettings:
 
   arch: str = setting("alexnet", "Architecture to pretrain.", choices=tuple(ARCH_SETTINGS))
   work_dir: str = setting("runs/pretrain", "Corpus and training runs.")
-  weights_dir: Optional[str] = setting(None, "Where the weights and model card go; default the "
-                                       "package's shipped-weights folder.")
+  weights_dir: Optional[str] = setting(
+    None, "Where the weights and model card go; default the package's shipped-weights folder."
+  )
   num_images: int = setting(12000, "Images in the corpus.", lower_bound=24)
-  epochs: Optional[int] = setting(None, "Training epochs; default per architecture (30).",
-                                  lower_bound=1)
+  epochs: Optional[int] = setting(
+    None, "Training epochs; default per architecture (30).", lower_bound=1
+  )
   seed: int = setting(0, "Seed of the corpus and of the training run.")
   deterministic: bool = setting(True, "TensorFlow's deterministic kernels.")
   command: str = setting("", "The command line, recorded in the model card.", flag=False)
@@ -73,35 +79,56 @@ def run(**settings):
     training["epochs"] = s.epochs
   corpus = os.path.join(s.work_dir, "corpus")
   if not os.path.exists(os.path.join(corpus, "images.txt")):
-    synthetic.generate(corpus, s.num_images, seed=s.seed, corpus="pretrain",
-                       train_fraction=CORPUS_TRAIN_FRACTION)
+    synthetic.generate(
+      corpus, s.num_images, seed=s.seed, corpus="pretrain", train_fraction=CORPUS_TRAIN_FRACTION
+    )
   model_dir = os.path.join(s.work_dir, s.arch)
   start = time.time()
   if not os.path.exists(os.path.join(model_dir, model_io.PERFORMER_FILE)):
-    performer_lib.run(dataset_dir=corpus, model_dir=model_dir, arch=s.arch, task="multi",
-                      seed=s.seed, deterministic=s.deterministic, **training)
+    performer_lib.run(
+      dataset_dir=corpus,
+      model_dir=model_dir,
+      arch=s.arch,
+      task="multi",
+      seed=s.seed,
+      deterministic=s.deterministic,
+      **training,
+    )
   model, spec = model_io.load_performer(model_dir)
   dataset = data_lib.read_part_dataset(corpus)
   test = data_lib.split_mask(dataset, "test")
-  test_ds = data_lib.make_dataset(dataset.subset(test), spec.image_size,
-                                  labels=dataset.labels[test], batch_size=64)
+  test_ds = data_lib.make_dataset(
+    dataset.subset(test), spec.image_size, labels=dataset.labels[test], batch_size=64
+  )
   logits = np.concatenate([model(b["images"], training=False).numpy() for b in test_ds])
   accuracy = float(np.mean(np.argmax(logits, -1) == dataset.labels[test]))
   model_card = {
-      "name": f"{s.arch}_synthetic",
-      "data": {"corpus": "tf_explainer.data.synthetic, corpus=pretrain",
-               "categories": len(dataset.class_names), "images": len(dataset),
-               "train_images": int((~test).sum()), "test_images": int(test.sum()),
-               "image_size": synthetic.DEFAULT_IMAGE_SIZE, "seed": s.seed},
-      "training": dict(training, optimizer="Adam", augmentation="random flips",
-                       deterministic=s.deterministic, seed=s.seed),
-      "test_accuracy": accuracy,
-      "command": s.command,
-      "keras_version": keras.__version__,
-      "date": time.strftime("%Y-%m-%d"),
+    "name": f"{s.arch}_synthetic",
+    "data": {
+      "corpus": "tf_explainer.data.synthetic, corpus=pretrain",
+      "categories": len(dataset.class_names),
+      "images": len(dataset),
+      "train_images": int((~test).sum()),
+      "test_images": int(test.sum()),
+      "image_size": synthetic.DEFAULT_IMAGE_SIZE,
+      "seed": s.seed,
+    },
+    "training": dict(
+      training,
+      optimizer="Adam",
+      augmentation="random flips",
+      deterministic=s.deterministic,
+      seed=s.seed,
+    ),
+    "test_accuracy": accuracy,
+    "command": s.command,
+    "keras_version": keras.__version__,
+    "date": time.strftime("%Y-%m-%d"),
   }
   weights_path, card_path = zoo.export_synthetic(model, spec, model_card, s.weights_dir)
-  print(f"{s.arch} pretrained on {len(dataset.class_names)} species: test accuracy "
-        f"{accuracy:.3f} ({time.time() - start:.0f} s). Weights {weights_path} "
-        f"({os.path.getsize(weights_path) / 1e6:.1f} MB), card {card_path}.")
+  print(
+    f"{s.arch} pretrained on {len(dataset.class_names)} species: test accuracy "
+    f"{accuracy:.3f} ({time.time() - start:.0f} s). Weights {weights_path} "
+    f"({os.path.getsize(weights_path) / 1e6:.1f} MB), card {card_path}."
+  )
   return weights_path, card_path, accuracy

@@ -54,8 +54,13 @@ class ExplainerTrainer(compat.SkipDistributedSymbolicBuild, keras.Model):
     # Every replica computes the same update from global sums, so the first
     # replica's value is the one to keep.
     state = lambda name, shape, init="zeros": self.add_weight(  # noqa: E731
-        name=name, shape=shape, initializer=init, trainable=False,
-        aggregation="only_first_replica", autocast=False)
+      name=name,
+      shape=shape,
+      initializer=init,
+      trainable=False,
+      aggregation="only_first_replica",
+      autocast=False,
+    )
     self.lambda_l = state("lambda_l", (len(config.fc_sizes),), "ones")
     self.lambda_f = state("lambda_f", (n_layers, width))
     self.lambda_f_ready = state("lambda_f_ready", ())
@@ -105,8 +110,9 @@ class ExplainerTrainer(compat.SkipDistributedSymbolicBuild, keras.Model):
   def set_reconstruction_weights(self, mean_norms):
     """Sets `lambda_l = lambda_l_scale / E||max(x*_l, 0)||` from measured norms."""
     if np.shape(mean_norms) != (len(self.config.fc_sizes),):
-      raise ValueError(f"Need one mean norm per reconstructed fc layer {self.config.fc_names}, "
-                       f"got {mean_norms}.")
+      raise ValueError(
+        f"Need one mean norm per reconstructed fc layer {self.config.fc_names}, got {mean_norms}."
+      )
     weights = objective.reconstruction_weights(mean_norms, self.config.lambda_l_scale)
     self.lambda_l.assign(weights.astype(np.float32))
 
@@ -123,8 +129,9 @@ class ExplainerTrainer(compat.SkipDistributedSymbolicBuild, keras.Model):
     The class whose images activate it most, or `config.filter_category` for
     every filter where that is set (single-category explainers).
     """
-    return objective.filter_categories_from_sums(self.category_sums, self.category_counts,
-                                                 self.config.filter_category)
+    return objective.filter_categories_from_sums(
+      self.category_sums, self.category_counts, self.config.filter_category
+    )
 
   # ---- the lambda_f rule ------------------------------------------------------------
 
@@ -142,9 +149,12 @@ class ExplainerTrainer(compat.SkipDistributedSymbolicBuild, keras.Model):
   def update_filter_loss_weights(self, next_epoch):
     """Sets `lambda_f` for epoch `next_epoch` (1-based) from accumulated norms."""
     count = tf.maximum(self.grad_norm_count, 1.0)
-    new = objective.filter_loss_weights(self.rec_grad_norms / count,
-                                        self.filter_grad_norms / count,
-                                        self.config.lambda_f_divisor, float(next_epoch))
+    new = objective.filter_loss_weights(
+      self.rec_grad_norms / count,
+      self.filter_grad_norms / count,
+      self.config.lambda_f_divisor,
+      float(next_epoch),
+    )
     self.lambda_f.assign(tf.where(self.grad_norm_count > 0, new, self.lambda_f))
     self.epoch.assign(float(next_epoch))
     for v in (self.rec_grad_norms, self.filter_grad_norms, self.grad_norm_count):
@@ -173,8 +183,10 @@ class ExplainerTrainer(compat.SkipDistributedSymbolicBuild, keras.Model):
 
   def _update_categories(self, interp_maps, categories):
     one_hot = tf.one_hot(categories, self.config.num_classes)  # (B, K)
-    sums = [tf.matmul(one_hot, tf.reduce_sum(tf.cast(x, tf.float32), axis=[1, 2]),
-                      transpose_a=True) for x in interp_maps]  # each (K, D)
+    sums = [
+      tf.matmul(one_hot, tf.reduce_sum(tf.cast(x, tf.float32), axis=[1, 2]), transpose_a=True)
+      for x in interp_maps
+    ]  # each (K, D)
     self.category_sums.assign_add(replicas.global_sum(tf.stack(sums)))
     self.category_counts.assign_add(replicas.global_sum(tf.reduce_sum(one_hot, axis=0)))
 
@@ -184,9 +196,15 @@ class ExplainerTrainer(compat.SkipDistributedSymbolicBuild, keras.Model):
     categories = tf.cast(tf.reshape(targets["category"], [-1]), tf.int32)
     out = self.explainer.forward(maps, training=training, sample_mask=targets.get("positive"))
     if config.objective == "classification":
-      terms = {"classification": objective.classification_term(
-          out["fc"][-1], self.classifier_kernel, self.classifier_bias, targets["label"],
-          config.lambda_l_scale)}
+      terms = {
+        "classification": objective.classification_term(
+          out["fc"][-1],
+          self.classifier_kernel,
+          self.classifier_bias,
+          targets["label"],
+          config.lambda_l_scale,
+        )
+      }
       terms["data"] = terms["classification"]
     else:
       terms = objective.reconstruction_terms(out["fc"], targets, config.fc_names, self.lambda_l)
@@ -195,12 +213,20 @@ class ExplainerTrainer(compat.SkipDistributedSymbolicBuild, keras.Model):
     terms["log_p_term"] = objective.log_p_term(out["p"], config.eta)
     masks = None
     if config.gradient == "icnn":  # the masks the forward pass used, from the layer's own map
-      masks = [mask.raw_masks(x)
-               for mask, x in zip(self.explainer.interp_masks, out["interp_maps"])]
+      masks = [
+        mask.raw_masks(x) for mask, x in zip(self.explainer.interp_masks, out["interp_maps"])
+      ]
     out["filter_inputs"] = objective.filter_loss_inputs(out)
     out["per_filter"], filter_terms = objective.filter_loss_terms(
-        out["filter_inputs"], self.templates, self.lambda_f, config.gradient, categories,
-        self.filter_categories(), masks, loss_fn=self.filter_loss_fn)
+      out["filter_inputs"],
+      self.templates,
+      self.lambda_f,
+      config.gradient,
+      categories,
+      self.filter_categories(),
+      masks,
+      loss_fn=self.filter_loss_fn,
+    )
     terms.update(filter_terms)
     terms["loss"] = terms["data"] + terms["log_p_term"] + terms["filter_loss"]
     terms["p"] = out["p"]
@@ -213,8 +239,9 @@ class ExplainerTrainer(compat.SkipDistributedSymbolicBuild, keras.Model):
     filter_cats = self.filter_categories()
     for i, (layer, maps) in enumerate(zip(self.explainer.interp_masks, out["interp_maps"])):
       positive = tf.equal(out["categories"][:, None], filter_cats[i][None, :])
-      target = icnn_beta_target(tf.cast(maps, tf.float32), out["icnn_masks"][i], positive,
-                                self.config.icnn_centre)
+      target = icnn_beta_target(
+        tf.cast(maps, tf.float32), out["icnn_masks"][i], positive, self.config.icnn_centre
+      )
       beta = layer.filter_beta
       beta.assign(beta + self.config.icnn_beta_rate * (target - beta))
 
@@ -241,10 +268,12 @@ class ExplainerTrainer(compat.SkipDistributedSymbolicBuild, keras.Model):
     weights = self.trainable_variables
     grads = tape.gradient(scaled_total, weights)
     # Gradient norms for the online lambda_f: reconstruction vs filter loss per filter.
-    rec_grads = [tf.cast(g, tf.float32) / scale
-                 for g in tape.gradient(scaled_rec, out["interp_maps"])]
-    fil_grads = [tf.cast(g, tf.float32) / scale
-                 for g in tape.gradient(scaled_filter, out["filter_inputs"])]
+    rec_grads = [
+      tf.cast(g, tf.float32) / scale for g in tape.gradient(scaled_rec, out["interp_maps"])
+    ]
+    fil_grads = [
+      tf.cast(g, tf.float32) / scale for g in tape.gradient(scaled_filter, out["filter_inputs"])
+    ]
     del tape
     batch = replicas.global_sum(tf.cast(tf.shape(maps)[0], tf.float32))
     self._accumulate_filter_loss_norms(rec_grads, fil_grads, batch)
@@ -273,7 +302,8 @@ class ExplainerTrainer(compat.SkipDistributedSymbolicBuild, keras.Model):
     for name, tracker in self.trackers.items():
       tracker.update_state(terms[name])
     return compat.logs_for_strategy(
-        {name: tracker.result() for name, tracker in self.trackers.items()})
+      {name: tracker.result() for name, tracker in self.trackers.items()}
+    )
 
 
 class LambdaFUpdate(keras.callbacks.Callback):

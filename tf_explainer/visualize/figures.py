@@ -29,7 +29,7 @@ def round_receptive_field(feature_map, mapping, image_size):
     if value <= 0.05 * peak:
       continue
     r, c = mapping.to_pixels([i, j])
-    field = np.maximum(field, (value / peak) * ((rows - r) ** 2 + (cols - c) ** 2 <= radius ** 2))
+    field = np.maximum(field, (value / peak) * ((rows - r) ** 2 + (cols - c) ** 2 <= radius**2))
   return field
 
 
@@ -51,7 +51,7 @@ def choose_filters(scores, count=6, parts=None):
       best = next(f for f in order if parts[f] == part)
       chosen.append(int(best))
     chosen = sorted(chosen, key=lambda f: list(order).index(f))[:count]
-  chosen += [int(f) for f in order if f not in chosen][:count - len(chosen)]
+  chosen += [int(f) for f in order if f not in chosen][: count - len(chosen)]
   return chosen
 
 
@@ -71,8 +71,7 @@ def receptive_field_figure(rows, mappings, image_size, path):
     path: the PNG to write.
   """
   columns = max(len(images) for _, _, images, _ in rows)
-  fig, axes = plt.subplots(len(rows), columns, figsize=(2 * columns, 2 * len(rows)),
-                           squeeze=False)
+  fig, axes = plt.subplots(len(rows), columns, figsize=(2 * columns, 2 * len(rows)), squeeze=False)
   for r, (name, label, images, maps) in enumerate(rows):
     for c in range(columns):
       ax = axes[r, c]
@@ -85,8 +84,11 @@ def receptive_field_figure(rows, mappings, image_size, path):
       ax.imshow(field, cmap="jet", alpha=0.45 * (field > 0), vmin=0, vmax=1)
       if c == 0:
         ax.set_ylabel(label, fontsize=8)
-  fig.suptitle("Receptive fields on each filter's top images: interpretable filters, then "
-               "the performer's top conv", fontsize=9)
+  fig.suptitle(
+    "Receptive fields on each filter's top images: interpretable filters, then "
+    "the performer's top conv",
+    fontsize=9,
+  )
   fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / len(rows)))
   _save(fig, path)
 
@@ -108,9 +110,15 @@ def class_score_gradients(explainer, model, spec, images):
     `performer_top_conv`, each `(maps, gradients)`, and the predicted classes.
   """
   import keras
-  probe = keras.Model(model.inputs[0], {"target": model.get_layer(spec.target_layer).output,
-                                        "top": model.get_layer(spec.top_conv_layer).output,
-                                        "logits": model.output})
+
+  probe = keras.Model(
+    model.inputs[0],
+    {
+      "target": model.get_layer(spec.target_layer).output,
+      "top": model.get_layer(spec.top_conv_layer).output,
+      "logits": model.output,
+    },
+  )
   classifier = model.get_layer(spec.classifier_layer)
   images = tf.convert_to_tensor(images, tf.float32)
   with tf.GradientTape(persistent=True) as tape:
@@ -124,9 +132,9 @@ def class_score_gradients(explainer, model, spec, images):
     expl_classes = tf.argmax(expl_logits, -1)
     expl_score = tf.reduce_sum(tf.gather(expl_logits, expl_classes, batch_dims=1))
   result = {
-      "explainer": (parts.numpy(), tape.gradient(expl_score, parts).numpy()),
-      "performer_top_conv": (top.numpy(), tape.gradient(perf_score, top).numpy()),
-      "classes": expl_classes.numpy(),
+    "explainer": (parts.numpy(), tape.gradient(expl_score, parts).numpy()),
+    "performer_top_conv": (top.numpy(), tape.gradient(perf_score, top).numpy()),
+    "classes": expl_classes.numpy(),
   }
   del tape
   return result
@@ -135,8 +143,7 @@ def class_score_gradients(explainer, model, spec, images):
 def grad_cam_figure(images, grads, image_size, path, count=6):
   """Grad-CAM of the explainer's part maps and of the performer's top conv (Fig. 5)."""
   count = min(count, len(images))
-  cams = {name: grad_cam(*grads[name], image_size)
-          for name in ("explainer", "performer_top_conv")}
+  cams = {name: grad_cam(*grads[name], image_size) for name in ("explainer", "performer_top_conv")}
   fig, axes = plt.subplots(2, count, figsize=(2 * count, 4.4), squeeze=False)
   for row, name in enumerate(cams):
     for i in range(count):
@@ -195,6 +202,7 @@ def _save(fig, path):
   """Writes the figure as a PNG to `path` (any `tf.io.gfile` path), atomically."""
   import io
   from tf_explainer import io_utils
+
   io_utils.makedirs(os.path.dirname(path) or ".")
   buffer = io.BytesIO()
   fig.savefig(buffer, format="png", dpi=80)
