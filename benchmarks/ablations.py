@@ -69,6 +69,47 @@ VARIANTS = {
   "one_interp_layer_lambda_f_zero": {"interp_layers": 1, "lambda_f_divisor": float("inf")},
   "one_interp_layer_lambda_f_x1000": {"interp_layers": 1, "lambda_f_divisor": 0.3},
   "one_interp_layer_learning_rate_1e-3": {"interp_layers": 1, "learning_rate": 1e-3},
+  # The decoder reads each filter's global maximum, not a pooled map: it no
+  # longer pays a filter for firing at a fixed place (the crop's centre).
+  "global_max": {"decoder_input": "global_max"},
+  "global_max_lambda_f_zero": {"decoder_input": "global_max", "lambda_f_divisor": float("inf")},
+  "global_max_identity_init": {"decoder_input": "global_max", "interp_init": "identity"},
+  "global_max_one_interp_layer": {"decoder_input": "global_max", "interp_layers": 1},
+  "global_max_one_interp_layer_lambda_f_zero": {
+    "decoder_input": "global_max",
+    "interp_layers": 1,
+    "lambda_f_divisor": float("inf"),
+  },
+  "global_max_one_interp_layer_lambda_f_x100": {
+    "decoder_input": "global_max",
+    "interp_layers": 1,
+    "lambda_f_divisor": 3.0,
+  },
+  "global_max_one_interp_layer_learning_rate_1e-3": {
+    "decoder_input": "global_max",
+    "interp_layers": 1,
+    "learning_rate": 1e-3,
+  },
+  # The spread filters above are unstable: can a strong filter loss pin each to one place?
+  "global_max_one_interp_layer_learning_rate_1e-3_lambda_f_x1000": {
+    "decoder_input": "global_max",
+    "interp_layers": 1,
+    "learning_rate": 1e-3,
+    "lambda_f_divisor": 0.3,
+  },
+  "global_max_one_interp_layer_learning_rate_1e-3_lambda_f_x10000": {
+    "decoder_input": "global_max",
+    "interp_layers": 1,
+    "learning_rate": 1e-3,
+    "lambda_f_divisor": 0.03,
+  },
+  "global_max_one_interp_layer_learning_rate_1e-3_icnn": {
+    "decoder_input": "global_max",
+    "interp_layers": 1,
+    "learning_rate": 1e-3,
+    "gradient": "icnn",
+    "icnn_centre": "argmax",
+  },
   # The explainer's step 10x larger: it under-fits at 1e-4 (benchmarks/explainer_cls.py).
   "learning_rate_1e-3": {"learning_rate": 1e-3},
   "learning_rate_1e-3_lambda_f_zero": {"learning_rate": 1e-3, "lambda_f_divisor": float("inf")},

@@ -64,6 +64,22 @@ class ExplainerNetworkTest(tf.test.TestCase):
       {w.name for w in icnn.non_trainable_weights}, {"alpha", "num_updates", "filter_beta"}
     )
 
+  def test_global_max_decoder_input_reads_each_maps_maximum(self):
+    model = Explainer(small_config(decoder_input="global_max"))
+    out = model.forward(tf.constant(random_maps()))
+    self.assertEqual(out["x_interp"].shape, (4, 1, 1, D))
+    self.assertEqual(model.get_layer("fc_dec_1").kernel.shape, (D, 16))
+    rng = np.random.default_rng(0)
+    fc6 = rng.random((3 * 3 * 5, 16)).astype(np.float32)  # (H, W, C_top) of a 3 x 3 pooled map
+    model.initialize_from_performer(
+      None, [(fc6, np.zeros(16, np.float32)), (np.ones((16, 12), np.float32), np.zeros(12))]
+    )
+    kernel = model.get_layer("fc_dec_1").kernel.numpy()
+    self.assertAllClose(kernel[:5], fc6.reshape(3, 3, 5, 16).sum(axis=(0, 1)))
+    self.assertAllClose(kernel[5:], np.zeros((D - 5, 16)))
+    with self.assertRaisesRegex(ValueError, "decoder_input must be one of"):
+      small_config(decoder_input="mean")
+
   def test_get_config_keeps_dtype_and_name(self):
     model = Explainer(small_config(), name="my_explainer", dtype="mixed_bfloat16")
     config = model.get_config()

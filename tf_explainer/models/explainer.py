@@ -27,6 +27,7 @@ from tf_explainer.layers import NormLayer, SigmoidGate, TemplateMask
 from tf_explainer.losses.filter_loss import CENTRES, GRADIENTS
 
 OBJECTIVES = ("reconstruction", "classification")
+DECODER_INPUTS = ("pooled", "global_max")
 INTERP_INITS = ("random", "identity")
 ICNN_BETAS = ("adaptive", "fixed")
 ICNN_START_BETA = 2.0  # the reference implementation's starting mask sharpness
@@ -78,6 +79,10 @@ class ExplainerConfig:
       paper's Explainer+cls baseline, whose data term is the cross-entropy of
       the performer's classifier on the decoder output against the true labels
       (weighted by `lambda_l_scale`).
+    decoder_input: what the decoder reads of each track: `"pooled"` (the
+      performer's last pooling of the normalised maps, as the paper) or
+      `"global_max"` (each map's maximum, wherever it is: an ablation, whose
+      first decoder kernel starts as the performer's summed over positions).
   """
 
   target_shape: Sequence[int]
@@ -102,6 +107,7 @@ class ExplainerConfig:
   interp_init: str = "random"
   norm_momentum: float = 0.99
   objective: str = "reconstruction"
+  decoder_input: str = "pooled"
 
   def __post_init__(self):
     self.target_shape = tuple(int(v) for v in self.target_shape)
@@ -125,6 +131,10 @@ class ExplainerConfig:
       raise ValueError(f"icnn_beta_rate must be in [0, 1], got {self.icnn_beta_rate}.")
     if self.interp_init not in INTERP_INITS:
       raise ValueError(f"interp_init must be one of {INTERP_INITS}, got {self.interp_init!r}.")
+    if self.decoder_input not in DECODER_INPUTS:
+      raise ValueError(
+        f"decoder_input must be one of {DECODER_INPUTS}, got {self.decoder_input!r}."
+      )
     if self.objective not in OBJECTIVES:
       raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}.")
     if self.num_classes < 1:
@@ -244,8 +254,8 @@ class Explainer(keras.Model):
     y = maps
     for conv in self.ordin_convs:
       y = tf.nn.relu(conv(y))
-    x_interp = self.pool(self.norm_interp(x, training=training, sample_mask=sample_mask))
-    x_ordin = self.pool(self.norm_ordin(y, training=training, sample_mask=sample_mask))
+    x_interp = self._decoder_input(self.norm_interp(x, training=training, sample_mask=sample_mask))
+    x_ordin = self._decoder_input(self.norm_ordin(y, training=training, sample_mask=sample_mask))
     h = self.flatten(self.gate([x_interp, x_ordin]))
     fc = []
     for dense in self.decoder:
@@ -260,6 +270,11 @@ class Explainer(keras.Model):
       "fc": fc,
       "p": self.gate.p,
     }
+
+  def _decoder_input(self, x):
+    if self.config.decoder_input == "global_max":  # where a filter fires no longer matters
+      return tf.reduce_max(x, axis=[1, 2], keepdims=True)
+    return self.pool(x)
 
   def call(self, maps, training=False):
     return self.outputs_of(self.forward(maps, training=training))
@@ -310,6 +325,9 @@ class Explainer(keras.Model):
       if i == 0:
         pooled = self.pool.compute_output_shape((None,) + self.config.target_shape)[1:]
         kernel = _expand_fc_input(np.asarray(kernel), tuple(pooled))
+        if self.config.decoder_input == "global_max":  # a feature read once, wherever it is
+          h, w, c = pooled
+          kernel = kernel.reshape(h, w, c, -1).sum(axis=(0, 1))
       _copy_overlap(dense, kernel, bias)
 
 

@@ -15,6 +15,7 @@ from tf_explainer.models import io as model_io
 from tf_explainer import settings as settings_lib
 from tf_explainer.losses.filter_loss import CENTRES, GRADIENTS
 from tf_explainer.models.explainer import (
+  DECODER_INPUTS,
   ICNN_BETAS,
   INTERP_INITS,
   OBJECTIVES,
@@ -111,6 +112,12 @@ class ExplainerSettings:
   )
   interp_layers: Optional[int] = setting(
     None, "Interpretable conv layers (2, the paper's, by default).", lower_bound=1
+  )
+  decoder_input: Optional[str] = setting(
+    None,
+    "What the decoder reads of each track: pooled (the paper's; the default) or global_max "
+    "(each map's maximum, an ablation; see BENCHMARKS.md).",
+    choices=DECODER_INPUTS,
   )
   eta: Optional[float] = setting(
     None,
@@ -303,21 +310,9 @@ def run(**settings):
       )
 
   with strat.scope():
-    explainer = build_for_performer(
-      model,
-      spec,
-      gradient=s.gradient,
-      icnn_centre=s.icnn_centre,
-      icnn_beta=s.icnn_beta,
-      mask=s.mask,
-      interp_init=s.interp_init,
-      interp_layers=s.interp_layers,
-      eta=s.eta,
-      lambda_l_scale=s.lambda_l_scale,
-      lambda_f_divisor=s.lambda_f_divisor,
-      initial_p=s.initial_p,
-      objective=s.objective,
-    )
+    # Every setting that is also a field of ExplainerConfig defines the network or its loss.
+    config_fields = [f.name for f in dataclasses.fields(ExplainerConfig) if hasattr(s, f.name)]
+    explainer = build_for_performer(model, spec, **{k: getattr(s, k) for k in config_fields})
     trainer = trainer_lib.ExplainerTrainer(explainer)
     trainer.set_reconstruction_weights(norms)
     if s.objective == "classification":
