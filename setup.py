@@ -42,6 +42,7 @@ setup(
       "tf-explainer-export = tf_explainer.cli.export:main",
       "tf-explainer-demo = tf_explainer.cli.demo:main",
       "tf-explainer-pretrain-performer = tf_explainer.cli.pretrain_performer:main",
+      "tf-explainer-import-performer = tf_explainer.cli.import_performer:main",
     ]
   },
   license="Apache-2.0",

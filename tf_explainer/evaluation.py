@@ -20,6 +20,7 @@ import tensorflow as tf
 
 from tf_explainer import data as data_lib
 from tf_explainer import metrics as metrics_lib
+from tf_explainer import performers
 from tf_explainer.losses import objective
 
 
@@ -50,14 +51,8 @@ def layer_mappings(model, spec):
 
 def probe_model(model, spec):
   """Images -> target map, top conv map and logits."""
-  return keras.Model(
-    model.inputs[0],
-    {
-      "target": model.get_layer(spec.target_layer).output,
-      "top_conv": model.get_layer(spec.top_conv_layer).output,
-      "logits": model.output,
-    },
-  )
+  layers = {"target": spec.target_layer, "top_conv": spec.top_conv_layer, "logits": "logits"}
+  return performers.image_probe(model, spec, layers)
 
 
 def maps_of(explainer, model, spec, dataset, batch_size=32):

@@ -9,11 +9,14 @@ Signatures (SPEC section 4):
 The graph checks these shapes itself (see `ServingModule`), so the inputs are
 declared without a fixed shape.
 
-Both return the last reconstructed fc layer under its name in the
-performer's spec (`PerformerSpec.fc_names`; post-ReLU), `part_maps`
-(the last interpretable layer after ReLU and mask), `p` (one value per image)
-and `class_scores` (softmax of the performer's classifier on that
-reconstruction). The export is written into a hidden temporary folder and renamed to
+Both return every reconstructed layer under its name in the performer's spec
+(`PerformerSpec.fc_names`: `fc6` and `fc7` for the built-in performers;
+post-ReLU), `part_maps` (the last interpretable layer after ReLU and mask),
+`p` (one value per image) and `class_scores` (softmax of the performer's
+classifier on the last reconstruction). The performer-only export returns
+the performer's own last layer under its name and `class_scores`.
+
+The export is written into a hidden temporary folder and renamed to
 `<export_base>/<version>` when complete, so TF Serving, which only loads
 numeric folders, never sees a partial version.
 """
@@ -48,16 +51,17 @@ class ServingModule:
   def __init__(self, model, spec, explainer=None):
     model = performers.plain_graph_copy(model)
     self.image_size = spec.image_size
+    self.fc_names = spec.fc_names
     self.fc_name = spec.fc_names[-1]
     self.explain = explainer is not None
     if explainer is not None:
-      self.probe = keras.Model(model.inputs[0], model.get_layer(spec.target_layer).output)
+      self.probe = performers.image_probe(model, spec, {"target": spec.target_layer})
       self.explainer = explainer
       self.classifier = model.get_layer(spec.classifier_layer)
       self.parts = (self.probe, self.explainer, self.classifier)
     else:  # performer only, the baseline of the serving benchmark
-      self.probe = keras.Model(
-        model.inputs[0], {"fc": model.get_layer(spec.fc_layers[-1]).output, "logits": model.output}
+      self.probe = performers.image_probe(
+        model, spec, {"fc": spec.fc_layers[-1], "logits": "logits"}
       )
       self.parts = (self.probe,)
     self.serve = tf.function(
@@ -84,12 +88,12 @@ class ServingModule:
         self.fc_name: tf.cast(out["fc"], tf.float32),
         "class_scores": tf.nn.softmax(tf.cast(out["logits"], tf.float32)),
       }
-    maps = self.probe(images, training=False)
+    maps = self.probe(images, training=False)["target"]
     out = self.explainer(maps, training=False)
     logits = tf.cast(self.classifier(out[self.fc_name]), tf.float32)
     batch = tf.shape(images)[0]
     return {
-      self.fc_name: out[self.fc_name],
+      **{name: out[name] for name in self.fc_names},
       "part_maps": out["part_maps"],
       "p": tf.fill([batch], tf.cast(out["p"], tf.float32)),
       "class_scores": tf.nn.softmax(logits),

@@ -160,7 +160,7 @@ class ExportTest(tf.test.TestCase):
     with open(out_file) as f:
       got = json.load(f)
     expected = self.module.serve(tf.constant(images))
-    self.assertEqual(set(got["default"]), {"fc7", "part_maps", "p", "class_scores"})
+    self.assertEqual(set(got["default"]), {"fc6", "fc7", "part_maps", "p", "class_scores"})
     for key, value in expected.items():
       self.assertAllClose(np.array(got["default"][key]), value.numpy(), rtol=1e-4, atol=1e-4)
     expected_bytes = self.module.serve_bytes(tf.constant([png, png]))

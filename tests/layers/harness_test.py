@@ -5,7 +5,12 @@ import tensorflow as tf
 
 from tests.layers import layer_test_util
 from tf_explainer.layers import NormLayer, SigmoidGate, TemplateMask
-from tf_explainer.performers.base import CaffePreprocess, LocalResponseNorm, SplitGroupConv2D
+from tf_explainer.performers.base import (
+  CaffePreprocess,
+  ImagePreprocess,
+  LocalResponseNorm,
+  SplitGroupConv2D,
+)
 
 # name, class, init kwargs, input shapes, output shape, trainable, non-trainable, input scale
 CASES = (
@@ -23,6 +28,27 @@ CASES = (
   ),
   ("sigmoid_gate", SigmoidGate, {"initial_p": 0.3}, [(4, 4, 3), (4, 4, 3)], (4, 4, 3), 1, 0, 1.0),
   ("caffe_preprocess", CaffePreprocess, {}, [(8, 8, 3)], (8, 8, 3), 0, 0, 255.0),
+  (
+    "image_preprocess_caffe",
+    ImagePreprocess,
+    {"mode": "caffe"},
+    [(8, 8, 3)],
+    (8, 8, 3),
+    0,
+    0,
+    255.0,
+  ),
+  (
+    "image_preprocess_torch",
+    ImagePreprocess,
+    {"mode": "torch"},
+    [(8, 8, 3)],
+    (8, 8, 3),
+    0,
+    0,
+    255.0,
+  ),
+  ("image_preprocess_tf", ImagePreprocess, {"mode": "tf"}, [(8, 8, 3)], (8, 8, 3), 0, 0, 255.0),
   ("local_response_norm", LocalResponseNorm, {"size": 5}, [(4, 4, 8)], (4, 4, 8), 0, 0, 1.0),
   (
     "split_group_conv2d",

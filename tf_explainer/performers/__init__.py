@@ -5,6 +5,7 @@ from tf_explainer.performers.base import (
   ARCHITECTURES,
   PerformerSpec,
   feature_model,
+  image_probe,
   layer_weights,
   plain_graph_copy,
 )
@@ -43,6 +44,7 @@ __all__ = [
   "PerformerSpec",
   "build_performer",
   "feature_model",
+  "image_probe",
   "layer_weights",
   "min_input_size",
   "plain_graph_copy",

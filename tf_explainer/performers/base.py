@@ -36,7 +36,16 @@ class PerformerSpec:
     train_split: the images it was trained on: `"train"`, or
       `"train_without_validation"` while settings are chosen.
     weights: what training started from: `"scratch"`, `"synthetic"` (the
-      shipped pretrained weights), `"imagenet"` or a weights file.
+      shipped pretrained weights), `"imagenet"` or a weights file;
+      `"imported"` for a model described by `keras_import.from_keras`.
+    fc_widths: the width of each reconstructed layer where they differ
+      (imported models); empty: `fc_units` each.
+    preprocessing: what the model expects of RGB 0-255 images, applied by
+      every probe (`image_probe`): `"none"` (the built-in performers hold
+      theirs, `CaffePreprocess`), `"caffe"`, `"torch"` or `"tf"`.
+    fc_reads_top_conv: whether the first reconstructed layer is a Dense layer
+      reading the flattened last pooling of the top conv (then the
+      explainer's decoder starts as a copy of it).
   """
 
   arch: str
@@ -56,16 +65,25 @@ class PerformerSpec:
   grouped: bool = True
   train_split: str = "train"
   weights: str = "scratch"
+  fc_widths: tuple = ()
+  preprocessing: str = "none"
+  fc_reads_top_conv: bool = True
 
   @property
   def fc_names(self):
-    """The names of the reconstructed fc layers: outputs, targets and cache keys use them."""
-    return tuple(self.fc_dense_layers)
+    """The names of the reconstructed layers: outputs, targets and cache keys use them.
+
+    The Dense layers' names where every reconstructed layer is one (`fc6`,
+    `fc7` for the built-in performers), else the layers read (`fc_layers`).
+    """
+    if len(self.fc_dense_layers) == len(self.fc_layers):
+      return tuple(self.fc_dense_layers)
+    return tuple(self.fc_layers)
 
   @property
   def fc_sizes(self):
-    """The widths of the reconstructed fc layers."""
-    return (self.fc_units,) * len(self.fc_dense_layers)
+    """The widths of the reconstructed layers."""
+    return tuple(self.fc_widths) or (self.fc_units,) * len(self.fc_layers)
 
   def to_dict(self):
     return dataclasses.asdict(self)
@@ -73,7 +91,7 @@ class PerformerSpec:
   @classmethod
   def from_dict(cls, values):
     values = dict(values)
-    for key in ("class_names", "fc_layers", "fc_dense_layers"):
+    for key in ("class_names", "fc_layers", "fc_dense_layers", "fc_widths"):
       if key in values:
         values[key] = tuple(values[key])
     if values.get("last_pool"):
@@ -96,6 +114,45 @@ class CaffePreprocess(keras.layers.Layer):
     images = tf.cast(images, self.compute_dtype)
     bgr = images[..., ::-1]
     return bgr - tf.constant(self.MEAN_BGR, dtype=self.compute_dtype)
+
+
+PREPROCESSING_MODES = ("none", "caffe", "torch", "tf")
+
+
+@keras.saving.register_keras_serializable(package="tf_explainer")
+class ImagePreprocess(keras.layers.Layer):
+  """RGB 0-255 images to what an imported model expects.
+
+  `caffe`: BGR minus the ImageNet means (`CaffePreprocess`); `torch`: 0-1,
+  minus the ImageNet means, over their deviations; `tf`: -1 to 1; `none`: as
+  they are.
+  """
+
+  MEAN_RGB = (0.485, 0.456, 0.406)
+  STD_RGB = (0.229, 0.224, 0.225)
+
+  def __init__(self, mode="none", **kwargs):
+    super().__init__(**kwargs)
+    if mode not in PREPROCESSING_MODES:
+      raise ValueError(f"preprocessing={mode}: expected one of {', '.join(PREPROCESSING_MODES)}.")
+    self.mode = mode
+
+  def call(self, images):
+    x = tf.cast(images, self.compute_dtype)
+    if self.mode == "caffe":
+      return x[..., ::-1] - tf.constant(CaffePreprocess.MEAN_BGR, dtype=self.compute_dtype)
+    if self.mode == "torch":
+      mean = tf.constant(self.MEAN_RGB, dtype=self.compute_dtype)
+      std = tf.constant(self.STD_RGB, dtype=self.compute_dtype)
+      return (x / 255.0 - mean) / std
+    if self.mode == "tf":
+      return x / 127.5 - 1.0
+    return x
+
+  def get_config(self):
+    config = super().get_config()
+    config["mode"] = self.mode
+    return config
 
 
 @keras.saving.register_keras_serializable(package="tf_explainer")
@@ -206,21 +263,38 @@ def pool_config(layer):
   }
 
 
-def feature_model(model, spec):
-  """A model from images to the target map, fc6, fc7 (post-ReLU) and logits."""
+def image_probe(model, spec, layers, name=None):
+  """A model from RGB 0-255 images to the outputs of `layers` (a dict: key -> layer name).
+
+  The layer name `"logits"` is the model's output. The spec's
+  `preprocessing` is applied first, so every caller feeds the same images.
+  """
   outputs = {
-    "target": model.get_layer(spec.target_layer).output,
-    spec.fc_layers[0]: model.get_layer(spec.fc_layers[0]).output,
-    spec.fc_layers[1]: model.get_layer(spec.fc_layers[1]).output,
-    "logits": model.output,
+    key: model.outputs[0] if layer == "logits" else model.get_layer(layer).output
+    for key, layer in layers.items()
   }
-  return keras.Model(model.inputs[0], outputs, name=f"{model.name}_features")
+  probe = keras.Model(model.inputs[0], outputs, name=name or f"{model.name}_probe")
+  if spec.preprocessing == "none":
+    return probe
+  images = keras.Input(shape=tuple(model.inputs[0].shape[1:]), name="images")
+  x = ImagePreprocess(spec.preprocessing, name="preprocess")(images)
+  return keras.Model(images, probe(x), name=name or f"{model.name}_probe")
+
+
+def feature_model(model, spec):
+  """A model from images to the target map, the reconstructed layers (post-activation) and
+  the logits."""
+  layers = {"target": spec.target_layer, "logits": "logits"}
+  layers.update({name: name for name in spec.fc_layers})
+  return image_probe(model, spec, layers, name=f"{model.name}_features")
 
 
 def layer_weights(model, name):
   """`[kernel, bias]` of a layer as numpy arrays; grouped kernels expanded to full."""
   layer = model.get_layer(name)
-  kernel, bias = [np.asarray(w) for w in layer.get_weights()]
+  weights = [np.asarray(w) for w in layer.get_weights()]
+  kernel = weights[0]
+  bias = weights[1] if len(weights) > 1 else np.zeros(kernel.shape[-1], kernel.dtype)
   groups = getattr(layer, "groups", 1)
   if groups > 1:
     kh, kw, cin_g, cout = kernel.shape

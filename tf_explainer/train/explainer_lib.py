@@ -34,7 +34,10 @@ from tf_explainer.train import trainer as trainer_lib
 
 
 def explainer_config(spec, **overrides):
-  """The `ExplainerConfig` that fits a performer, with the paper's eta for its arch."""
+  """The `ExplainerConfig` that fits a performer, with the paper's eta for its arch.
+
+  An imported model (`arch="keras"`) gets AlexNet's eta, 1e6.
+  """
   # Target map shape from the spec's architecture, measured on the model by the caller.
   values = dict(
     fc_sizes=spec.fc_sizes,
@@ -42,7 +45,7 @@ def explainer_config(spec, **overrides):
     num_classes=spec.num_classes,
     pool=spec.last_pool,
     filter_category=1 if spec.task == "single" else None,
-    eta=PAPER_ETA[spec.arch],
+    eta=PAPER_ETA.get(spec.arch, PAPER_ETA["alexnet"]),
   )
   values.update({k: v for k, v in overrides.items() if v is not None})
   return ExplainerConfig(**values)
@@ -54,8 +57,13 @@ def build_for_performer(model, spec, initialize=True, **overrides):
   config = explainer_config(spec, target_shape=target_shape, **overrides)
   explainer = Explainer(config)
   if initialize:
-    top = performers.layer_weights(model, spec.top_conv_layer)
-    fc = [performers.layer_weights(model, name) for name in spec.fc_dense_layers]
+    top_conv = model.get_layer(spec.top_conv_layer)
+    top = None
+    if isinstance(top_conv, keras.layers.Conv2D) and tuple(top_conv.kernel_size) == (3, 3):
+      top = performers.layer_weights(model, spec.top_conv_layer)
+    fc = []
+    if spec.fc_reads_top_conv:
+      fc = [performers.layer_weights(model, name) for name in spec.fc_dense_layers]
     explainer.initialize_from_performer(top, fc)
   return explainer
 

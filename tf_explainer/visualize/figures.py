@@ -109,16 +109,10 @@ def class_score_gradients(explainer, model, spec, images):
     is the performer's classifier on the last reconstructed fc layer) and
     `performer_top_conv`, each `(maps, gradients)`, and the predicted classes.
   """
-  import keras
+  from tf_explainer import performers
 
-  probe = keras.Model(
-    model.inputs[0],
-    {
-      "target": model.get_layer(spec.target_layer).output,
-      "top": model.get_layer(spec.top_conv_layer).output,
-      "logits": model.output,
-    },
-  )
+  layers = {"target": spec.target_layer, "top": spec.top_conv_layer, "logits": "logits"}
+  probe = performers.image_probe(model, spec, layers)
   classifier = model.get_layer(spec.classifier_layer)
   images = tf.convert_to_tensor(images, tf.float32)
   with tf.GradientTape(persistent=True) as tape:

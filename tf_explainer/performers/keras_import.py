@@ -1,0 +1,323 @@
+"""Any Keras CNN as a performer: `from_keras` describes an existing model.
+
+The built-in performers are built by this package and described by their
+`PerformerSpec`. `from_keras` writes that description for a model someone
+already has (a `keras.applications` base with their own head, a Sequential
+CNN from a tutorial, ...), inferring what it can from the layers and saying
+in one line what it inferred:
+
+* the top conv layer: the last `Conv2D` after the target layer (without one,
+  the target layer itself stands in for the top-conv baseline);
+* the reconstructed feature layers: the `Dense` layers between the last
+  pooling and the classifier (each read after its activation); with a
+  global-pooling head and no such layer, the pooled vector itself;
+* the classifier: the last `Dense` layer;
+* the last pooling before the feature layers (`MaxPooling2D`), if any;
+* the input size, from the model's input shape;
+* the class names, from a dataset folder's `classes.txt`, or `class_0..`.
+
+Every inference can be overridden by argument. The images the rest of the
+package feeds are RGB 0-255; `preprocessing` names what the model expects
+(`caffe`, `torch`, `tf`, or `none` when a preprocessing layer is already
+inside the model), and every probe of the model applies it
+(`base.image_probe`).
+"""
+
+import dataclasses
+from typing import Optional
+
+import keras
+
+from tf_explainer import settings as settings_lib
+from tf_explainer.performers import base
+from tf_explainer.settings import setting
+
+GLOBAL_POOLS = (keras.layers.GlobalAveragePooling2D, keras.layers.GlobalMaxPooling2D)
+ACTIVATIONS = (keras.layers.ReLU, keras.layers.Activation, keras.layers.LeakyReLU)
+
+
+def _names(layers):
+  return ", ".join(layer.name for layer in layers) or "none"
+
+
+def _layer(model, name, what):
+  try:
+    return model.get_layer(name)
+  except ValueError:
+    candidates = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    if what != "target_layer":
+      candidates = model.layers
+    raise ValueError(
+      f"{what}={name}: the model has no such layer; candidates: {_names(candidates)}."
+    ) from None
+
+
+def _output_shape(layer):
+  return tuple(layer.output.shape)
+
+
+def _activated(model, layers, index):
+  """The layer whose output is `layers[index]`'s after its activation."""
+  layer = layers[index]
+  nxt = layers[index + 1] if index + 1 < len(layers) else None
+  if isinstance(nxt, ACTIVATIONS):
+    return nxt.name
+  return layer.name
+
+
+def from_keras(
+  model,
+  target_layer,
+  top_conv_layer=None,
+  fc_layers=None,
+  classifier_layer=None,
+  image_size=None,
+  class_names=None,
+  preprocessing="none",
+  task="multi",
+  verbose=1,
+):
+  """A `PerformerSpec` for an existing Keras classifier.
+
+  Args:
+    model: a built Keras functional or Sequential model from images to class
+      scores (logits preferred: a softmax output works, but Grad-CAM then
+      follows probabilities).
+    target_layer: the layer whose output the explainer disentangles: a
+      square map `(batch, L, L, D)`.
+    top_conv_layer, fc_layers, classifier_layer: override the inferred layer
+      names (`fc_layers`: a sequence of layer names whose outputs are the
+      reconstructed features, in order).
+    image_size: the input side when the model's input has no fixed size.
+    class_names: names of the classifier's outputs.
+    preprocessing: what the model expects of RGB 0-255 images: one of
+      `base.PREPROCESSING_MODES`.
+    task: `"multi"`, or `"single"` for a two-class (rest, target) model.
+    verbose: print the one line of what was inferred.
+
+  Returns:
+    The `PerformerSpec`.
+
+  Raises:
+    ValueError: one line naming the argument and what was expected.
+  """
+  if preprocessing not in base.PREPROCESSING_MODES:
+    raise ValueError(
+      f"preprocessing={preprocessing}: expected one of {', '.join(base.PREPROCESSING_MODES)}."
+    )
+  inputs = getattr(model, "inputs", None)
+  if not inputs or len(inputs) != 1:
+    raise ValueError("model: expected a built Keras model with one image input.")
+  shape = tuple(inputs[0].shape)
+  if len(shape) != 4 or shape[-1] != 3:
+    raise ValueError(f"model: input shape {shape} is not an image batch (batch, H, W, 3).")
+  size = image_size or shape[1]
+  if size is None or (shape[1] is not None and shape[1] != shape[2]):
+    raise ValueError(
+      f"model: input shape {shape} has no fixed square size; pass image_size (e.g. 224)."
+    )
+  if shape[1] is not None and image_size and image_size != shape[1]:
+    raise ValueError(f"image_size={image_size} differs from the model's input side {shape[1]}.")
+
+  layers = list(model.layers)
+  target = _layer(model, target_layer, "target_layer")
+  target_shape = _output_shape(target)
+  if len(target_shape) != 4 or target_shape[1] != target_shape[2] or not target_shape[1]:
+    raise ValueError(
+      f"target_layer={target_layer}: output shape {target_shape} is not a square map "
+      f"(batch, L, L, D)."
+    )
+  after = layers[layers.index(target) + 1 :]
+  notes = []
+
+  if top_conv_layer is None:
+    convs = [layer for layer in after if isinstance(layer, keras.layers.Conv2D)]
+    if convs:
+      top_conv_layer = convs[-1].name
+    else:
+      top_conv_layer = target_layer
+      notes.append("no conv layer after the target: the top-conv baseline is the target itself")
+  else:
+    _layer(model, top_conv_layer, "top_conv_layer")
+
+  dense = [layer for layer in after if isinstance(layer, keras.layers.Dense)]
+  if classifier_layer is None:
+    if not dense:
+      raise ValueError("model: no Dense layer after the target to serve as the classifier.")
+    classifier_layer = dense[-1].name
+  classifier = _layer(model, classifier_layer, "classifier_layer")
+  num_classes = int(classifier.units) if hasattr(classifier, "units") else None
+  if not num_classes:
+    raise ValueError(f"classifier_layer={classifier_layer}: expected a Dense layer.")
+
+  pools = [
+    layer
+    for layer in after[: after.index(classifier)]
+    if isinstance(layer, (keras.layers.MaxPooling2D,) + GLOBAL_POOLS)
+  ]
+  last_pool = pools[-1] if pools else None
+  if fc_layers is None:
+    start = after.index(last_pool) + 1 if last_pool is not None else 0
+    features = [
+      layer
+      for layer in after[start : after.index(classifier)]
+      if isinstance(layer, keras.layers.Dense)
+    ]
+    if features:
+      fc_layers = [_activated(model, layers, layers.index(layer)) for layer in features]
+      fc_dense = [layer.name for layer in features]
+    elif last_pool is not None and isinstance(last_pool, GLOBAL_POOLS):
+      fc_layers, fc_dense = [last_pool.name], []
+    else:
+      raise ValueError(
+        "model: no Dense layer between the last pooling and the classifier, and no global "
+        "pooling: pass fc_layers."
+      )
+  else:
+    fc_layers = list(fc_layers)
+    for name in fc_layers:
+      _layer(model, name, "fc_layers")
+    fc_dense = [name for name in fc_layers if isinstance(model.get_layer(name), keras.layers.Dense)]
+    if len(fc_dense) != len(fc_layers):
+      fc_dense = []
+  widths = tuple(int(_output_shape(model.get_layer(name))[-1]) for name in fc_layers)
+  for name in fc_layers:
+    if len(_output_shape(model.get_layer(name))) != 2:
+      raise ValueError(
+        f"fc_layers: {name} gives {_output_shape(model.get_layer(name))}, not a "
+        f"feature vector (batch, units)."
+      )
+  pool = base.pool_config(last_pool) if isinstance(last_pool, keras.layers.MaxPooling2D) else None
+  # The explainer's first decoder layer starts as the performer's first feature layer
+  # only where that layer reads the pooled top conv, as in the paper's networks.
+  reads_top_conv = bool(fc_dense) and pool is not None
+  if class_names is None:
+    class_names = tuple(f"class_{i}" for i in range(num_classes))
+  elif len(class_names) != num_classes:
+    raise ValueError(
+      f"class_names: {len(class_names)} names for a classifier of {num_classes} outputs."
+    )
+  spec = base.PerformerSpec(
+    arch="keras",
+    num_classes=num_classes,
+    image_size=int(size),
+    fc_units=widths[0],
+    task=task,
+    class_names=tuple(class_names),
+    target_layer=target_layer,
+    top_conv_layer=top_conv_layer,
+    fc_layers=tuple(fc_layers),
+    fc_dense_layers=tuple(fc_dense),
+    fc_widths=widths,
+    classifier_layer=classifier_layer,
+    last_pool=pool,
+    grouped=False,
+    weights="imported",
+    preprocessing=preprocessing,
+    fc_reads_top_conv=reads_top_conv,
+  )
+  if verbose:
+    print(
+      f"Imported {model.name}: target {target_layer} {target_shape[1:]}, top conv "
+      f"{top_conv_layer}, features {', '.join(fc_layers)} {widths}, classifier "
+      f"{classifier_layer} ({num_classes} classes), last pool "
+      f"{last_pool.name if last_pool is not None else 'none'}, input {size} px, "
+      f"preprocessing {preprocessing}" + "".join(f"; {n}" for n in notes) + ".",
+      flush=True,
+    )
+  return spec
+
+
+@dataclasses.dataclass
+class ImportSettings:
+  """The settings of importing a Keras model as a performer (`run`, `import_performer.py`)."""
+
+  model: Optional[str] = setting(
+    None, "The trained Keras model: a .keras (or .h5) file.", required=True
+  )
+  model_dir: Optional[str] = setting(None, "Output folder of the performer.", required=True)
+  target_layer: Optional[str] = setting(
+    None, "The layer whose output the explainer disentangles (a square map).", required=True
+  )
+  top_conv_layer: Optional[str] = setting(
+    None, "Override: the top conv layer (default: the last Conv2D after the target)."
+  )
+  fc_layers: Optional[str] = setting(
+    None,
+    "Override: comma-separated layers whose outputs are reconstructed (default: the Dense "
+    "layers between the last pooling and the classifier, or the global pooling).",
+  )
+  classifier_layer: Optional[str] = setting(
+    None, "Override: the classifier (default: the last Dense layer)."
+  )
+  image_size: Optional[int] = setting(
+    None, "The input side, where the model's input has no fixed size.", lower_bound=8
+  )
+  preprocessing: str = setting(
+    "none",
+    "What the model expects of RGB 0-255 images: none (a preprocessing layer is inside the "
+    "model, or it takes 0-255), caffe, torch or tf.",
+    choices=base.PREPROCESSING_MODES,
+  )
+  dataset_dir: Optional[str] = setting(
+    None, "A CUB-layout dataset whose classes.txt names the classes (default class_0..)."
+  )
+  overwrite: bool = setting(
+    False, "Write into a non-empty model_dir that is not an earlier performer folder."
+  )
+  verbose: int = setting(1, "0: silent.", flag=False)
+
+  def __post_init__(self):
+    settings_lib.validate(self)
+
+
+def run(**settings):
+  """Loads `model`, describes it (`from_keras`) and writes a performer folder.
+
+  The folder is what `train_explainer.py`, `evaluate.py` and
+  `export_savedmodel.py` read for the built-in performers.
+
+  Args:
+    **settings: the fields of `ImportSettings`, by keyword.
+
+  Returns:
+    `(model, spec)`.
+  """
+  from tf_explainer import io_utils
+  from tf_explainer.data import cub
+  from tf_explainer.models import io as model_io
+
+  s = ImportSettings(**settings)
+  if io_utils.isdir(s.model):
+    raise ValueError(
+      f"model={s.model} is a folder (a SavedModel?): Keras 3 loads a SavedModel only as one "
+      f"opaque layer, without the layers an explainer reads. Save the model as .keras where "
+      f"it was built (model.save('model.keras')) and import that."
+    )
+  if not io_utils.exists(s.model):
+    raise ValueError(f"model={s.model}: no such file.")
+  try:
+    model = keras.saving.load_model(s.model, compile=False)
+  except (ValueError, OSError, TypeError) as e:
+    message = " ".join(str(e).split())[:300]
+    raise ValueError(f"model={s.model}: Keras cannot load it ({message}).") from None
+  class_names = None
+  if s.dataset_dir:
+    class_names = tuple(str(c) for c in cub.read_part_dataset(s.dataset_dir).class_names)
+  fc_layers = [n.strip() for n in s.fc_layers.split(",") if n.strip()] if s.fc_layers else None
+  spec = from_keras(
+    model,
+    s.target_layer,
+    top_conv_layer=s.top_conv_layer,
+    fc_layers=fc_layers,
+    classifier_layer=s.classifier_layer,
+    image_size=s.image_size,
+    class_names=class_names,
+    preprocessing=s.preprocessing,
+    verbose=s.verbose,
+  )
+  io_utils.claim_dir(s.model_dir, "performer", "model_dir", s.overwrite)
+  model_io.save_performer(model, spec, s.model_dir)
+  if s.verbose:
+    print(f"Performer written to {s.model_dir}.")
+  return model, spec
