@@ -28,9 +28,12 @@ setup(
     "test": [
       "pytest>=8,<10",
       "tensorflow-serving-api>=2.21,<2.22",
-      "ruff>=0.17.6,<0.18",
-    ],  # pinned to a minor: formatting changes between them
+      "ruff>=0.17.6,<0.18",  # pinned to a minor: formatting changes between them
+      "tf-keras>=2.21,<2.22",
+    ],
     "serving": ["tensorflow-serving-api>=2.21,<2.22"],
+    # Importing a performer from a tf.keras (Keras 2) SavedModel folder.
+    "savedmodel": ["tf-keras>=2.21,<2.22"],
   },
   # The programs. Named with the package's prefix: a bare `export` would be
   # hidden by the shell's builtin of that name.

@@ -88,17 +88,9 @@ class EvaluationSettings:
     "TensorFlow's deterministic kernels: two runs give "
     "identical results (see BENCHMARKS.md for the cost).",
   )
-  overwrite: bool = setting(
-    False,
-    "Write into a non-empty output_dir that is not an earlier "
-    "evaluation folder (refused otherwise).",
-  )
-  on_error: str = setting(
-    "fail",
-    "An image that cannot be decoded: fail with its name, or skip it (and say how many).",
-    choices=data_lib.ON_ERROR,
-  )
-  verbose: int = setting(1, "0: silent; 1: progress bars.", flag=False)
+  overwrite: bool = settings_lib.overwrite_setting("output_dir", "evaluation")
+  on_error: str = settings_lib.on_error_setting()
+  verbose: int = settings_lib.verbose_setting()
 
   def __post_init__(self):
     settings_lib.validate(self)

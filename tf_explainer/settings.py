@@ -55,6 +55,39 @@ def setting(default=None, help="", *, choices=None, lower_bound=None, required=F
   )
 
 
+def overwrite_setting(folder, kind):
+  """`overwrite`: write into a non-empty `folder` this program did not write."""
+  return setting(
+    False,
+    f"Write into a non-empty {folder} that is not an earlier {kind} folder (refused otherwise).",
+  )
+
+
+def restart_setting():
+  """`restart`: start an interrupted run over instead of resuming it."""
+  return setting(
+    False,
+    "Start an interrupted run in model_dir over instead of resuming it (resuming under other "
+    "settings is refused).",
+  )
+
+
+def on_error_setting():
+  """`on_error`: what an image that cannot be decoded does."""
+  from tf_explainer.data.pipeline import ON_ERROR
+
+  return setting(
+    "fail",
+    "An image that cannot be decoded: fail with its name, or skip it (and say how many).",
+    choices=ON_ERROR,
+  )
+
+
+def verbose_setting():
+  """`verbose`: a library caller's choice of output."""
+  return setting(1, "0: silent; 1: progress bars.", flag=False)
+
+
 def _kind(annotation):
   """`(base type, optional)` of a field's annotation: `Optional[int]` -> `(int, True)`."""
   args = typing.get_args(annotation)

@@ -47,11 +47,17 @@ def small_sequential(num_classes=6, size=48):
 
 
 def _pipeline(test, model, import_kwargs):
-  """Import, an explainer for 1 epoch, evaluation, export, and a reload in a fresh process."""
+  """Import, an explainer for 1 epoch, evaluation, export, and a reload in a fresh process.
+
+  `model` is a Keras 3 model (saved here as .keras) or the path of a saved one.
+  """
   p = tiny_run.paths()
   root = tempfile.mkdtemp()
-  model_file = os.path.join(root, "model.keras")
-  model.save(model_file)
+  if isinstance(model, str):
+    model_file = model
+  else:
+    model_file = os.path.join(root, "model.keras")
+    model.save(model_file)
   performer_dir = os.path.join(root, "performer")
   _, spec = keras_import.run(
     model=model_file, model_dir=performer_dir, dataset_dir=p["data"], verbose=0, **import_kwargs
@@ -189,10 +195,40 @@ class FromKerasTest(tf.test.TestCase):
     self.assertEqual(spec.top_conv_layer, "c3")
     self.assertIn("no conv layer after the target", out.getvalue())
 
-  def test_saved_model_folder_is_refused_with_the_reason(self):
+  def test_model_round_tripped_through_a_saved_model(self):
+    """A tf.keras (Keras 2) model saved as a SavedModel folder: the whole pipeline."""
+    import tf_keras
+
+    tf_keras.utils.set_random_seed(0)
+    legacy = tf_keras.Sequential(
+      [
+        tf_keras.Input((48, 48, 3)),
+        tf_keras.layers.Rescaling(1.0 / 255, name="rescale"),
+        tf_keras.layers.Conv2D(8, 3, activation="relu", name="c1"),
+        tf_keras.layers.MaxPooling2D(name="p1"),
+        tf_keras.layers.Conv2D(16, 3, padding="same", activation="relu", name="c2"),
+        tf_keras.layers.Conv2D(16, 3, padding="same", activation="relu", name="c3"),
+        tf_keras.layers.Flatten(name="flat"),
+        tf_keras.layers.Dense(12, activation="relu", name="feat"),
+        tf_keras.layers.Dense(6, name="logits"),
+      ],
+      name="legacy_cnn",
+    )
+    folder = os.path.join(tempfile.mkdtemp(), "saved_model")
+    legacy.save(folder)  # tf.keras writes a SavedModel folder for a path without extension
+    self.assertTrue(os.path.exists(os.path.join(folder, "saved_model.pb")))
+    spec, _ = _pipeline(self, folder, {"target_layer": "c2"})
+    self.assertEqual(
+      (spec.top_conv_layer, spec.fc_layers, spec.classifier_layer), ("c3", ("feat",), "logits")
+    )
+    images = np.random.default_rng(0).uniform(0, 255, (2, 48, 48, 3)).astype(np.float32)
+    imported = keras_import.load_user_model(folder)
+    self.assertAllClose(imported(images), legacy(images), rtol=1e-5, atol=1e-5)
+
+  def test_saved_model_without_keras_layers_is_refused_with_the_reason(self):
     root = tempfile.mkdtemp()
     small_sequential().export(os.path.join(root, "saved"), verbose=False)
-    with self.assertRaisesRegex(ValueError, r"model=.*saved is a folder \(a SavedModel\?\)"):
+    with self.assertRaisesRegex(ValueError, r"model=.*saved is a SavedModel without Keras layers"):
       keras_import.run(
         model=os.path.join(root, "saved"),
         model_dir=os.path.join(root, "p"),

@@ -233,7 +233,9 @@ class ImportSettings:
   """The settings of importing a Keras model as a performer (`run`, `import_performer.py`)."""
 
   model: Optional[str] = setting(
-    None, "The trained Keras model: a .keras (or .h5) file.", required=True
+    None,
+    "The trained Keras model: a .keras or .h5 file, or a tf.keras (Keras 2) SavedModel folder.",
+    required=True,
   )
   model_dir: Optional[str] = setting(None, "Output folder of the performer.", required=True)
   target_layer: Optional[str] = setting(
@@ -271,6 +273,59 @@ class ImportSettings:
     settings_lib.validate(self)
 
 
+def load_user_model(path):
+  """A Keras 3 model from a `.keras`/`.h5` file or a Keras SavedModel folder.
+
+  Keras 3 loads a SavedModel only as one opaque layer. A SavedModel written by
+  `tf.keras` (Keras 2, with its `keras_metadata.pb`) still holds the layers:
+  it is read with the `tf-keras` package (`pip install tf_explainer[savedmodel]`)
+  and passed to Keras 3 through the legacy H5 format, which Keras 3 reads.
+
+  Raises:
+    ValueError: one line naming `model` and what was expected.
+  """
+  import os
+  import tempfile
+
+  from tf_explainer import io_utils
+
+  if io_utils.isdir(path):
+    if not io_utils.exists(os.path.join(path, "saved_model.pb")):
+      raise ValueError(
+        f"model={path} is a folder without saved_model.pb: expected a .keras "
+        f"file or a SavedModel folder."
+      )
+    if not io_utils.exists(os.path.join(path, "keras_metadata.pb")):
+      raise ValueError(
+        f"model={path} is a SavedModel without Keras layers (written by Keras 3's "
+        f"model.export or tf.saved_model.save): no layer can be read from it. Save the model "
+        f"as .keras where it was built (model.save('model.keras')) and import that."
+      )
+    try:
+      import tf_keras
+    except ImportError:
+      raise ValueError(
+        f"model={path} is a tf.keras SavedModel: reading it needs the tf-keras package "
+        f"(pip install 'tf_explainer[savedmodel]')."
+      ) from None
+    try:
+      legacy = tf_keras.models.load_model(path, compile=False)
+    except (ValueError, OSError, TypeError, KeyError) as e:
+      message = " ".join(str(e).split())[:300]
+      raise ValueError(f"model={path}: tf.keras cannot load the SavedModel ({message}).") from None
+    with tempfile.TemporaryDirectory() as tmp:
+      h5 = os.path.join(tmp, "model.h5")
+      legacy.save(h5)
+      return keras.saving.load_model(h5, compile=False)
+  if not io_utils.exists(path):
+    raise ValueError(f"model={path}: no such file.")
+  try:
+    return keras.saving.load_model(path, compile=False)
+  except (ValueError, OSError, TypeError) as e:
+    message = " ".join(str(e).split())[:300]
+    raise ValueError(f"model={path}: Keras cannot load it ({message}).") from None
+
+
 def run(**settings):
   """Loads `model`, describes it (`from_keras`) and writes a performer folder.
 
@@ -288,19 +343,7 @@ def run(**settings):
   from tf_explainer.models import io as model_io
 
   s = ImportSettings(**settings)
-  if io_utils.isdir(s.model):
-    raise ValueError(
-      f"model={s.model} is a folder (a SavedModel?): Keras 3 loads a SavedModel only as one "
-      f"opaque layer, without the layers an explainer reads. Save the model as .keras where "
-      f"it was built (model.save('model.keras')) and import that."
-    )
-  if not io_utils.exists(s.model):
-    raise ValueError(f"model={s.model}: no such file.")
-  try:
-    model = keras.saving.load_model(s.model, compile=False)
-  except (ValueError, OSError, TypeError) as e:
-    message = " ".join(str(e).split())[:300]
-    raise ValueError(f"model={s.model}: Keras cannot load it ({message}).") from None
+  model = load_user_model(s.model)
   class_names = None
   if s.dataset_dir:
     class_names = tuple(str(c) for c in cub.read_part_dataset(s.dataset_dir).class_names)

@@ -168,21 +168,10 @@ class ExplainerSettings:
     "TensorFlow's deterministic kernels: two runs with one "
     "seed give identical results (see BENCHMARKS.md for the cost).",
   )
-  overwrite: bool = setting(
-    False,
-    "Write into a non-empty model_dir that is not an earlier explainer folder (refused otherwise).",
-  )
-  restart: bool = setting(
-    False,
-    "Start an interrupted run in model_dir over instead of "
-    "resuming it (resuming under other settings is refused).",
-  )
-  on_error: str = setting(
-    "fail",
-    "An image that cannot be decoded: fail with its name, or skip it (and say how many).",
-    choices=data_lib.ON_ERROR,
-  )
-  verbose: int = setting(1, "0: silent; 1: progress bars.", flag=False)
+  overwrite: bool = settings_lib.overwrite_setting("model_dir", "explainer")
+  restart: bool = settings_lib.restart_setting()
+  on_error: str = settings_lib.on_error_setting()
+  verbose: int = settings_lib.verbose_setting()
   extra_callbacks: tuple = setting((), "More Keras callbacks.", flag=False)
 
   def __post_init__(self):
