@@ -151,6 +151,7 @@ def performer(work, data, arch):
   folder = os.path.join(work, arch_dir(arch), "performer")
   if not os.path.exists(os.path.join(folder, "performer.keras")):
     performer_lib.run(
+      mixed_precision="float32",  # the policy every recorded figure used
       dataset_dir=data,
       model_dir=folder,
       arch=arch,
@@ -181,6 +182,7 @@ def one_run(work, data, arch, performer_dir, variant, seed):
     start = time.time()
     if not trained:
       explainer_lib.run(
+        mixed_precision="float32",  # the policy every recorded figure used
         performer_dir=performer_dir,
         dataset_dir=data,
         model_dir=os.path.join(folder, "explainer"),

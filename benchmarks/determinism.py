@@ -103,6 +103,7 @@ def main(_):
           epochs=epochs,
           seed=_SEED.value,
           deterministic=deterministic,
+          mixed_precision="float32",  # the policy the recorded figures used
         )
         if kind == "performer":
           arguments.update(dataset_dir=data, **PERFORMER)

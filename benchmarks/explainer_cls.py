@@ -59,6 +59,7 @@ def one_run(work, data, performer_dir, variant, seed):
   if not os.path.exists(os.path.join(folder, "explainer", "explainer.keras")):
     start = time.time()
     explainer_lib.run(
+      mixed_precision="float32",  # the policy every recorded figure used
       performer_dir=performer_dir,
       dataset_dir=data,
       model_dir=os.path.join(folder, "explainer"),

@@ -66,6 +66,7 @@ def main(_):
       folder = os.path.join(_WORK_DIR.value, f"{name}-seed{seed}")
       start = time.time()
       explainer_lib.run(
+        mixed_precision="float32",  # the policy every recorded figure used
         performer_dir=_PERFORMER_DIR.value,
         dataset_dir=_DATASET_DIR.value,
         model_dir=os.path.join(folder, "explainer"),

@@ -101,6 +101,7 @@ def run_one(work, data, unlabeled, arch, task, category):
     performer = performers[seed]
     if not os.path.exists(os.path.join(performer, "performer.keras")):  # a finished one is kept
       performer_lib.run(
+        mixed_precision="float32",  # the policy every recorded figure used
         dataset_dir=data,
         model_dir=performer,
         arch=arch,
@@ -140,6 +141,7 @@ def run_one(work, data, unlabeled, arch, task, category):
           runs.append(json.load(f))
         continue
       explainer_lib.run(
+        mixed_precision="float32",  # the policy every recorded figure used
         performer_dir=performers[seed],
         dataset_dir=data,
         model_dir=os.path.join(sub, "explainer"),
@@ -172,6 +174,7 @@ def run_one(work, data, unlabeled, arch, task, category):
       evaluation = os.path.join(folder, f"{sub}_evaluation")
       if not os.path.exists(os.path.join(folder, sub, "explainer.keras")):
         explainer_lib.run(
+          mixed_precision="float32",  # the policy every recorded figure used
           performer_dir=performers[seed],
           dataset_dir=data,
           model_dir=os.path.join(folder, sub),

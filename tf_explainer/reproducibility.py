@@ -70,6 +70,8 @@ def run_record(seed, deterministic):
     "cpu": cpu_info(),
     "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
     "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"),
+    # The dtype policy in force, whether chosen or picked by mixed_precision="auto".
+    "dtype_policy": keras.config.dtype_policy().name,
     "versions": {
       "python": platform.python_version(),
       "tensorflow": tf.__version__,

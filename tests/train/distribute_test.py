@@ -11,8 +11,11 @@ import subprocess
 import sys
 import tempfile
 
+import keras
 import numpy as np
 import tensorflow as tf
+
+from tf_explainer.train import distribute
 
 SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "replica_check.py")
 
@@ -95,6 +98,56 @@ class GlobalBatchTest(tf.test.TestCase):
       distribute.check_global_batch(7, two)
     with self.assertRaisesRegex(ValueError, "`strategy` must be one of"):
       distribute.get_strategy("tpu")
+
+
+class AutoPrecisionTest(tf.test.TestCase):
+  """What mixed_precision="auto" picks, from given CPU flags and GPUs (none are needed)."""
+
+  def setUp(self):
+    super().setUp()
+    self.pinned = os.environ.pop(distribute.AUTO_PRECISION_ENV, None)
+
+  def tearDown(self):
+    if self.pinned is not None:
+      os.environ[distribute.AUTO_PRECISION_ENV] = self.pinned
+    super().tearDown()
+
+  def test_cpu_flags_decide(self):
+    for flags, policy in (
+      ({"avx2", "amx_bf16", "amx_tile"}, "mixed_bfloat16"),
+      ({"avx512f", "avx512_bf16"}, "mixed_bfloat16"),
+      ({"avx2", "fma"}, "float32"),
+      (set(), "float32"),
+    ):
+      got, reason = distribute.auto_precision(flags=flags, gpus=[])
+      self.assertEqual(got, policy, flags)
+      self.assertTrue(reason)
+    self.assertTrue(distribute.auto_jit("float32", gpus=[]))
+    self.assertFalse(distribute.auto_jit("mixed_bfloat16", gpus=[]))
+
+  def test_pinned_by_the_environment(self):
+    os.environ[distribute.AUTO_PRECISION_ENV] = "float32"
+    try:
+      self.assertEqual(distribute.auto_precision(flags={"amx_bf16"}, gpus=[])[0], "float32")
+      os.environ[distribute.AUTO_PRECISION_ENV] = "float64"
+      with self.assertRaisesRegex(ValueError, "TF_EXPLAINER_AUTO_PRECISION=float64"):
+        distribute.auto_precision(flags=set(), gpus=[])
+    finally:
+      os.environ.pop(distribute.AUTO_PRECISION_ENV, None)
+
+  def test_set_precision_resolves_auto_and_says_why(self):
+    import contextlib
+    import io
+
+    os.environ[distribute.AUTO_PRECISION_ENV] = "float32"
+    out = io.StringIO()
+    try:
+      with contextlib.redirect_stdout(out):
+        self.assertEqual(distribute.set_precision("auto", verbose=1), "float32")
+    finally:
+      os.environ.pop(distribute.AUTO_PRECISION_ENV, None)
+      keras.mixed_precision.set_global_policy("float32")
+    self.assertIn("Precision: float32 (auto: TF_EXPLAINER_AUTO_PRECISION=float32).", out.getvalue())
 
 
 if __name__ == "__main__":

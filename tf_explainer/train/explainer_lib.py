@@ -84,7 +84,10 @@ class ExplainerSettings:
   batch_size: int = setting(32, "Global batch size.", lower_bound=2)
   strategy: str = setting("default", "tf.distribute strategy.", choices=distribute.STRATEGIES)
   mixed_precision: str = setting(
-    "float32", "Keras dtype policy; losses stay float32.", choices=distribute.PRECISIONS
+    "auto",
+    "Keras dtype policy; losses stay float32. auto: mixed_bfloat16 on CPUs with AMX or "
+    "AVX512_BF16 and on GPUs with bfloat16, float32 elsewhere (printed and recorded in run.json).",
+    choices=distribute.PRECISIONS,
   )
   cache: bool = setting(True, "Cache the performer's features on disk.")
   learning_rate: float = setting(1e-4, "Adam learning rate.", lower_bound=0)
@@ -152,8 +155,10 @@ class ExplainerSettings:
     "the paper's Explainer+cls baseline (uses the true labels).",
     choices=OBJECTIVES,
   )
-  jit_compile: bool = setting(
-    True, "Compile the training step with XLA (faster on CPU in BENCHMARKS.md)."
+  jit_compile: Optional[bool] = setting(
+    None,
+    "Compile the training step with XLA. Default: on, except for mixed_bfloat16 on a CPU, "
+    "where XLA removes the bfloat16 gain (BENCHMARKS.md).",
   )
   train_split: str = setting(
     "train",
@@ -236,7 +241,10 @@ def run(**settings):
     `explainer.json`, `logs/`, `backup/` and `feature_cache/`.
   """
   s = ExplainerSettings(**settings)
-  distribute.set_precision(s.mixed_precision)
+  # The policy auto picks on this machine; a resumed run must find the same.
+  s.mixed_precision = distribute.set_precision(s.mixed_precision, verbose=s.verbose)
+  if s.jit_compile is None:
+    s.jit_compile = distribute.auto_jit(s.mixed_precision)
   reproducibility.configure(s.seed, s.deterministic)
   model, spec = model_io.load_performer(s.performer_dir)
   dataset = data_lib.read_checked(s.dataset_dir, s.on_error, s.verbose)

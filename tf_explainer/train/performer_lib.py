@@ -48,7 +48,12 @@ class PerformerSettings:
     lower_bound=1,
   )
   learning_rate: float = setting(1e-3, "Adam learning rate.", lower_bound=0)
-  mixed_precision: str = setting("float32", "Keras dtype policy.", choices=distribute.PRECISIONS)
+  mixed_precision: str = setting(
+    "auto",
+    "Keras dtype policy. auto: mixed_bfloat16 on CPUs with AMX or AVX512_BF16 and on GPUs "
+    "with bfloat16, float32 elsewhere (printed and recorded in run.json).",
+    choices=distribute.PRECISIONS,
+  )
   weights: Optional[str] = setting(
     None,
     "Start from: 'synthetic' (the weights shipped with the package, pretrained on the "
@@ -103,7 +108,7 @@ def run(**settings):
     **settings: the fields of `PerformerSettings`, by keyword.
   """
   s = PerformerSettings(**settings)
-  distribute.set_precision(s.mixed_precision)
+  s.mixed_precision = distribute.set_precision(s.mixed_precision, verbose=s.verbose)
   reproducibility.configure(s.seed, s.deterministic)
   dataset = data_lib.read_checked(s.dataset_dir, s.on_error, s.verbose)
   class_names = [str(c) for c in dataset.class_names]

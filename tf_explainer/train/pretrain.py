@@ -26,12 +26,25 @@ from tf_explainer import settings as settings_lib
 from tf_explainer.settings import setting
 
 # The settings of the shipped networks: the sizes the CPU benchmarks use.
+# float32: the policy the shipped weights were trained under, whatever the machine.
 ARCH_SETTINGS = {
   "alexnet": dict(
-    image_size=131, width=0.25, fc_units=256, epochs=30, learning_rate=1e-3, batch_size=64
+    image_size=131,
+    width=0.25,
+    fc_units=256,
+    epochs=30,
+    learning_rate=1e-3,
+    batch_size=64,
+    mixed_precision="float32",
   ),
   "vgg16": dict(
-    image_size=112, width=0.25, fc_units=256, epochs=30, learning_rate=1e-3, batch_size=64
+    image_size=112,
+    width=0.25,
+    fc_units=256,
+    epochs=30,
+    learning_rate=1e-3,
+    batch_size=64,
+    mixed_precision="float32",
   ),
 }
 CORPUS_TRAIN_FRACTION = 0.9
