@@ -10,7 +10,7 @@ The graph checks these shapes itself (see `ServingModule`), so the inputs are
 declared without a fixed shape.
 
 Both return every reconstructed layer under its name in the performer's spec
-(`PerformerSpec.fc_names`: `fc6` and `fc7` for the built-in performers;
+(`PerformerSpec.fc_names`: the paper's names for the built-in performers;
 post-ReLU), `part_maps` (the last interpretable layer after ReLU and mask),
 `p` (one value per image) and `class_scores` (softmax of the performer's
 classifier on the last reconstruction). The performer-only export returns

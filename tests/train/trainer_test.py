@@ -159,6 +159,34 @@ class ExplainerTest(tf.test.TestCase):
     self.assertGreater(moved, 5)
     self.assertAllClose(mixed.lambda_f, reference.lambda_f, rtol=5e-2)
 
+  def test_reconstruction_gradient_norms_from_the_single_backward_pass(self):
+    """The norms the step accumulates equal those of a backward pass of the reconstruction."""
+    # lambda_f at which each gradient's filter part is of the reconstruction's order (a
+    # far larger one only measures float32 rounding of the difference).
+    for gradient, lambda_f in (("approx", 1e5), ("icnn", 10.0)):
+      model = trainer_lib.build_trainer(
+        small_config(gradient=gradient), optimizer=keras.optimizers.SGD(0.0)
+      )
+      maps, targets = random_batch(16)
+      # Weights at which the filter loss's part of the maps' gradient shows.
+      model.set_reconstruction_weights([1e3, 1e3])
+      model.lambda_f.assign(np.full((2, D), lambda_f, np.float32))
+      model.lambda_f_ready.assign(1.0)
+      model.train_on_batch(maps, targets)  # first batch: sets the NormLayer statistics
+      for v in (model.rec_grad_norms, model.filter_grad_norms, model.grad_norm_count):
+        v.assign(tf.zeros_like(v))
+      with tf.GradientTape(persistent=True) as tape:
+        terms, out = model.compute_losses(maps, targets)
+        rec, total = terms["data"], terms["loss"]
+      norms = lambda grads: np.stack(  # noqa: E731
+        [np.sqrt(np.square(g.numpy()).sum(axis=(1, 2))).sum(axis=0) for g in grads]
+      )
+      expected = norms(tape.gradient(rec, out["interp_maps"]))
+      with_filter = norms(tape.gradient(total, out["interp_maps"]))
+      self.assertGreater(np.abs(with_filter / expected - 1).max(), 0.01)  # the part removed
+      model.train_on_batch(maps, targets)  # SGD(0): the same weights, the same batch
+      self.assertAllClose(model.rec_grad_norms, expected, rtol=1e-3, msg=gradient)
+
   def test_lambda_f_rule(self):
     """lambda_f = E||dLrec/dx|| / E||dLf/dx|| / (300 N) from accumulated norms."""
     model = trainer_lib.build_trainer(small_config())

@@ -234,6 +234,23 @@ class ExplainerTrainer(compat.SkipDistributedSymbolicBuild, keras.Model):
     out["categories"] = categories
     return terms, out
 
+  def _reconstruction_map_grads(self, total_grads, fil_grads, out, scale):
+    """The reconstruction's gradient on each interpretable map, from the total loss's.
+
+    The total is reconstruction + `-eta log p` + `sum lambda_f Loss_f`; `-eta log p`
+    does not depend on the maps, and `Loss_f` reaches map `i` only through its
+    filter-loss input (the last one as `p x`; the icnn masks hold no gradient), so
+    `dL_rec/dx_i = dL/dx_i - lambda_f_i * dLoss_f/dx'_i` (times `p` for the last).
+    The same as a backward pass of the reconstruction alone, without paying for one.
+    """
+    p = tf.stop_gradient(tf.cast(out["p"], tf.float32))
+    last = len(total_grads) - 1
+    rec_grads = []
+    for i, (total, filt) in enumerate(zip(total_grads, fil_grads)):
+      weight = tf.stop_gradient(self.lambda_f[i]) * (p if i == last else 1.0)
+      rec_grads.append(tf.cast(total, tf.float32) / scale - weight * filt)
+    return rec_grads
+
   def _update_mask_betas(self, out):
     """Moves each filter's mask sharpness a step toward `clip(3 / sigma_bar, 1.5, 3)`."""
     filter_cats = self.filter_categories()
@@ -263,18 +280,19 @@ class ExplainerTrainer(compat.SkipDistributedSymbolicBuild, keras.Model):
       # float16 gradients below from underflowing.
       scale = tf.cast(self.optimizer.scale_loss(tf.constant(1.0)), tf.float32)
       scaled_total = total * scale
-      scaled_rec = local_rec * scale
       scaled_filter = filter_total * scale
     weights = self.trainable_variables
-    grads = tape.gradient(scaled_total, weights)
-    # Gradient norms for the online lambda_f: reconstruction vs filter loss per filter.
-    rec_grads = [
-      tf.cast(g, tf.float32) / scale for g in tape.gradient(scaled_rec, out["interp_maps"])
-    ]
+    # One backward pass gives the weights' gradients and the total loss's gradient on each
+    # interpretable map; a second, through the filter loss alone, is cheap.
+    interp_maps = out["interp_maps"]
+    all_grads = tape.gradient(scaled_total, weights + interp_maps)
+    grads = all_grads[: len(weights)]
     fil_grads = [
       tf.cast(g, tf.float32) / scale for g in tape.gradient(scaled_filter, out["filter_inputs"])
     ]
     del tape
+    # Gradient norms for the online lambda_f: reconstruction vs filter loss per filter.
+    rec_grads = self._reconstruction_map_grads(all_grads[len(weights) :], fil_grads, out, scale)
     batch = replicas.global_sum(tf.cast(tf.shape(maps)[0], tf.float32))
     self._accumulate_filter_loss_norms(rec_grads, fil_grads, batch)
     self._update_categories(out["interp_maps"], out["categories"])
