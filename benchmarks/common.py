@@ -32,6 +32,23 @@ def define_performer_flags():
   return weights, learning_rate
 
 
+def matmul_flops_per_second(dtype, n=2048, repeats=10):
+  """FLOP/s of an `n x n` matmul in `dtype`: the machine's reference for a benchmark."""
+  import time
+
+  import tensorflow as tf
+
+  a = tf.cast(tf.random.normal((n, n)), dtype)
+  b = tf.cast(tf.random.normal((n, n)), dtype)
+  f = tf.function(lambda a, b: tf.matmul(a, b))
+  f(a, b).numpy()
+  start = time.perf_counter()
+  for _ in range(repeats):
+    out = f(a, b)
+  out.numpy()
+  return 2 * n**3 * repeats / (time.perf_counter() - start)
+
+
 def performer_weights(flag):
   """The `weights` argument of `performer_lib.run` for `--performer_weights`."""
   return None if flag.value == "scratch" else flag.value

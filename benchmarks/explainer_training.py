@@ -37,20 +37,6 @@ def explainer_flops(config):
   return flops
 
 
-def matmul_flops_per_second(dtype, n=2048, repeats=10):
-  import tensorflow as tf
-
-  a = tf.cast(tf.random.normal((n, n)), dtype)
-  b = tf.cast(tf.random.normal((n, n)), dtype)
-  f = tf.function(lambda a, b: tf.matmul(a, b))
-  f(a, b).numpy()
-  start = time.perf_counter()
-  for _ in range(repeats):
-    out = f(a, b)
-  out.numpy()
-  return 2 * n**3 * repeats / (time.perf_counter() - start)
-
-
 def timed_fit(model, dataset, images, epochs):
   model.fit(dataset, epochs=1, verbose=0)  # trace and warm up
   start = time.perf_counter()
@@ -207,7 +193,7 @@ def measure(
   results["step_flops"] = flops
   results["step_flops_per_second"] = flops / step_time
   for dtype in ("float32", "bfloat16"):
-    peak = matmul_flops_per_second(getattr(tf, dtype))
+    peak = common.matmul_flops_per_second(getattr(tf, dtype))
     results[f"matmul_{dtype}_flops_per_second"] = peak
   results["fraction_of_float32_matmul"] = (
     flops / step_time / results["matmul_float32_flops_per_second"]

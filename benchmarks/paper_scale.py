@@ -35,20 +35,6 @@ SIZES = {"alexnet": 227, "vgg16": 224}
 POLICIES = ("float32", "mixed_bfloat16")
 
 
-def matmul_flops(dtype, n=2048, reps=10):
-  import tensorflow as tf
-
-  a = tf.cast(tf.random.normal((n, n)), dtype)
-  b = tf.cast(tf.random.normal((n, n)), dtype)
-  f = tf.function(lambda x, y: tf.matmul(x, y))
-  f(a, b).numpy()
-  start = time.perf_counter()
-  for _ in range(reps):
-    out = f(a, b)
-  out.numpy()
-  return 2 * n**3 * reps / (time.perf_counter() - start)
-
-
 def layer_flops(model, stop=None):
   """Forward FLOPs per image of the Conv2D and Dense layers of `model` (up to `stop`)."""
   import keras
@@ -186,7 +172,10 @@ def main(argv):
   from tf_explainer.train import distribute
 
   reproducibility.configure(0, False)
-  matmul = {"float32": matmul_flops(tf.float32), "mixed_bfloat16": matmul_flops(tf.bfloat16)}
+  matmul = {
+    "float32": common.matmul_flops_per_second(tf.float32),
+    "mixed_bfloat16": common.matmul_flops_per_second(tf.bfloat16),
+  }
   print(
     f"matmul 2048^2: float32 {matmul['float32'] / 1e9:.0f} GFLOP/s, bfloat16 "
     f"{matmul['mixed_bfloat16'] / 1e9:.0f} GFLOP/s",

@@ -83,11 +83,7 @@ class EvaluationSettings:
     "objective=classification) to compare errors with.",
   )
   seed: int = setting(0, "Random seed (recorded; evaluation draws nothing).")
-  deterministic: bool = setting(
-    False,
-    "TensorFlow's deterministic kernels: two runs give "
-    "identical results (see BENCHMARKS.md for the cost).",
-  )
+  deterministic: bool = settings_lib.deterministic_setting()
   overwrite: bool = settings_lib.overwrite_setting("output_dir", "evaluation")
   on_error: str = settings_lib.on_error_setting()
   verbose: int = settings_lib.verbose_setting()

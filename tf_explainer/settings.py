@@ -83,6 +83,32 @@ def on_error_setting():
   )
 
 
+def deterministic_setting():
+  """`deterministic`: TensorFlow's deterministic kernels."""
+  return setting(
+    False,
+    "TensorFlow's deterministic kernels: two runs with one seed give identical results (see "
+    "BENCHMARKS.md for the cost).",
+  )
+
+
+def train_split_setting():
+  """`train_split`: the training split, or it less the validation split while tuning."""
+  from tf_explainer.data.pipeline import TRAIN_SPLITS
+
+  return setting(
+    "train",
+    "Images to train on: the training split, or the training split less the validation split "
+    "(which the run then watches instead of the test split), while settings are chosen.",
+    choices=TRAIN_SPLITS,
+  )
+
+
+def callbacks_setting():
+  """`extra_callbacks`: Keras callbacks a library caller adds."""
+  return setting((), "More Keras callbacks.", flag=False)
+
+
 def verbose_setting():
   """`verbose`: a library caller's choice of output."""
   return setting(1, "0: silent; 1: progress bars.", flag=False)

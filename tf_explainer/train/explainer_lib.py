@@ -160,24 +160,14 @@ class ExplainerSettings:
     "Compile the training step with XLA. Default: on, except for mixed_bfloat16 on a CPU, "
     "where XLA removes the bfloat16 gain (BENCHMARKS.md).",
   )
-  train_split: str = setting(
-    "train",
-    "Images to distil on: the training split, or the "
-    "training split less the validation split, while settings are "
-    "chosen.",
-    choices=data_lib.TRAIN_SPLITS,
-  )
+  train_split: str = settings_lib.train_split_setting()
   seed: int = setting(0, "Random seed.")
-  deterministic: bool = setting(
-    False,
-    "TensorFlow's deterministic kernels: two runs with one "
-    "seed give identical results (see BENCHMARKS.md for the cost).",
-  )
+  deterministic: bool = settings_lib.deterministic_setting()
   overwrite: bool = settings_lib.overwrite_setting("model_dir", "explainer")
   restart: bool = settings_lib.restart_setting()
   on_error: str = settings_lib.on_error_setting()
   verbose: int = settings_lib.verbose_setting()
-  extra_callbacks: tuple = setting((), "More Keras callbacks.", flag=False)
+  extra_callbacks: tuple = settings_lib.callbacks_setting()
 
   def __post_init__(self):
     settings_lib.validate(self)

@@ -60,24 +60,14 @@ class PerformerSettings:
     "synthetic corpus; alexnet, vgg16); vgg16: 'imagenet' or a weights file; alexnet: a "
     "bvlc_alexnet.npy file. Default: from scratch.",
   )
-  train_split: str = setting(
-    "train",
-    "Images to train on: the training split, or the training "
-    "split less the validation split (which then gives val_accuracy), "
-    "while settings are chosen.",
-    choices=data_lib.TRAIN_SPLITS,
-  )
+  train_split: str = settings_lib.train_split_setting()
   seed: int = setting(0, "Seeds the weights, the dropout, the data order and the flips.")
-  deterministic: bool = setting(
-    False,
-    "TensorFlow's deterministic kernels: two runs with one "
-    "seed give identical weights (see BENCHMARKS.md for the cost).",
-  )
+  deterministic: bool = settings_lib.deterministic_setting()
   overwrite: bool = settings_lib.overwrite_setting("model_dir", "performer")
   restart: bool = settings_lib.restart_setting()
   on_error: str = settings_lib.on_error_setting()
   verbose: int = settings_lib.verbose_setting()
-  extra_callbacks: tuple = setting((), "More Keras callbacks.", flag=False)
+  extra_callbacks: tuple = settings_lib.callbacks_setting()
 
   def __post_init__(self):
     settings_lib.validate(self)
