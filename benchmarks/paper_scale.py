@@ -35,8 +35,8 @@ SIZES = {"alexnet": 227, "vgg16": 224}
 POLICIES = ("float32", "mixed_bfloat16")
 
 
-def layer_flops(model, stop=None):
-  """Forward FLOPs per image of the Conv2D and Dense layers of `model` (up to `stop`)."""
+def layer_flops(model):
+  """Forward FLOPs per image of the Conv2D and Dense layers of `model`."""
   import keras
 
   total = 0
@@ -48,8 +48,6 @@ def layer_flops(model, stop=None):
       total += 2 * kh * kw * c_in * c_out * h * w
     elif isinstance(layer, keras.layers.Dense):
       total += 2 * layer.input.shape[-1] * layer.units
-    if layer.name == stop:
-      break
   return total
 
 

@@ -20,7 +20,7 @@ from tf_explainer.settings import setting
 
 
 @dataclasses.dataclass
-class DemoSettings:
+class DemoSettings(settings_lib.Settings):
   """The settings of the end-to-end demo (`run`, `tf-explainer-demo`)."""
 
   work_dir: str = setting("runs/demo", "Where everything is written.")
@@ -61,9 +61,6 @@ class DemoSettings:
     "TensorFlow's deterministic kernels: the same seed gives the same numbers on this machine.",
   )
   verbose: int = setting(1, "0: silent; 1: progress bars and step headers.", flag=False)
-
-  def __post_init__(self):
-    settings_lib.validate(self)
 
 
 def run(**settings):

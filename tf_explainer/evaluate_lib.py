@@ -63,7 +63,7 @@ def receptive_fields(
 
 
 @dataclasses.dataclass
-class EvaluationSettings:
+class EvaluationSettings(settings_lib.Settings):
   """The settings of evaluating an explainer (`run`, `evaluate.py`)."""
 
   explainer_dir: Optional[str] = setting(None, "Folder of the trained explainer.", required=True)
@@ -87,9 +87,6 @@ class EvaluationSettings:
   overwrite: bool = settings_lib.overwrite_setting("output_dir", "evaluation")
   on_error: str = settings_lib.on_error_setting()
   verbose: int = settings_lib.verbose_setting()
-
-  def __post_init__(self):
-    settings_lib.validate(self)
 
 
 def run(**settings):

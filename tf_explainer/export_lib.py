@@ -52,7 +52,6 @@ class ServingModule:
     model = performers.plain_graph_copy(model)
     self.image_size = spec.image_size
     self.fc_names = spec.fc_names
-    self.fc_name = spec.fc_names[-1]
     self.explain = explainer is not None
     if explainer is not None:
       self.probe = performers.image_probe(model, spec, {"target": spec.target_layer})
@@ -85,12 +84,12 @@ class ServingModule:
     if not self.explain:
       out = self.probe(images, training=False)
       return {
-        self.fc_name: tf.cast(out["fc"], tf.float32),
+        self.fc_names[-1]: tf.cast(out["fc"], tf.float32),
         "class_scores": tf.nn.softmax(tf.cast(out["logits"], tf.float32)),
       }
     maps = self.probe(images, training=False)["target"]
     out = self.explainer(maps, training=False)
-    logits = tf.cast(self.classifier(out[self.fc_name]), tf.float32)
+    logits = tf.cast(self.classifier(out[self.fc_names[-1]]), tf.float32)
     batch = tf.shape(images)[0]
     return {
       **{name: out[name] for name in self.fc_names},
@@ -260,7 +259,7 @@ def export(module, export_base, version, model_name="explainer", overwrite=False
 
 
 @dataclasses.dataclass
-class ExportSettings:
+class ExportSettings(settings_lib.Settings):
   """The settings of exporting an explainer (`run`, `export_savedmodel.py`)."""
 
   explainer_dir: Optional[str] = setting(None, "Folder of the trained explainer.", required=True)
@@ -273,9 +272,6 @@ class ExportSettings:
   performer_only: bool = setting(
     False, "Export the performer alone (its last fc layer and class_scores), the serving baseline."
   )
-
-  def __post_init__(self):
-    settings_lib.validate(self)
 
 
 def run(**settings):

@@ -1,12 +1,12 @@
 """One dataclass per program: the single list of its settings.
 
 Each program (train a performer, distil an explainer, evaluate, export, the
-demo, pretraining) declares its settings once, as a dataclass whose fields are
-made with `setting`: name, type (the annotation), default, help, choices and
-bounds. From it come
+demo, pretraining) declares its settings once, as a dataclass derived from
+`Settings` whose fields are made with `setting`: name, type (the annotation),
+default, help, choices and bounds. From it come
 
 * the library call: `run(**settings)` builds the dataclass, whose
-  `__post_init__` calls `validate`, so a bad value is refused with a one-line
+  `__post_init__` (from `Settings`) calls `validate`, so a bad value is refused with a one-line
   error naming the parameter (`batch_size=0: expected at least 1`);
 * the absl flags of the program (`define_flags`), with the same names,
   defaults and help, plus `--config`, a JSON file of flag values;
@@ -29,6 +29,13 @@ from absl import flags
 from tf_explainer import io_utils
 
 _NONE = type(None)
+
+
+class Settings:
+  """Base of every settings dataclass: its values are checked as it is made."""
+
+  def __post_init__(self):
+    validate(self)
 
 
 def setting(default=None, help="", *, choices=None, lower_bound=None, required=False, flag=True):

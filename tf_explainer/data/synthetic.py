@@ -478,7 +478,7 @@ def generate(
 
 
 @dataclasses.dataclass
-class GeneratorSettings:
+class GeneratorSettings(settings_lib.Settings):
   """The settings of `python -m tf_explainer.data.synthetic`."""
 
   out_dir: Optional[str] = setting(None, "Where to write the dataset (CUB layout).", required=True)
@@ -498,7 +498,7 @@ class GeneratorSettings:
   )
 
   def __post_init__(self):
-    settings_lib.validate(self)
+    super().__post_init__()
     if self.train_fraction > 1:
       raise ValueError(f"train_fraction={self.train_fraction}: expected at most 1.")
 

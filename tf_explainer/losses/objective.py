@@ -20,6 +20,7 @@ Every function takes what `Explainer.forward` returns (`out`) and plain
 tensors; none holds state.
 """
 
+import numpy as np
 import tensorflow as tf
 
 from tf_explainer.losses.filter_loss import filter_loss
@@ -44,8 +45,6 @@ def reconstruction_terms(fc, targets, names, lambda_l):
 
 def reconstruction_weights(mean_norms, lambda_l_scale):
   """`lambda_l = lambda_l_scale / E||max(x*_l, 0)||` from measured norms (float64 numpy)."""
-  import numpy as np
-
   norms = np.asarray(mean_norms, dtype=np.float64)
   if not np.all(norms > 0):
     raise ValueError(f"Need positive mean norms of the reconstructed fc layers, got {mean_norms}.")

@@ -56,7 +56,7 @@ def _output_shape(layer):
   return tuple(layer.output.shape)
 
 
-def _activated(model, layers, index):
+def _activated(layers, index):
   """The layer whose output is `layers[index]`'s after its activation."""
   layer = layers[index]
   nxt = layers[index + 1] if index + 1 < len(layers) else None
@@ -164,7 +164,7 @@ def from_keras(
       if isinstance(layer, keras.layers.Dense)
     ]
     if features:
-      fc_layers = [_activated(model, layers, layers.index(layer)) for layer in features]
+      fc_layers = [_activated(layers, layers.index(layer)) for layer in features]
       fc_dense = [layer.name for layer in features]
     elif last_pool is not None and isinstance(last_pool, GLOBAL_POOLS):
       fc_layers, fc_dense = [last_pool.name], []
@@ -229,7 +229,7 @@ def from_keras(
 
 
 @dataclasses.dataclass
-class ImportSettings:
+class ImportSettings(settings_lib.Settings):
   """The settings of importing a Keras model as a performer (`run`, `import_performer.py`)."""
 
   model: Optional[str] = setting(
@@ -268,9 +268,6 @@ class ImportSettings:
     False, "Write into a non-empty model_dir that is not an earlier performer folder."
   )
   verbose: int = setting(1, "0: silent.", flag=False)
-
-  def __post_init__(self):
-    settings_lib.validate(self)
 
 
 def load_user_model(path):

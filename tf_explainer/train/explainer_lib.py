@@ -69,7 +69,7 @@ def build_for_performer(model, spec, initialize=True, **overrides):
 
 
 @dataclasses.dataclass
-class ExplainerSettings:
+class ExplainerSettings(settings_lib.Settings):
   """The settings of distilling an explainer (`run`, `train_explainer.py`)."""
 
   performer_dir: Optional[str] = setting(None, "Folder of the trained performer.", required=True)
@@ -168,9 +168,6 @@ class ExplainerSettings:
   on_error: str = settings_lib.on_error_setting()
   verbose: int = settings_lib.verbose_setting()
   extra_callbacks: tuple = settings_lib.callbacks_setting()
-
-  def __post_init__(self):
-    settings_lib.validate(self)
 
 
 # Settings a run may change when it resumes: where it writes, how long and how

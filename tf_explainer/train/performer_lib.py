@@ -18,7 +18,7 @@ from tf_explainer import reproducibility
 
 
 @dataclasses.dataclass
-class PerformerSettings:
+class PerformerSettings(settings_lib.Settings):
   """The settings of training a performer (`run`, `train_performer.py`)."""
 
   dataset_dir: Optional[str] = setting(None, "CUB-layout dataset root.", required=True)
@@ -68,9 +68,6 @@ class PerformerSettings:
   on_error: str = settings_lib.on_error_setting()
   verbose: int = settings_lib.verbose_setting()
   extra_callbacks: tuple = settings_lib.callbacks_setting()
-
-  def __post_init__(self):
-    settings_lib.validate(self)
 
 
 # Settings a run may change when it resumes.

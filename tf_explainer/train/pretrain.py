@@ -27,31 +27,18 @@ from tf_explainer.settings import setting
 
 # The settings of the shipped networks: the sizes the CPU benchmarks use.
 # float32: the policy the shipped weights were trained under, whatever the machine.
+_SHARED_SETTINGS = dict(
+  width=0.25, fc_units=256, epochs=30, learning_rate=1e-3, batch_size=64, mixed_precision="float32"
+)
 ARCH_SETTINGS = {
-  "alexnet": dict(
-    image_size=131,
-    width=0.25,
-    fc_units=256,
-    epochs=30,
-    learning_rate=1e-3,
-    batch_size=64,
-    mixed_precision="float32",
-  ),
-  "vgg16": dict(
-    image_size=112,
-    width=0.25,
-    fc_units=256,
-    epochs=30,
-    learning_rate=1e-3,
-    batch_size=64,
-    mixed_precision="float32",
-  ),
+  "alexnet": dict(_SHARED_SETTINGS, image_size=131),
+  "vgg16": dict(_SHARED_SETTINGS, image_size=112),
 }
 CORPUS_TRAIN_FRACTION = 0.9
 
 
 @dataclasses.dataclass
-class PretrainSettings:
+class PretrainSettings(settings_lib.Settings):
   """The settings of pretraining (`run`, `pretrain_performer.py`)."""
 
   arch: str = setting("alexnet", "Architecture to pretrain.", choices=tuple(ARCH_SETTINGS))
@@ -66,9 +53,6 @@ class PretrainSettings:
   seed: int = setting(0, "Seed of the corpus and of the training run.")
   deterministic: bool = setting(True, "TensorFlow's deterministic kernels.")
   command: str = setting("", "The command line, recorded in the model card.", flag=False)
-
-  def __post_init__(self):
-    settings_lib.validate(self)
 
 
 def run(**settings):

@@ -32,7 +32,6 @@ from tf_explainer.losses.filter_loss import filter_loss, icnn_beta_target
 from tf_explainer.models.explainer import Explainer, ExplainerConfig
 
 
-@keras.saving.register_keras_serializable(package="tf_explainer")
 class ExplainerTrainer(compat.SkipDistributedSymbolicBuild, keras.Model):
   """An `Explainer` with its training state and training step.
 
@@ -95,15 +94,6 @@ class ExplainerTrainer(compat.SkipDistributedSymbolicBuild, keras.Model):
   @property
   def metrics(self):
     return list(self.trackers.values())
-
-  def get_config(self):
-    return {"explainer": keras.saving.serialize_keras_object(self.explainer), "name": self.name}
-
-  @classmethod
-  def from_config(cls, config):
-    config = dict(config)
-    config["explainer"] = keras.saving.deserialize_keras_object(config["explainer"])
-    return cls(**config)
 
   # ---- state set from data ---------------------------------------------------------
 
