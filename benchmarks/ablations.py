@@ -110,6 +110,17 @@ VARIANTS = {
     "gradient": "icnn",
     "icnn_centre": "argmax",
   },
+  # Not in the paper: a term against part maps that fire at the same units
+  # (`overlap_weight`; the reconstruction term starts near 1e6).
+  "overlap_1e5": {"overlap_weight": 1e5},
+  "overlap_1e6": {"overlap_weight": 1e6},
+  "overlap_1e7": {"overlap_weight": 1e7},
+  "overlap_1e6_lambda_f_zero": {"overlap_weight": 1e6, "lambda_f_divisor": float("inf")},
+  "one_interp_layer_learning_rate_1e-3_overlap_1e6": {
+    "interp_layers": 1,
+    "learning_rate": 1e-3,
+    "overlap_weight": 1e6,
+  },
   # The explainer's step 10x larger: it under-fits at 1e-4 (benchmarks/explainer_cls.py).
   "learning_rate_1e-3": {"learning_rate": 1e-3},
   "learning_rate_1e-3_lambda_f_zero": {"learning_rate": 1e-3, "lambda_f_divisor": float("inf")},

@@ -3,6 +3,7 @@
 import datetime
 import json
 import os
+import subprocess
 
 from absl import flags
 
@@ -54,12 +55,26 @@ def performer_weights(flag):
   return None if flag.value == "scratch" else flag.value
 
 
+def commit():
+  """The checkout's commit (`+` if it has changes), or None outside a git checkout."""
+  try:
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run(
+      ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True
+    )
+  except OSError:
+    return None
+  if head.returncode:
+    return None
+  return head.stdout.strip() + ("+" if dirty.stdout.strip() else "")
+
+
 def machine(seed=None):
   """What the numbers were measured on: cores, date, CPU, versions, seed and determinism."""
   from tf_explainer import reproducibility
 
   deterministic = "deterministic" in flags.FLAGS and flags.FLAGS["deterministic"].value
-  info = {"cores": os.cpu_count(), "date": datetime.date.today().isoformat()}
+  info = {"cores": os.cpu_count(), "date": datetime.date.today().isoformat(), "commit": commit()}
   info.update(reproducibility.run_record(seed or 0, bool(deterministic)))
   return info
 

@@ -106,11 +106,34 @@ class ExplainerTest(tf.test.TestCase):
     after = model.evaluate(maps, targets, batch_size=64, verbose=0, return_dict=True)
     self.assertLess(after["reconstruction"], before["reconstruction"])
     self.assertLess(history.history["loss"][-1], history.history["loss"][0])
-    for name in ("rec_fc6", "rec_fc7", "log_p_term", "filter_loss_1", "filter_loss_2", "p"):
+    names = ("rec_fc6", "rec_fc7", "log_p_term", "filter_loss_1", "filter_loss_2", "p", "overlap")
+    for name in names:
       self.assertIn(name, history.history)
       self.assertTrue(np.all(np.isfinite(history.history[name])))
     self.assertTrue(np.all(model.lambda_f.numpy() > 0))
     self.assertEqual(float(model.epoch.numpy()), 6.0)
+
+  def test_overlap_weight_spreads_the_part_maps(self):
+    """The (non-paper) overlap term lowers the overlap it measures; off, it is only logged."""
+    maps, targets = random_batch(64)
+    overlaps = {}
+    for weight in (0.0, 1e3):
+      keras.utils.set_random_seed(0)
+      model = trainer_lib.build_trainer(
+        small_config(overlap_weight=weight), optimizer=keras.optimizers.Adam(1e-2)
+      )
+      model.set_reconstruction_weights([1.0, 1.0])
+      history = model.fit(maps, targets, batch_size=16, epochs=5, verbose=0)
+      overlaps[weight] = history.history["overlap"][-1]
+      if weight == 0.0:
+        self.assertAllClose(
+          history.history["loss"][-1],
+          history.history["reconstruction"][-1]
+          + history.history["log_p_term"][-1]
+          + history.history["filter_loss"][-1],
+          rtol=1e-4,
+        )
+    self.assertLess(overlaps[1e3], 0.8 * overlaps[0.0])
 
   def test_mixed_float16_steps_like_float32(self):
     """The loss is scaled for Keras's LossScaleOptimizer: the same first step as float32."""
@@ -159,18 +182,25 @@ class ExplainerTest(tf.test.TestCase):
     self.assertGreater(moved, 5)
     self.assertAllClose(mixed.lambda_f, reference.lambda_f, rtol=5e-2)
 
-  def test_reconstruction_gradient_norms_from_the_single_backward_pass(self):
-    """The norms the step accumulates equal those of a backward pass of the reconstruction."""
+  def test_gradient_norms_of_the_lambda_f_rule_from_the_single_backward_pass(self):
+    """The norms the step accumulates equal those of separate backward passes.
+
+    Reconstruction: the whole gradient on each map, through every later layer.
+    Filter loss: each layer's own on its map, not the next layer's reaching it
+    through the conv between (the layers get different lambda_f, so a mix-up shows).
+    """
     # lambda_f at which each gradient's filter part is of the reconstruction's order (a
     # far larger one only measures float32 rounding of the difference).
-    for gradient, lambda_f in (("approx", 1e5), ("icnn", 10.0)):
+    cases = (("approx", 1e5, 0.0), ("icnn", 10.0, 0.0), ("approx", 1e5, 1e4))
+    for gradient, lambda_f, overlap_weight in cases:
       model = trainer_lib.build_trainer(
-        small_config(gradient=gradient), optimizer=keras.optimizers.SGD(0.0)
+        small_config(gradient=gradient, overlap_weight=overlap_weight),
+        optimizer=keras.optimizers.SGD(0.0),
       )
       maps, targets = random_batch(16)
       # Weights at which the filter loss's part of the maps' gradient shows.
       model.set_reconstruction_weights([1e3, 1e3])
-      model.lambda_f.assign(np.full((2, D), lambda_f, np.float32))
+      model.lambda_f.assign(np.stack([np.full(D, lambda_f / 3), np.full(D, lambda_f)]))
       model.lambda_f_ready.assign(1.0)
       model.train_on_batch(maps, targets)  # first batch: sets the NormLayer statistics
       for v in (model.rec_grad_norms, model.filter_grad_norms, model.grad_norm_count):
@@ -178,14 +208,24 @@ class ExplainerTest(tf.test.TestCase):
       with tf.GradientTape(persistent=True) as tape:
         terms, out = model.compute_losses(maps, targets)
         rec, total = terms["data"], terms["loss"]
+        own = [tf.reduce_sum(v) for v in out["per_filter"]]
       norms = lambda grads: np.stack(  # noqa: E731
         [np.sqrt(np.square(g.numpy()).sum(axis=(1, 2))).sum(axis=0) for g in grads]
       )
       expected = norms(tape.gradient(rec, out["interp_maps"]))
       with_filter = norms(tape.gradient(total, out["interp_maps"]))
       self.assertGreater(np.abs(with_filter / expected - 1).max(), 0.01)  # the part removed
+      # The last layer's filter loss sees p x + (1 - p) x_ordin: its gradient on that input.
+      expected_filter = norms(
+        [
+          tape.gradient(own[0], out["interp_maps"][0]),
+          tape.gradient(own[1], out["filter_inputs"][1]),
+        ]
+      )
       model.train_on_batch(maps, targets)  # SGD(0): the same weights, the same batch
-      self.assertAllClose(model.rec_grad_norms, expected, rtol=1e-3, msg=gradient)
+      msg = f"{gradient}, overlap_weight {overlap_weight}"
+      self.assertAllClose(model.rec_grad_norms, expected, rtol=1e-3, msg=msg)
+      self.assertAllClose(model.filter_grad_norms, expected_filter, rtol=1e-3, msg=msg)
 
   def test_lambda_f_rule(self):
     """lambda_f = E||dLrec/dx|| / E||dLf/dx|| / (300 N) from accumulated norms."""

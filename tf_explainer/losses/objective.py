@@ -16,6 +16,10 @@ Per image, batch means throughout (SPEC section 1):
 * `lambda_f = E||dLoss_rec/dx_f|| / E||dLoss_f/dx_f|| / (lambda_f_divisor * N)`
   for epoch N (`filter_loss_weights`); the trainer accumulates the norms.
 
+Not in the paper: `+ overlap_weight * overlap` (`overlap`), how much the last
+interpretable layer's masked maps fire at the same units; 0 by default, an
+ablation (BENCHMARKS.md).
+
 Every function takes what `Explainer.forward` returns (`out`) and plain
 tensors; none holds state.
 """
@@ -63,10 +67,37 @@ def log_p_term(p, eta):
   return -eta * tf.math.log(p)
 
 
+def overlap(masked):
+  """How much the interpretable filters fire at the same places, per batch.
+
+  Per image, each filter's masked map normalised to sum 1 (`q_f`; an all-zero
+  map stays zero); the mean over ordered pairs `f != g` of `sum_u q_f(u)
+  q_g(u)`, averaged over the batch. 1 when every filter fires at one unit,
+  the same one; 0 when no two filters fire at any unit together.
+
+  Args:
+    masked: `(B, L, L, D)` maps, `out["masked"][-1]`.
+
+  Returns:
+    float32 scalar.
+  """
+  x = tf.cast(masked, tf.float32)
+  d = tf.cast(tf.shape(x)[-1], tf.float32)
+  q = x / tf.maximum(tf.reduce_sum(x, axis=[1, 2], keepdims=True), 1e-12)
+  together = tf.reduce_sum(tf.square(tf.reduce_sum(q, axis=-1)), axis=[1, 2])  # all pairs
+  alone = tf.reduce_sum(tf.square(q), axis=[1, 2, 3])  # the pairs f == g
+  return tf.reduce_mean(together - alone) / tf.maximum(d * (d - 1.0), 1.0)
+
+
 def filter_loss_inputs(out):
   """The maps the filter loss sees: each interpretable layer's pre-mask map,
-  the last one mixed with the ordinary track's (held fixed) through `p`."""
-  inputs = [tf.cast(x, tf.float32) for x in out["interp_maps"]]
+  the last one mixed with the ordinary track's (held fixed) through `p`.
+
+  Each is a tensor of its own (`tf.identity`; a float32 cast returns its input), so
+  that a gradient taken with respect to it is its own filter loss's alone, not the
+  later layers' filter losses reaching the same map through the convs between.
+  """
+  inputs = [tf.identity(tf.cast(x, tf.float32)) for x in out["interp_maps"]]
   ordin = tf.stop_gradient(tf.cast(out["ordin_map"], tf.float32))
   p = out["p"]
   inputs[-1] = p * inputs[-1] + (1.0 - p) * ordin

@@ -83,6 +83,11 @@ class ExplainerConfig:
       performer's last pooling of the normalised maps, as the paper) or
       `"global_max"` (each map's maximum, wherever it is: an ablation, whose
       first decoder kernel starts as the performer's summed over positions).
+    overlap_weight: weight of a term that is not in the paper:
+      `overlap_weight * overlap`, how much the last interpretable layer's
+      masked maps fire at the same units (`losses.objective.overlap`, in
+      [0, 1]; the reconstruction term starts near 1e6 with the paper's
+      `lambda_l`). 0, the default, leaves the paper's objective.
   """
 
   target_shape: Sequence[int]
@@ -108,6 +113,7 @@ class ExplainerConfig:
   norm_momentum: float = 0.99
   objective: str = "reconstruction"
   decoder_input: str = "pooled"
+  overlap_weight: float = 0.0
 
   def __post_init__(self):
     self.target_shape = tuple(int(v) for v in self.target_shape)
@@ -135,6 +141,8 @@ class ExplainerConfig:
       raise ValueError(
         f"decoder_input must be one of {DECODER_INPUTS}, got {self.decoder_input!r}."
       )
+    if not self.overlap_weight >= 0:
+      raise ValueError(f"overlap_weight must be >= 0, got {self.overlap_weight}.")
     if self.objective not in OBJECTIVES:
       raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}.")
     if self.num_classes < 1:

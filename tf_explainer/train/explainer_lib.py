@@ -130,6 +130,12 @@ class ExplainerSettings(settings_lib.Settings):
     "(each map's maximum, an ablation; see BENCHMARKS.md).",
     choices=DECODER_INPUTS,
   )
+  overlap_weight: Optional[float] = setting(
+    None,
+    "Weight of the overlap of the part maps (not in the paper; 0, the default, leaves it out; "
+    "see BENCHMARKS.md).",
+    lower_bound=0,
+  )
   eta: Optional[float] = setting(
     None,
     "Weight of -log p per image; default the paper's value for the architecture.",

@@ -75,7 +75,7 @@ class ExplainerTrainer(compat.SkipDistributedSymbolicBuild, keras.Model):
       names = ["loss", "classification"]
     else:
       names = ["loss", "reconstruction"] + [f"rec_{n}" for n in config.fc_names]
-    names += ["log_p_term", "filter_loss", "p"]
+    names += ["log_p_term", "filter_loss", "p", "overlap"]
     names += [f"filter_loss_{i + 1}" for i in range(n_layers)]
     self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
     self.built = True
@@ -218,27 +218,45 @@ class ExplainerTrainer(compat.SkipDistributedSymbolicBuild, keras.Model):
       loss_fn=self.filter_loss_fn,
     )
     terms.update(filter_terms)
-    terms["loss"] = terms["data"] + terms["log_p_term"] + terms["filter_loss"]
+    terms["overlap"] = objective.overlap(out["masked"][-1])
+    terms["overlap_term"] = config.overlap_weight * terms["overlap"]
+    terms["loss"] = (
+      terms["data"] + terms["log_p_term"] + terms["filter_loss"] + terms["overlap_term"]
+    )
     terms["p"] = out["p"]
     out["icnn_masks"] = masks
     out["categories"] = categories
     return terms, out
 
-  def _reconstruction_map_grads(self, total_grads, fil_grads, out, scale):
+  def _reconstruction_map_grads(self, tape, total_grads, fil_grads, overlap_grad, out, scale):
     """The reconstruction's gradient on each interpretable map, from the total loss's.
 
-    The total is reconstruction + `-eta log p` + `sum lambda_f Loss_f`; `-eta log p`
-    does not depend on the maps, and `Loss_f` reaches map `i` only through its
-    filter-loss input (the last one as `p x`; the icnn masks hold no gradient), so
-    `dL_rec/dx_i = dL/dx_i - lambda_f_i * dLoss_f/dx'_i` (times `p` for the last).
-    The same as a backward pass of the reconstruction alone, without paying for one.
+    The total is reconstruction + `-eta log p` + `sum lambda_f Loss_f` (+ the overlap
+    term). `-eta log p` does not depend on the maps. On map `i` directly, `Loss_f`
+    acts through its filter-loss input (`lambda_f_i dLoss_f/dx'_i`, times `p` for
+    the last; the icnn masks hold no gradient) and the overlap term on the last map
+    through its mask (`overlap_grad`); the later layers' terms reach map `i` through
+    the convs between, carried down by `tape` (a vector-Jacobian product through
+    the interpretable track alone, nothing for one layer). `dL_rec/dx_i` is `dL/dx_i`
+    less all of that: a backward pass of the reconstruction alone, without paying
+    for one through the decoder.
     """
     p = tf.stop_gradient(tf.cast(out["p"], tf.float32))
+    maps = out["interp_maps"]
     last = len(total_grads) - 1
-    rec_grads = []
-    for i, (total, filt) in enumerate(zip(total_grads, fil_grads)):
-      weight = tf.stop_gradient(self.lambda_f[i]) * (p if i == last else 1.0)
-      rec_grads.append(tf.cast(total, tf.float32) / scale - weight * filt)
+    rec_grads = [None] * len(total_grads)
+    carried = None  # the gradient of every non-reconstruction term on map i
+    for i in range(last, -1, -1):
+      direct = tf.stop_gradient(self.lambda_f[i]) * fil_grads[i]
+      if i == last:
+        direct = p * direct + (overlap_grad if overlap_grad is not None else 0.0)
+        carried = direct
+      else:
+        below = tape.gradient(
+          maps[i + 1], maps[i], output_gradients=tf.cast(carried, maps[i + 1].dtype)
+        )
+        carried = tf.cast(below, tf.float32) + direct
+      rec_grads[i] = tf.cast(total_grads[i], tf.float32) / scale - carried
     return rec_grads
 
   def _update_mask_betas(self, out):
@@ -261,7 +279,8 @@ class ExplainerTrainer(compat.SkipDistributedSymbolicBuild, keras.Model):
       # and -eta log p (the same on every replica) are divided by the replica
       # count; the filter loss is already that of the global batch, and each
       # replica contributes the gradient through its own maps only.
-      local_rec = terms["data"] / n_replicas
+      # The overlap term, like reconstruction, is a per-replica batch mean.
+      local_rec = (terms["data"] + terms["overlap_term"]) / n_replicas
       total = local_rec + terms["log_p_term"] / n_replicas + terms["filter_loss"]
       filter_total = tf.add_n([tf.reduce_sum(v) for v in out["per_filter"]])
       # Under mixed_float16 the main optimizer is a LossScaleOptimizer that
@@ -271,6 +290,7 @@ class ExplainerTrainer(compat.SkipDistributedSymbolicBuild, keras.Model):
       scale = tf.cast(self.optimizer.scale_loss(tf.constant(1.0)), tf.float32)
       scaled_total = total * scale
       scaled_filter = filter_total * scale
+      scaled_overlap = terms["overlap_term"] / n_replicas * scale
     weights = self.trainable_variables
     # One backward pass gives the weights' gradients and the total loss's gradient on each
     # interpretable map; a second, through the filter loss alone, is cheap.
@@ -280,9 +300,14 @@ class ExplainerTrainer(compat.SkipDistributedSymbolicBuild, keras.Model):
     fil_grads = [
       tf.cast(g, tf.float32) / scale for g in tape.gradient(scaled_filter, out["filter_inputs"])
     ]
-    del tape
+    overlap_grad = None
+    if self.config.overlap_weight > 0:  # through the last mask only: cheap
+      overlap_grad = tf.cast(tape.gradient(scaled_overlap, interp_maps[-1]), tf.float32) / scale
     # Gradient norms for the online lambda_f: reconstruction vs filter loss per filter.
-    rec_grads = self._reconstruction_map_grads(all_grads[len(weights) :], fil_grads, out, scale)
+    rec_grads = self._reconstruction_map_grads(
+      tape, all_grads[len(weights) :], fil_grads, overlap_grad, out, scale
+    )
+    del tape
     batch = replicas.global_sum(tf.cast(tf.shape(maps)[0], tf.float32))
     self._accumulate_filter_loss_norms(rec_grads, fil_grads, batch)
     self._update_categories(out["interp_maps"], out["categories"])
