@@ -218,8 +218,8 @@ class ExplainerTest(tf.test.TestCase):
       # The last layer's filter loss sees p x + (1 - p) x_ordin: its gradient on that input.
       expected_filter = norms(
         [
-          tape.gradient(own[0], out["interp_maps"][0]),
-          tape.gradient(own[1], out["filter_inputs"][1]),
+          tape.gradient(own[0], out["filter_grad_inputs"][0]),
+          tape.gradient(own[1], out["filter_grad_inputs"][1]),
         ]
       )
       model.train_on_batch(maps, targets)  # SGD(0): the same weights, the same batch

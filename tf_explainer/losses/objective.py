@@ -104,6 +104,18 @@ def filter_loss_inputs(out):
   return inputs
 
 
+@tf.custom_gradient
+def _weighted_value(values, weights):
+  """`weights * values` forward; the gradient passes to `values` unweighted."""
+  return weights * values, lambda upstream: (upstream, tf.zeros_like(weights))
+
+
+@tf.custom_gradient
+def _weighted_gradient(x, weights):
+  """`x` forward; the gradient passes back to `x` times `weights` (last axis)."""
+  return tf.identity(x), lambda upstream: (upstream * weights, tf.zeros_like(weights))
+
+
 def filter_loss_terms(
   inputs,
   templates,
@@ -115,6 +127,12 @@ def filter_loss_terms(
   loss_fn=filter_loss,
 ):
   """Each interpretable layer's filter loss, per filter and weighted.
+
+  The weighting by `lambda_f` is moved from the loss value to the gradient's way
+  back (`_weighted_value`, `_weighted_gradient`): a backward pass of the total
+  loss then carries the unweighted `dLoss_f/dx'` on each returned `grad_input`
+  (what the `lambda_f` rule measures) and `lambda_f dLoss_f/dx'` on into the
+  network, from one evaluation of the filter loss's gradient.
 
   Args:
     inputs: `filter_loss_inputs(out)`.
@@ -128,16 +146,19 @@ def filter_loss_terms(
       swaps in a stand-in to time the step without it).
 
   Returns:
-    `(per_filter, terms)`: the unweighted `(filters,)` losses of each layer,
-    and `{"filter_loss_<i>": sum_f lambda_f * Loss_f}` with their sum under
-    `"filter_loss"`.
+    `(per_filter, terms, grad_inputs)`: the unweighted `(filters,)` losses of
+    each layer, `{"filter_loss_<i>": sum_f lambda_f * Loss_f}` with their sum
+    under `"filter_loss"`, and the tensors the losses read (each `inputs[i]`,
+    forward), whose gradient is the unweighted one.
   """
-  per_filter, terms = [], {}
+  per_filter, terms, grad_inputs = [], {}, []
   for i, x in enumerate(inputs):
+    weights = tf.stop_gradient(tf.cast(lambda_f[i], x.dtype))
+    grad_inputs.append(_weighted_gradient(x, weights))
     kwargs = {"masks": masks[i]} if masks else {}
     per_filter.append(
       loss_fn(
-        x,
+        grad_inputs[i],
         templates,
         gradient=gradient,
         image_categories=image_categories,
@@ -145,9 +166,10 @@ def filter_loss_terms(
         **kwargs,
       )
     )
-    terms[f"filter_loss_{i + 1}"] = tf.reduce_sum(tf.stop_gradient(lambda_f[i]) * per_filter[i])
+    weighted = _weighted_value(per_filter[i], tf.cast(weights, per_filter[i].dtype))
+    terms[f"filter_loss_{i + 1}"] = tf.reduce_sum(weighted)
   terms["filter_loss"] = tf.add_n([terms[f"filter_loss_{i + 1}"] for i in range(len(inputs))])
-  return per_filter, terms
+  return per_filter, terms, grad_inputs
 
 
 def filter_loss_weights(rec_norms, filter_norms, divisor, epoch):

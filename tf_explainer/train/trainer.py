@@ -207,7 +207,7 @@ class ExplainerTrainer(compat.SkipDistributedSymbolicBuild, keras.Model):
         mask.raw_masks(x) for mask, x in zip(self.explainer.interp_masks, out["interp_maps"])
       ]
     out["filter_inputs"] = objective.filter_loss_inputs(out)
-    out["per_filter"], filter_terms = objective.filter_loss_terms(
+    out["per_filter"], filter_terms, out["filter_grad_inputs"] = objective.filter_loss_terms(
       out["filter_inputs"],
       self.templates,
       self.lambda_f,
@@ -282,31 +282,27 @@ class ExplainerTrainer(compat.SkipDistributedSymbolicBuild, keras.Model):
       # The overlap term, like reconstruction, is a per-replica batch mean.
       local_rec = (terms["data"] + terms["overlap_term"]) / n_replicas
       total = local_rec + terms["log_p_term"] / n_replicas + terms["filter_loss"]
-      filter_total = tf.add_n([tf.reduce_sum(v) for v in out["per_filter"]])
       # Under mixed_float16 the main optimizer is a LossScaleOptimizer that
       # divides what it applies by its scale: the loss must be scaled to match
       # (elsewhere scale_loss is the identity). Scaled losses also keep the
       # float16 gradients below from underflowing.
       scale = tf.cast(self.optimizer.scale_loss(tf.constant(1.0)), tf.float32)
       scaled_total = total * scale
-      scaled_filter = filter_total * scale
       scaled_overlap = terms["overlap_term"] / n_replicas * scale
     weights = self.trainable_variables
-    # One backward pass gives the weights' gradients and the total loss's gradient on each
-    # interpretable map; a second, through the filter loss alone, is cheap.
-    interp_maps = out["interp_maps"]
-    all_grads = tape.gradient(scaled_total, weights + interp_maps)
-    grads = all_grads[: len(weights)]
-    fil_grads = [
-      tf.cast(g, tf.float32) / scale for g in tape.gradient(scaled_filter, out["filter_inputs"])
-    ]
+    # One backward pass gives the weights' gradients, the total loss's gradient on each
+    # interpretable map and the filter losses' own (unweighted) gradients on their inputs.
+    interp_maps, fil_inputs = out["interp_maps"], out["filter_grad_inputs"]
+    all_grads = tape.gradient(scaled_total, weights + interp_maps + fil_inputs)
+    n_weights, n_maps = len(weights), len(interp_maps)
+    grads = all_grads[:n_weights]
+    map_grads = all_grads[n_weights : n_weights + n_maps]
+    fil_grads = [tf.cast(g, tf.float32) / scale for g in all_grads[n_weights + n_maps :]]
     overlap_grad = None
     if self.config.overlap_weight > 0:  # through the last mask only: cheap
       overlap_grad = tf.cast(tape.gradient(scaled_overlap, interp_maps[-1]), tf.float32) / scale
     # Gradient norms for the online lambda_f: reconstruction vs filter loss per filter.
-    rec_grads = self._reconstruction_map_grads(
-      tape, all_grads[len(weights) :], fil_grads, overlap_grad, out, scale
-    )
+    rec_grads = self._reconstruction_map_grads(tape, map_grads, fil_grads, overlap_grad, out, scale)
     del tape
     batch = replicas.global_sum(tf.cast(tf.shape(maps)[0], tf.float32))
     self._accumulate_filter_loss_norms(rec_grads, fil_grads, batch)
