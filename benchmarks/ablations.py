@@ -115,11 +115,19 @@ VARIANTS = {
   "overlap_1e5": {"overlap_weight": 1e5},
   "overlap_1e6": {"overlap_weight": 1e6},
   "overlap_1e7": {"overlap_weight": 1e7},
+  "overlap_1e8": {"overlap_weight": 1e8},
   "overlap_1e6_lambda_f_zero": {"overlap_weight": 1e6, "lambda_f_divisor": float("inf")},
+  "overlap_1e7_lambda_f_zero": {"overlap_weight": 1e7, "lambda_f_divisor": float("inf")},
   "one_interp_layer_learning_rate_1e-3_overlap_1e6": {
     "interp_layers": 1,
     "learning_rate": 1e-3,
     "overlap_weight": 1e6,
+  },
+  "global_max_one_interp_layer_learning_rate_1e-3_overlap_1e7": {
+    "decoder_input": "global_max",
+    "interp_layers": 1,
+    "learning_rate": 1e-3,
+    "overlap_weight": 1e7,
   },
   # The explainer's step 10x larger: it under-fits at 1e-4 (benchmarks/explainer_cls.py).
   "learning_rate_1e-3": {"learning_rate": 1e-3},

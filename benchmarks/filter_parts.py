@@ -1,6 +1,7 @@
 """Where filters fire before any explainer training: the part nearest each filter's peaks.
 
-For a performer, counts the filters nearest each landmark (as `metrics.json`'s
+For a performer, counts the filters nearest each landmark, and their mean
+instability (px) by part, (as `metrics.json`'s
 `filters_per_part` does for the explainer) for the performer's target and top
 conv layers and for untrained explainers built on it (second interpretable
 conv random, as in the paper, or the identity), and optionally for trained
@@ -26,6 +27,9 @@ _EXPLAINERS = flags.DEFINE_list(
   "explainers", [], "Trained explainer folders, relative to --work_dir."
 )
 _SPLIT = flags.DEFINE_string("split", "validation", "Images to measure on.")
+_NAME = flags.DEFINE_string(
+  "name", "filter_parts", "The results file, benchmarks/results/NAME.json."
+)
 _DETERMINISTIC = common.define_deterministic_flag(True)
 
 
@@ -42,9 +46,18 @@ def counts(collected, dataset, layers):
     d = np.where(np.isnan(d), np.inf, d)
     alive = np.isfinite(d).any(1)
     near = np.argmin(d, 1)
+    # Each filter's instability (px, the metric's per-filter figure), averaged by part.
+    instability = metrics_lib.filter_instabilities(
+      collected.peaks[layer], collected.scores[layer], collected.landmarks, 100
+    )
+    by_part = {}
+    for k, n in enumerate(names):
+      rows = (near == k) & alive & np.isfinite(instability)
+      by_part[n] = float(np.mean(instability[rows])) if rows.any() else None
     result[layer] = {
       "filters_per_part": {n: int(np.sum((near == k) & alive)) for k, n in enumerate(names)},
       "median_distance_px": float(np.median(d[alive].min(1))),
+      "instability_px_per_part": by_part,
     }
   return result
 
@@ -88,7 +101,7 @@ def main(argv):
       {"explainer": name, "ratio": ratio(result), **counts(collected, dataset, ("explainer",))}
     )
     print(records[-1], flush=True)
-  common.write("filter_parts", records)
+  common.write(_NAME.value, records)
 
 
 if __name__ == "__main__":

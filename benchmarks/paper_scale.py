@@ -85,15 +85,51 @@ def peak_memory_mb():
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def step_inputs(model, spec, batch):
+  """`(config, maps, targets)`: the full-size explainer's config and one random batch."""
+  import numpy as np
+  import tensorflow as tf
+
+  from tf_explainer.train import explainer_lib
+
+  config = explainer_lib.build_for_performer(model, spec, initialize=False).config
+  rng = np.random.default_rng(0)
+  maps = tf.constant(rng.random((batch,) + config.target_shape).astype(np.float32) * 3)
+  targets = {
+    n: tf.constant(rng.random((batch, u)).astype(np.float32))
+    for n, u in zip(config.fc_names, config.fc_sizes)
+  }
+  targets["category"] = tf.constant(rng.integers(0, 6, batch).astype(np.int32))
+  return config, maps, targets
+
+
+def train_step(config, maps, targets, jit, filter_loss_fn):
+  """`(step, data)`: a compiled explainer training step (under the global policy) and its input."""
+  import keras
+  import tensorflow as tf
+
+  from tf_explainer.models import Explainer
+  from tf_explainer.train import trainer
+
+  keras.utils.set_random_seed(0)
+  model_t = trainer.ExplainerTrainer(Explainer(config), filter_loss_fn=filter_loss_fn)
+  model_t.set_reconstruction_weights([1.0] * len(config.fc_sizes))
+  model_t.compile(
+    optimizer=keras.optimizers.Adam(1e-4),
+    gate_optimizer=keras.optimizers.Adam(1e-2),
+    jit_compile=jit,
+  )
+  model_t.make_train_function()
+  return model_t.train_function, iter(tf.data.Dataset.from_tensors((maps, targets)).repeat())
+
+
 def measure_arch(arch, matmul, steps, batch):
   import keras
-  import numpy as np
   import tensorflow as tf
 
   from tf_explainer import export_lib, performers
   from tf_explainer.losses.filter_loss import filter_loss
-  from tf_explainer.models import Explainer
-  from tf_explainer.train import explainer_lib, trainer
+  from tf_explainer.train import explainer_lib
 
   size = SIZES[arch]
   result = {"image_size": size}
@@ -108,33 +144,15 @@ def measure_arch(arch, matmul, steps, batch):
     result[f"cache_pass_{policy}_fraction_of_matmul"] = flops / seconds / matmul[policy]
     print(f"{arch} cache pass {policy}: {16 / seconds:.1f} images/s", flush=True)
 
-    explainer = explainer_lib.build_for_performer(model, spec, initialize=False)
-    config = explainer.config
-    rng = np.random.default_rng(0)
-    maps = tf.constant(rng.random((batch,) + config.target_shape).astype(np.float32) * 3)
-    targets = {
-      n: tf.constant(rng.random((batch, u)).astype(np.float32))
-      for n, u in zip(config.fc_names, config.fc_sizes)
-    }
-    targets["category"] = tf.constant(rng.integers(0, 6, batch).astype(np.int32))
+    config, maps, targets = step_inputs(model, spec, batch)
     step_flops = 3 * explainer_flops(config) * batch
     result["explainer_step_gflop"] = step_flops / 1e9
     for jit in (True, False):
       for loss_fn, tag in ((filter_loss, ""), (None, "_without_filter_loss")):
         if loss_fn is None and (policy != "float32" or not jit):
           continue
-        keras.utils.set_random_seed(0)
         fn = filter_loss if loss_fn else (lambda x, t, **k: 0.0 * tf.reduce_sum(x, axis=[0, 1, 2]))
-        model_t = trainer.ExplainerTrainer(Explainer(config), filter_loss_fn=fn)
-        model_t.set_reconstruction_weights([1.0] * len(config.fc_sizes))
-        model_t.compile(
-          optimizer=keras.optimizers.Adam(1e-4),
-          gate_optimizer=keras.optimizers.Adam(1e-2),
-          jit_compile=jit,
-        )
-        model_t.make_train_function()
-        step = model_t.train_function
-        data = iter(tf.data.Dataset.from_tensors((maps, targets)).repeat())
+        step, data = train_step(config, maps, targets, jit, fn)
         seconds = timed(lambda: float(step(data)["loss"]), steps)
         key = f"step_{policy}_{'xla' if jit else 'no_xla'}{tag}"
         result[f"{key}_seconds"] = seconds
@@ -146,6 +164,7 @@ def measure_arch(arch, matmul, steps, batch):
           flush=True,
         )
     if policy == "float32":
+      explainer = explainer_lib.build_for_performer(model, spec, initialize=False)
       module = export_lib.ServingModule(model, spec, explainer)
       one = tf.random.uniform((1, size, size, 3), 0, 255)
       result["serving_float32_seconds_per_image"] = timed(

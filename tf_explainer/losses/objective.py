@@ -156,16 +156,17 @@ def filter_loss_terms(
     weights = tf.stop_gradient(tf.cast(lambda_f[i], x.dtype))
     grad_inputs.append(_weighted_gradient(x, weights))
     kwargs = {"masks": masks[i]} if masks else {}
-    per_filter.append(
-      loss_fn(
-        grad_inputs[i],
-        templates,
-        gradient=gradient,
-        image_categories=image_categories,
-        filter_categories=filter_categories[i],
-        **kwargs,
+    with tf.name_scope("filter_loss"):  # names its ops in a profile
+      per_filter.append(
+        loss_fn(
+          grad_inputs[i],
+          templates,
+          gradient=gradient,
+          image_categories=image_categories,
+          filter_categories=filter_categories[i],
+          **kwargs,
+        )
       )
-    )
     weighted = _weighted_value(per_filter[i], tf.cast(weights, per_filter[i].dtype))
     terms[f"filter_loss_{i + 1}"] = tf.reduce_sum(weighted)
   terms["filter_loss"] = tf.add_n([terms[f"filter_loss_{i + 1}"] for i in range(len(inputs))])
