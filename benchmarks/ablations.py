@@ -141,6 +141,9 @@ _ARCHS = flags.DEFINE_list("archs", ["alexnet", "vgg16"], "Performer architectur
 _VARIANTS = flags.DEFINE_list("variants", list(VARIANTS), "Variants to run.")
 _SEEDS = flags.DEFINE_list("seeds", ["0", "1", "2"], "Explainer seeds.")
 _NUM_IMAGES = flags.DEFINE_integer("num_images", 1200, "Synthetic images.")
+_CORPUS = flags.DEFINE_string(
+  "corpus", "demo", "Synthetic corpus of the data (tf_explainer.data.synthetic.CORPORA)."
+)
 _PERFORMER_EPOCHS = flags.DEFINE_list(
   "performer_epochs", ["alexnet:60", "vgg16:25"], "arch:epochs of each performer."
 )
@@ -250,6 +253,7 @@ def summarize(variant, arch, seeds, runs):
     "seeds": seeds,
     "performer_weights": _PERFORMER_WEIGHTS.value,
     "arguments": {k: (str(v) if v == float("inf") else v) for k, v in VARIANTS[variant].items()},
+    "corpus": _CORPUS.value,
   }
   for key, value in (
     ("ratio", lambda m: ratio(m["location_instability"])),
@@ -284,7 +288,12 @@ def summarize(variant, arch, seeds, runs):
 
 def merged(path, records):
   """The records already in `path`, with those of this run replacing the same experiment."""
-  key = lambda r: (r["variant"], r["arch"], r.get("performer_weights", "scratch"))  # noqa: E731
+  key = lambda r: (  # noqa: E731
+    r["variant"],
+    r["arch"],
+    r.get("performer_weights", "scratch"),
+    r.get("corpus", "demo"),
+  )
   old = []
   if os.path.exists(path):
     with open(path) as f:
@@ -305,7 +314,7 @@ def main(argv):
   work = _WORK_DIR.value
   data = os.path.join(work, "data")
   if not os.path.exists(os.path.join(data, "images.txt")):
-    synthetic.generate(data, _NUM_IMAGES.value, seed=0, progress=False)
+    synthetic.generate(data, _NUM_IMAGES.value, seed=0, progress=False, corpus=_CORPUS.value)
   seeds = [int(s) for s in _SEEDS.value]
   records = []
   for arch in _ARCHS.value:

@@ -84,6 +84,7 @@ def measure(
   from tf_explainer.data import read_part_dataset, select, synthetic
   from tf_explainer.losses import filter_loss
   from tf_explainer.train import explainer_lib, features, trainer
+  from tf_explainer.optimizers import FusedAdam
 
   root = tempfile.mkdtemp()
   data = synthetic.generate(os.path.join(root, "data"), int(num_images / 0.7) + 6, progress=False)
@@ -124,8 +125,8 @@ def measure(
     )
     explainer.set_reconstruction_weights(norms)
     explainer.compile(
-      optimizer=keras.optimizers.Adam(1e-4),
-      gate_optimizer=keras.optimizers.Adam(1e-2),
+      optimizer=FusedAdam(1e-4),
+      gate_optimizer=FusedAdam(1e-2),
       jit_compile=jit_compile,
     )
     return explainer

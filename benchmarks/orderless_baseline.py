@@ -40,7 +40,6 @@ def features(images):
 
 
 def load(dataset, size):
-  import tensorflow as tf
 
   from tf_explainer.data import pipeline
 

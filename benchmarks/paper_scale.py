@@ -110,13 +110,14 @@ def train_step(config, maps, targets, jit, filter_loss_fn):
 
   from tf_explainer.models import Explainer
   from tf_explainer.train import trainer
+  from tf_explainer.optimizers import FusedAdam
 
   keras.utils.set_random_seed(0)
   model_t = trainer.ExplainerTrainer(Explainer(config), filter_loss_fn=filter_loss_fn)
   model_t.set_reconstruction_weights([1.0] * len(config.fc_sizes))
   model_t.compile(
-    optimizer=keras.optimizers.Adam(1e-4),
-    gate_optimizer=keras.optimizers.Adam(1e-2),
+    optimizer=FusedAdam(1e-4),
+    gate_optimizer=FusedAdam(1e-2),
     jit_compile=jit,
   )
   model_t.make_train_function()

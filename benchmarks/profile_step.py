@@ -5,13 +5,16 @@ target relu5_2 14 x 14 x 512, fc 4096; random weights), runs its training step
 under `tf.profiler.experimental` and sums the op time of the trace (the
 `tf_Compute` threads of the host plane; ops on the two cores overlap, so shares
 are of the summed op time, not of the wall time) by op type and by part of the
-step: the filter loss (forward and gradient), casts, layout changes
+step: the filter loss (forward and gradient), the optimizer, casts, layout changes
 (transposes, reshapes, concatenations, pads) and the rest. Writes
-`benchmarks/results/profile_step.json`; the trace stays in `--log_dir` for
+`benchmarks/results/profile_step_<arch>_<policy>.json`; the trace stays in `--trace_dir` for
 TensorBoard's Profile tab.
 
     python -m benchmarks.profile_step
     python -m benchmarks.profile_step --policy=mixed_bfloat16 --arch=alexnet
+
+`--steps` (profiled steps, after two warm-up steps) and `--batch_size` are
+`benchmarks.paper_scale`'s flags.
 """
 
 import collections
@@ -28,9 +31,7 @@ _POLICY = flags.DEFINE_enum("policy", "float32", list(paper_scale.POLICIES), "Ke
 _JIT = flags.DEFINE_boolean(
   "jit_compile", False, "XLA (its fused clusters hide the ops, so off by default)."
 )
-_STEPS = flags.DEFINE_integer("steps", 3, "Profiled steps (after two warm-up steps).")
-_BATCH = flags.DEFINE_integer("batch_size", 32, "Explainer batch size.")
-_LOG_DIR = flags.DEFINE_string("log_dir", "runs/profile_step", "Where the trace goes.")
+_TRACE_DIR = flags.DEFINE_string("trace_dir", "runs/profile_step", "Where the trace goes.")
 
 LAYOUT = {
   "Transpose",
@@ -75,11 +76,13 @@ def part_of(op_name, op_type):
   """The part of the step an op belongs to."""
   if "filter_loss" in op_name:
     return "filter loss"
+  if "ApplyAdam" in op_type or "adam" in op_name.lower() or "optimizer" in op_name.lower():
+    return "optimizer"
   if op_type == "Cast":
     return "casts"
   if op_type in LAYOUT:
     return "layout"
-  if op_type.startswith(("Conv2D", "MatMul", "BatchMatMul", "Einsum")):
+  if "Conv2D" in op_type or "MatMul" in op_type or op_type == "Einsum":
     return "convolutions and matmuls"
   return "other"
 
@@ -97,17 +100,17 @@ def main(argv):
   keras.mixed_precision.set_global_policy(_POLICY.value)
   size = paper_scale.SIZES[_ARCH.value]
   model, spec = performers.build_performer(_ARCH.value, 6, size, width=1.0, fc_units=4096)
-  config, maps, targets = paper_scale.step_inputs(model, spec, _BATCH.value)
+  config, maps, targets = paper_scale.step_inputs(model, spec, paper_scale._BATCH.value)
   step, data = paper_scale.train_step(config, maps, targets, _JIT.value, filter_loss)
   for _ in range(2):
     float(step(data)["loss"])
-  log_dir = os.path.join(_LOG_DIR.value, f"{_ARCH.value}-{_POLICY.value}")
+  log_dir = os.path.join(_TRACE_DIR.value, f"{_ARCH.value}-{_POLICY.value}")
   tf.io.gfile.makedirs(log_dir)
   tf.profiler.experimental.start(log_dir)
   start = time.perf_counter()
-  for _ in range(_STEPS.value):
+  for _ in range(paper_scale._STEPS.value):
     float(step(data)["loss"])
-  wall = (time.perf_counter() - start) / _STEPS.value
+  wall = (time.perf_counter() - start) / paper_scale._STEPS.value
   tf.profiler.experimental.stop()
   traces = sorted(glob.glob(os.path.join(log_dir, "**", "*.xplane.pb"), recursive=True))
   times = op_times(traces[-1])
@@ -122,9 +125,9 @@ def main(argv):
     "arch": _ARCH.value,
     "policy": _POLICY.value,
     "jit_compile": _JIT.value,
-    "batch_size": _BATCH.value,
+    "batch_size": paper_scale._BATCH.value,
     "step_seconds_profiled": wall,
-    "op_seconds_per_step": total / _STEPS.value,
+    "op_seconds_per_step": total / paper_scale._STEPS.value,
     "parts": share(parts),
     "op_types": {k: v for k, v in list(share(types).items())[:15]},
     "filter_loss_ops": {

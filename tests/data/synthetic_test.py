@@ -74,6 +74,22 @@ class SyntheticTest(tf.test.TestCase):
     self.assertAllEqual(np.bincount(d.labels), [2] * 24)
     self.assertEqual(list(d.part_names), list(synthetic.PART_NAMES))
 
+  def test_shape_only_corpus_shares_appearance_and_keeps_shapes(self):
+    shapes = synthetic.CORPORA["demo_shapes"]
+    self.assertEqual(list(shapes), list(synthetic.CATEGORIES))
+    appearances = {(str(s["palette"]), s["textures"]) for s in shapes.values()}
+    self.assertLen(appearances, 1)  # one appearance for all
+    for name, spec in shapes.items():
+      self.assertAllEqual(
+        synthetic._shape_vector(spec), synthetic._shape_vector(synthetic.CATEGORIES[name])
+      )
+      for colour in synthetic.CATEGORIES[name]["palette"]:
+        self.assertIn(colour, spec["palette"])
+    root = synthetic.generate(
+      os.path.join(tempfile.mkdtemp(), "s"), 12, 48, progress=False, corpus="demo_shapes"
+    )
+    self.assertLen(read_part_dataset(root).class_names, 6)
+
   def test_never_replaces_a_folder_it_did_not_write(self):
     work = tempfile.mkdtemp()
     with open(os.path.join(work, "notes.txt"), "w") as f:

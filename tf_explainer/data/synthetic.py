@@ -9,6 +9,9 @@ cluttered textured background and, sometimes, an occluder. Landmarks are the
 part centres; a landmark that is occluded or out of frame is written with
 visibility 0.
 
+A third, `corpus="demo_shapes"`, draws the six categories with one shared
+palette and texture set, so that only their shapes tell them apart.
+
 A second corpus, `corpus="pretrain"`, holds 24 further species drawn from
 the same part vocabulary, with their own proportions, postures, palettes,
 textures (two more kinds), pose ranges and clutter. It pretrains the
@@ -172,7 +175,24 @@ def pretraining_categories(count=NUM_PRETRAIN_CATEGORIES, seed=PRETRAIN_SEED):
   return species
 
 
-CORPORA = {"demo": CATEGORIES, "pretrain": pretraining_categories()}
+def shape_only_categories():
+  """The six demo categories with one shared appearance: every category draws its
+  parts' colours from all six palettes and its textures from all three kinds, so
+  only shape (proportions and posture, that is the parts) tells the categories
+  apart. A control for the question whether performers learn part detectors when
+  colour and texture cannot do the job (BENCHMARKS.md)."""
+  palette = [colour for spec in CATEGORIES.values() for colour in spec["palette"]]
+  textures = tuple(dict.fromkeys(t for spec in CATEGORIES.values() for t in spec["textures"]))
+  return {
+    name: dict(spec, palette=list(palette), textures=textures) for name, spec in CATEGORIES.items()
+  }
+
+
+CORPORA = {
+  "demo": CATEGORIES,
+  "pretrain": pretraining_categories(),
+  "demo_shapes": shape_only_categories(),
+}
 
 
 def _texture(rng, kind, u, v, base, scale):
@@ -402,8 +422,8 @@ def generate(
     train_fraction: share of images marked as training images.
     progress: show a Keras progress bar.
     num_workers: processes that draw images; defaults to the CPU count.
-    corpus: `"demo"` (the six categories) or `"pretrain"` (the 24 species of
-      `pretraining_categories`).
+    corpus: `"demo"` (the six categories), `"pretrain"` (the 24 species of
+      `pretraining_categories`) or `"demo_shapes"` (`shape_only_categories`).
     overwrite: replace a non-empty `out_dir` that this generator did not write.
 
   Returns:
@@ -487,7 +507,8 @@ class GeneratorSettings(settings_lib.Settings):
   seed: int = setting(0, "Random seed.")
   corpus: str = setting(
     "demo",
-    "demo: the six categories; pretrain: the 24 pretraining species.",
+    "demo: the six categories; pretrain: the 24 pretraining species; demo_shapes: the six "
+    "categories with one shared appearance (only shape tells them apart).",
     choices=tuple(CORPORA),
   )
   overwrite: bool = setting(

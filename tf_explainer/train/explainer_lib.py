@@ -11,6 +11,7 @@ import tensorflow as tf
 from tf_explainer import data as data_lib
 from tf_explainer import io_utils
 from tf_explainer import performers
+from tf_explainer.optimizers import FusedAdam
 from tf_explainer.models import io as model_io
 from tf_explainer import settings as settings_lib
 from tf_explainer.losses.filter_loss import CENTRES, GRADIENTS
@@ -316,8 +317,8 @@ def run(**settings):
     if s.objective == "classification":
       trainer.set_classifier(*performers.layer_weights(model, spec.classifier_layer))
     trainer.compile(
-      optimizer=keras.optimizers.Adam(s.learning_rate),
-      gate_optimizer=keras.optimizers.Adam(s.gate_learning_rate) if s.gate_learning_rate else None,
+      optimizer=FusedAdam(s.learning_rate),
+      gate_optimizer=FusedAdam(s.gate_learning_rate) if s.gate_learning_rate else None,
       jit_compile=s.jit_compile,
     )
 

@@ -29,6 +29,7 @@ from tf_explainer import compat, replicas
 from tf_explainer import templates as templates_lib
 from tf_explainer.losses import objective
 from tf_explainer.losses.filter_loss import filter_loss, icnn_beta_target
+from tf_explainer.optimizers import FusedAdam
 from tf_explainer.models.explainer import Explainer, ExplainerConfig
 
 
@@ -347,5 +348,5 @@ class LambdaFUpdate(keras.callbacks.Callback):
 def build_trainer(config, optimizer=None, filter_loss_fn=filter_loss, **compile_kwargs):
   """A compiled `ExplainerTrainer` around a new `Explainer` (config or dict)."""
   trainer = ExplainerTrainer(Explainer(config), filter_loss_fn=filter_loss_fn)
-  trainer.compile(optimizer=optimizer or keras.optimizers.Adam(1e-4), **compile_kwargs)
+  trainer.compile(optimizer=optimizer or FusedAdam(1e-4), **compile_kwargs)
   return trainer
