@@ -10,6 +10,8 @@ by colour and texture alone, and a performer has little reason to learn part
 detectors. Writes `benchmarks/results/orderless_baseline.json`.
 
     python -m benchmarks.orderless_baseline --dataset_dir=runs/ablations/data
+    python -m benchmarks.orderless_baseline --dataset_dir=runs/ablations-shapes/data \
+        --name=orderless_baseline_shapes
 """
 
 import numpy as np
@@ -20,6 +22,9 @@ from benchmarks import common
 _DATASET_DIR = flags.DEFINE_string("dataset_dir", "runs/ablations/data", "CUB-layout root.")
 _SIZE = flags.DEFINE_integer("image_size", 64, "Box crops are resized to this size.")
 _EPOCHS = flags.DEFINE_integer("epochs", 500, "Full-batch epochs of the regression.")
+_NAME = flags.DEFINE_string(
+  "name", "orderless_baseline", "The results file, benchmarks/results/NAME.json."
+)
 
 BINS = 6
 
@@ -89,7 +94,8 @@ def main(argv):
     ]
     results[f"{name}_validation_accuracy"] = float(np.mean(scores))
     print(f"{name}: validation accuracy {np.mean(scores):.3f} (seeds {scores})", flush=True)
-  common.write("orderless_baseline", results)
+  results["dataset_dir"] = _DATASET_DIR.value
+  common.write(_NAME.value, results)
 
 
 if __name__ == "__main__":
