@@ -4,6 +4,7 @@ import json
 import os
 import shutil
 import tempfile
+import zipfile
 
 import numpy as np
 import tensorflow as tf
@@ -83,6 +84,18 @@ class ModelFolderTest(tf.test.TestCase):
       model_io.load_performer(tempfile.mkdtemp())
     with self.assertRaisesRegex(ValueError, r"^explainer_dir=.* holds no explainer"):
       model_io.load_explainer(tempfile.mkdtemp())
+
+  def test_explainer_of_the_old_format_is_refused_in_one_line(self):
+    """A `.keras` file from before the explainer was split from its trainer names its
+    old module; loading it says so and what to do, not Keras's variable-count error."""
+    folder = tempfile.mkdtemp()
+    with open(os.path.join(folder, model_io.MANIFEST_FILE), "w") as f:
+      json.dump({"performer_dir": folder}, f)
+    with zipfile.ZipFile(os.path.join(folder, model_io.EXPLAINER_FILE), "w") as archive:
+      config = {"module": "tf_explainer.explainer", "class_name": "Explainer", "config": {}}
+      archive.writestr("config.json", json.dumps(config))
+    with self.assertRaisesRegex(ValueError, r"^explainer_dir=.*before 2026-11-28.*train the"):
+      model_io.load_explainer(folder)
 
 
 if __name__ == "__main__":

@@ -11,9 +11,12 @@ with its performer (a run folder copied to another machine) loads through the
 relative path, and one moved alone still finds the performer where it was.
 """
 
+import json
 import os
+import zipfile
 
 import keras
+import tensorflow as tf
 
 from tf_explainer import io_utils
 from tf_explainer.models.explainer import Explainer
@@ -89,6 +92,21 @@ def manifest_path(explainer_dir, manifest, key):
   return manifest.get(key)
 
 
+# The module that `.keras` files written before the explainer was split from its
+# trainer (2026-11-28) name for their top-level class; they hold the training state
+# too and this version cannot read them.
+_OLD_EXPLAINER_MODULE = "tf_explainer.explainer"
+
+
+def _saved_module(model_file):
+  """The module a `.keras` file names for its top-level object, or None if unreadable."""
+  try:
+    with tf.io.gfile.GFile(model_file, "rb") as f, zipfile.ZipFile(f) as archive:
+      return json.loads(archive.read("config.json")).get("module")
+  except (zipfile.BadZipFile, KeyError, ValueError, OSError, tf.errors.OpError):
+    return None
+
+
 def load_explainer(explainer_dir):
   """Loads `(explainer, performer_model, performer_spec, manifest)` from an explainer folder.
 
@@ -106,6 +124,12 @@ def load_explainer(explainer_dir):
   manifest = io_utils.read_json(manifest_file)
   for key in _PATH_KEYS:
     manifest[key] = manifest_path(explainer_dir, manifest, key)
+  if _saved_module(model_file) == _OLD_EXPLAINER_MODULE:
+    raise ValueError(
+      f"explainer_dir={explainer_dir}: {model_file} was written by a tf_explainer from "
+      "before 2026-11-28, whose explainer held its training state; this version cannot "
+      "read it: train the explainer again."
+    )
   explainer = keras.saving.load_model(model_file)
   if not isinstance(explainer, Explainer):
     raise ValueError(
