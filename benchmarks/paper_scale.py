@@ -86,13 +86,14 @@ def peak_memory_mb():
 
 
 def step_inputs(model, spec, batch):
-  """`(config, maps, targets)`: the full-size explainer's config and one random batch."""
+  """`(explainer, maps, targets)`: the full-size explainer (untrained) and one random batch."""
   import numpy as np
   import tensorflow as tf
 
   from tf_explainer.train import explainer_lib
 
-  config = explainer_lib.build_for_performer(model, spec, initialize=False).config
+  explainer = explainer_lib.build_for_performer(model, spec, initialize=False)
+  config = explainer.config
   rng = np.random.default_rng(0)
   maps = tf.constant(rng.random((batch,) + config.target_shape).astype(np.float32) * 3)
   targets = {
@@ -100,7 +101,7 @@ def step_inputs(model, spec, batch):
     for n, u in zip(config.fc_names, config.fc_sizes)
   }
   targets["category"] = tf.constant(rng.integers(0, 6, batch).astype(np.int32))
-  return config, maps, targets
+  return explainer, maps, targets
 
 
 def train_step(config, maps, targets, jit, filter_loss_fn):
@@ -130,7 +131,6 @@ def measure_arch(arch, matmul, steps, batch):
 
   from tf_explainer import export_lib, performers
   from tf_explainer.losses.filter_loss import filter_loss
-  from tf_explainer.train import explainer_lib
 
   size = SIZES[arch]
   result = {"image_size": size}
@@ -145,7 +145,8 @@ def measure_arch(arch, matmul, steps, batch):
     result[f"cache_pass_{policy}_fraction_of_matmul"] = flops / seconds / matmul[policy]
     print(f"{arch} cache pass {policy}: {16 / seconds:.1f} images/s", flush=True)
 
-    config, maps, targets = step_inputs(model, spec, batch)
+    explainer, maps, targets = step_inputs(model, spec, batch)
+    config = explainer.config
     step_flops = 3 * explainer_flops(config) * batch
     result["explainer_step_gflop"] = step_flops / 1e9
     for jit in (True, False):
@@ -165,7 +166,6 @@ def measure_arch(arch, matmul, steps, batch):
           flush=True,
         )
     if policy == "float32":
-      explainer = explainer_lib.build_for_performer(model, spec, initialize=False)
       module = export_lib.ServingModule(model, spec, explainer)
       one = tf.random.uniform((1, size, size, 3), 0, 255)
       result["serving_float32_seconds_per_image"] = timed(

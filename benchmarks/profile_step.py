@@ -100,8 +100,8 @@ def main(argv):
   keras.mixed_precision.set_global_policy(_POLICY.value)
   size = paper_scale.SIZES[_ARCH.value]
   model, spec = performers.build_performer(_ARCH.value, 6, size, width=1.0, fc_units=4096)
-  config, maps, targets = paper_scale.step_inputs(model, spec, paper_scale._BATCH.value)
-  step, data = paper_scale.train_step(config, maps, targets, _JIT.value, filter_loss)
+  explainer, maps, targets = paper_scale.step_inputs(model, spec, paper_scale._BATCH.value)
+  step, data = paper_scale.train_step(explainer.config, maps, targets, _JIT.value, filter_loss)
   for _ in range(2):
     float(step(data)["loss"])
   log_dir = os.path.join(_TRACE_DIR.value, f"{_ARCH.value}-{_POLICY.value}")
