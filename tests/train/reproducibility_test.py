@@ -29,6 +29,17 @@ class _StopAfter(keras.callbacks.Callback):
       raise KeyboardInterrupt(f"stopped after epoch {self.epoch}")
 
 
+class _Rates(keras.callbacks.Callback):
+  """Collects the learning rate logged at each epoch's end."""
+
+  def __init__(self):
+    super().__init__()
+    self.values = []
+
+  def on_epoch_end(self, epoch, logs=None):
+    self.values.append(logs["learning_rate"])
+
+
 def _weights(model):
   return [np.asarray(w) for w in model.get_weights()]
 
@@ -42,14 +53,14 @@ class ReproducibilityTest(tf.test.TestCase):
   def assert_different_weights(self, first, second):
     self.assertTrue(any(not np.array_equal(a, b) for a, b in zip(first, second)))
 
-  def train_performer(self, seed=0, callbacks=(), model_dir=None):
+  def train_performer(self, seed=0, callbacks=(), model_dir=None, **kwargs):
     model_dir = model_dir or tempfile.mkdtemp()
     model, _, _ = performer_lib.run(
       dataset_dir=tiny_run.paths()["data"],
       model_dir=model_dir,
       seed=seed,
       extra_callbacks=callbacks,
-      **PERFORMER,
+      **dict(PERFORMER, **kwargs),
     )
     return _weights(model), model_dir
 
@@ -88,6 +99,21 @@ class ReproducibilityTest(tf.test.TestCase):
 
   def test_performer_resumed_equals_uninterrupted(self):
     self.assert_resumed_equals_uninterrupted(self.train_performer)
+
+  def test_performer_cosine_schedule_decays_and_resumes_exactly(self):
+    cosine = dict(learning_rate_schedule="cosine")
+    rates = _Rates()
+    self.train_performer(callbacks=[rates], **cosine)
+    lr = PERFORMER.get("learning_rate", 1e-3)
+    # Three epochs: after epoch k the rate is lr * (1 + cos(pi k / 3)) / 2.
+    self.assertAllClose(rates.values, [0.75 * lr, 0.25 * lr, 0.0], atol=1e-9)
+    self.assert_resumed_equals_uninterrupted(lambda **k: self.train_performer(**cosine, **k))
+    model_dir = tempfile.mkdtemp()
+    with self.assertRaises(KeyboardInterrupt):
+      self.train_performer(callbacks=[_StopAfter(1)], model_dir=model_dir, **cosine)
+    # The schedule's length is part of the run: a resume may not change the epochs.
+    with self.assertRaisesRegex(ValueError, r"\(epochs: 3 then, 4 now\)"):
+      self.train_performer(model_dir=model_dir, epochs=4, **cosine)
 
   def test_explainer_same_seed_same_weights(self):
     first, _ = self.train_explainer()

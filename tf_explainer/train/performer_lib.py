@@ -17,6 +17,9 @@ from tf_explainer.train import distribute
 from tf_explainer import reproducibility
 
 
+LEARNING_RATE_SCHEDULES = ("constant", "cosine")
+
+
 @dataclasses.dataclass
 class PerformerSettings(settings_lib.Settings):
   """The settings of training a performer (`run`, `train_performer.py`)."""
@@ -48,6 +51,12 @@ class PerformerSettings(settings_lib.Settings):
     lower_bound=1,
   )
   learning_rate: float = setting(1e-3, "Adam learning rate.", lower_bound=0)
+  learning_rate_schedule: str = setting(
+    "constant",
+    "constant: learning_rate throughout; cosine: from learning_rate down to 0 over `epochs` "
+    "(keras.optimizers.schedules.CosineDecay; a resumed run must keep its epochs).",
+    choices=LEARNING_RATE_SCHEDULES,
+  )
   mixed_precision: str = setting(
     "auto",
     "Keras dtype policy. auto: mixed_bfloat16 on CPUs with AMX or AVX512_BF16 and on GPUs "
@@ -157,7 +166,7 @@ def run(**settings):
 
       converters.load_bvlc_alexnet_npy(model, s.weights)
     model.compile(
-      optimizer=keras.optimizers.Adam(s.learning_rate),
+      optimizer=keras.optimizers.Adam(learning_rate(s, int(train.sum()))),
       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
       metrics=["accuracy"],
     )
@@ -179,6 +188,8 @@ def run(**settings):
       "dataset": io_utils.fingerprint(os.path.join(s.dataset_dir, "images.txt")),
     }
   )
+  if s.learning_rate_schedule != "constant":  # the schedule's length is part of the run
+    resume_key["epochs"] = s.epochs
   callbacks_lib.prepare_resume(s.model_dir, resume_key, s.restart)
   backup = os.path.join(s.model_dir, "backup")
   train_ds = data_lib.make_dataset(
@@ -221,6 +232,14 @@ def run(**settings):
       f"val_accuracy = {metrics.get('val_accuracy', float('nan')):.3f}"
     )
   return model, spec, metrics
+
+
+def learning_rate(s, num_train):
+  """The optimizer's learning rate under `s.learning_rate_schedule`: a float or a schedule."""
+  if s.learning_rate_schedule == "constant":
+    return s.learning_rate
+  steps = s.epochs * -(-num_train // s.batch_size)
+  return keras.optimizers.schedules.CosineDecay(s.learning_rate, decay_steps=steps)
 
 
 def _class_id(dataset, index):

@@ -24,11 +24,18 @@ from typing import Optional
 
 from tf_explainer import settings as settings_lib
 from tf_explainer.settings import setting
+from tf_explainer.train import performer_lib
 
 # The settings of the shipped networks: the sizes the CPU benchmarks use.
 # float32: the policy the shipped weights were trained under, whatever the machine.
 _SHARED_SETTINGS = dict(
-  width=0.25, fc_units=256, epochs=30, learning_rate=1e-3, batch_size=64, mixed_precision="float32"
+  width=0.25,
+  fc_units=256,
+  epochs=30,
+  learning_rate=1e-3,
+  learning_rate_schedule="constant",
+  batch_size=64,
+  mixed_precision="float32",
 )
 ARCH_SETTINGS = {
   "alexnet": dict(_SHARED_SETTINGS, image_size=131),
@@ -50,6 +57,11 @@ class PretrainSettings(settings_lib.Settings):
   epochs: Optional[int] = setting(
     None, "Training epochs; default per architecture (30).", lower_bound=1
   )
+  learning_rate_schedule: Optional[str] = setting(
+    None,
+    "Learning-rate schedule (train_performer.py's); default per architecture (constant).",
+    choices=performer_lib.LEARNING_RATE_SCHEDULES,
+  )
   seed: int = setting(0, "Seed of the corpus and of the training run.")
   deterministic: bool = setting(True, "TensorFlow's deterministic kernels.")
   command: str = setting("", "The command line, recorded in the model card.", flag=False)
@@ -68,12 +80,13 @@ def run(**settings):
   from tf_explainer.data import synthetic
   from tf_explainer.models import io as model_io
   from tf_explainer.performers import zoo
-  from tf_explainer.train import performer_lib
 
   s = PretrainSettings(**settings)
   training = dict(ARCH_SETTINGS[s.arch])
   if s.epochs:
     training["epochs"] = s.epochs
+  if s.learning_rate_schedule:
+    training["learning_rate_schedule"] = s.learning_rate_schedule
   corpus = os.path.join(s.work_dir, "corpus")
   if not os.path.exists(os.path.join(corpus, "images.txt")):
     synthetic.generate(
