@@ -18,7 +18,8 @@ def define_deterministic_flag(default):
 
 
 def define_performer_flags():
-  """`--performer_weights=scratch|synthetic` and `--performer_learning_rate` of a benchmark."""
+  """`--performer_weights=scratch|synthetic`, `--performer_learning_rate` and
+  `--performer_learning_rate_schedule` of a benchmark."""
   weights = flags.DEFINE_enum(
     "performer_weights",
     "scratch",
@@ -30,7 +31,13 @@ def define_performer_flags():
   learning_rate = flags.DEFINE_float(
     "performer_learning_rate", 1e-3, "Adam learning rate of the performers."
   )
-  return weights, learning_rate
+  schedule = flags.DEFINE_enum(
+    "performer_learning_rate_schedule",
+    "constant",
+    ["constant", "cosine"],
+    "Learning-rate schedule of the performers (train_performer.py's --learning_rate_schedule).",
+  )
+  return weights, learning_rate, schedule
 
 
 def matmul_flops_per_second(dtype, n=2048, repeats=10):

@@ -39,6 +39,9 @@ class DemoSettings(settings_lib.Settings):
   )
   performer_epochs: int = setting(35, "Performer epochs.", lower_bound=1)
   performer_learning_rate: float = setting(1e-3, "Performer Adam learning rate.", lower_bound=0)
+  performer_learning_rate_schedule: str = settings_lib.learning_rate_schedule_setting(
+    "constant", "Performer learning-rate schedule (train_performer.py's --learning_rate_schedule)."
+  )
   explainer_epochs: int = setting(40, "Explainer epochs.", lower_bound=1)
   unlabeled_images: int = setting(
     2100,
@@ -114,6 +117,7 @@ def run(**settings):
     width=s.width,
     fc_units=s.fc_units,
     learning_rate=s.performer_learning_rate,
+    learning_rate_schedule=s.performer_learning_rate_schedule,
     weights=None if s.performer_weights == "scratch" else s.performer_weights,
     mixed_precision=s.mixed_precision,
     seed=s.seed,

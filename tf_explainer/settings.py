@@ -99,6 +99,20 @@ def deterministic_setting():
   )
 
 
+LEARNING_RATE_SCHEDULES = ("constant", "cosine")
+
+
+def learning_rate_schedule_setting(default="constant", help=None):
+  """`learning_rate_schedule`: how a performer's Adam rate moves over its run."""
+  return setting(
+    default,
+    help
+    or "constant: learning_rate throughout; cosine: from learning_rate down to 0 over `epochs` "
+    "(keras.optimizers.schedules.CosineDecay; a resumed run must keep its epochs).",
+    choices=LEARNING_RATE_SCHEDULES,
+  )
+
+
 def train_split_setting():
   """`train_split`: the training split, or it less the validation split while tuning."""
   from tf_explainer.data.pipeline import TRAIN_SPLITS

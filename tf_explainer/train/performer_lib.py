@@ -17,9 +17,6 @@ from tf_explainer.train import distribute
 from tf_explainer import reproducibility
 
 
-LEARNING_RATE_SCHEDULES = ("constant", "cosine")
-
-
 @dataclasses.dataclass
 class PerformerSettings(settings_lib.Settings):
   """The settings of training a performer (`run`, `train_performer.py`)."""
@@ -51,12 +48,7 @@ class PerformerSettings(settings_lib.Settings):
     lower_bound=1,
   )
   learning_rate: float = setting(1e-3, "Adam learning rate.", lower_bound=0)
-  learning_rate_schedule: str = setting(
-    "constant",
-    "constant: learning_rate throughout; cosine: from learning_rate down to 0 over `epochs` "
-    "(keras.optimizers.schedules.CosineDecay; a resumed run must keep its epochs).",
-    choices=LEARNING_RATE_SCHEDULES,
-  )
+  learning_rate_schedule: str = settings_lib.learning_rate_schedule_setting()
   mixed_precision: str = setting(
     "auto",
     "Keras dtype policy. auto: mixed_bfloat16 on CPUs with AMX or AVX512_BF16 and on GPUs "

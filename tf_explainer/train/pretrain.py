@@ -24,7 +24,6 @@ from typing import Optional
 
 from tf_explainer import settings as settings_lib
 from tf_explainer.settings import setting
-from tf_explainer.train import performer_lib
 
 # The settings of the shipped networks: the sizes the CPU benchmarks use.
 # float32: the policy the shipped weights were trained under, whatever the machine.
@@ -57,10 +56,8 @@ class PretrainSettings(settings_lib.Settings):
   epochs: Optional[int] = setting(
     None, "Training epochs; default per architecture (30).", lower_bound=1
   )
-  learning_rate_schedule: Optional[str] = setting(
-    None,
-    "Learning-rate schedule (train_performer.py's); default per architecture (constant).",
-    choices=performer_lib.LEARNING_RATE_SCHEDULES,
+  learning_rate_schedule: Optional[str] = settings_lib.learning_rate_schedule_setting(
+    None, "Learning-rate schedule (train_performer.py's); default per architecture (constant)."
   )
   seed: int = setting(0, "Seed of the corpus and of the training run.")
   deterministic: bool = setting(True, "TensorFlow's deterministic kernels.")
@@ -80,6 +77,7 @@ def run(**settings):
   from tf_explainer.data import synthetic
   from tf_explainer.models import io as model_io
   from tf_explainer.performers import zoo
+  from tf_explainer.train import performer_lib
 
   s = PretrainSettings(**settings)
   training = dict(ARCH_SETTINGS[s.arch])
