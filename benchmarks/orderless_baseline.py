@@ -53,25 +53,6 @@ def load(dataset, size):
   return np.clip(images / 255.0, 0.0, 1.0)
 
 
-def accuracy(train_x, train_y, test_x, test_y, classes, seed):
-  import keras
-
-  keras.utils.set_random_seed(seed)
-  mean, std = train_x.mean(0), train_x.std(0) + 1e-6
-  model = keras.Sequential(
-    [keras.Input((train_x.shape[1],)), keras.layers.Dense(classes, activation="softmax")]
-  )
-  model.compile(
-    keras.optimizers.Adam(1e-2),
-    "sparse_categorical_crossentropy",
-    metrics=["accuracy"],
-  )
-  model.fit(
-    (train_x - mean) / std, train_y, batch_size=len(train_x), epochs=_EPOCHS.value, verbose=0
-  )
-  return float(model.evaluate((test_x - mean) / std, test_y, verbose=0)[1])
-
-
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
@@ -87,7 +68,15 @@ def main(argv):
   results = {"train_images": len(train_f), "validation_images": len(val_f), "classes": classes}
   for name, columns in (("colour_histogram", hist), ("colour_and_texture", slice(None))):
     scores = [
-      accuracy(train_f[:, columns], train.labels, val_f[:, columns], validation.labels, classes, s)
+      common.regression_accuracy(
+        train_f[:, columns],
+        train.labels,
+        val_f[:, columns],
+        validation.labels,
+        classes,
+        seed=s,
+        epochs=_EPOCHS.value,
+      )
       for s in range(3)
     ]
     results[f"{name}_validation_accuracy"] = float(np.mean(scores))
