@@ -60,18 +60,9 @@ def probe(weights_dir, train, validation, classes):
   result["corpus_test_accuracy"] = card["test_accuracy"]
   result["training"] = card["training"]
   for name in layers:
-    scores = [
-      common.regression_accuracy(
-        train_f[name],
-        train.labels,
-        val_f[name],
-        validation.labels,
-        classes,
-        seed=s,
-        epochs=_EPOCHS.value,
-      )
-      for s in range(3)
-    ]
+    scores = common.regression_accuracies(
+      train_f[name], train.labels, val_f[name], validation.labels, classes, epochs=_EPOCHS.value
+    )
     result[f"{name}_validation_accuracy"] = float(np.mean(scores))
     print(f"{weights_dir} {name}: validation accuracy {np.mean(scores):.3f} {scores}", flush=True)
   return result

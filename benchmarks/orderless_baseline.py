@@ -67,18 +67,14 @@ def main(argv):
   hist = slice(0, BINS**3)
   results = {"train_images": len(train_f), "validation_images": len(val_f), "classes": classes}
   for name, columns in (("colour_histogram", hist), ("colour_and_texture", slice(None))):
-    scores = [
-      common.regression_accuracy(
-        train_f[:, columns],
-        train.labels,
-        val_f[:, columns],
-        validation.labels,
-        classes,
-        seed=s,
-        epochs=_EPOCHS.value,
-      )
-      for s in range(3)
-    ]
+    scores = common.regression_accuracies(
+      train_f[:, columns],
+      train.labels,
+      val_f[:, columns],
+      validation.labels,
+      classes,
+      epochs=_EPOCHS.value,
+    )
     results[f"{name}_validation_accuracy"] = float(np.mean(scores))
     print(f"{name}: validation accuracy {np.mean(scores):.3f} (seeds {scores})", flush=True)
   results["dataset_dir"] = _DATASET_DIR.value
