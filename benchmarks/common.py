@@ -40,6 +40,16 @@ def define_performer_flags():
   return weights, learning_rate, schedule
 
 
+def validation_split(dataset_dir):
+  """`(dataset, training images less the validation split, validation split)` of a
+  CUB-layout root: the images a benchmark that chooses nothing on test images uses."""
+  from tf_explainer import data as data_lib
+
+  dataset = data_lib.read_part_dataset(dataset_dir)
+  train = data_lib.select(dataset, "train_without_validation")
+  return dataset, train, data_lib.select(dataset, "validation")
+
+
 def regression_accuracies(train_x, train_y, test_x, test_y, classes, epochs=500, seeds=(0, 1, 2)):
   """Accuracies on `test_x`, one per seed, of a softmax regression fitted to standardised
   `train_x` (full-batch Adam 1e-2 for `epochs`): how far fixed features separate the classes."""

@@ -71,11 +71,7 @@ def probe(weights_dir, train, validation, classes):
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  from tf_explainer import data as data_lib
-
-  dataset = data_lib.read_part_dataset(_DATASET_DIR.value)
-  train = data_lib.select(dataset, "train_without_validation")
-  validation = data_lib.select(dataset, "validation")
+  dataset, train, validation = common.validation_split(_DATASET_DIR.value)
   classes = len(dataset.class_names)
   results = {
     "dataset_dir": _DATASET_DIR.value,

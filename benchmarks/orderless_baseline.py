@@ -56,11 +56,7 @@ def load(dataset, size):
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  from tf_explainer import data as data_lib
-
-  dataset = data_lib.read_part_dataset(_DATASET_DIR.value)
-  train = data_lib.select(dataset, "train_without_validation")
-  validation = data_lib.select(dataset, "validation")
+  dataset, train, validation = common.validation_split(_DATASET_DIR.value)
   train_f = features(load(train, _SIZE.value))
   val_f = features(load(validation, _SIZE.value))
   classes = len(dataset.class_names)
