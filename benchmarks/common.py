@@ -7,6 +7,8 @@ import subprocess
 
 from absl import flags
 
+from tf_explainer import settings
+
 
 def define_deterministic_flag(default):
   """The benchmark's `--deterministic` flag (TensorFlow's deterministic kernels)."""
@@ -34,7 +36,7 @@ def define_performer_flags():
   schedule = flags.DEFINE_enum(
     "performer_learning_rate_schedule",
     "constant",
-    ["constant", "cosine"],
+    list(settings.LEARNING_RATE_SCHEDULES),
     "Learning-rate schedule of the performers (train_performer.py's --learning_rate_schedule).",
   )
   return weights, learning_rate, schedule

@@ -143,6 +143,7 @@ def run(**settings):
   s.image_size = s.image_size or {"alexnet": 227}.get(s.arch, 224)
   strat = distribute.get_strategy(s.strategy)
   distribute.check_global_batch(s.batch_size, strat)
+  steps_per_epoch = -(-int(train.sum()) // s.batch_size)
 
   with strat.scope():
     build_kwargs = (
@@ -158,7 +159,7 @@ def run(**settings):
 
       converters.load_bvlc_alexnet_npy(model, s.weights)
     model.compile(
-      optimizer=keras.optimizers.Adam(learning_rate(s, int(train.sum()))),
+      optimizer=keras.optimizers.Adam(learning_rate(s, steps_per_epoch)),
       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
       metrics=["accuracy"],
     )
@@ -205,7 +206,7 @@ def run(**settings):
     validation_data=test_ds.map(to_xy),
     epochs=s.epochs,
     verbose=s.verbose,
-    steps_per_epoch=-(-int(train.sum()) // s.batch_size),
+    steps_per_epoch=steps_per_epoch,
     callbacks=[
       keras.callbacks.BackupAndRestore(backup, double_checkpoint=True),
       callbacks_lib.EpochKeyedRandomness(),
@@ -226,12 +227,13 @@ def run(**settings):
   return model, spec, metrics
 
 
-def learning_rate(s, num_train):
+def learning_rate(s, steps_per_epoch):
   """The optimizer's learning rate under `s.learning_rate_schedule`: a float or a schedule."""
   if s.learning_rate_schedule == "constant":
     return s.learning_rate
-  steps = s.epochs * -(-num_train // s.batch_size)
-  return keras.optimizers.schedules.CosineDecay(s.learning_rate, decay_steps=steps)
+  return keras.optimizers.schedules.CosineDecay(
+    s.learning_rate, decay_steps=s.epochs * steps_per_epoch
+  )
 
 
 def _class_id(dataset, index):
