@@ -141,10 +141,13 @@ _LEGACY_FILES = {
 }
 
 
-def owner(path):
-  """The writer (`"dataset"`, `"performer"`, ...) that made folder `path`, or `None`."""
+def owner(path, key="kind"):
+  """The writer (`"dataset"`, `"performer"`, ...) that made folder `path`, or `None`.
+
+  `key` reads another entry of the owner file instead (a dataset's `"corpus"`).
+  """
   try:
-    return read_json(os.path.join(path, OWNER_FILE)).get("kind")
+    return read_json(os.path.join(path, OWNER_FILE)).get(key)
   except (OSError, ValueError, AttributeError, tf.errors.OpError):
     return None
 

@@ -9,6 +9,7 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
+from tf_explainer import io_utils
 from tf_explainer.data import read_part_dataset, synthetic
 
 
@@ -89,6 +90,10 @@ class SyntheticTest(tf.test.TestCase):
       os.path.join(tempfile.mkdtemp(), "s"), 12, 48, progress=False, corpus="demo_shapes"
     )
     self.assertLen(read_part_dataset(root).class_names, 6)
+    self.assertEqual(io_utils.owner(root, "corpus"), "demo_shapes")
+    species = synthetic.CORPORA["pretrain_shapes"]
+    self.assertEqual(list(species), list(synthetic.CORPORA["pretrain"]))
+    self.assertLen({(str(s["palette"]), s["textures"]) for s in species.values()}, 1)
 
   def test_never_replaces_a_folder_it_did_not_write(self):
     work = tempfile.mkdtemp()

@@ -11,7 +11,7 @@ import tensorflow as tf
 from tf_explainer import performers
 from tf_explainer.data import synthetic
 from tf_explainer.performers import zoo
-from tf_explainer.train import performer_lib
+from tf_explainer.train import performer_lib, pretrain
 
 
 def _small(num_classes, seed):
@@ -68,6 +68,18 @@ class ZooTest(tf.test.TestCase):
     os.remove(self.weights)
     with self.assertRaisesRegex(ValueError, "is missing"):
       zoo.load_synthetic(wider, "alexnet", spec.classifier_layer, self.dir)
+
+  def test_pretraining_keeps_its_corpus(self):
+    # Another corpus never lands on the shipped weights, and a work folder
+    # keeps the corpus it was drawn with; both are refused before any training.
+    with self.assertRaisesRegex(ValueError, "corpus=pretrain_shapes needs --weights_dir"):
+      pretrain.run(work_dir=self.dir, corpus="pretrain_shapes")
+    work = os.path.join(self.dir, "work")
+    synthetic.generate(os.path.join(work, "corpus"), 24, 48, progress=False, corpus="pretrain")
+    with self.assertRaisesRegex(
+      ValueError, r"work_dir=.* holds the corpus pretrain, not corpus=pretrain_shapes"
+    ):
+      pretrain.run(work_dir=work, corpus="pretrain_shapes", weights_dir=self.dir)
 
 
 class ShippedWeightsTest(tf.test.TestCase):

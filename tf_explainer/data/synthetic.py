@@ -10,7 +10,8 @@ part centres; a landmark that is occluded or out of frame is written with
 visibility 0.
 
 A third, `corpus="demo_shapes"`, draws the six categories with one shared
-palette and texture set, so that only their shapes tell them apart.
+palette and texture set, so that only their shapes tell them apart;
+`corpus="pretrain_shapes"` does the same to the 24 pretraining species.
 
 A second corpus, `corpus="pretrain"`, holds 24 further species drawn from
 the same part vocabulary, with their own proportions, postures, palettes,
@@ -175,16 +176,16 @@ def pretraining_categories(count=NUM_PRETRAIN_CATEGORIES, seed=PRETRAIN_SEED):
   return species
 
 
-def shape_only_categories():
-  """The six demo categories with one shared appearance: every category draws its
-  parts' colours from all six palettes and its textures from all three kinds, so
+def shape_only_categories(categories=CATEGORIES):
+  """`categories` with one shared appearance: every category draws its parts'
+  colours from all the table's palettes and its textures from all its kinds, so
   only shape (proportions and posture, that is the parts) tells the categories
   apart. A control for the question whether performers learn part detectors when
   colour and texture cannot do the job (BENCHMARKS.md)."""
-  palette = [colour for spec in CATEGORIES.values() for colour in spec["palette"]]
-  textures = tuple(dict.fromkeys(t for spec in CATEGORIES.values() for t in spec["textures"]))
+  palette = [colour for spec in categories.values() for colour in spec["palette"]]
+  textures = tuple(dict.fromkeys(t for spec in categories.values() for t in spec["textures"]))
   return {
-    name: dict(spec, palette=list(palette), textures=textures) for name, spec in CATEGORIES.items()
+    name: dict(spec, palette=list(palette), textures=textures) for name, spec in categories.items()
   }
 
 
@@ -193,6 +194,7 @@ CORPORA = {
   "pretrain": pretraining_categories(),
   "demo_shapes": shape_only_categories(),
 }
+CORPORA["pretrain_shapes"] = shape_only_categories(CORPORA["pretrain"])
 
 
 def _texture(rng, kind, u, v, base, scale):
@@ -423,7 +425,8 @@ def generate(
     progress: show a Keras progress bar.
     num_workers: processes that draw images; defaults to the CPU count.
     corpus: `"demo"` (the six categories), `"pretrain"` (the 24 species of
-      `pretraining_categories`) or `"demo_shapes"` (`shape_only_categories`).
+      `pretraining_categories`), `"demo_shapes"` or `"pretrain_shapes"` (the
+      six or the 24 with one shared appearance, `shape_only_categories`).
     overwrite: replace a non-empty `out_dir` that this generator did not write.
 
   Returns:
@@ -489,7 +492,9 @@ def generate(
       [f"{k + 1} {name}" for k, name in enumerate(PART_NAMES)],
     )
     _write_text(os.path.join(tmp, "parts", "part_locs.txt"), part_locs)
-    io_utils.write_json(os.path.join(tmp, io_utils.OWNER_FILE), {"kind": "dataset"})
+    io_utils.write_json(
+      os.path.join(tmp, io_utils.OWNER_FILE), {"kind": "dataset", "corpus": corpus}
+    )
     io_utils.replace_dir(tmp, out_dir)
   except BaseException:
     shutil.rmtree(tmp, ignore_errors=True)
@@ -508,7 +513,8 @@ class GeneratorSettings(settings_lib.Settings):
   corpus: str = setting(
     "demo",
     "demo: the six categories; pretrain: the 24 pretraining species; demo_shapes: the six "
-    "categories with one shared appearance (only shape tells them apart).",
+    "categories with one shared appearance (only shape tells them apart); pretrain_shapes: "
+    "the same for the 24 species.",
     choices=tuple(CORPORA),
   )
   overwrite: bool = setting(

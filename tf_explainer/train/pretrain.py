@@ -41,6 +41,7 @@ ARCH_SETTINGS = {
   "vgg16": dict(_SHARED_SETTINGS, image_size=112),
 }
 CORPUS_TRAIN_FRACTION = 0.9
+PRETRAIN_CORPORA = ("pretrain", "pretrain_shapes")
 
 
 @dataclasses.dataclass
@@ -51,6 +52,12 @@ class PretrainSettings(settings_lib.Settings):
   work_dir: str = setting("runs/pretrain", "Corpus and training runs.")
   weights_dir: Optional[str] = setting(
     None, "Where the weights and model card go; default the package's shipped-weights folder."
+  )
+  corpus: str = setting(
+    "pretrain",
+    "The synthetic corpus: pretrain (24 species, each with its own appearance; the shipped "
+    "weights) or pretrain_shapes (the same species with one shared appearance).",
+    choices=PRETRAIN_CORPORA,
   )
   num_images: int = setting(12000, "Images in the corpus.", lower_bound=24)
   epochs: Optional[int] = setting(
@@ -74,21 +81,35 @@ def run(**settings):
   import numpy as np
 
   from tf_explainer import data as data_lib
+  from tf_explainer import io_utils
   from tf_explainer.data import synthetic
   from tf_explainer.models import io as model_io
   from tf_explainer.performers import zoo
   from tf_explainer.train import performer_lib
 
   s = PretrainSettings(**settings)
+  if s.corpus != PRETRAIN_CORPORA[0] and not s.weights_dir:
+    raise ValueError(
+      f"corpus={s.corpus} needs --weights_dir: the package's folder holds the shipped "
+      f"weights, pretrained on corpus={PRETRAIN_CORPORA[0]}."
+    )
   training = dict(ARCH_SETTINGS[s.arch])
   if s.epochs:
     training["epochs"] = s.epochs
   if s.learning_rate_schedule:
     training["learning_rate_schedule"] = s.learning_rate_schedule
   corpus = os.path.join(s.work_dir, "corpus")
-  if not os.path.exists(os.path.join(corpus, "images.txt")):
+  if os.path.exists(os.path.join(corpus, "images.txt")):
+    # Folders from before the record are the default corpus's.
+    found = io_utils.owner(corpus, "corpus") or "pretrain"
+    if found != s.corpus:
+      raise ValueError(
+        f"work_dir={s.work_dir} holds the corpus {found}, not corpus={s.corpus}: "
+        "use another --work_dir."
+      )
+  else:
     synthetic.generate(
-      corpus, s.num_images, seed=s.seed, corpus="pretrain", train_fraction=CORPUS_TRAIN_FRACTION
+      corpus, s.num_images, seed=s.seed, corpus=s.corpus, train_fraction=CORPUS_TRAIN_FRACTION
     )
   model_dir = os.path.join(s.work_dir, s.arch)
   start = time.time()
@@ -113,7 +134,7 @@ def run(**settings):
   model_card = {
     "name": f"{s.arch}_synthetic",
     "data": {
-      "corpus": "tf_explainer.data.synthetic, corpus=pretrain",
+      "corpus": f"tf_explainer.data.synthetic, corpus={s.corpus}",
       "categories": len(dataset.class_names),
       "images": len(dataset),
       "train_images": int((~test).sum()),
