@@ -58,7 +58,7 @@ def probe(weights_dir, train, validation, classes):
   train_f, val_f = features(train), features(validation)
   result = {"weights": os.path.join(weights_dir, f"{_ARCH.value}_synthetic.npz")}
   result["corpus_test_accuracy"] = card["test_accuracy"]
-  result["training"] = card["training"]
+  result["training"] = card.get("stages") or card["training"]
   for name in layers:
     scores = common.regression_accuracies(
       train_f[name], train.labels, val_f[name], validation.labels, classes, epochs=_EPOCHS.value

@@ -70,16 +70,52 @@ class ZooTest(tf.test.TestCase):
       zoo.load_synthetic(wider, "alexnet", spec.classifier_layer, self.dir)
 
   def test_pretraining_keeps_its_corpus(self):
-    # Another corpus never lands on the shipped weights, and a work folder
-    # keeps the corpus it was drawn with; both are refused before any training.
-    with self.assertRaisesRegex(ValueError, "corpus=pretrain_shapes needs --weights_dir"):
-      pretrain.run(work_dir=self.dir, corpus="pretrain_shapes")
+    # A work folder keeps the corpus it was drawn with: refused before any training.
     work = os.path.join(self.dir, "work")
-    synthetic.generate(os.path.join(work, "corpus"), 24, 48, progress=False, corpus="pretrain")
+    synthetic.generate(
+      os.path.join(work, "corpus"), 24, 48, progress=False, corpus="pretrain_shapes"
+    )
     with self.assertRaisesRegex(
-      ValueError, r"work_dir=.* holds the corpus pretrain, not corpus=pretrain_shapes"
+      ValueError, r"work_dir=.*corpus holds the corpus pretrain_shapes, not pretrain: use another"
     ):
-      pretrain.run(work_dir=work, corpus="pretrain_shapes", weights_dir=self.dir)
+      pretrain.run(work_dir=work, weights_dir=self.dir)
+
+
+class TwoStagePretrainingTest(tf.test.TestCase):
+  def test_second_stage_starts_from_the_first_and_resumes(self):
+    work, out = tempfile.mkdtemp(), tempfile.mkdtemp()
+    settings = dict(
+      work_dir=work, weights_dir=out, num_images=48, epochs=1, shape_epochs=1, command="t"
+    )
+    weights, card_path, accuracy = pretrain.run(**settings)
+    with open(card_path) as f:
+      card = json.load(f)
+    self.assertLen(card["stages"], 2)
+    first, second = card["stages"]
+    self.assertIn("corpus=pretrain,", first["data"]["corpus"] + ",")
+    self.assertIn("corpus=pretrain_shapes", second["data"]["corpus"])
+    self.assertEqual(
+      (first["training"]["start"], second["training"]["start"]),
+      ("scratch", "the previous stage's network"),
+    )
+    self.assertEqual(card["test_accuracy"], second["test_accuracy"])
+    self.assertEqual(accuracy, second["test_accuracy"])
+    self.assertEqual(
+      synthetic.CORPORA["pretrain_shapes"].keys(), synthetic.CORPORA["pretrain"].keys()
+    )
+    # The second stage fine-tuned the first stage's exported network.
+    with (
+      np.load(os.path.join(work, "alexnet-weights", "alexnet_synthetic.npz")) as a,
+      np.load(weights) as b,
+    ):
+      self.assertEqual(sorted(a.files), sorted(b.files))
+      self.assertTrue(any(not np.array_equal(a[k], b[k]) for k in a.files))
+    # Every stage exists, so a second call only evaluates and exports: same weights.
+    digest = zoo.sha256(weights)
+    pretrain.run(**settings)
+    self.assertEqual(zoo.sha256(weights), digest)
+    model, spec = performers.build_performer("alexnet", 6, 131, width=0.25, fc_units=256)
+    zoo.load_synthetic(model, "alexnet", spec.classifier_layer, out)
 
 
 class ShippedWeightsTest(tf.test.TestCase):
@@ -143,6 +179,16 @@ class ShippedWeightsTest(tf.test.TestCase):
         arch="alexnet",
         weights="synthetic",
         image_size=227,
+        epochs=1,
+        verbose=0,
+      )
+    self.assertFalse(os.path.exists(os.path.join(root, "q")))
+    with self.assertRaisesRegex(ValueError, "synthetic_dir=.* applies only to weights=synthetic"):
+      performer_lib.run(
+        dataset_dir=data,
+        model_dir=os.path.join(root, "q"),
+        arch="alexnet",
+        synthetic_dir=root,
         epochs=1,
         verbose=0,
       )

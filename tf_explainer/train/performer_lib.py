@@ -61,6 +61,11 @@ class PerformerSettings(settings_lib.Settings):
     "synthetic corpus; alexnet, vgg16); vgg16: 'imagenet' or a weights file; alexnet: a "
     "bvlc_alexnet.npy file. Default: from scratch.",
   )
+  synthetic_dir: Optional[str] = setting(
+    None,
+    "With weights=synthetic: the folder of the pretrained weights and their model card "
+    "(a pretraining's --weights_dir); default the package's shipped weights.",
+  )
   train_split: str = settings_lib.train_split_setting()
   seed: int = setting(0, "Seeds the weights, the dropout, the data order and the flips.")
   deterministic: bool = settings_lib.deterministic_setting()
@@ -131,11 +136,17 @@ def run(**settings):
       f"weights={s.weights} applies to arch=alexnet (a bvlc_alexnet.npy file) "
       f"and arch=vgg16 ('imagenet' or a weights file), not arch={s.arch}."
     )
+  if s.synthetic_dir and s.weights != "synthetic":
+    raise ValueError(
+      f"synthetic_dir={s.synthetic_dir} applies only to weights=synthetic, not weights={s.weights}."
+    )
   if s.weights == "synthetic":
     from tf_explainer.performers import zoo
 
     shipped = zoo.check_settings(
-      s.arch, {"width": s.width, "fc_units": s.fc_units, "image_size": s.image_size}
+      s.arch,
+      {"width": s.width, "fc_units": s.fc_units, "image_size": s.image_size},
+      s.synthetic_dir,
     )
     s.width, s.fc_units, s.image_size = shipped["width"], shipped["fc_units"], shipped["image_size"]
   s.width = s.width or 1.0
@@ -153,7 +164,7 @@ def run(**settings):
       s.arch, num_classes, s.image_size, width=s.width, fc_units=s.fc_units, **build_kwargs
     )
     if s.weights == "synthetic":
-      zoo.load_synthetic(model, s.arch, spec.classifier_layer)
+      zoo.load_synthetic(model, s.arch, spec.classifier_layer, s.synthetic_dir)
     elif s.arch == "alexnet" and s.weights:
       from tf_explainer.performers import converters
 

@@ -1,15 +1,22 @@
 """Pretraining a performer on the synthetic pretraining corpus, and shipping its weights.
 
-Three resumable steps, each skipped when its output exists:
+Resumable steps, each skipped when its output exists:
 1. the corpus (`tf_explainer.data.synthetic`, `corpus="pretrain"`: 24 species
    that share the demo's parts but none of its categories) in
    `<work_dir>/corpus`;
 2. the performer, trained on the corpus's training images
    (`performer_lib.run`; an interrupted run resumes from its backup) in
    `<work_dir>/<arch>`;
-3. its weights (all but the classifier) and model card, written to
-   `weights_dir` (default: the package's `tf_explainer/performers/weights`),
-   with the accuracy on the corpus's test images.
+3. unless `shape_epochs=0`, a second stage: the same species drawn with one
+   shared appearance (`corpus="pretrain_shapes"`, in `<work_dir>/shapes-corpus`),
+   on which only shape tells them apart, trained from the first stage's network
+   (exported to `<work_dir>/<arch>-weights`) in `<work_dir>/<arch>-shapes`.
+   From scratch that corpus stays at chance; after the first stage it is
+   learned, and the network's features serve the demo's categories better
+   (BENCHMARKS.md);
+4. the last stage's weights (all but the classifier) and model card (every
+   stage's data, settings and accuracy on its corpus's test images), written
+   to `weights_dir` (default: the package's `tf_explainer/performers/weights`).
 
     tf-explainer-pretrain-performer --arch=alexnet
     tf-explainer-pretrain-performer --arch=vgg16
@@ -28,6 +35,7 @@ from tf_explainer.settings import setting
 # The settings of the shipped networks: the sizes the CPU benchmarks use.
 # float32: the policy the shipped weights were trained under, whatever the machine.
 _SHARED_SETTINGS = dict(
+  shape_epochs=20,
   width=0.25,
   fc_units=256,
   epochs=30,
@@ -53,15 +61,16 @@ class PretrainSettings(settings_lib.Settings):
   weights_dir: Optional[str] = setting(
     None, "Where the weights and model card go; default the package's shipped-weights folder."
   )
-  corpus: str = setting(
-    "pretrain",
-    "The synthetic corpus: pretrain (24 species, each with its own appearance; the shipped "
-    "weights) or pretrain_shapes (the same species with one shared appearance).",
-    choices=PRETRAIN_CORPORA,
-  )
   num_images: int = setting(12000, "Images in the corpus.", lower_bound=24)
   epochs: Optional[int] = setting(
     None, "Training epochs; default per architecture (30).", lower_bound=1
+  )
+  shape_epochs: Optional[int] = setting(
+    None,
+    "Epochs of a second stage on the same species drawn with one shared appearance "
+    "(corpus=pretrain_shapes), starting from the first stage's network; 0: one stage; "
+    "default per architecture (20).",
+    lower_bound=0,
   )
   learning_rate_schedule: Optional[str] = settings_lib.learning_rate_schedule_setting(
     None, "Learning-rate schedule (train_performer.py's); default per architecture (constant)."
@@ -71,48 +80,34 @@ class PretrainSettings(settings_lib.Settings):
   command: str = setting("", "The command line, recorded in the model card.", flag=False)
 
 
-def run(**settings):
-  """Runs the three steps; returns `(weights_path, card_path, test_accuracy)`.
-
-  Args:
-    **settings: the fields of `PretrainSettings`, by keyword.
-  """
-  import keras
+def _stage(s, corpus_name, name, training, **start_from):
+  """One pretraining stage: the corpus `corpus_name` in `<work_dir>/<name>-corpus`
+  (`corpus` for the first stage's, as before there were two), the network in
+  `<work_dir>/<arch>[-<name>]`; each skipped when it exists. Returns
+  `(model, spec, card entry)`."""
   import numpy as np
 
   from tf_explainer import data as data_lib
   from tf_explainer import io_utils
   from tf_explainer.data import synthetic
   from tf_explainer.models import io as model_io
-  from tf_explainer.performers import zoo
   from tf_explainer.train import performer_lib
 
-  s = PretrainSettings(**settings)
-  if s.corpus != PRETRAIN_CORPORA[0] and not s.weights_dir:
-    raise ValueError(
-      f"corpus={s.corpus} needs --weights_dir: the package's folder holds the shipped "
-      f"weights, pretrained on corpus={PRETRAIN_CORPORA[0]}."
-    )
-  training = dict(ARCH_SETTINGS[s.arch])
-  if s.epochs:
-    training["epochs"] = s.epochs
-  if s.learning_rate_schedule:
-    training["learning_rate_schedule"] = s.learning_rate_schedule
-  corpus = os.path.join(s.work_dir, "corpus")
+  first = corpus_name == PRETRAIN_CORPORA[0]
+  corpus = os.path.join(s.work_dir, "corpus" if first else f"{name}-corpus")
   if os.path.exists(os.path.join(corpus, "images.txt")):
-    # Folders from before the record are the default corpus's.
-    found = io_utils.owner(corpus, "corpus") or "pretrain"
-    if found != s.corpus:
+    # Folders from before the record are the first corpus's.
+    found = io_utils.owner(corpus, "corpus") or PRETRAIN_CORPORA[0]
+    if found != corpus_name:
       raise ValueError(
-        f"work_dir={s.work_dir} holds the corpus {found}, not corpus={s.corpus}: "
+        f"work_dir={s.work_dir}: {corpus} holds the corpus {found}, not {corpus_name}: "
         "use another --work_dir."
       )
   else:
     synthetic.generate(
-      corpus, s.num_images, seed=s.seed, corpus=s.corpus, train_fraction=CORPUS_TRAIN_FRACTION
+      corpus, s.num_images, seed=s.seed, corpus=corpus_name, train_fraction=CORPUS_TRAIN_FRACTION
     )
-  model_dir = os.path.join(s.work_dir, s.arch)
-  start = time.time()
+  model_dir = os.path.join(s.work_dir, s.arch if first else f"{s.arch}-{name}")
   if not os.path.exists(os.path.join(model_dir, model_io.PERFORMER_FILE)):
     performer_lib.run(
       dataset_dir=corpus,
@@ -122,6 +117,7 @@ def run(**settings):
       seed=s.seed,
       deterministic=s.deterministic,
       **training,
+      **start_from,
     )
   model, spec = model_io.load_performer(model_dir)
   dataset = data_lib.read_part_dataset(corpus)
@@ -131,10 +127,10 @@ def run(**settings):
   )
   logits = np.concatenate([model(b["images"], training=False).numpy() for b in test_ds])
   accuracy = float(np.mean(np.argmax(logits, -1) == dataset.labels[test]))
-  model_card = {
-    "name": f"{s.arch}_synthetic",
+  print(f"{s.arch} on corpus={corpus_name}: test accuracy {accuracy:.3f}.", flush=True)
+  entry = {
     "data": {
-      "corpus": f"tf_explainer.data.synthetic, corpus={s.corpus}",
+      "corpus": f"tf_explainer.data.synthetic, corpus={corpus_name}",
       "categories": len(dataset.class_names),
       "images": len(dataset),
       "train_images": int((~test).sum()),
@@ -144,20 +140,64 @@ def run(**settings):
     },
     "training": dict(
       training,
+      start="the previous stage's network" if start_from else "scratch",
       optimizer="Adam",
       augmentation="random flips",
       deterministic=s.deterministic,
       seed=s.seed,
     ),
     "test_accuracy": accuracy,
+  }
+  return model, spec, entry
+
+
+def run(**settings):
+  """Runs the steps; returns `(weights_path, card_path, test_accuracy)`.
+
+  Args:
+    **settings: the fields of `PretrainSettings`, by keyword.
+  """
+  import keras
+
+  from tf_explainer.performers import zoo
+
+  s = PretrainSettings(**settings)
+  training = dict(ARCH_SETTINGS[s.arch])
+  shape_epochs = training.pop("shape_epochs") if s.shape_epochs is None else s.shape_epochs
+  training.pop("shape_epochs", None)
+  if s.epochs:
+    training["epochs"] = s.epochs
+  if s.learning_rate_schedule:
+    training["learning_rate_schedule"] = s.learning_rate_schedule
+  start = time.time()
+  model, spec, entry = _stage(s, PRETRAIN_CORPORA[0], "", training)
+  stages = [entry]
+  if shape_epochs:
+    # The second stage starts from the first one's network, exported as
+    # `--weights=synthetic` reads it.
+    first_dir = os.path.join(s.work_dir, f"{s.arch}-weights")
+    zoo.export_synthetic(model, spec, {"stages": stages}, first_dir)
+    model, spec, entry = _stage(
+      s,
+      PRETRAIN_CORPORA[1],
+      "shapes",
+      dict(training, epochs=shape_epochs),
+      weights="synthetic",
+      synthetic_dir=first_dir,
+    )
+    stages.append(entry)
+  model_card = {
+    "name": f"{s.arch}_synthetic",
+    "stages": stages,
+    "test_accuracy": entry["test_accuracy"],
     "command": s.command,
     "keras_version": keras.__version__,
     "date": time.strftime("%Y-%m-%d"),
   }
   weights_path, card_path = zoo.export_synthetic(model, spec, model_card, s.weights_dir)
   print(
-    f"{s.arch} pretrained on {len(dataset.class_names)} species: test accuracy "
-    f"{accuracy:.3f} ({time.time() - start:.0f} s). Weights {weights_path} "
+    f"{s.arch} pretrained in {len(stages)} stage(s): test accuracy "
+    f"{entry['test_accuracy']:.3f} ({time.time() - start:.0f} s). Weights {weights_path} "
     f"({os.path.getsize(weights_path) / 1e6:.1f} MB), card {card_path}."
   )
-  return weights_path, card_path, accuracy
+  return weights_path, card_path, entry["test_accuracy"]
