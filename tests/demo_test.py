@@ -14,6 +14,21 @@ import tensorflow as tf
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+class DemoSettingsTest(tf.test.TestCase):
+  def test_alexnet_fine_tunes_the_shipped_network_by_default(self):
+    from tf_explainer import demo
+
+    # Refused in one line before anything is written: a size the shipped network lacks.
+    work = os.path.join(tempfile.mkdtemp(), "demo")
+    with self.assertRaisesRegex(
+      ValueError,
+      r"performer_weights=synthetic \(the default for alexnet\) fine-tunes the shipped alexnet, "
+      r"which needs image_size=131, width=0.25, fc_units=256: .*--performer_weights=scratch",
+    ):
+      demo.run(work_dir=work, width=0.125, verbose=0)
+    self.assertFalse(os.path.exists(work))
+
+
 @pytest.mark.large
 class DemoTest(tf.test.TestCase):
   def test_tiny_demo_from_the_command_line(self):
@@ -28,6 +43,7 @@ class DemoTest(tf.test.TestCase):
         "--image_size=115",
         "--width=0.125",
         "--fc_units=16",
+        "--performer_weights=scratch",
         "--performer_epochs=1",
         "--explainer_epochs=2",
         "--unlabeled_images=16",

@@ -67,6 +67,9 @@ class EvaluateTest(tf.test.TestCase):
       self.assertGreater(os.path.getsize(os.path.join(out, name)), 1000)
       self.assertIn(f"({name})", report)
     self.assertIn("| Explainer |", report)
+    # The tiny performer trained from scratch, and the report says so.
+    self.assertEqual(metrics["performer_weights"], "scratch")
+    self.assertIn("alexnet trained from scratch", report)
 
   def test_dataset_without_landmarks(self):
     p = tiny_run.paths()

@@ -14,6 +14,7 @@ progress bar and the last lines say where the report and the SavedModel are.
 import dataclasses
 import os
 import time
+from typing import Optional
 
 from tf_explainer import settings as settings_lib
 from tf_explainer.settings import setting
@@ -31,13 +32,16 @@ class DemoSettings(settings_lib.Settings):
   image_size: int = setting(131, "Performer input side.", lower_bound=32)
   width: float = setting(0.25, "Performer filter multiplier.", lower_bound=0.01)
   fc_units: int = setting(256, "Performer fc width.", lower_bound=1)
-  performer_weights: str = setting(
-    "scratch",
-    "Where the performer starts: from scratch, or from the AlexNet shipped with "
-    "the package (pretrained on 24 other synthetic species), fine-tuned on the demo's images.",
+  performer_weights: Optional[str] = setting(
+    None,
+    "Where the performer starts: from scratch, or from the network shipped with the package "
+    "(pretrained on 24 other synthetic species), fine-tuned on the demo's images. Default: "
+    "synthetic for alexnet, scratch for the architectures without shipped weights.",
     choices=("scratch", "synthetic"),
   )
-  performer_epochs: int = setting(35, "Performer epochs.", lower_bound=1)
+  performer_epochs: Optional[int] = setting(
+    None, "Performer epochs; default 25 fine-tuned, 35 from scratch.", lower_bound=1
+  )
   performer_learning_rate: float = setting(1e-3, "Performer Adam learning rate.", lower_bound=0)
   performer_learning_rate_schedule: str = settings_lib.learning_rate_schedule_setting(
     "constant", "Performer learning-rate schedule (train_performer.py's --learning_rate_schedule)."
@@ -73,6 +77,22 @@ def run(**settings):
     **settings: the fields of `DemoSettings`, by keyword.
   """
   s = DemoSettings(**settings)
+  if s.performer_weights is None:
+    s.performer_weights = "synthetic" if s.arch == "alexnet" else "scratch"
+  if s.performer_epochs is None:
+    s.performer_epochs = 25 if s.performer_weights == "synthetic" else 35
+  if s.performer_weights == "synthetic":
+    from tf_explainer.performers import zoo
+
+    shipped = zoo.card(s.arch)
+    wanted = {name: shipped[name] for name in ("image_size", "width", "fc_units")}
+    if any(float(getattr(s, name)) != float(value) for name, value in wanted.items()):
+      raise ValueError(
+        "performer_weights=synthetic (the default for alexnet) fine-tunes the shipped "
+        f"{s.arch}, which needs "
+        + ", ".join(f"{name}={value}" for name, value in wanted.items())
+        + ": set them so, or pass --performer_weights=scratch."
+      )
   from tf_explainer import evaluate_lib, export_lib
   from tf_explainer.data import synthetic
   from tf_explainer.train import explainer_lib, performer_lib

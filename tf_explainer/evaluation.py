@@ -258,6 +258,7 @@ def evaluate(
     "error": errors(collected),
     "protocol": spec.task,
     "arch": spec.arch,
+    "performer_weights": spec.weights,
     "num_images": int(len(subset)),
     "top_n": top_n,
     "notes": notes,

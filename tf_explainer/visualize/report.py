@@ -9,6 +9,15 @@ def _fmt(value, percent=False):
   return f"{100 * value:.2f}%" if percent else f"{value:.4f}"
 
 
+def _start(weights):
+  """Where the performer's training started, in words."""
+  if weights in (None, "scratch"):
+    return "trained from scratch"
+  if weights == "synthetic":
+    return "fine-tuned from the pretrained weights shipped with the package"
+  return f"fine-tuned from {weights}"
+
+
 def markdown(metrics, figures, title="Explainer evaluation"):
   """Report text: instability table, p, errors, notes and figures."""
   li = metrics["location_instability"]
@@ -16,7 +25,8 @@ def markdown(metrics, figures, title="Explainer evaluation"):
   lines = [
     f"# {title}",
     "",
-    f"Performer: {metrics['arch']}, {metrics['protocol']}-category protocol, "
+    f"Performer: {metrics['arch']} {_start(metrics.get('performer_weights'))}, "
+    f"{metrics['protocol']}-category protocol, "
     f"{metrics['num_images']} test images, top_n = {metrics['top_n']}.",
     "",
     "## Location instability (lower is better; Table 1 / Table 5 layout)",
