@@ -140,8 +140,7 @@ class ShippedWeightsTest(tf.test.TestCase):
     for key in (
       "command",
       "test_accuracy",
-      "data",
-      "training",
+      "stages",
       "sha256",
       "width",
       "fc_units",
@@ -149,6 +148,11 @@ class ShippedWeightsTest(tf.test.TestCase):
     ):
       self.assertIn(key, card)
     self.assertLess(os.path.getsize(zoo.paths("alexnet")[0]), 10e6)
+    # Shipped: both pretraining stages, the shape-only one last.
+    self.assertEqual(
+      [stage["data"]["corpus"].rsplit("=", 1)[1] for stage in card["stages"]],
+      ["pretrain", "pretrain_shapes"],
+    )
     root = tempfile.mkdtemp()
     data = synthetic.generate(os.path.join(root, "d"), 24, image_size=64, progress=False)
     model, spec, _ = performer_lib.run(
