@@ -163,8 +163,9 @@ def run(**settings):
 
   s = PretrainSettings(**settings)
   training = dict(ARCH_SETTINGS[s.arch])
-  shape_epochs = training.pop("shape_epochs") if s.shape_epochs is None else s.shape_epochs
-  training.pop("shape_epochs", None)
+  shape_epochs = training.pop("shape_epochs")
+  if s.shape_epochs is not None:
+    shape_epochs = s.shape_epochs
   if s.epochs:
     training["epochs"] = s.epochs
   if s.learning_rate_schedule:
