@@ -63,7 +63,7 @@ class PretrainSettings(settings_lib.Settings):
   )
   num_images: int = setting(12000, "Images in the corpus.", lower_bound=24)
   epochs: Optional[int] = setting(
-    None, "Training epochs; default per architecture (30).", lower_bound=1
+    None, "Epochs of the first stage; default per architecture (30).", lower_bound=1
   )
   shape_epochs: Optional[int] = setting(
     None,
