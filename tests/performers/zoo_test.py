@@ -114,6 +114,12 @@ class TwoStagePretrainingTest(tf.test.TestCase):
     digest = zoo.sha256(weights)
     pretrain.run(**settings)
     self.assertEqual(zoo.sha256(weights), digest)
+    # A finished stage is not reused under other settings: refused, nothing written.
+    with self.assertRaisesRegex(
+      ValueError, r"work_dir=.*alexnet-shapes was trained with epochs=1, not 2: use another"
+    ):
+      pretrain.run(**dict(settings, shape_epochs=2))
+    self.assertEqual(zoo.sha256(weights), digest)
     model, spec = performers.build_performer("alexnet", 6, 131, width=0.25, fc_units=256)
     zoo.load_synthetic(model, "alexnet", spec.classifier_layer, out)
 

@@ -1,6 +1,7 @@
 """Pretraining a performer on the synthetic pretraining corpus, and shipping its weights.
 
-Resumable steps, each skipped when its output exists:
+Resumable steps, each skipped when its output exists (a finished network only
+under the settings it was trained with, recorded in its `stage.json`):
 1. the corpus (`tf_explainer.data.synthetic`, `corpus="pretrain"`: 24 species
    that share the demo's parts but none of its categories) in
    `<work_dir>/corpus`;
@@ -50,6 +51,7 @@ ARCH_SETTINGS = {
 }
 CORPUS_TRAIN_FRACTION = 0.9
 PRETRAIN_CORPORA = ("pretrain", "pretrain_shapes")
+STAGE_FILE = "stage.json"
 
 
 @dataclasses.dataclass
@@ -108,7 +110,20 @@ def _stage(s, corpus_name, name, training, **start_from):
       corpus, s.num_images, seed=s.seed, corpus=corpus_name, train_fraction=CORPUS_TRAIN_FRACTION
     )
   model_dir = os.path.join(s.work_dir, s.arch if first else f"{s.arch}-{name}")
-  if not os.path.exists(os.path.join(model_dir, model_io.PERFORMER_FILE)):
+  # The settings a stage was started with: a finished stage is reused only under
+  # them (its own resume check covers an interrupted one, which may change epochs).
+  record = os.path.join(model_dir, STAGE_FILE)
+  if os.path.exists(os.path.join(model_dir, model_io.PERFORMER_FILE)):
+    done = io_utils.read_json(record) if os.path.exists(record) else training
+    changed = [f"{k}={done.get(k)}, not {v}" for k, v in training.items() if done.get(k) != v]
+    if changed:
+      raise ValueError(
+        f"work_dir={s.work_dir}: {model_dir} was trained with {'; '.join(changed)}: "
+        "use another --work_dir."
+      )
+  else:
+    io_utils.claim_dir(model_dir, "performer", "work_dir")
+    io_utils.write_json(record, training)
     performer_lib.run(
       dataset_dir=corpus,
       model_dir=model_dir,
