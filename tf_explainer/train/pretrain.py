@@ -36,7 +36,7 @@ from tf_explainer.settings import setting
 # The settings of the shipped networks: the sizes the CPU benchmarks use.
 # float32: the policy the shipped weights were trained under, whatever the machine.
 _SHARED_SETTINGS = dict(
-  shape_epochs=20,
+  shape_epochs=40,
   width=0.25,
   fc_units=256,
   epochs=30,
@@ -71,7 +71,7 @@ class PretrainSettings(settings_lib.Settings):
     None,
     "Epochs of a second stage on the same species drawn with one shared appearance "
     "(corpus=pretrain_shapes), starting from the first stage's network; 0: one stage; "
-    "default per architecture (20).",
+    "default per architecture (40).",
     lower_bound=0,
   )
   learning_rate_schedule: Optional[str] = settings_lib.learning_rate_schedule_setting(
