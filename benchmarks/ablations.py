@@ -149,7 +149,9 @@ _PERFORMER_EPOCHS = flags.DEFINE_list(
 )
 _EXPLAINER_EPOCHS = flags.DEFINE_integer("explainer_epochs", 40, "Explainer epochs.")
 # Fine-tuned performers' runs go to <work_dir>/<arch>-synthetic.
-_PERFORMER_WEIGHTS, _PERFORMER_LEARNING_RATE, _PERFORMER_SCHEDULE = common.define_performer_flags()
+_PERFORMER_WEIGHTS, _PERFORMER_LEARNING_RATE, _PERFORMER_SCHEDULE, _PERFORMER_ZOOM = (
+  common.define_performer_flags()
+)
 _REEVALUATE = flags.DEFINE_boolean(
   "reevaluate",
   False,
@@ -188,6 +190,7 @@ def performer(work, data, arch):
       deterministic=_DETERMINISTIC.value,
       learning_rate=_PERFORMER_LEARNING_RATE.value,
       learning_rate_schedule=_PERFORMER_SCHEDULE.value,
+      zoom=_PERFORMER_ZOOM.value,
       weights=common.performer_weights(_PERFORMER_WEIGHTS),
     )
   return folder

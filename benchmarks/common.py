@@ -20,8 +20,8 @@ def define_deterministic_flag(default):
 
 
 def define_performer_flags():
-  """`--performer_weights=scratch|synthetic`, `--performer_learning_rate` and
-  `--performer_learning_rate_schedule` of a benchmark."""
+  """`--performer_weights=scratch|synthetic`, `--performer_learning_rate`,
+  `--performer_learning_rate_schedule` and `--performer_zoom` of a benchmark."""
   weights = flags.DEFINE_enum(
     "performer_weights",
     "scratch",
@@ -39,7 +39,12 @@ def define_performer_flags():
     list(settings.LEARNING_RATE_SCHEDULES),
     "Learning-rate schedule of the performers (train_performer.py's --learning_rate_schedule).",
   )
-  return weights, learning_rate, schedule
+  zoom = flags.DEFINE_float(
+    "performer_zoom",
+    0.0,
+    "Random zoom-in of the performers' training images (train_performer.py's --zoom).",
+  )
+  return weights, learning_rate, schedule, zoom
 
 
 def validation_split(dataset_dir):

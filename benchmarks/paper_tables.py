@@ -31,7 +31,9 @@ _PROTOCOLS = flags.DEFINE_list("protocols", ["single", "multi"], "Experiments to
 _NUM_IMAGES = flags.DEFINE_integer("num_images", 1200, "Synthetic images.")
 _PERFORMER_EPOCHS = flags.DEFINE_integer("performer_epochs", 25, "Performer epochs.")
 _EXPLAINER_EPOCHS = flags.DEFINE_integer("explainer_epochs", 40, "Explainer epochs.")
-_PERFORMER_WEIGHTS, _PERFORMER_LEARNING_RATE, _PERFORMER_SCHEDULE = common.define_performer_flags()
+_PERFORMER_WEIGHTS, _PERFORMER_LEARNING_RATE, _PERFORMER_SCHEDULE, _PERFORMER_ZOOM = (
+  common.define_performer_flags()
+)
 _WIDTH = flags.DEFINE_float("width", 0.25, "Performer width multiplier.")
 _FC_UNITS = flags.DEFINE_integer("fc_units", 256, "Performer fc width.")
 _CLS = flags.DEFINE_boolean("explainer_cls", True, "Also train the Explainer+cls baseline.")
@@ -113,6 +115,7 @@ def run_one(work, data, unlabeled, arch, task, category):
         fc_units=_FC_UNITS.value,
         learning_rate=_PERFORMER_LEARNING_RATE.value,
         learning_rate_schedule=_PERFORMER_SCHEDULE.value,
+        zoom=_PERFORMER_ZOOM.value,
         weights=common.performer_weights(_PERFORMER_WEIGHTS),
         seed=seed if vary else 0,
         verbose=0,

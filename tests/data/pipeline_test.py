@@ -46,6 +46,28 @@ class PipelineTest(tf.test.TestCase):
     expected = float(plain["landmarks"][0, 0, 1])
     self.assertTrue(cols <= {expected, 19.0 - expected})
 
+  def test_zoom_moves_landmarks_with_the_pixels(self):
+    """After a random zoom-in (and flip) the bright block is still under its landmark."""
+    root = write_tree(tempfile.mkdtemp(), n=6, parts=((11.5, 9.5, 1), (0, 0, 0)))
+    image = np.zeros((30, 40, 3), np.uint8)
+    image[9:11, 11:13] = 255
+    for i in range(1, 7):
+      path = os.path.join(root, "images", "001.a", f"img{i}")
+      Image.fromarray(image).save(path + ".png")
+      os.replace(path + ".png", path + ".jpg")  # lossless content
+    d = read_part_dataset(root)
+    plain = next(iter(make_dataset(d, 40, batch_size=6)))["landmarks"][:, 0].numpy()
+    moved = []
+    for seed in range(3):
+      batch = next(iter(make_dataset(d, 40, batch_size=6, augment=True, zoom=0.5, seed=seed)))
+      for pixels, (row, col) in zip(batch["images"][..., 0].numpy(), batch["landmarks"][:, 0]):
+        peak = np.array(np.unravel_index(np.argmax(pixels), pixels.shape))
+        self.assertLessEqual(np.abs(peak - [row, col]).max(), 2.0)
+      moved.append(np.abs(batch["landmarks"][:, 0].numpy() - plain).max(axis=1))
+    self.assertGreater(np.count_nonzero(np.concatenate(moved) > 0.5), 9)  # most images moved
+    with self.assertRaisesRegex(ValueError, r"zoom=1.0: expected a fraction"):
+      make_dataset(d, 40, augment=True, zoom=1.0)
+
   def test_epochs_depend_on_seed_and_epoch_only(self):
     root = write_tree(tempfile.mkdtemp(), n=4)
     d = read_part_dataset(root)
@@ -57,6 +79,7 @@ class PipelineTest(tf.test.TestCase):
         batch_size=2,
         shuffle=True,
         augment=True,
+        zoom=0.3,
         seed=seed,
         num_epochs=num_epochs,
         first_epoch=first_epoch,

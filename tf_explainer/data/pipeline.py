@@ -133,6 +133,34 @@ def _load(path, box, landmarks, image_size, crop):
   return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8), points
 
 
+def check_zoom(zoom):
+  """Refuses a `zoom` outside [0, 1) in one line."""
+  if not 0.0 <= zoom < 1.0:
+    raise ValueError(f"zoom={zoom}: expected a fraction of the image side in [0, 1).")
+
+
+def _zoom_in(image, points, image_size, zoom, key):
+  """A random square of `(1 - zoom) S .. S` pixels of `image`, resized back to `S`.
+
+  Its own draws (side, row, column) come from `key` folded with 1, so the
+  flips keyed by `key` stay what they are without a zoom.
+  """
+  side_draw, row_draw, col_draw = tf.unstack(
+    tf.random.stateless_uniform([3], tf.random.experimental.stateless_fold_in(key, 1))
+  )
+  smallest = int(np.ceil((1.0 - zoom) * image_size))
+  side = tf.minimum(
+    smallest + tf.cast(tf.floor(side_draw * (image_size - smallest + 1)), tf.int32), image_size
+  )
+  room = image_size - side + 1
+  row = tf.minimum(tf.cast(tf.floor(row_draw * tf.cast(room, tf.float32)), tf.int32), room - 1)
+  col = tf.minimum(tf.cast(tf.floor(col_draw * tf.cast(room, tf.float32)), tf.int32), room - 1)
+  window = tf.image.resize(image[row : row + side, col : col + side], [image_size, image_size])
+  origin = tf.cast(tf.stack([row, col]), tf.float32)
+  points = (points - origin + 0.5) * (image_size / tf.cast(side, tf.float32)) - 0.5
+  return window, points
+
+
 def epoch_seed(seed, epoch):
   """One integer seed for epoch `epoch` of a run seeded with `seed`."""
   return int(seed) * 1_000_003 + int(epoch)
@@ -172,6 +200,7 @@ def make_dataset(
   seed=0,
   crop=True,
   augment=False,
+  zoom=0.0,
   cache=True,
   drop_remainder=False,
   num_epochs=None,
@@ -184,7 +213,7 @@ def make_dataset(
   missing, and `index` int32 `(B,)` into `dataset`.
 
   Each epoch's shuffle is seeded with `epoch_seed(seed, epoch)` and each
-  image's flip is a stateless draw keyed by that seed and the image's index,
+  image's flip (and zoom) is a stateless draw keyed by that seed and the image's index,
   so the batches depend neither on thread timing nor on how many epochs ran
   in this process.
 
@@ -197,6 +226,9 @@ def make_dataset(
     seed: seed of the shuffles and flips.
     crop: crop to the bounding box (the paper's protocol).
     augment: random horizontal flips (landmarks flipped with the image).
+    zoom: with `augment`, also a random zoom-in: a square of side drawn
+      uniformly from `(1 - zoom) S .. S` pixels, at a random place, resized
+      back to `S` (landmarks moved with it); 0 for none.
     cache: keep decoded, resized uint8 images in memory after the first epoch.
     drop_remainder: drop the last incomplete batch.
     num_epochs: `None` for one pass (epoch 0); else the epochs
@@ -204,6 +236,7 @@ def make_dataset(
     first_epoch: the epoch a training run starts or resumes at.
   """
   labels = dataset.labels if labels is None else np.asarray(labels, np.int32)
+  check_zoom(zoom)
   n = len(dataset)
   base = tf.data.Dataset.from_tensor_slices(
     {
@@ -235,9 +268,10 @@ def make_dataset(
       image = tf.cast(item["images"], tf.float32)
       points = item["landmarks"]
       if augment:
-        draw = tf.random.stateless_uniform(
-          [], tf.stack([tf.constant(this_seed, tf.int64), tf.cast(item["index"], tf.int64)])
-        )
+        key = tf.stack([tf.constant(this_seed, tf.int64), tf.cast(item["index"], tf.int64)])
+        if zoom:
+          image, points = _zoom_in(image, points, image_size, zoom, key)
+        draw = tf.random.stateless_uniform([], key)
         flip = draw < 0.5
         image = tf.cond(flip, lambda: image[:, ::-1], lambda: image)
         points = tf.cond(

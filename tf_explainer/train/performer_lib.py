@@ -66,6 +66,12 @@ class PerformerSettings(settings_lib.Settings):
     "With weights=synthetic: the folder of the pretrained weights and their model card "
     "(a pretraining's --weights_dir); default the package's shipped weights.",
   )
+  zoom: float = setting(
+    0.0,
+    "Random zoom-in of the training images besides the flips: a square of (1 - zoom) to 1 "
+    "times the side, at a random place, resized back; 0 for flips only.",
+    lower_bound=0,
+  )
   train_split: str = settings_lib.train_split_setting()
   seed: int = setting(0, "Seeds the weights, the dropout, the data order and the flips.")
   deterministic: bool = settings_lib.deterministic_setting()
@@ -130,6 +136,7 @@ def run(**settings):
     raise ValueError(
       f"dataset_dir={s.dataset_dir} needs both training and test images (train_test_split.txt)."
     )
+  data_lib.check_zoom(s.zoom)
   num_classes = 2 if s.task == "single" else len(class_names)
   if s.weights not in (None, "synthetic") and s.arch not in ("alexnet", "vgg16"):
     raise ValueError(
@@ -204,6 +211,7 @@ def run(**settings):
     shuffle=True,
     seed=s.seed,
     augment=True,
+    zoom=s.zoom,
     num_epochs=s.epochs,
     first_epoch=callbacks_lib.resume_epoch(backup),
   )
