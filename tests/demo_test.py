@@ -27,6 +27,9 @@ class DemoSettingsTest(tf.test.TestCase):
     ):
       demo.run(work_dir=work, width=0.125, verbose=0)
     self.assertFalse(os.path.exists(work))
+    with self.assertRaisesRegex(ValueError, r"^performer_zoom=1.0: expected a fraction"):
+      demo.run(work_dir=work, performer_zoom=1.0, verbose=0)
+    self.assertFalse(os.path.exists(work))
 
 
 @pytest.mark.large

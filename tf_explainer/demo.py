@@ -46,6 +46,11 @@ class DemoSettings(settings_lib.Settings):
   performer_learning_rate_schedule: str = settings_lib.learning_rate_schedule_setting(
     "constant", "Performer learning-rate schedule (train_performer.py's --learning_rate_schedule)."
   )
+  performer_zoom: float = setting(
+    0.0,
+    "Random zoom-in of the performer's training images (train_performer.py's --zoom).",
+    lower_bound=0,
+  )
   explainer_epochs: int = setting(40, "Explainer epochs.", lower_bound=1)
   unlabeled_images: int = setting(
     2100,
@@ -77,6 +82,9 @@ def run(**settings):
     **settings: the fields of `DemoSettings`, by keyword.
   """
   s = DemoSettings(**settings)
+  from tf_explainer.data import pipeline
+
+  pipeline.check_zoom(s.performer_zoom, "performer_zoom")
   if s.performer_weights is None:
     s.performer_weights = "synthetic" if s.arch == "alexnet" else "scratch"
   if s.performer_epochs is None:
@@ -138,6 +146,7 @@ def run(**settings):
     fc_units=s.fc_units,
     learning_rate=s.performer_learning_rate,
     learning_rate_schedule=s.performer_learning_rate_schedule,
+    zoom=s.performer_zoom,
     weights=None if s.performer_weights == "scratch" else s.performer_weights,
     mixed_precision=s.mixed_precision,
     seed=s.seed,

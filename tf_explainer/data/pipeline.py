@@ -133,10 +133,10 @@ def _load(path, box, landmarks, image_size, crop):
   return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8), points
 
 
-def check_zoom(zoom):
-  """Refuses a `zoom` outside [0, 1) in one line."""
+def check_zoom(zoom, name="zoom"):
+  """Refuses a `zoom` outside [0, 1) in one line naming it as `name`."""
   if not 0.0 <= zoom < 1.0:
-    raise ValueError(f"zoom={zoom}: expected a fraction of the image side in [0, 1).")
+    raise ValueError(f"{name}={zoom}: expected a fraction of the image side in [0, 1).")
 
 
 def _zoom_in(image, points, image_size, zoom, key):
