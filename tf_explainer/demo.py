@@ -43,8 +43,10 @@ class DemoSettings(settings_lib.Settings):
     None, "Performer epochs; default 25 fine-tuned, 35 from scratch.", lower_bound=1
   )
   performer_learning_rate: float = setting(1e-3, "Performer Adam learning rate.", lower_bound=0)
-  performer_learning_rate_schedule: str = settings_lib.learning_rate_schedule_setting(
-    "constant", "Performer learning-rate schedule (train_performer.py's --learning_rate_schedule)."
+  performer_learning_rate_schedule: Optional[str] = settings_lib.learning_rate_schedule_setting(
+    None,
+    "Performer learning-rate schedule (train_performer.py's --learning_rate_schedule); "
+    "default cosine fine-tuned, constant from scratch.",
   )
   performer_zoom: float = setting(
     0.0,
@@ -89,6 +91,10 @@ def run(**settings):
     s.performer_weights = "synthetic" if s.arch == "alexnet" else "scratch"
   if s.performer_epochs is None:
     s.performer_epochs = 25 if s.performer_weights == "synthetic" else 35
+  if s.performer_learning_rate_schedule is None:
+    s.performer_learning_rate_schedule = (
+      "cosine" if s.performer_weights == "synthetic" else "constant"
+    )
   if s.performer_weights == "synthetic":
     from tf_explainer.performers import zoo
 
