@@ -256,6 +256,8 @@ def summarize(variant, arch, seeds, runs):
     "split": SPLIT,
     "seeds": seeds,
     "performer_weights": _PERFORMER_WEIGHTS.value,
+    "performer_learning_rate_schedule": _PERFORMER_SCHEDULE.value,
+    "performer_zoom": _PERFORMER_ZOOM.value,
     "arguments": {k: (str(v) if v == float("inf") else v) for k, v in VARIANTS[variant].items()},
     "corpus": _CORPUS.value,
   }

@@ -413,6 +413,8 @@ def main(_):
           "deterministic",
           "performer_weights",
           "performer_learning_rate",
+          "performer_learning_rate_schedule",
+          "performer_zoom",
         )
       )
     },
