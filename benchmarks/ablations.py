@@ -299,6 +299,8 @@ def merged(path, records):
     r["arch"],
     r.get("performer_weights", "scratch"),
     r.get("corpus", "demo"),
+    r.get("performer_learning_rate_schedule", "constant"),
+    r.get("performer_zoom", 0.0),
   )
   old = []
   if os.path.exists(path):
