@@ -84,9 +84,9 @@ def run(**settings):
     **settings: the fields of `DemoSettings`, by keyword.
   """
   s = DemoSettings(**settings)
-  from tf_explainer.data import pipeline
+  from tf_explainer import data as data_lib
 
-  pipeline.check_zoom(s.performer_zoom, "performer_zoom")
+  data_lib.check_zoom(s.performer_zoom, "performer_zoom")
   if s.performer_weights is None:
     s.performer_weights = "synthetic" if s.arch == "alexnet" else "scratch"
   if s.performer_epochs is None:

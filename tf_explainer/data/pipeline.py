@@ -213,9 +213,9 @@ def make_dataset(
   missing, and `index` int32 `(B,)` into `dataset`.
 
   Each epoch's shuffle is seeded with `epoch_seed(seed, epoch)` and each
-  image's flip (and zoom) is a stateless draw keyed by that seed and the image's index,
-  so the batches depend neither on thread timing nor on how many epochs ran
-  in this process.
+  image's flip and zoom are stateless draws keyed by that seed and the
+  image's index, so the batches depend neither on thread timing nor on how
+  many epochs ran in this process.
 
   Args:
     dataset: a `PartDataset`.
@@ -223,7 +223,7 @@ def make_dataset(
     labels: `(N,)` labels to use instead of `dataset.labels` (see `task_labels`).
     batch_size: batch size.
     shuffle: shuffle every epoch.
-    seed: seed of the shuffles and flips.
+    seed: seed of the shuffles, flips and zooms.
     crop: crop to the bounding box (the paper's protocol).
     augment: random horizontal flips (landmarks flipped with the image).
     zoom: with `augment`, also a random zoom-in: a square of side drawn

@@ -73,7 +73,7 @@ class PerformerSettings(settings_lib.Settings):
     lower_bound=0,
   )
   train_split: str = settings_lib.train_split_setting()
-  seed: int = setting(0, "Seeds the weights, the dropout, the data order and the flips.")
+  seed: int = setting(0, "Seeds the weights, the dropout, the data order, the flips and the zooms.")
   deterministic: bool = settings_lib.deterministic_setting()
   overwrite: bool = settings_lib.overwrite_setting("model_dir", "performer")
   restart: bool = settings_lib.restart_setting()
