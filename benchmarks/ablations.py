@@ -191,7 +191,7 @@ def performer(work, data, arch):
       learning_rate=_PERFORMER_LEARNING_RATE.value,
       learning_rate_schedule=_PERFORMER_SCHEDULE.value,
       zoom=_PERFORMER_ZOOM.value,
-      weights=common.performer_weights(_PERFORMER_WEIGHTS),
+      **common.performer_start(_PERFORMER_WEIGHTS),
     )
   return folder
 
@@ -258,6 +258,7 @@ def summarize(variant, arch, seeds, runs):
     "performer_weights": _PERFORMER_WEIGHTS.value,
     "performer_learning_rate_schedule": _PERFORMER_SCHEDULE.value,
     "performer_zoom": _PERFORMER_ZOOM.value,
+    "performer_weights_sha256": common.performer_weights_sha256(arch, _PERFORMER_WEIGHTS),
     "arguments": {k: (str(v) if v == float("inf") else v) for k, v in VARIANTS[variant].items()},
     "corpus": _CORPUS.value,
   }
@@ -301,6 +302,7 @@ def merged(path, records):
     r.get("corpus", "demo"),
     r.get("performer_learning_rate_schedule", "constant"),
     r.get("performer_zoom", 0.0),
+    r.get("performer_weights_sha256"),
   )
   old = []
   if os.path.exists(path):

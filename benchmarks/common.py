@@ -44,6 +44,18 @@ def define_performer_flags():
     0.0,
     "Random zoom-in of the performers' training images (train_performer.py's --zoom).",
   )
+  flags.DEFINE_string(
+    "performer_synthetic_dir",
+    None,
+    "With --performer_weights=synthetic: the folder of the pretrained weights and their model "
+    "card (a pretraining's --weights_dir), to measure them before shipping; default the "
+    "package's shipped weights.",
+  )
+  flags.register_multi_flags_validator(
+    ["performer_weights", "performer_synthetic_dir"],
+    lambda v: v["performer_synthetic_dir"] is None or v["performer_weights"] == "synthetic",
+    "--performer_synthetic_dir applies only to --performer_weights=synthetic.",
+  )
   return weights, learning_rate, schedule, zoom
 
 
@@ -96,9 +108,22 @@ def matmul_flops_per_second(dtype, n=2048, repeats=10):
   return 2 * n**3 * repeats / (time.perf_counter() - start)
 
 
-def performer_weights(flag):
-  """The `weights` argument of `performer_lib.run` for `--performer_weights`."""
-  return None if flag.value == "scratch" else flag.value
+def performer_start(flag):
+  """The `weights` and `synthetic_dir` arguments of `performer_lib.run` for
+  `--performer_weights` and `--performer_synthetic_dir`."""
+  if flag.value == "scratch":
+    return {"weights": None}
+  return {"weights": flag.value, "synthetic_dir": flags.FLAGS.performer_synthetic_dir}
+
+
+def performer_weights_sha256(arch, flag):
+  """The SHA-256 of the pretrained weights the performers of `arch` start from (their
+  model card's), or None from scratch: which weights a record was made with."""
+  if flag.value == "scratch":
+    return None
+  from tf_explainer.performers import zoo
+
+  return zoo.card(arch, flags.FLAGS.performer_synthetic_dir)["sha256"]
 
 
 def commit():

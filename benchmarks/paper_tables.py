@@ -116,7 +116,7 @@ def run_one(work, data, unlabeled, arch, task, category):
         learning_rate=_PERFORMER_LEARNING_RATE.value,
         learning_rate_schedule=_PERFORMER_SCHEDULE.value,
         zoom=_PERFORMER_ZOOM.value,
-        weights=common.performer_weights(_PERFORMER_WEIGHTS),
+        **common.performer_start(_PERFORMER_WEIGHTS),
         seed=seed if vary else 0,
         verbose=0,
         train_split=train_split,
@@ -133,6 +133,7 @@ def run_one(work, data, unlabeled, arch, task, category):
     "vary_performer": vary,
     "split": _SPLIT.value,
     "performer_weights": _PERFORMER_WEIGHTS.value,
+    "performer_weights_sha256": common.performer_weights_sha256(arch, _PERFORMER_WEIGHTS),
     "runs": {},
   }
   for name, unlabeled_dir in variants.items():
@@ -415,6 +416,7 @@ def main(_):
           "performer_learning_rate",
           "performer_learning_rate_schedule",
           "performer_zoom",
+          "performer_synthetic_dir",
         )
       )
     },

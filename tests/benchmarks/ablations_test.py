@@ -28,7 +28,11 @@ ratios = lambda records: [r["ratio"] for r in ablations.merged(path, records)]
 cosine = record(0.4, performer_learning_rate_schedule="cosine", performer_zoom=0.0)
 constant = record(0.6, performer_learning_rate_schedule="constant", performer_zoom=0.0)
 zoom = record(0.7, performer_learning_rate_schedule="constant", performer_zoom=0.25)
-print(json.dumps([ratios([cosine]), ratios([constant]), ratios([zoom])]))
+other = record(
+  0.8, performer_learning_rate_schedule="constant", performer_zoom=0.0,
+  performer_weights_sha256="other weights",
+)
+print(json.dumps([ratios([cosine]), ratios([constant]), ratios([zoom]), ratios([other])]))
 """
 
 
@@ -42,8 +46,11 @@ class MergedTest(tf.test.TestCase):
       check=False,
     )
     self.assertEqual(result.returncode, 0, result.stderr[-2000:])
-    # Another schedule or zoom is kept beside the old record; the same recipe replaces it.
-    self.assertEqual(result.stdout.strip().splitlines()[-1], "[[0.5, 0.4], [0.6], [0.5, 0.7]]")
+    # Another schedule, zoom or pretrained weights is kept beside the old record; the same
+    # recipe replaces it.
+    self.assertEqual(
+      result.stdout.strip().splitlines()[-1], "[[0.5, 0.4], [0.6], [0.5, 0.7], [0.5, 0.8]]"
+    )
 
 
 if __name__ == "__main__":

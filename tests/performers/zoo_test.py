@@ -124,6 +124,45 @@ class TwoStagePretrainingTest(tf.test.TestCase):
     zoo.load_synthetic(model, "alexnet", spec.classifier_layer, out)
 
 
+class ContinuedPretrainingTest(tf.test.TestCase):
+  def test_shape_stage_continues_from_earlier_weights(self):
+    earlier, work = tempfile.mkdtemp(), tempfile.mkdtemp()
+    tiny = dict(num_images=48, epochs=1, shape_epochs=1)
+    weights, card_path, _ = pretrain.run(
+      work_dir=os.path.join(work, "a"), weights_dir=earlier, command="first", **tiny
+    )
+    with open(card_path) as f:
+      first_card = json.load(f)
+    with np.load(weights) as stored:
+      before = {k: stored[k] for k in stored.files}
+    # Written over the weights it starts from, as continue_from=shipped does by default.
+    settings = dict(
+      work_dir=os.path.join(work, "b"),
+      weights_dir=earlier,
+      continue_from=earlier,
+      learning_rate_schedule="cosine",
+      command="second",
+      **tiny,
+    )
+    for _ in range(2):  # the rerun finds the stage done and lists the earlier ones once
+      weights, card_path, accuracy = pretrain.run(**settings)
+      with open(card_path) as f:
+        card = json.load(f)
+      self.assertEqual(card["stages"][:2], first_card["stages"])
+      self.assertLen(card["stages"], 3)
+      self.assertEqual(card["command"], "first && second")
+    third = card["stages"][2]
+    self.assertIn("corpus=pretrain_shapes", third["data"]["corpus"])
+    self.assertEqual(third["training"]["start"], "the previous stage's network")
+    self.assertEqual(third["training"]["learning_rate_schedule"], "cosine")
+    self.assertEqual(card["test_accuracy"], accuracy)
+    self.assertFalse(os.path.exists(os.path.join(work, "b", "corpus")))  # no first stage
+    with np.load(weights) as stored:
+      self.assertTrue(any(not np.array_equal(before[k], stored[k]) for k in stored.files))
+    with self.assertRaisesRegex(ValueError, r"continue_from=.* set shape_epochs >= 1"):
+      pretrain.run(**dict(settings, work_dir=os.path.join(work, "c"), shape_epochs=0))
+
+
 class ShippedWeightsTest(tf.test.TestCase):
   """The weights in the package itself."""
 

@@ -19,6 +19,10 @@ under the settings it was trained with, recorded in its `stage.json`):
    stage's data, settings and accuracy on its corpus's test images), written
    to `weights_dir` (default: the package's `tf_explainer/performers/weights`).
 
+With `continue_from` (an earlier pretraining's `weights_dir`, or `shipped`),
+the first stage is skipped: the shape-only stage starts from those weights,
+and the model card lists their stages, then this one, and both commands.
+
     tf-explainer-pretrain-performer --arch=alexnet
     tf-explainer-pretrain-performer --arch=vgg16
 
@@ -52,6 +56,7 @@ ARCH_SETTINGS = {
 CORPUS_TRAIN_FRACTION = 0.9
 PRETRAIN_CORPORA = ("pretrain", "pretrain_shapes")
 STAGE_FILE = "stage.json"
+CONTINUED_FILE = "continued_from.json"
 
 
 @dataclasses.dataclass
@@ -76,6 +81,11 @@ class PretrainSettings(settings_lib.Settings):
   )
   learning_rate_schedule: Optional[str] = settings_lib.learning_rate_schedule_setting(
     None, "Learning-rate schedule (train_performer.py's); default per architecture (constant)."
+  )
+  continue_from: Optional[str] = setting(
+    None,
+    "Skip the first stage: train the shape-only stage (--shape_epochs) from these "
+    "pretrained weights, an earlier run's --weights_dir or 'shipped' (the package's).",
   )
   seed: int = setting(0, "Seed of the corpus and of the training run.")
   deterministic: bool = setting(True, "TensorFlow's deterministic kernels.")
@@ -186,9 +196,39 @@ def run(**settings):
   if s.learning_rate_schedule:
     training["learning_rate_schedule"] = s.learning_rate_schedule
   start = time.time()
-  model, spec, entry = _stage(s, PRETRAIN_CORPORA[0], "", training)
-  stages = [entry]
-  if shape_epochs:
+  command = s.command
+  if s.continue_from:
+    from tf_explainer import io_utils
+
+    directory = zoo.WEIGHTS_DIR if s.continue_from == "shipped" else s.continue_from
+    if not shape_epochs:
+      raise ValueError(
+        f"continue_from={s.continue_from} trains the shape-only stage: set shape_epochs >= 1."
+      )
+    # The card continued from, kept: a rerun that wrote its weights over those it
+    # started from (continue_from=shipped, the default weights_dir) lists them once.
+    record = os.path.join(s.work_dir, CONTINUED_FILE)
+    if os.path.exists(record):
+      earlier = io_utils.read_json(record)
+    else:
+      earlier = zoo.card(s.arch, directory)
+      zoo.check_settings(s.arch, training, directory)
+      os.makedirs(s.work_dir, exist_ok=True)
+      io_utils.write_json(record, earlier)
+    model, spec, entry = _stage(
+      s,
+      PRETRAIN_CORPORA[1],
+      "shapes",
+      dict(training, epochs=shape_epochs),
+      weights="synthetic",
+      synthetic_dir=directory,
+    )
+    stages = earlier.get("stages", []) + [entry]
+    command = " && ".join(c for c in (earlier.get("command"), s.command) if c)
+  else:
+    model, spec, entry = _stage(s, PRETRAIN_CORPORA[0], "", training)
+    stages = [entry]
+  if shape_epochs and not s.continue_from:
     # The second stage starts from the first one's network, exported as
     # `--weights=synthetic` reads it.
     first_dir = os.path.join(s.work_dir, f"{s.arch}-weights")
@@ -206,7 +246,7 @@ def run(**settings):
     "name": f"{s.arch}_synthetic",
     "stages": stages,
     "test_accuracy": entry["test_accuracy"],
-    "command": s.command,
+    "command": command,
     "keras_version": keras.__version__,
     "date": time.strftime("%Y-%m-%d"),
   }
