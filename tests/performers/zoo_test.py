@@ -127,6 +127,7 @@ class TwoStagePretrainingTest(tf.test.TestCase):
 class ContinuedPretrainingTest(tf.test.TestCase):
   def test_shape_stage_continues_from_earlier_weights(self):
     earlier, work = tempfile.mkdtemp(), tempfile.mkdtemp()
+    self.addCleanup(tf.keras.mixed_precision.set_global_policy, "float32")
     tiny = dict(num_images=48, epochs=1, shape_epochs=1)
     weights, card_path, _ = pretrain.run(
       work_dir=os.path.join(work, "a"), weights_dir=earlier, command="first", **tiny
@@ -141,6 +142,7 @@ class ContinuedPretrainingTest(tf.test.TestCase):
       weights_dir=earlier,
       continue_from=earlier,
       learning_rate_schedule="cosine",
+      mixed_precision="mixed_bfloat16",
       command="second",
       **tiny,
     )
@@ -155,6 +157,8 @@ class ContinuedPretrainingTest(tf.test.TestCase):
     self.assertIn("corpus=pretrain_shapes", third["data"]["corpus"])
     self.assertEqual(third["training"]["start"], "the previous stage's network")
     self.assertEqual(third["training"]["learning_rate_schedule"], "cosine")
+    self.assertEqual(third["training"]["mixed_precision"], "mixed_bfloat16")
+    self.assertEqual(card["stages"][1]["training"]["mixed_precision"], "float32")
     self.assertEqual(card["test_accuracy"], accuracy)
     self.assertFalse(os.path.exists(os.path.join(work, "b", "corpus")))  # no first stage
     with np.load(weights) as stored:

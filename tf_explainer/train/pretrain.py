@@ -82,6 +82,12 @@ class PretrainSettings(settings_lib.Settings):
   learning_rate_schedule: Optional[str] = settings_lib.learning_rate_schedule_setting(
     None, "Learning-rate schedule (train_performer.py's); default per architecture (constant)."
   )
+  mixed_precision: Optional[str] = setting(
+    None,
+    "Keras dtype policy of the training runs (train_performer.py's); default per "
+    "architecture (float32, as the shipped weights were trained).",
+    choices=("float32", "mixed_bfloat16", "mixed_float16"),
+  )
   continue_from: Optional[str] = setting(
     None,
     "Skip the first stage: train the shape-only stage (--shape_epochs) from these "
@@ -195,6 +201,8 @@ def run(**settings):
     training["epochs"] = s.epochs
   if s.learning_rate_schedule:
     training["learning_rate_schedule"] = s.learning_rate_schedule
+  if s.mixed_precision:
+    training["mixed_precision"] = s.mixed_precision
   start = time.time()
   command = s.command
   if s.continue_from:
