@@ -223,6 +223,17 @@ def run(**settings):
       zoo.check_settings(s.arch, training, directory)
       os.makedirs(s.work_dir, exist_ok=True)
       io_utils.write_json(record, earlier)
+    stages = list(earlier.get("stages", []))
+    command = " && ".join(c for c in (earlier.get("command"), s.command) if c)
+  else:
+    model, spec, entry = _stage(s, PRETRAIN_CORPORA[0], "", training)
+    stages = [entry]
+    if shape_epochs:
+      # The second stage starts from the first one's network, exported as
+      # `--weights=synthetic` reads it.
+      directory = os.path.join(s.work_dir, f"{s.arch}-weights")
+      zoo.export_synthetic(model, spec, {"stages": stages}, directory)
+  if shape_epochs:
     model, spec, entry = _stage(
       s,
       PRETRAIN_CORPORA[1],
@@ -230,24 +241,6 @@ def run(**settings):
       dict(training, epochs=shape_epochs),
       weights="synthetic",
       synthetic_dir=directory,
-    )
-    stages = earlier.get("stages", []) + [entry]
-    command = " && ".join(c for c in (earlier.get("command"), s.command) if c)
-  else:
-    model, spec, entry = _stage(s, PRETRAIN_CORPORA[0], "", training)
-    stages = [entry]
-  if shape_epochs and not s.continue_from:
-    # The second stage starts from the first one's network, exported as
-    # `--weights=synthetic` reads it.
-    first_dir = os.path.join(s.work_dir, f"{s.arch}-weights")
-    zoo.export_synthetic(model, spec, {"stages": stages}, first_dir)
-    model, spec, entry = _stage(
-      s,
-      PRETRAIN_CORPORA[1],
-      "shapes",
-      dict(training, epochs=shape_epochs),
-      weights="synthetic",
-      synthetic_dir=first_dir,
     )
     stages.append(entry)
   model_card = {
