@@ -36,6 +36,7 @@ from typing import Optional
 
 from tf_explainer import settings as settings_lib
 from tf_explainer.settings import setting
+from tf_explainer.train import distribute
 
 # The settings of the shipped networks: the sizes the CPU benchmarks use.
 # float32: the policy the shipped weights were trained under, whatever the machine.
@@ -86,7 +87,7 @@ class PretrainSettings(settings_lib.Settings):
     None,
     "Keras dtype policy of the training runs (train_performer.py's); default per "
     "architecture (float32, as the shipped weights were trained).",
-    choices=("float32", "mixed_bfloat16", "mixed_float16"),
+    choices=tuple(p for p in distribute.PRECISIONS if p != "auto"),
   )
   continue_from: Optional[str] = setting(
     None,
