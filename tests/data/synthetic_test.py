@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from unittest import mock
 
 import numpy as np
 import tensorflow as tf
@@ -74,6 +75,31 @@ class SyntheticTest(tf.test.TestCase):
     self.assertEqual([c.split(".", 1)[1] for c in d.class_names], list(species))
     self.assertAllEqual(np.bincount(d.labels), [2] * 24)
     self.assertEqual(list(d.part_names), list(synthetic.PART_NAMES))
+
+  def test_more_species_extend_the_default_corpus(self):
+    default = synthetic.CORPORA["pretrain"]
+    self.assertIs(synthetic.corpus_categories("pretrain", 24), default)
+    more = synthetic.corpus_categories("pretrain", 30)
+    self.assertLen(more, 30)
+    self.assertEqual({k: more[k] for k in default}, default)  # the first 24 are the same
+    shapes = synthetic.corpus_categories("pretrain_shapes", 30)
+    self.assertEqual(list(shapes), list(more))
+    self.assertLen({(str(s["palette"]), s["textures"]) for s in shapes.values()}, 1)
+    root = synthetic.generate(
+      os.path.join(tempfile.mkdtemp(), "p"), 60, 48, progress=False, corpus="pretrain", species=30
+    )
+    d = read_part_dataset(root)
+    self.assertAllEqual(np.bincount(d.labels), [2] * 30)
+    self.assertEqual(io_utils.owner(root, "species"), 30)
+    with self.assertRaisesRegex(
+      ValueError, r"species=30 applies only to corpus=pretrain or pretrain_shapes, not corpus=demo"
+    ):
+      synthetic.generate(os.path.join(tempfile.mkdtemp(), "d"), 60, 48, species=30)
+    with (
+      mock.patch.object(synthetic, "MIN_SHAPE_DISTANCE", 2.0),
+      self.assertRaisesRegex(ValueError, r"count=50: no room for more than \d+ species 2.0 apart"),
+    ):
+      synthetic.pretraining_categories(50)
 
   def test_shape_only_corpus_shares_appearance_and_keeps_shapes(self):
     shapes = synthetic.CORPORA["demo_shapes"]

@@ -76,9 +76,20 @@ class ZooTest(tf.test.TestCase):
       os.path.join(work, "corpus"), 24, 48, progress=False, corpus="pretrain_shapes"
     )
     with self.assertRaisesRegex(
-      ValueError, r"work_dir=.*corpus holds the corpus pretrain_shapes, not pretrain: use another"
+      ValueError,
+      r"work_dir=.*corpus holds the corpus pretrain_shapes of 24 species, not pretrain of 24: "
+      "use another",
     ):
       pretrain.run(work_dir=work, weights_dir=self.dir)
+    # ... and the number of species it was drawn with.
+    synthetic.generate(
+      os.path.join(work, "corpus"), 30, 48, progress=False, corpus="pretrain", species=30
+    )
+    with self.assertRaisesRegex(
+      ValueError, r"corpus holds the corpus pretrain of 30 species, not pretrain of 24: use another"
+    ):
+      pretrain.run(work_dir=work, weights_dir=self.dir)
+    self.assertFalse(os.path.exists(os.path.join(work, "alexnet")))
 
 
 class TwoStagePretrainingTest(tf.test.TestCase):

@@ -28,6 +28,7 @@ serves this data and the real download:
 """
 
 import dataclasses
+import functools
 import math
 import multiprocessing
 import os
@@ -157,7 +158,13 @@ def pretraining_categories(count=NUM_PRETRAIN_CATEGORIES, seed=PRETRAIN_SEED):
   rng = np.random.default_rng(seed)
   taken = [_shape_vector(spec) for spec in CATEGORIES.values()]
   species = {}
+  rejected = 0
   while len(species) < count:
+    if rejected > 10_000:
+      raise ValueError(
+        f"count={count}: no room for more than {len(species)} species "
+        f"{MIN_SHAPE_DISTANCE} apart in the shape space."
+      )
     shape = {k: float(rng.uniform(lo, hi)) for k, (lo, hi) in SHAPE_RANGES.items()}
     spec = dict(
       torso=(1.0, shape.pop("torso_w")),
@@ -170,7 +177,9 @@ def pretraining_categories(count=NUM_PRETRAIN_CATEGORIES, seed=PRETRAIN_SEED):
     )
     vector = _shape_vector(spec)
     if min(float(np.linalg.norm(vector - t)) for t in taken) < MIN_SHAPE_DISTANCE:
+      rejected += 1
       continue
+    rejected = 0
     taken.append(vector)
     species[f"species{len(species) + 1:02d}"] = spec
   return species
@@ -195,6 +204,30 @@ CORPORA = {
   "demo_shapes": shape_only_categories(),
 }
 CORPORA["pretrain_shapes"] = shape_only_categories(CORPORA["pretrain"])
+PRETRAIN_CORPORA = ("pretrain", "pretrain_shapes")
+
+
+@functools.lru_cache(maxsize=8)
+def corpus_categories(corpus, species=None):
+  """The category table of `corpus` (a key of `CORPORA`).
+
+  `species` sets how many species the pretraining corpora draw (default
+  `NUM_PRETRAIN_CATEGORIES`); the first 24 of a larger draw are the default
+  corpus's, since `pretraining_categories` draws them in order from one seed.
+  """
+  if corpus not in CORPORA:
+    raise ValueError(f"corpus={corpus} is not a corpus: expected one of {sorted(CORPORA)}.")
+  if species is None or (species == NUM_PRETRAIN_CATEGORIES and corpus in PRETRAIN_CORPORA):
+    return CORPORA[corpus]
+  if corpus not in PRETRAIN_CORPORA:
+    raise ValueError(
+      f"species={species} applies only to corpus={' or '.join(PRETRAIN_CORPORA)}, "
+      f"not corpus={corpus}."
+    )
+  if species < 2:
+    raise ValueError(f"species={species}: expected at least 2.")
+  table = pretraining_categories(species)
+  return shape_only_categories(table) if corpus == "pretrain_shapes" else table
 
 
 def _texture(rng, kind, u, v, base, scale):
@@ -387,11 +420,12 @@ def _draw_one(job):
   """Draws and saves image `index`; its own seed makes the result independent of workers."""
   from PIL import Image
 
-  root, index, seed, image_size, train_fraction, corpus = job
+  root, index, seed, image_size, train_fraction, corpus, species = job
   rng = np.random.default_rng([seed, index])
-  names = tuple(CORPORA[corpus])
+  categories = corpus_categories(corpus, species)
+  names = tuple(categories)
   cls = index % len(names)
-  image, bbox, parts = draw_animal(rng, names[cls], image_size, CORPORA[corpus])
+  image, bbox, parts = draw_animal(rng, names[cls], image_size, categories)
   rel = f"{cls + 1:03d}.{names[cls]}/{names[cls]}_{index + 1:06d}.jpg"
   Image.fromarray(image).save(os.path.join(root, "images", rel), quality=92)
   return rel, cls, bbox, parts, rng.random() < train_fraction
@@ -407,6 +441,7 @@ def generate(
   num_workers=None,
   corpus="demo",
   overwrite=False,
+  species=None,
 ):
   """Writes the synthetic dataset in the CUB layout, atomically.
 
@@ -428,15 +463,15 @@ def generate(
       `pretraining_categories`), `"demo_shapes"` or `"pretrain_shapes"` (the
       six or the 24 with one shared appearance, `shape_only_categories`).
     overwrite: replace a non-empty `out_dir` that this generator did not write.
+    species: with `corpus="pretrain"` or `"pretrain_shapes"`, how many species
+      (default 24; `corpus_categories`).
 
   Returns:
     `out_dir`.
   """
   import keras  # only for its progress bar
 
-  if corpus not in CORPORA:
-    raise ValueError(f"corpus={corpus} is not a corpus: expected one of {sorted(CORPORA)}.")
-  names = tuple(CORPORA[corpus])
+  names = tuple(corpus_categories(corpus, species))
   if num_images < len(names):
     raise ValueError(
       f"num_images={num_images} is too small: need at least one image per category ({len(names)})."
@@ -456,7 +491,7 @@ def generate(
     os.makedirs(os.path.join(tmp, "parts"))
     images, labels, boxes, split, part_locs = [], [], [], [], []
     bar = keras.utils.Progbar(num_images, unit_name="image") if progress else None
-    jobs = [(tmp, i, seed, image_size, train_fraction, corpus) for i in range(num_images)]
+    jobs = [(tmp, i, seed, image_size, train_fraction, corpus, species) for i in range(num_images)]
     workers = max(1, min(num_workers or os.cpu_count() or 1, num_images // 50 + 1))
     if workers > 1:
       pool = multiprocessing.get_context("fork").Pool(workers)
@@ -492,9 +527,10 @@ def generate(
       [f"{k + 1} {name}" for k, name in enumerate(PART_NAMES)],
     )
     _write_text(os.path.join(tmp, "parts", "part_locs.txt"), part_locs)
-    io_utils.write_json(
-      os.path.join(tmp, io_utils.OWNER_FILE), {"kind": "dataset", "corpus": corpus}
-    )
+    record = {"kind": "dataset", "corpus": corpus}
+    if corpus in PRETRAIN_CORPORA:
+      record["species"] = len(names)
+    io_utils.write_json(os.path.join(tmp, io_utils.OWNER_FILE), record)
     io_utils.replace_dir(tmp, out_dir)
   except BaseException:
     shutil.rmtree(tmp, ignore_errors=True)
@@ -520,6 +556,11 @@ class GeneratorSettings(settings_lib.Settings):
   overwrite: bool = setting(
     False, "Replace out_dir even when it holds files this generator did not write."
   )
+  species: Optional[int] = setting(
+    None,
+    f"Species of corpus=pretrain or pretrain_shapes; default {NUM_PRETRAIN_CATEGORIES}.",
+    lower_bound=2,
+  )
   train_fraction: float = setting(
     0.7, "Share of images marked as training images (0 to 1).", lower_bound=0.0
   )
@@ -542,6 +583,7 @@ def run(**settings):
     train_fraction=s.train_fraction,
     corpus=s.corpus,
     overwrite=s.overwrite,
+    species=s.species,
   )
   elapsed = time.time() - start
   print(

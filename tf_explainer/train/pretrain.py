@@ -2,7 +2,7 @@
 
 Resumable steps, each skipped when its output exists (a finished network only
 under the settings it was trained with, recorded in its `stage.json`):
-1. the corpus (`tf_explainer.data.synthetic`, `corpus="pretrain"`: 24 species
+1. the corpus (`tf_explainer.data.synthetic`, `corpus="pretrain"`: 24 species, or `species`,
    that share the demo's parts but none of its categories) in
    `<work_dir>/corpus`;
 2. the performer, trained on the corpus's training images
@@ -35,6 +35,7 @@ import time
 from typing import Optional
 
 from tf_explainer import settings as settings_lib
+from tf_explainer.data.synthetic import NUM_PRETRAIN_CATEGORIES, PRETRAIN_CORPORA
 from tf_explainer.settings import setting
 from tf_explainer.train import distribute
 
@@ -55,7 +56,6 @@ ARCH_SETTINGS = {
   "vgg16": dict(_SHARED_SETTINGS, image_size=112),
 }
 CORPUS_TRAIN_FRACTION = 0.9
-PRETRAIN_CORPORA = ("pretrain", "pretrain_shapes")
 STAGE_FILE = "stage.json"
 CONTINUED_FILE = "continued_from.json"
 
@@ -70,6 +70,12 @@ class PretrainSettings(settings_lib.Settings):
     None, "Where the weights and model card go; default the package's shipped-weights folder."
   )
   num_images: int = setting(12000, "Images in the corpus.", lower_bound=24)
+  species: Optional[int] = setting(
+    None,
+    "Species in the corpus (both stages'); default 24. A larger number keeps the first 24 "
+    "and adds more, drawn the same way.",
+    lower_bound=2,
+  )
   epochs: Optional[int] = setting(
     None, "Epochs of the first stage; default per architecture (30).", lower_bound=1
   )
@@ -114,17 +120,24 @@ def _stage(s, corpus_name, name, training, **start_from):
 
   first = corpus_name == PRETRAIN_CORPORA[0]
   corpus = os.path.join(s.work_dir, "corpus" if first else f"{name}-corpus")
+  species = s.species or NUM_PRETRAIN_CATEGORIES
   if os.path.exists(os.path.join(corpus, "images.txt")):
-    # Folders from before the record are the first corpus's.
+    # Folders from before the record are the first corpus's, of 24 species.
     found = io_utils.owner(corpus, "corpus") or PRETRAIN_CORPORA[0]
-    if found != corpus_name:
+    found_species = io_utils.owner(corpus, "species") or NUM_PRETRAIN_CATEGORIES
+    if (found, found_species) != (corpus_name, species):
       raise ValueError(
-        f"work_dir={s.work_dir}: {corpus} holds the corpus {found}, not {corpus_name}: "
-        "use another --work_dir."
+        f"work_dir={s.work_dir}: {corpus} holds the corpus {found} of {found_species} "
+        f"species, not {corpus_name} of {species}: use another --work_dir."
       )
   else:
     synthetic.generate(
-      corpus, s.num_images, seed=s.seed, corpus=corpus_name, train_fraction=CORPUS_TRAIN_FRACTION
+      corpus,
+      s.num_images,
+      seed=s.seed,
+      corpus=corpus_name,
+      train_fraction=CORPUS_TRAIN_FRACTION,
+      species=species,
     )
   model_dir = os.path.join(s.work_dir, s.arch if first else f"{s.arch}-{name}")
   # The settings a stage was started with: a finished stage is reused only under
