@@ -517,6 +517,32 @@ class ErrorsTest(tf.test.TestCase):
     with self.assertRaisesRegex(FloatingPointError, r"loss became nan in epoch 2.*checkpoints"):
       callbacks_lib.check_finite(history, "/tmp/model")
 
+  def test_a_run_at_chance_stops_with_a_message(self):
+    # Logits fixed at zero: the loss is exactly ln 6 every epoch.
+    model = keras.Sequential(
+      [keras.Input((3,)), keras.layers.Dense(6, kernel_initializer="zeros", trainable=False)]
+    )
+    model.compile(
+      optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
+    x, y = np.ones((12, 3), "float32"), np.arange(12) % 6
+    stop = callbacks_lib.StopAtChance(6, patience=3)
+    history = model.fit(x, y, epochs=10, verbose=0, callbacks=[stop])
+    self.assertLen(history.history["loss"], 3)
+    with self.assertRaisesRegex(
+      ValueError,
+      r"Training in /tmp/model stopped in epoch 3: the training loss stayed at chance "
+      r"\(ln 6 = 1.792\) for 3 epochs.*mixed_precision=float32",
+    ):
+      callbacks_lib.check_learning(stop, "/tmp/model")
+    # A loss that leaves chance resets the count; a learning run is not stopped.
+    learning = callbacks_lib.StopAtChance(6, patience=3)
+    learning.set_model(model)
+    for epoch, loss in enumerate([1.792, 1.79, 1.5, 1.791, 1.792]):
+      learning.on_epoch_end(epoch, {"loss": loss})
+    self.assertIsNone(learning.stopped_epoch)
+    callbacks_lib.check_learning(learning, "/tmp/model")
+
 
 class ConfigTest(tf.test.TestCase):
   def test_file_under_command_line(self):

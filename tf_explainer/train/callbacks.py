@@ -50,6 +50,46 @@ class EpochKeyedRandomness(keras.callbacks.Callback):
         variable.assign(np.array([seed, epoch * 2**20], dtype=np.asarray(variable).dtype))
 
 
+class StopAtChance(keras.callbacks.Callback):
+  """Stops training once the training loss has sat at chance for `patience` epochs.
+
+  Chance is the cross-entropy of a uniform guess, ln(`num_classes`); a loss
+  within `tolerance` (relative) of it means the network predicts nothing. A
+  VGG-16 without batch norm, trained from scratch in mixed_bfloat16 on 48
+  classes, stayed there for a whole 30-epoch run (BENCHMARKS.md). After
+  `fit`, `check_learning` turns the stop into a one-line error.
+  """
+
+  def __init__(self, num_classes, patience=8, tolerance=0.005):
+    super().__init__()
+    self.chance = math.log(num_classes)
+    self.patience = patience
+    self.tolerance = tolerance
+    self.epochs_at_chance = 0
+    self.stopped_epoch = None
+
+  def on_epoch_end(self, epoch, logs=None):
+    loss = (logs or {}).get("loss")
+    if loss is None:
+      return
+    at_chance = abs(float(loss) - self.chance) <= self.tolerance * self.chance
+    self.epochs_at_chance = self.epochs_at_chance + 1 if at_chance else 0
+    if self.epochs_at_chance >= self.patience:
+      self.model.stop_training = True
+      self.stopped_epoch = epoch + 1
+
+
+def check_learning(stop_at_chance, model_dir):
+  """Raises a one-line error when `stop_at_chance` (a `StopAtChance`) stopped the run."""
+  if stop_at_chance.stopped_epoch is not None:
+    raise ValueError(
+      f"Training in {model_dir} stopped in epoch {stop_at_chance.stopped_epoch}: the training "
+      f"loss stayed at chance (ln {round(math.exp(stop_at_chance.chance))} = "
+      f"{stop_at_chance.chance:.3f}) for {stop_at_chance.patience} epochs, so the network "
+      "is not learning. Try mixed_precision=float32, a lower learning_rate or another seed."
+    )
+
+
 def check_finite(history, model_dir):
   """Raises a one-line error when training stopped on a NaN or Inf loss."""
   losses = history.history.get("loss", [])

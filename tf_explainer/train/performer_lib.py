@@ -220,6 +220,7 @@ def run(**settings):
   )
   to_xy = lambda b: (b["images"], b["labels"])  # noqa: E731
   reproducibility.write_record(s.model_dir, s.seed, s.deterministic)
+  stop_at_chance = callbacks_lib.StopAtChance(num_classes)
   history = model.fit(
     train_ds.map(to_xy),
     validation_data=test_ds.map(to_xy),
@@ -230,12 +231,14 @@ def run(**settings):
       keras.callbacks.BackupAndRestore(backup, double_checkpoint=True),
       callbacks_lib.EpochKeyedRandomness(),
       keras.callbacks.TerminateOnNaN(),
+      stop_at_chance,
       callbacks_lib.ThroughputAndLearningRate(int(train.sum())),
       *s.extra_callbacks,
       keras.callbacks.TensorBoard(os.path.join(s.model_dir, "logs")),
     ],
   )
   callbacks_lib.check_finite(history, s.model_dir)
+  callbacks_lib.check_learning(stop_at_chance, s.model_dir)
   model_io.save_performer(model, spec, s.model_dir)
   metrics = {k: float(v[-1]) for k, v in history.history.items()}
   if s.verbose:
