@@ -62,6 +62,7 @@ class StopAtChance(keras.callbacks.Callback):
 
   def __init__(self, num_classes, patience=8, tolerance=0.005):
     super().__init__()
+    self.num_classes = num_classes
     self.chance = math.log(num_classes)
     self.patience = patience
     self.tolerance = tolerance
@@ -84,7 +85,7 @@ def check_learning(stop_at_chance, model_dir):
   if stop_at_chance.stopped_epoch is not None:
     raise ValueError(
       f"Training in {model_dir} stopped in epoch {stop_at_chance.stopped_epoch}: the training "
-      f"loss stayed at chance (ln {round(math.exp(stop_at_chance.chance))} = "
+      f"loss stayed at chance (ln {stop_at_chance.num_classes} = "
       f"{stop_at_chance.chance:.3f}) for {stop_at_chance.patience} epochs, so the network "
       "is not learning. Try mixed_precision=float32, a lower learning_rate or another seed."
     )

@@ -2,8 +2,8 @@
 
 Resumable steps, each skipped when its output exists (a finished network only
 under the settings it was trained with, recorded in its `stage.json`):
-1. the corpus (`tf_explainer.data.synthetic`, `corpus="pretrain"`: 24 species, or `species`,
-   that share the demo's parts but none of its categories) in
+1. the corpus (`tf_explainer.data.synthetic`, `corpus="pretrain"`: 24 species,
+   or `species`, that share the demo's parts but none of its categories) in
    `<work_dir>/corpus`;
 2. the performer, trained on the corpus's training images
    (`performer_lib.run`; an interrupted run resumes from its backup) in
