@@ -96,7 +96,14 @@ class TwoStagePretrainingTest(tf.test.TestCase):
   def test_second_stage_starts_from_the_first_and_resumes(self):
     work, out = tempfile.mkdtemp(), tempfile.mkdtemp()
     settings = dict(
-      work_dir=work, weights_dir=out, num_images=48, epochs=1, shape_epochs=1, command="t"
+      work_dir=work,
+      weights_dir=out,
+      num_images=48,
+      epochs=1,
+      shape_epochs=1,
+      width=0.125,
+      fc_units=16,
+      command="t",
     )
     weights, card_path, accuracy = pretrain.run(**settings)
     with open(card_path) as f:
@@ -110,6 +117,9 @@ class TwoStagePretrainingTest(tf.test.TestCase):
       ("scratch", "the previous stage's network"),
     )
     self.assertEqual(card["test_accuracy"], second["test_accuracy"])
+    # Both stages trained the network of the width asked for, and the card says so.
+    self.assertEqual((card["width"], card["fc_units"]), (0.125, 16))
+    self.assertEqual([st["training"]["width"] for st in card["stages"]], [0.125, 0.125])
     self.assertEqual(accuracy, second["test_accuracy"])
     self.assertEqual(
       synthetic.CORPORA["pretrain_shapes"].keys(), synthetic.CORPORA["pretrain"].keys()
@@ -130,8 +140,12 @@ class TwoStagePretrainingTest(tf.test.TestCase):
       ValueError, r"work_dir=.*alexnet-shapes was trained with epochs=1, not 2: use another"
     ):
       pretrain.run(**dict(settings, shape_epochs=2))
+    with self.assertRaisesRegex(
+      ValueError, r"work_dir=.*alexnet was trained with width=0.125, not 0.25: use another"
+    ):
+      pretrain.run(**dict(settings, width=0.25))
     self.assertEqual(zoo.sha256(weights), digest)
-    model, spec = performers.build_performer("alexnet", 6, 131, width=0.25, fc_units=256)
+    model, spec = performers.build_performer("alexnet", 6, 131, width=0.125, fc_units=16)
     zoo.load_synthetic(model, "alexnet", spec.classifier_layer, out)
 
 

@@ -86,6 +86,12 @@ class PretrainSettings(settings_lib.Settings):
     "default per architecture (40).",
     lower_bound=0,
   )
+  width: Optional[float] = setting(
+    None, "Filter multiplier of the network; default per architecture (0.25).", lower_bound=0.01
+  )
+  fc_units: Optional[int] = setting(
+    None, "Width of its fc layers; default per architecture (256).", lower_bound=1
+  )
   learning_rate_schedule: Optional[str] = settings_lib.learning_rate_schedule_setting(
     None, "Learning-rate schedule (train_performer.py's); default per architecture (constant)."
   )
@@ -213,6 +219,10 @@ def run(**settings):
     shape_epochs = s.shape_epochs
   if s.epochs:
     training["epochs"] = s.epochs
+  if s.width:
+    training["width"] = s.width
+  if s.fc_units:
+    training["fc_units"] = s.fc_units
   if s.learning_rate_schedule:
     training["learning_rate_schedule"] = s.learning_rate_schedule
   if s.mixed_precision:
