@@ -55,6 +55,8 @@ ARCH_SETTINGS = {
   "alexnet": dict(_SHARED_SETTINGS, image_size=131),
   "vgg16": dict(_SHARED_SETTINGS, image_size=112),
 }
+# The fields of `PretrainSettings` that override `ARCH_SETTINGS` when set.
+_OVERRIDES = ("epochs", "width", "fc_units", "learning_rate_schedule", "mixed_precision")
 CORPUS_TRAIN_FRACTION = 0.9
 STAGE_FILE = "stage.json"
 CONTINUED_FILE = "continued_from.json"
@@ -217,16 +219,10 @@ def run(**settings):
   shape_epochs = training.pop("shape_epochs")
   if s.shape_epochs is not None:
     shape_epochs = s.shape_epochs
-  if s.epochs:
-    training["epochs"] = s.epochs
-  if s.width:
-    training["width"] = s.width
-  if s.fc_units:
-    training["fc_units"] = s.fc_units
-  if s.learning_rate_schedule:
-    training["learning_rate_schedule"] = s.learning_rate_schedule
-  if s.mixed_precision:
-    training["mixed_precision"] = s.mixed_precision
+  # The settings left unset keep the architecture's.
+  for name in _OVERRIDES:
+    if getattr(s, name) is not None:
+      training[name] = getattr(s, name)
   start = time.time()
   command = s.command
   if s.continue_from:
