@@ -114,24 +114,27 @@ def class_score_gradients(explainer, model, spec, images):
   layers = {"target": spec.target_layer, "top": spec.top_conv_layer, "logits": "logits"}
   probe = performers.image_probe(model, spec, layers)
   classifier = model.get_layer(spec.classifier_layer)
-  images = tf.convert_to_tensor(images, tf.float32)
-  with tf.GradientTape(persistent=True) as tape:
-    out = probe(images, training=False)
-    top = out["top"]
-    classes = tf.argmax(out["logits"], -1)
-    perf_score = tf.reduce_sum(tf.gather(out["logits"], classes, batch_dims=1))
-    fwd = explainer.forward(out["target"], training=False)
-    parts = fwd["masked"][-1]
-    expl_logits = classifier(fwd["fc"][-1])
-    expl_classes = tf.argmax(expl_logits, -1)
-    expl_score = tf.reduce_sum(tf.gather(expl_logits, expl_classes, batch_dims=1))
-  result = {
-    "explainer": (parts.numpy(), tape.gradient(expl_score, parts).numpy()),
-    "performer_top_conv": (top.numpy(), tape.gradient(perf_score, top).numpy()),
-    "classes": expl_classes.numpy(),
-  }
-  del tape
-  return result
+
+  @tf.function  # compiled: eager grouped convolutions (AlexNet) warn about retracing
+  def step(images):
+    with tf.GradientTape(persistent=True) as tape:
+      out = probe(images, training=False)
+      top = out["top"]
+      classes = tf.argmax(out["logits"], -1)
+      perf_score = tf.reduce_sum(tf.gather(out["logits"], classes, batch_dims=1))
+      fwd = explainer.forward(out["target"], training=False)
+      parts = fwd["masked"][-1]
+      expl_logits = classifier(fwd["fc"][-1])
+      expl_classes = tf.argmax(expl_logits, -1)
+      expl_score = tf.reduce_sum(tf.gather(expl_logits, expl_classes, batch_dims=1))
+    return {
+      "explainer": (parts, tape.gradient(expl_score, parts)),
+      "performer_top_conv": (top, tape.gradient(perf_score, top)),
+      "classes": expl_classes,
+    }
+
+  result = step(tf.convert_to_tensor(images, tf.float32))
+  return tf.nest.map_structure(lambda t: t.numpy(), result)
 
 
 def grad_cam_figure(images, grads, image_size, path, count=6):
