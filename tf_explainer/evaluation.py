@@ -99,12 +99,16 @@ def compiled_step(explainer, model, spec):
   return step
 
 
-def collect(explainer, model, spec, dataset, labels, batch_size=32, num_samples=16, progress=False):
+def collect(
+  explainer, model, spec, dataset, labels, batch_size=32, num_samples=16, progress=False, step=None
+):
   """Runs performer and explainer over `dataset`, keeping peaks, scores and logits.
 
-  Each batch goes through one compiled function; `progress` shows a bar.
+  Each batch goes through one compiled function (`step`, from `compiled_step`;
+  made here when not given: a caller that measures repeatedly passes its own, so
+  that it is traced once); `progress` shows a bar.
   """
-  step = compiled_step(explainer, model, spec)
+  step = step or compiled_step(explainer, model, spec)
   mappings = layer_mappings(model, spec)
   peaks = {k: [] for k in mappings}
   scores = {k: [] for k in mappings}

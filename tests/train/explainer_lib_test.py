@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import types
 
 import keras
 import numpy as np
@@ -21,6 +22,7 @@ from tf_explainer.train import callbacks as callbacks_lib
 from tf_explainer import settings as config_lib
 from tf_explainer.models import io as model_io
 from tf_explainer.train import explainer_lib, features, performer_lib
+from tf_explainer.train import monitor as monitor_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -669,6 +671,21 @@ class MonitorTest(tf.test.TestCase):
       "part_maps",
     ):
       self.assertIn(tag, tags)
+
+  def test_measures_through_one_compiled_function(self):
+    # A new tf.function per measurement retraced it every time (and TensorFlow
+    # warned about retracing during training); one is traced once per batch shape.
+    p = tiny_run.paths()
+    explainer, performer, spec, _ = model_io.load_explainer(p["explainer"])
+    data = data_lib.read_part_dataset(p["data"])
+    monitor = monitor_lib.ExplainerMonitor(
+      performer, spec, data.subset(np.arange(12)), tempfile.mkdtemp(), every=1, top_n=4
+    )
+    monitor.set_model(types.SimpleNamespace(explainer=explainer))
+    for epoch in range(4):
+      monitor.on_epoch_end(epoch)
+    self.assertEqual([r["epoch"] for r in monitor.history], [1, 2, 3, 4])
+    self.assertEqual(monitor.step.experimental_get_tracing_count(), 1)  # 12 images: one batch
 
 
 class NoPositivesTest(tf.test.TestCase):

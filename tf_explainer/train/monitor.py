@@ -35,10 +35,13 @@ class ExplainerMonitor(keras.callbacks.Callback):
     self.labels = data_lib.task_labels(dataset.labels, spec.task, spec.target_class)
     self.writer = tf.summary.create_file_writer(log_dir)
     self.history = []
+    self.step = None  # one compiled function for every measurement (no retracing)
 
   def on_epoch_end(self, epoch, logs=None):
     if self.every <= 0 or (epoch + 1) % self.every:
       return
+    if self.step is None:
+      self.step = evaluation.compiled_step(self.model.explainer, self.performer, self.spec)
     collected = evaluation.collect(
       self.model.explainer,
       self.performer,
@@ -46,6 +49,7 @@ class ExplainerMonitor(keras.callbacks.Callback):
       self.dataset,
       self.labels,
       num_samples=self.num_images,
+      step=self.step,
     )
     values, _, _ = evaluation.instabilities(collected, self.spec, self.top_n)
     errors = evaluation.errors(collected)
