@@ -124,6 +124,8 @@ class AutoPrecisionTest(tf.test.TestCase):
       self.assertTrue(reason)
     self.assertTrue(distribute.auto_jit("float32", gpus=[]))
     self.assertFalse(distribute.auto_jit("mixed_bfloat16", gpus=[]))
+    self.assertFalse(distribute.auto_jit("float32", gpus=[], deterministic=True))
+    self.assertFalse(distribute.auto_jit("float32", gpus=["GPU:0"], deterministic=True))
 
   def test_pinned_by_the_environment(self):
     os.environ[distribute.AUTO_PRECISION_ENV] = "float32"

@@ -4,6 +4,7 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 
 import keras
 import numpy as np
@@ -116,10 +117,17 @@ class ReproducibilityTest(tf.test.TestCase):
       self.train_performer(model_dir=model_dir, epochs=4, **cosine)
 
   def test_explainer_same_seed_same_weights(self):
-    first, _ = self.train_explainer()
+    with warnings.catch_warnings(record=True) as caught:
+      warnings.simplefilter("always")
+      first, _ = self.train_explainer()
     second, _ = self.train_explainer()
     self.assert_same_weights(first, second)
     self.assert_different_weights(first, self.train_explainer(seed=1)[0])
+    # Keras compiles nothing with XLA under op determinism; the default no longer
+    # asks it to (it turned XLA off with a warning).
+    self.assertFalse([w for w in caught if "jit_compile" in str(w.message)])
+    with self.assertRaisesRegex(ValueError, r"^jit_compile=True with deterministic=True: "):
+      self.train_explainer(jit_compile=True)
 
   def test_explainer_resumed_equals_uninterrupted(self):
     self.assert_resumed_equals_uninterrupted(self.train_explainer)

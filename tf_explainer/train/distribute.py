@@ -57,12 +57,16 @@ def auto_precision(flags=None, gpus=None):
   return "float32", "this CPU has no bfloat16 units"
 
 
-def auto_jit(policy, gpus=None):
+def auto_jit(policy, gpus=None, deterministic=False):
   """Whether to compile the explainer's step with XLA under `policy`.
 
   On a CPU, XLA speeds float32 up and removes the bfloat16 gain
-  (BENCHMARKS.md): on for float32 only. On GPUs: on.
+  (BENCHMARKS.md): on for float32 only. On GPUs: on. Never with
+  `deterministic`: Keras compiles nothing with XLA under TensorFlow's op
+  determinism (it would turn it off with a warning).
   """
+  if deterministic:
+    return False
   gpus = tf.config.list_physical_devices("GPU") if gpus is None else gpus
   return bool(gpus) or policy == "float32"
 

@@ -165,7 +165,8 @@ class ExplainerSettings(settings_lib.Settings):
   jit_compile: Optional[bool] = setting(
     None,
     "Compile the training step with XLA. Default: on, except for mixed_bfloat16 on a CPU, "
-    "where XLA removes the bfloat16 gain (BENCHMARKS.md).",
+    "where XLA removes the bfloat16 gain (BENCHMARKS.md), and with deterministic, "
+    "under which Keras compiles nothing with XLA.",
   )
   train_split: str = settings_lib.train_split_setting()
   seed: int = setting(0, "Random seed.")
@@ -238,7 +239,12 @@ def run(**settings):
   # The policy auto picks on this machine; a resumed run must find the same.
   s.mixed_precision = distribute.set_precision(s.mixed_precision, verbose=s.verbose)
   if s.jit_compile is None:
-    s.jit_compile = distribute.auto_jit(s.mixed_precision)
+    s.jit_compile = distribute.auto_jit(s.mixed_precision, deterministic=s.deterministic)
+  elif s.jit_compile and s.deterministic:
+    raise ValueError(
+      "jit_compile=True with deterministic=True: Keras compiles nothing with XLA under "
+      "TensorFlow's op determinism; leave jit_compile unset or turn deterministic off."
+    )
   reproducibility.configure(s.seed, s.deterministic)
   model, spec = model_io.load_performer(s.performer_dir)
   dataset = data_lib.read_checked(s.dataset_dir, s.on_error, s.verbose)
