@@ -391,6 +391,7 @@ def run(**settings):
 def _fit(trainer, pairs, epochs, steps_per_epoch, batch_size, verbose, model_dir, extra_callbacks):
   return trainer.fit(
     pairs,
+    shuffle=False,  # the pipeline shuffles (one seed per epoch); Keras warns otherwise
     epochs=epochs,
     verbose=verbose,
     steps_per_epoch=steps_per_epoch,

@@ -224,6 +224,7 @@ def run(**settings):
   history = model.fit(
     train_ds.map(to_xy),
     validation_data=test_ds.map(to_xy),
+    shuffle=False,  # the pipeline shuffles (one seed per epoch); Keras warns otherwise
     epochs=s.epochs,
     verbose=s.verbose,
     steps_per_epoch=steps_per_epoch,
