@@ -57,24 +57,15 @@ def probe_model(model, spec):
 
 def maps_of(explainer, model, spec, dataset, batch_size=32):
   """Images, explainer part maps and top-conv maps of every image of a (small) dataset."""
-  probe = probe_model(model, spec)
-
-  # Compiled, as in `compiled_step`: run eagerly, AlexNet's grouped convolutions
-  # trace a fresh function on every call and TensorFlow warns about retracing.
-  @tf.function(reduce_retracing=True)
-  def step(images):
-    maps = probe(images, training=False)
-    return (
-      explainer(maps["target"], training=False)["part_maps"],
-      tf.cast(maps["top_conv"], tf.float32),
-    )
-
+  # Compiled: run eagerly, AlexNet's grouped convolutions trace a fresh function
+  # on every call and TensorFlow warns about retracing.
+  step = compiled_step(explainer, model, spec)
   out = {"images": [], "explainer": [], "performer_top_conv": []}
   for batch in data_lib.make_dataset(dataset, spec.image_size, batch_size=batch_size, cache=False):
-    parts, top = step(batch["images"])
+    maps = step(batch["images"])
     out["images"].append(batch["images"].numpy())
-    out["explainer"].append(parts.numpy())
-    out["performer_top_conv"].append(top.numpy())
+    out["explainer"].append(maps["explainer"].numpy())
+    out["performer_top_conv"].append(maps["performer_top_conv"].numpy())
   return {k: np.concatenate(v) for k, v in out.items()}
 
 
