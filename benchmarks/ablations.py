@@ -149,9 +149,7 @@ _PERFORMER_EPOCHS = flags.DEFINE_list(
 )
 _EXPLAINER_EPOCHS = flags.DEFINE_integer("explainer_epochs", 40, "Explainer epochs.")
 # Fine-tuned performers' runs go to <work_dir>/<arch>-synthetic.
-_PERFORMER_WEIGHTS, _PERFORMER_LEARNING_RATE, _PERFORMER_SCHEDULE, _PERFORMER_ZOOM = (
-  common.define_performer_flags()
-)
+_PERFORMER_WEIGHTS, _, _PERFORMER_SCHEDULE, _PERFORMER_ZOOM = common.define_performer_flags()
 _REEVALUATE = flags.DEFINE_boolean(
   "reevaluate",
   False,
@@ -188,9 +186,7 @@ def performer(work, data, arch):
       verbose=0,
       train_split=TRAIN_SPLIT,
       deterministic=_DETERMINISTIC.value,
-      learning_rate=_PERFORMER_LEARNING_RATE.value,
-      learning_rate_schedule=_PERFORMER_SCHEDULE.value,
-      zoom=_PERFORMER_ZOOM.value,
+      **common.performer_recipe(),
       **common.performer_start(_PERFORMER_WEIGHTS),
     )
   return folder
@@ -258,6 +254,11 @@ def summarize(variant, arch, seeds, runs):
     "performer_weights": _PERFORMER_WEIGHTS.value,
     "performer_learning_rate_schedule": _PERFORMER_SCHEDULE.value,
     "performer_zoom": _PERFORMER_ZOOM.value,
+    **{  # recorded where they differ from the default, as older records lack them
+      name: flags.FLAGS[name].value
+      for name in common.RECIPE_FLAGS[3:]
+      if flags.FLAGS[name].value != flags.FLAGS[name].default
+    },
     "performer_weights_sha256": common.performer_weights_sha256(arch, _PERFORMER_WEIGHTS),
     "arguments": {k: (str(v) if v == float("inf") else v) for k, v in VARIANTS[variant].items()},
     "corpus": _CORPUS.value,
@@ -295,15 +296,19 @@ def summarize(variant, arch, seeds, runs):
 
 def merged(path, records):
   """The records already in `path`, with those of this run replacing the same experiment."""
-  key = lambda r: (  # noqa: E731
-    r["variant"],
-    r["arch"],
-    r.get("performer_weights", "scratch"),
-    r.get("corpus", "demo"),
-    r.get("performer_learning_rate_schedule", "constant"),
-    r.get("performer_zoom", 0.0),
-    r.get("performer_weights_sha256"),
-  )
+
+  def key(r):
+    return (
+      r["variant"],
+      r["arch"],
+      r.get("performer_weights", "scratch"),
+      r.get("corpus", "demo"),
+      r.get("performer_learning_rate_schedule", "constant"),
+      r.get("performer_zoom", 0.0),
+      *(r.get(name, flags.FLAGS[name].default) for name in common.RECIPE_FLAGS[3:]),
+      r.get("performer_weights_sha256"),
+    )
+
   old = []
   if os.path.exists(path):
     with open(path) as f:

@@ -20,8 +20,8 @@ def define_deterministic_flag(default):
 
 
 def define_performer_flags():
-  """`--performer_weights=scratch|synthetic`, `--performer_learning_rate`,
-  `--performer_learning_rate_schedule` and `--performer_zoom` of a benchmark."""
+  """`--performer_weights=scratch|synthetic`, `--performer_synthetic_dir` and the recipe
+  flags of a benchmark's performers (`RECIPE_FLAGS`; read them with `performer_recipe`)."""
   weights = flags.DEFINE_enum(
     "performer_weights",
     "scratch",
@@ -50,6 +50,22 @@ def define_performer_flags():
     "With --performer_weights=synthetic: the folder of the pretrained weights and their model "
     "card (a pretraining's --weights_dir), to measure them before shipping; default the "
     "package's shipped weights.",
+  )
+  flags.DEFINE_integer(
+    "performer_warmup_epochs",
+    0,
+    "Linear warmup epochs of the performers' rate (train_performer.py's --warmup_epochs).",
+  )
+  flags.DEFINE_float(
+    "performer_label_smoothing",
+    0.0,
+    "Label smoothing of the performers' loss (train_performer.py's --label_smoothing).",
+  )
+  flags.DEFINE_string(
+    "performer_freeze_through",
+    None,
+    "Layer up to which the performers' weights stay as they start "
+    "(train_performer.py's --freeze_through).",
   )
   flags.register_multi_flags_validator(
     ["performer_weights", "performer_synthetic_dir"],
@@ -114,6 +130,23 @@ def performer_start(flag):
   if flag.value == "scratch":
     return {"weights": None}
   return {"weights": flag.value, "synthetic_dir": flags.FLAGS.performer_synthetic_dir}
+
+
+# The flags of define_performer_flags that set how a performer trains, each named
+# performer_<its train_performer.py flag>.
+RECIPE_FLAGS = (
+  "performer_learning_rate",
+  "performer_learning_rate_schedule",
+  "performer_zoom",
+  "performer_warmup_epochs",
+  "performer_label_smoothing",
+  "performer_freeze_through",
+)
+
+
+def performer_recipe():
+  """The `performer_lib.run` arguments of the recipe flags (`RECIPE_FLAGS`)."""
+  return {name.removeprefix("performer_"): flags.FLAGS[name].value for name in RECIPE_FLAGS}
 
 
 def performer_weights_sha256(arch, flag):

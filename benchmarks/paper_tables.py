@@ -31,9 +31,7 @@ _PROTOCOLS = flags.DEFINE_list("protocols", ["single", "multi"], "Experiments to
 _NUM_IMAGES = flags.DEFINE_integer("num_images", 1200, "Synthetic images.")
 _PERFORMER_EPOCHS = flags.DEFINE_integer("performer_epochs", 25, "Performer epochs.")
 _EXPLAINER_EPOCHS = flags.DEFINE_integer("explainer_epochs", 40, "Explainer epochs.")
-_PERFORMER_WEIGHTS, _PERFORMER_LEARNING_RATE, _PERFORMER_SCHEDULE, _PERFORMER_ZOOM = (
-  common.define_performer_flags()
-)
+_PERFORMER_WEIGHTS = common.define_performer_flags()[0]
 _WIDTH = flags.DEFINE_float("width", 0.25, "Performer width multiplier.")
 _FC_UNITS = flags.DEFINE_integer("fc_units", 256, "Performer fc width.")
 _CLS = flags.DEFINE_boolean("explainer_cls", True, "Also train the Explainer+cls baseline.")
@@ -113,9 +111,7 @@ def run_one(work, data, unlabeled, arch, task, category):
         epochs=_PERFORMER_EPOCHS.value,
         width=_WIDTH.value,
         fc_units=_FC_UNITS.value,
-        learning_rate=_PERFORMER_LEARNING_RATE.value,
-        learning_rate_schedule=_PERFORMER_SCHEDULE.value,
-        zoom=_PERFORMER_ZOOM.value,
+        **common.performer_recipe(),
         **common.performer_start(_PERFORMER_WEIGHTS),
         seed=seed if vary else 0,
         verbose=0,
@@ -413,9 +409,7 @@ def main(_):
           "split",
           "deterministic",
           "performer_weights",
-          "performer_learning_rate",
-          "performer_learning_rate_schedule",
-          "performer_zoom",
+          *common.RECIPE_FLAGS,
           "performer_synthetic_dir",
         )
       )

@@ -47,6 +47,41 @@ class PerformerFlagsTest(tf.test.TestCase):
     self.assertEqual(result.returncode, 0, result.stderr[-2000:])
     self.assertEqual(json.loads(result.stdout.strip().splitlines()[-1]), [{"weights": None}, None])
 
+  def test_recipe_flags_are_the_performer_settings_of_their_names(self):
+    code = """
+import dataclasses, json, sys
+from absl import flags
+from benchmarks import common
+from tf_explainer.train import performer_lib
+
+common.define_performer_flags()
+flags.FLAGS(["harness"] + sys.argv[1:])
+recipe = common.performer_recipe()
+names = {f.name for f in dataclasses.fields(performer_lib.PerformerSettings)}
+print(json.dumps([recipe, sorted(set(recipe) - names)]))
+"""
+    result = _run(
+      "--performer_warmup_epochs=3",
+      "--performer_label_smoothing=0.1",
+      "--performer_freeze_through=conv2",
+      "--performer_learning_rate_schedule=cosine",
+      code=code,
+    )
+    self.assertEqual(result.returncode, 0, result.stderr[-2000:])
+    recipe, unknown = json.loads(result.stdout.strip().splitlines()[-1])
+    self.assertEqual(unknown, [])
+    self.assertEqual(
+      recipe,
+      {
+        "learning_rate": 1e-3,
+        "learning_rate_schedule": "cosine",
+        "zoom": 0.0,
+        "warmup_epochs": 3,
+        "label_smoothing": 0.1,
+        "freeze_through": "conv2",
+      },
+    )
+
   def test_a_folder_without_synthetic_weights_is_a_flag_error(self):
     result = subprocess.run(
       [sys.executable, "-m", "benchmarks.paper_tables", "--performer_synthetic_dir=/nowhere"],

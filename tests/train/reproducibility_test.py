@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from tests import tiny_run
 from tf_explainer import reproducibility
+from tf_explainer.models import io as model_io
 from tf_explainer.train import explainer_lib, performer_lib
 
 PERFORMER = dict(tiny_run.PERFORMER, epochs=3, deterministic=True)
@@ -119,6 +120,45 @@ class ReproducibilityTest(tf.test.TestCase):
     # The schedule's length is part of the run: a resume may not change the epochs.
     with self.assertRaisesRegex(ValueError, r"\(epochs: 3 then, 4 now\)"):
       self.train_performer(model_dir=model_dir, epochs=4, **cosine)
+
+  def test_performer_warmup_rises_then_follows_its_schedule_and_resumes_exactly(self):
+    lr = PERFORMER.get("learning_rate", 1e-3)
+    # Two of three epochs of warmup: after epoch 1 half the rate, after epoch 2 all of it;
+    # then the schedule runs over the one epoch left.
+    for schedule, expected in (("constant", [0.5, 1.0, 1.0]), ("cosine", [0.5, 1.0, 0.0])):
+      rates = _Rates()
+      self.train_performer(callbacks=[rates], warmup_epochs=2, learning_rate_schedule=schedule)
+      self.assertAllClose(rates.values, [lr * e for e in expected], atol=1e-9)
+    self.assert_resumed_equals_uninterrupted(
+      lambda **k: self.train_performer(warmup_epochs=2, learning_rate_schedule="cosine", **k)
+    )
+    with self.assertRaisesRegex(ValueError, r"^warmup_epochs=3 leaves no epoch .*epochs=3"):
+      self.train_performer(warmup_epochs=3)
+
+  def test_performer_freeze_through_keeps_those_layers(self):
+    class _Start(keras.callbacks.Callback):
+      def on_train_begin(self, logs=None):
+        self.weights = {n: _weights(self.model.get_layer(n)) for n in ("conv2", "conv3")}
+
+    start = _Start()
+    _, model_dir = self.train_performer(callbacks=[start], freeze_through="conv2")
+    saved, _ = model_io.load_performer(model_dir)
+    self.assert_same_weights(start.weights["conv2"], _weights(saved.get_layer("conv2")))
+    self.assert_different_weights(start.weights["conv3"], _weights(saved.get_layer("conv3")))
+    self.assertEqual(
+      [layer.name for layer in saved.layers if layer.weights and not layer.trainable],
+      ["conv1", "conv2"],
+    )
+    with self.assertRaisesRegex(ValueError, r"^freeze_through=conv9 is not a layer .*'conv5'"):
+      self.train_performer(freeze_through="conv9")
+
+  def test_performer_label_smoothing_trains_repeatably(self):
+    plain, _ = self.train_performer()
+    smoothed, _ = self.train_performer(label_smoothing=0.1)
+    self.assert_different_weights(plain, smoothed)
+    self.assert_same_weights(smoothed, self.train_performer(label_smoothing=0.1)[0])
+    with self.assertRaisesRegex(ValueError, r"^label_smoothing=1.0: expected a value in \[0, 1\)"):
+      self.train_performer(label_smoothing=1.0)
 
   def test_explainer_same_seed_same_weights(self):
     with warnings.catch_warnings(record=True) as caught:

@@ -6,6 +6,7 @@ from typing import Optional, Union
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from tf_explainer import data as data_lib
 from tf_explainer import io_utils, performers
@@ -49,6 +50,23 @@ class PerformerSettings(settings_lib.Settings):
   )
   learning_rate: float = setting(1e-3, "Adam learning rate.", lower_bound=0)
   learning_rate_schedule: str = settings_lib.learning_rate_schedule_setting()
+  warmup_epochs: int = setting(
+    0,
+    "Epochs of a linear warmup from 0 to learning_rate before the schedule (which then runs "
+    "over the remaining epochs); 0 for none.",
+    lower_bound=0,
+  )
+  label_smoothing: float = setting(
+    0.0,
+    "Label smoothing of the cross-entropy (keras.losses.CategoricalCrossentropy): the target "
+    "puts this much of its mass evenly on every class; 0 for none, below 1.",
+    lower_bound=0,
+  )
+  freeze_through: Optional[str] = setting(
+    None,
+    "Keep the weights of every layer up to and including this one as they start (e.g. conv2 "
+    "with weights=synthetic); they stay frozen in the saved performer. Default: train all.",
+  )
   mixed_precision: str = setting(
     "auto",
     "Keras dtype policy. auto: mixed_bfloat16 on CPUs with AMX or AVX512_BF16 and on GPUs "
@@ -137,6 +155,13 @@ def run(**settings):
       f"dataset_dir={s.dataset_dir} needs both training and test images (train_test_split.txt)."
     )
   data_lib.check_zoom(s.zoom)
+  if s.warmup_epochs >= s.epochs:
+    raise ValueError(
+      f"warmup_epochs={s.warmup_epochs} leaves no epoch of training after it: "
+      f"expected fewer than epochs={s.epochs}."
+    )
+  if s.label_smoothing >= 1:
+    raise ValueError(f"label_smoothing={s.label_smoothing}: expected a value in [0, 1).")
   num_classes = 2 if s.task == "single" else len(class_names)
   if s.weights not in (None, "synthetic") and s.arch not in ("alexnet", "vgg16"):
     raise ValueError(
@@ -176,9 +201,14 @@ def run(**settings):
       from tf_explainer.performers import converters
 
       converters.load_bvlc_alexnet_npy(model, s.weights)
+    freeze_through(model, s.freeze_through)
     model.compile(
       optimizer=keras.optimizers.Adam(learning_rate(s, steps_per_epoch)),
-      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+      loss=(
+        keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=s.label_smoothing)
+        if s.label_smoothing
+        else keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+      ),
       metrics=["accuracy"],
     )
   spec.task = s.task
@@ -218,7 +248,10 @@ def run(**settings):
   test_ds = data_lib.make_dataset(
     dataset.subset(held_out), s.image_size, labels=labels[held_out], batch_size=s.batch_size
   )
-  to_xy = lambda b: (b["images"], b["labels"])  # noqa: E731
+  if s.label_smoothing:  # the smoothed loss takes one-hot targets
+    to_xy = lambda b: (b["images"], tf.one_hot(b["labels"], num_classes))  # noqa: E731
+  else:
+    to_xy = lambda b: (b["images"], b["labels"])  # noqa: E731
   reproducibility.write_record(s.model_dir, s.seed, s.deterministic)
   stop_at_chance = callbacks_lib.StopAtChance(num_classes)
   history = model.fit(
@@ -251,12 +284,34 @@ def run(**settings):
 
 
 def learning_rate(s, steps_per_epoch):
-  """The optimizer's learning rate under `s.learning_rate_schedule`: a float or a schedule."""
-  if s.learning_rate_schedule == "constant":
+  """The optimizer's learning rate under `s.learning_rate_schedule` after `s.warmup_epochs`
+  of linear warmup: a float or a schedule."""
+  constant = s.learning_rate_schedule == "constant"
+  if constant and not s.warmup_epochs:
     return s.learning_rate
+  warmup_steps = s.warmup_epochs * steps_per_epoch
   return keras.optimizers.schedules.CosineDecay(
-    s.learning_rate, decay_steps=s.epochs * steps_per_epoch
+    0.0 if warmup_steps else s.learning_rate,
+    decay_steps=(s.epochs - s.warmup_epochs) * steps_per_epoch,
+    alpha=1.0 if constant else 0.0,  # alpha 1: the rate stays at its peak
+    warmup_target=s.learning_rate if warmup_steps else None,
+    warmup_steps=warmup_steps,
   )
+
+
+def freeze_through(model, name):
+  """Sets every layer of `model` up to and including the layer `name` untrainable;
+  returns the layers it froze (none for `name=None`)."""
+  if name is None:
+    return []
+  names = [layer.name for layer in model.layers]
+  if name not in names:
+    weighted = [layer.name for layer in model.layers if layer.weights]
+    raise ValueError(f"freeze_through={name} is not a layer of the performer: one of {weighted}.")
+  frozen = [layer for layer in model.layers[: names.index(name) + 1] if layer.trainable]
+  for layer in frozen:
+    layer.trainable = False
+  return frozen
 
 
 def _class_id(dataset, index):
