@@ -109,17 +109,16 @@ def class_score_gradients(explainer, model, spec, images):
     is the performer's classifier on the last reconstructed fc layer) and
     `performer_top_conv`, each `(maps, gradients)`, and the predicted classes.
   """
-  from tf_explainer import performers
+  from tf_explainer import evaluation
 
-  layers = {"target": spec.target_layer, "top": spec.top_conv_layer, "logits": "logits"}
-  probe = performers.image_probe(model, spec, layers)
+  probe = evaluation.probe_model(model, spec)
   classifier = model.get_layer(spec.classifier_layer)
 
   @tf.function  # compiled: eager grouped convolutions (AlexNet) warn about retracing
   def step(images):
     with tf.GradientTape(persistent=True) as tape:
       out = probe(images, training=False)
-      top = out["top"]
+      top = out["top_conv"]
       classes = tf.argmax(out["logits"], -1)
       perf_score = tf.reduce_sum(tf.gather(out["logits"], classes, batch_dims=1))
       fwd = explainer.forward(out["target"], training=False)
