@@ -31,6 +31,29 @@ class DemoSettingsTest(tf.test.TestCase):
       demo.run(work_dir=work, performer_zoom=1.0, verbose=0)
     self.assertFalse(os.path.exists(work))
 
+  def test_defaults_follow_the_performer_start(self):
+    from tf_explainer import demo
+
+    def of(**settings):
+      s = demo.resolved(demo.DemoSettings(**settings))
+      return (
+        s.performer_weights,
+        s.performer_epochs,
+        s.performer_learning_rate_schedule,
+        s.performer_freeze_through,
+      )
+
+    self.assertEqual(of(), ("synthetic", 25, "cosine", None))
+    self.assertEqual(of(arch="vgg16"), ("scratch", 35, "constant", None))
+    # Fine-tuning VGG-16 keeps its first two blocks, as chosen on the validation split.
+    self.assertEqual(
+      of(arch="vgg16", performer_weights="synthetic"), ("synthetic", 25, "cosine", "block2_conv2")
+    )
+    self.assertEqual(
+      of(arch="vgg16", performer_weights="synthetic", performer_freeze_through="none")[3], None
+    )
+    self.assertEqual(of(performer_freeze_through="conv1")[3], "conv1")
+
 
 @pytest.mark.large
 class DemoTest(tf.test.TestCase):
