@@ -158,6 +158,9 @@ _REEVALUATE = flags.DEFINE_boolean(
 _DETERMINISTIC = common.define_deterministic_flag(True)
 
 SPLIT = "validation"
+# The recipe flags added after records of this study were first made: recorded and keyed
+# only where set, so that older records keep their keys.
+LATER_RECIPE_FLAGS = common.RECIPE_FLAGS[3:]
 TRAIN_SPLIT = "train_without_validation"
 
 
@@ -254,9 +257,9 @@ def summarize(variant, arch, seeds, runs):
     "performer_weights": _PERFORMER_WEIGHTS.value,
     "performer_learning_rate_schedule": _PERFORMER_SCHEDULE.value,
     "performer_zoom": _PERFORMER_ZOOM.value,
-    **{  # recorded where they differ from the default, as older records lack them
+    **{
       name: flags.FLAGS[name].value
-      for name in common.RECIPE_FLAGS[3:]
+      for name in LATER_RECIPE_FLAGS
       if flags.FLAGS[name].value != flags.FLAGS[name].default
     },
     "performer_weights_sha256": common.performer_weights_sha256(arch, _PERFORMER_WEIGHTS),
@@ -305,7 +308,7 @@ def merged(path, records):
       r.get("corpus", "demo"),
       r.get("performer_learning_rate_schedule", "constant"),
       r.get("performer_zoom", 0.0),
-      *(r.get(name, flags.FLAGS[name].default) for name in common.RECIPE_FLAGS[3:]),
+      *(r.get(name, flags.FLAGS[name].default) for name in LATER_RECIPE_FLAGS),
       r.get("performer_weights_sha256"),
     )
 

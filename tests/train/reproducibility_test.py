@@ -149,6 +149,9 @@ class ReproducibilityTest(tf.test.TestCase):
       [layer.name for layer in saved.layers if layer.weights and not layer.trainable],
       ["conv1", "conv2"],
     )
+    # What it prints and returns: the frozen layers that hold weights.
+    self.assertEqual(performer_lib.freeze_through(saved, "pool2"), ["conv1", "conv2"])
+    self.assertEqual(performer_lib.freeze_through(saved, None), [])
     with self.assertRaisesRegex(ValueError, r"^freeze_through=conv9 is not a layer .*'conv5'"):
       self.train_performer(freeze_through="conv9")
 

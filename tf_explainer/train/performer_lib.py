@@ -201,7 +201,9 @@ def run(**settings):
       from tf_explainer.performers import converters
 
       converters.load_bvlc_alexnet_npy(model, s.weights)
-    freeze_through(model, s.freeze_through)
+    frozen = freeze_through(model, s.freeze_through)
+    if frozen and s.verbose:
+      print(f"Frozen, kept as they start: {', '.join(frozen)}.", flush=True)
     model.compile(
       optimizer=keras.optimizers.Adam(learning_rate(s, steps_per_epoch)),
       loss=(
@@ -301,17 +303,17 @@ def learning_rate(s, steps_per_epoch):
 
 def freeze_through(model, name):
   """Sets every layer of `model` up to and including the layer `name` untrainable;
-  returns the layers it froze (none for `name=None`)."""
+  returns the names of those with weights (none for `name=None`)."""
   if name is None:
     return []
   names = [layer.name for layer in model.layers]
   if name not in names:
     weighted = [layer.name for layer in model.layers if layer.weights]
     raise ValueError(f"freeze_through={name} is not a layer of the performer: one of {weighted}.")
-  frozen = [layer for layer in model.layers[: names.index(name) + 1] if layer.trainable]
-  for layer in frozen:
+  layers = model.layers[: names.index(name) + 1]
+  for layer in layers:
     layer.trainable = False
-  return frozen
+  return [layer.name for layer in layers if layer.weights]
 
 
 def _class_id(dataset, index):
