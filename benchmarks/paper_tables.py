@@ -67,6 +67,28 @@ _SPLIT = flags.DEFINE_enum(
   "test: train on the whole training split, measure on test (the "
   "final tables only).",
 )
+_VALIDATION_IMAGES = flags.DEFINE_integer(
+  "validation_images",
+  0,
+  "With --split=validation: 0 carves the validation split from the training images (the "
+  "performers and explainers train on the rest); N > 0 draws N new images from another "
+  "generator seed (--validation_seed) as the validation set instead, and they train on the "
+  "whole training split, as for test.",
+  lower_bound=0,
+)
+_VALIDATION_SEED = flags.DEFINE_integer(
+  "validation_seed", 100, "Generator seed of the --validation_images (the data's is 0)."
+)
+flags.register_multi_flags_validator(
+  ["validation_images", "split"],
+  lambda v: not v["validation_images"] or v["split"] == "validation",
+  "--validation_images applies only to --split=validation.",
+)
+flags.register_validator(
+  "validation_seed",
+  lambda seed: seed not in (0, 1),
+  "--validation_seed may not be 0 (the data's seed) or 1 (the unlabeled images').",
+)
 _DETERMINISTIC = common.define_deterministic_flag(True)
 _TABLES_ONLY = flags.DEFINE_boolean(
   "tables_only",
@@ -78,7 +100,12 @@ IMAGE_SIZE = {"alexnet": 131, "vgg_m": 131, "vgg_s": 131, "vgg16": 112}
 NAMES = {"alexnet": "AlexNet", "vgg_m": "VGG-M", "vgg_s": "VGG-S", "vgg16": "VGG-16"}
 
 
-def run_one(work, data, unlabeled, arch, task, category):
+def run_one(work, data, unlabeled, arch, task, category, measured=None):
+  """One experiment in `<work>/<arch>-<task>[-<category>]`, resumed where it stopped.
+
+  `measured`: the dataset the explainers are measured on where it is not `data` (drawn
+  validation images, all held out); they then train on all of `data`'s training images.
+  """
   from tf_explainer import evaluate_lib
   from tf_explainer.train import explainer_lib, performer_lib
 
@@ -91,7 +118,9 @@ def run_one(work, data, unlabeled, arch, task, category):
   if _TABLES_ONLY.value:
     return None
   start = time.time()
-  train_split = "train_without_validation" if _SPLIT.value == "validation" else "train"
+  carved = _SPLIT.value == "validation" and measured is None
+  train_split = "train_without_validation" if carved else "train"
+  measured_split = "test" if measured else _SPLIT.value
   seeds = [int(s) for s in _SEEDS.value]
   vary = _VARY_PERFORMER.value
   performers = {
@@ -128,6 +157,7 @@ def run_one(work, data, unlabeled, arch, task, category):
     "seeds": seeds,
     "vary_performer": vary,
     "split": _SPLIT.value,
+    "validation_images": _VALIDATION_IMAGES.value if measured else 0,
     "performer_weights": _PERFORMER_WEIGHTS.value,
     "performer_weights_sha256": common.performer_weights_sha256(arch, _PERFORMER_WEIGHTS),
     "runs": {},
@@ -157,9 +187,9 @@ def run_one(work, data, unlabeled, arch, task, category):
       runs.append(
         evaluate_lib.run(
           explainer_dir=os.path.join(sub, "explainer"),
-          dataset_dir=data,
+          dataset_dir=measured or data,
           output_dir=os.path.join(sub, "evaluation"),
-          split=_SPLIT.value,
+          split=measured_split,
           verbose=0,
           make_figures=seed == seeds[0],
           seed=seed,
@@ -189,9 +219,9 @@ def run_one(work, data, unlabeled, arch, task, category):
         )
       cls = evaluate_lib.run(
         explainer_dir=os.path.join(folder, sub),
-        dataset_dir=data,
+        dataset_dir=measured or data,
         output_dir=evaluation,
-        split=_SPLIT.value,
+        split=measured_split,
         verbose=0,
         make_figures=False,
         seed=seed,
@@ -382,13 +412,20 @@ def main(_):
     unlabeled = os.path.join(work, "unlabeled")
     if not os.path.exists(os.path.join(unlabeled, "images.txt")):
       synthetic.generate(unlabeled, _UNLABELED.value, seed=1, train_fraction=1.0)
+  measured = None
+  if _VALIDATION_IMAGES.value and _SPLIT.value == "validation":
+    measured = os.path.join(work, f"validation-seed{_VALIDATION_SEED.value}")
+    if not os.path.exists(os.path.join(measured, "images.txt")):
+      synthetic.generate(
+        measured, _VALIDATION_IMAGES.value, seed=_VALIDATION_SEED.value, train_fraction=0.0
+      )
   results = []
   for arch in _ARCHS.value:
     if "multi" in _PROTOCOLS.value:
-      results.append(run_one(work, data, unlabeled, arch, "multi", None))
+      results.append(run_one(work, data, unlabeled, arch, "multi", None, measured))
     if "single" in _PROTOCOLS.value:
       for category in _CATEGORIES.value:
-        results.append(run_one(work, data, unlabeled, arch, "single", category))
+        results.append(run_one(work, data, unlabeled, arch, "single", category, measured))
   report = {
     "settings": {
       k: v.value
@@ -407,6 +444,8 @@ def main(_):
           "seeds",
           "vary_performer",
           "split",
+          "validation_images",
+          "validation_seed",
           "deterministic",
           "performer_weights",
           *common.RECIPE_FLAGS,

@@ -1,8 +1,17 @@
 """The paper harness's tables: means over seeds with their standard deviation."""
 
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import pytest
 import tensorflow as tf
 
 from benchmarks import paper_tables
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _metrics(explainer_li, error, p, performer_error=0.3, top_conv=0.2):
@@ -69,3 +78,56 @@ class TablesTest(tf.test.TestCase):
 
 if __name__ == "__main__":
   tf.test.main()
+
+
+@pytest.mark.large
+class DrawnValidationTest(tf.test.TestCase):
+  def harness(self, work, *args):
+    return subprocess.run(
+      [
+        sys.executable,
+        "-m",
+        "benchmarks.paper_tables",
+        f"--work_dir={work}",
+        "--archs=alexnet",
+        "--protocols=multi",
+        "--num_images=60",
+        "--performer_epochs=1",
+        "--explainer_epochs=1",
+        "--width=0.125",
+        "--fc_units=16",
+        "--unlabeled_images=0",
+        "--explainer_cls=false",
+        "--performance=false",
+        *args,
+      ],
+      cwd=REPO,
+      capture_output=True,
+      text=True,
+      timeout=900,
+      env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+    )
+
+  def test_drawn_validation_images_are_measured_and_training_keeps_every_image(self):
+    work = tempfile.mkdtemp()
+    result = self.harness(work, "--split=validation", "--validation_images=20")
+    self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+    with open(os.path.join(work, "alexnet-multi", "result.json")) as f:
+      record = json.load(f)
+    self.assertEqual((record["split"], record["validation_images"]), ("validation", 20))
+    metrics = record["runs"]["explainer"][0]
+    self.assertEqual(metrics["num_images"], 20)  # all drawn images, none of the data's
+    with open(os.path.join(work, "alexnet-multi", "performer", "performer.json")) as f:
+      self.assertEqual(json.load(f)["train_split"], "train")  # as for test
+    with open(os.path.join(work, "results.json")) as f:
+      settings = json.load(f)["settings"]
+    self.assertEqual((settings["validation_images"], settings["validation_seed"]), (20, 100))
+    # Flag errors: drawn images only for validation, and never from the data's own seed.
+    refused = self.harness(work, "--validation_images=20")
+    self.assertNotEqual(refused.returncode, 0)
+    self.assertIn("--validation_images applies only to --split=validation", refused.stderr)
+    refused = self.harness(
+      work, "--split=validation", "--validation_images=20", "--validation_seed=0"
+    )
+    self.assertNotEqual(refused.returncode, 0)
+    self.assertIn("--validation_seed may not be 0", refused.stderr)
