@@ -3,15 +3,13 @@
 import json
 import math
 import os
-import subprocess
-import sys
 import tempfile
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests import programs
 
 
 class DemoSettingsTest(tf.test.TestCase):
@@ -59,26 +57,18 @@ class DemoSettingsTest(tf.test.TestCase):
 class DemoTest(tf.test.TestCase):
   def test_tiny_demo_from_the_command_line(self):
     work = os.path.join(tempfile.mkdtemp(), "demo")
-    result = subprocess.run(
-      [
-        sys.executable,
-        "-m",
-        "tf_explainer.demo",
-        f"--work_dir={work}",
-        "--num_images=48",
-        "--image_size=115",
-        "--width=0.125",
-        "--fc_units=16",
-        "--performer_weights=scratch",
-        "--performer_epochs=1",
-        "--explainer_epochs=2",
-        "--unlabeled_images=16",
-      ],
-      capture_output=True,
-      text=True,
-      cwd=REPO,
-      timeout=900,
-      env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+    result = programs.run(
+      "-m",
+      "tf_explainer.demo",
+      f"--work_dir={work}",
+      "--num_images=48",
+      "--image_size=115",
+      "--width=0.125",
+      "--fc_units=16",
+      "--performer_weights=scratch",
+      "--performer_epochs=1",
+      "--explainer_epochs=2",
+      "--unlabeled_images=16",
     )
     self.assertEqual(result.returncode, 0, result.stderr[-3000:])
     lines = result.stdout.strip().splitlines()

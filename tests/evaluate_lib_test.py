@@ -4,38 +4,27 @@ import json
 import math
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 
 import tensorflow as tf
 
-from tests import tiny_run
+from tests import programs, tiny_run
 from tf_explainer import evaluate_lib
 from tf_explainer.models import io as model_io
 from tf_explainer.train import explainer_lib
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 class EvaluateTest(tf.test.TestCase):
   def test_script_writes_metrics_report_and_figures(self):
     p = tiny_run.paths()
     out = os.path.join(tempfile.mkdtemp(), "eval")
-    result = subprocess.run(
-      [
-        sys.executable,
-        os.path.join(REPO, "training/evaluate.py"),
-        f"--explainer_dir={p['explainer']}",
-        f"--dataset_dir={p['data']}",
-        f"--output_dir={out}",
-        "--top_n=100",
-        "--split=all",
-      ],
-      capture_output=True,
-      text=True,
-      env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
-      timeout=600,
+    result = programs.run(
+      "training/evaluate.py",
+      f"--explainer_dir={p['explainer']}",
+      f"--dataset_dir={p['data']}",
+      f"--output_dir={out}",
+      "--top_n=100",
+      "--split=all",
     )
     self.assertEqual(result.returncode, 0, result.stderr[-3000:])
     with open(os.path.join(out, "metrics.json")) as f:

@@ -4,14 +4,11 @@ Run in a child process: `benchmarks.ablations` and `benchmarks.paper_tables`
 define flags of the same names, so one process cannot import both.
 """
 
-import os
-import subprocess
-import sys
 import tempfile
 
 import tensorflow as tf
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tests import programs
 
 CHECK = """
 import json, os, sys
@@ -38,13 +35,7 @@ print(json.dumps([ratios([cosine]), ratios([constant]), ratios([zoom]), ratios([
 
 class MergedTest(tf.test.TestCase):
   def test_performer_recipes_are_separate_experiments(self):
-    result = subprocess.run(
-      [sys.executable, "-c", CHECK, tempfile.mkdtemp()],
-      cwd=REPO,
-      capture_output=True,
-      text=True,
-      check=False,
-    )
+    result = programs.run("-c", CHECK, tempfile.mkdtemp())
     self.assertEqual(result.returncode, 0, result.stderr[-2000:])
     # Another schedule, zoom or pretrained weights is kept beside the old record; the same
     # recipe replaces it.

@@ -5,13 +5,11 @@ Run in child processes: each harness defines these flags once per process.
 
 import json
 import os
-import subprocess
-import sys
 import tempfile
 
 import tensorflow as tf
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tests import programs
 
 START = """
 import json, sys
@@ -26,9 +24,7 @@ print(json.dumps([common.performer_start(weights),
 
 
 def _run(*args, code=START):
-  return subprocess.run(
-    [sys.executable, "-c", code, *args], cwd=REPO, capture_output=True, text=True, check=False
-  )
+  return programs.run("-c", code, *args)
 
 
 class PerformerFlagsTest(tf.test.TestCase):
@@ -83,13 +79,7 @@ print(json.dumps([recipe, sorted(set(recipe) - names)]))
     )
 
   def test_a_folder_without_synthetic_weights_is_a_flag_error(self):
-    result = subprocess.run(
-      [sys.executable, "-m", "benchmarks.paper_tables", "--performer_synthetic_dir=/nowhere"],
-      cwd=REPO,
-      capture_output=True,
-      text=True,
-      check=False,
-    )
+    result = programs.run("-m", "benchmarks.paper_tables", "--performer_synthetic_dir=/nowhere")
     self.assertNotEqual(result.returncode, 0)
     self.assertIn(
       "--performer_synthetic_dir applies only to --performer_weights=synthetic", result.stderr

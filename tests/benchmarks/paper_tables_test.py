@@ -2,16 +2,13 @@
 
 import json
 import os
-import subprocess
-import sys
 import tempfile
 
 import pytest
 import tensorflow as tf
 
 from benchmarks import paper_tables
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tests import programs
 
 
 def _metrics(explainer_li, error, p, performer_error=0.3, top_conv=0.2):
@@ -83,29 +80,21 @@ if __name__ == "__main__":
 @pytest.mark.large
 class DrawnValidationTest(tf.test.TestCase):
   def harness(self, work, *args):
-    return subprocess.run(
-      [
-        sys.executable,
-        "-m",
-        "benchmarks.paper_tables",
-        f"--work_dir={work}",
-        "--archs=alexnet",
-        "--protocols=multi",
-        "--num_images=60",
-        "--performer_epochs=1",
-        "--explainer_epochs=1",
-        "--width=0.125",
-        "--fc_units=16",
-        "--unlabeled_images=0",
-        "--explainer_cls=false",
-        "--performance=false",
-        *args,
-      ],
-      cwd=REPO,
-      capture_output=True,
-      text=True,
-      timeout=900,
-      env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+    return programs.run(
+      "-m",
+      "benchmarks.paper_tables",
+      f"--work_dir={work}",
+      "--archs=alexnet",
+      "--protocols=multi",
+      "--num_images=60",
+      "--performer_epochs=1",
+      "--explainer_epochs=1",
+      "--width=0.125",
+      "--fc_units=16",
+      "--unlabeled_images=0",
+      "--explainer_cls=false",
+      "--performance=false",
+      *args,
     )
 
   def test_drawn_validation_images_are_measured_and_training_keeps_every_image(self):

@@ -4,15 +4,14 @@ import http.server
 import json
 import os
 import socket
-import subprocess
-import sys
 import tempfile
 import threading
 
 import tensorflow as tf
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-CLIENT = os.path.join(REPO, "export", "client.py")
+from tests import programs
+
+CLIENT = os.path.join(programs.REPO, "export", "client.py")
 # What TF Serving's REST API answers for a request its graph rejects.
 SERVER_ERROR = (
   "assertion failed: [images must be float32 [batch >= 1, 115, 115, 3], RGB 0-255; "
@@ -67,13 +66,7 @@ class ClientTest(tf.test.TestCase):
     super().tearDownClass()
 
   def run_client(self, *flags):
-    return subprocess.run(
-      [sys.executable, CLIENT, f"--image={self.image}", *flags],
-      capture_output=True,
-      text=True,
-      timeout=120,
-      env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
-    )
+    return programs.run(CLIENT, f"--image={self.image}", *flags, timeout=120)
 
   def assert_one_line_error(self, result, pattern):
     self.assertEqual(result.returncode, 1, result.stderr)

@@ -10,13 +10,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tests import tiny_run
+from tests import programs, tiny_run
 from tf_explainer import evaluate_lib, export_lib, metrics
 from tf_explainer.models import io as model_io
 from tf_explainer.performers import keras_import
 from tf_explainer.train import explainer_lib
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def vgg16_with_own_head(num_classes=6, size=64):
@@ -239,17 +237,11 @@ class FromKerasTest(tf.test.TestCase):
   def test_program_writes_a_performer_folder(self):
     root = tempfile.mkdtemp()
     small_sequential().save(os.path.join(root, "m.keras"))
-    result = subprocess.run(
-      [
-        sys.executable,
-        "training/import_performer.py",
-        f"--model={root}/m.keras",
-        f"--model_dir={root}/performer",
-        "--target_layer=c2",
-      ],
-      capture_output=True,
-      text=True,
-      cwd=REPO,
+    result = programs.run(
+      "training/import_performer.py",
+      f"--model={root}/m.keras",
+      f"--model_dir={root}/performer",
+      "--target_layer=c2",
     )
     self.assertEqual(result.returncode, 0, result.stderr[-2000:])
     self.assertIn("Imported tutorial_cnn: target c2 (23, 23, 16)", result.stdout)
@@ -257,17 +249,11 @@ class FromKerasTest(tf.test.TestCase):
     self.assertEqual(spec.arch, "keras")
     with open(f"{root}/performer/config.json") as f:
       self.assertEqual(json.load(f)["target_layer"], "c2")
-    bad = subprocess.run(
-      [
-        sys.executable,
-        "training/import_performer.py",
-        f"--model={root}/m.keras",
-        f"--model_dir={root}/other",
-        "--target_layer=c9",
-      ],
-      capture_output=True,
-      text=True,
-      cwd=REPO,
+    bad = programs.run(
+      "training/import_performer.py",
+      f"--model={root}/m.keras",
+      f"--model_dir={root}/other",
+      "--target_layer=c9",
     )
     self.assertEqual(bad.returncode, 1)
     self.assertNotIn("Traceback", bad.stderr)

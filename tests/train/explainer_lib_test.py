@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tests import tiny_run
+from tests import programs, tiny_run
 from tf_explainer import data as data_lib
 from tf_explainer import performers
 from tf_explainer.train import callbacks as callbacks_lib
@@ -23,18 +23,6 @@ from tf_explainer import settings as config_lib
 from tf_explainer.models import io as model_io
 from tf_explainer.train import explainer_lib, features, performer_lib
 from tf_explainer.train import monitor as monitor_lib
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def run_script(script, *flags, timeout=600):
-  return subprocess.run(
-    [sys.executable, os.path.join(REPO, script), *flags],
-    capture_output=True,
-    text=True,
-    timeout=timeout,
-    env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
-  )
 
 
 def last_error_line(result):
@@ -274,7 +262,7 @@ class TrainingRunTest(tf.test.TestCase):
     out = os.path.join(tempfile.mkdtemp(), "explainer")
     base = [
       sys.executable,
-      os.path.join(REPO, "training/train_explainer.py"),
+      os.path.join(programs.REPO, "training/train_explainer.py"),
       f"--performer_dir={p['performer']}",
       f"--dataset_dir={p['data']}",
       "--epochs=40",
@@ -368,11 +356,11 @@ class ErrorsTest(tf.test.TestCase):
     ]
     for k, (args, pattern) in enumerate(cases):
       out = os.path.join(root, f"out{k}")
-      result = run_script(args[0], *args[1:], f"--model_dir={out}")
+      result = programs.run(args[0], *args[1:], f"--model_dir={out}")
       self.assertRegex(one_error_line(self, result, args[0]), pattern)
       self.assertFalse(os.path.exists(out), f"{args} left {out} behind")
     # Evaluation of an empty explainer folder, and an export over an existing version.
-    result = run_script(
+    result = programs.run(
       "training/evaluate.py",
       f"--explainer_dir={root}",
       f"--dataset_dir={p['data']}",
@@ -381,7 +369,7 @@ class ErrorsTest(tf.test.TestCase):
     self.assertRegex(one_error_line(self, result, "evaluate.py"), r"explainer")
     self.assertFalse(os.path.exists(os.path.join(root, "eval")))
     os.makedirs(os.path.join(root, "serving", "1"))
-    result = run_script(
+    result = programs.run(
       "export/export_savedmodel.py",
       f"--explainer_dir={p['explainer']}",
       f"--export_base={root}/serving",
@@ -420,7 +408,7 @@ class ErrorsTest(tf.test.TestCase):
         f"--model_dir={p['performer']}",
       ],
     ):
-      result = run_script(args[0], *args[1:])
+      result = programs.run(args[0], *args[1:])
       self.assertRegex(
         one_error_line(self, result, args[0]),
         r"is not empty and holds "
@@ -433,7 +421,7 @@ class ErrorsTest(tf.test.TestCase):
   def test_empty_performer_dir(self):
     p = tiny_run.paths()
     empty = tempfile.mkdtemp()
-    result = run_script(
+    result = programs.run(
       "training/train_explainer.py",
       f"--performer_dir={empty}",
       f"--dataset_dir={p['data']}",
@@ -444,7 +432,7 @@ class ErrorsTest(tf.test.TestCase):
 
   def test_no_positives(self):
     p = tiny_run.paths()
-    result = run_script(
+    result = programs.run(
       "training/train_performer.py",
       f"--dataset_dir={p['data']}",
       f"--model_dir={tempfile.mkdtemp()}",
@@ -461,7 +449,7 @@ class ErrorsTest(tf.test.TestCase):
     config = os.path.join(tempfile.mkdtemp(), "config.json")
     with open(config, "w") as f:
       json.dump({"epochs": 1, "learning_rat": 0.1}, f)
-    result = run_script(
+    result = programs.run(
       "training/train_explainer.py",
       f"--performer_dir={p['performer']}",
       f"--dataset_dir={p['data']}",
@@ -496,7 +484,7 @@ class ErrorsTest(tf.test.TestCase):
       "--epochs=1",
       "--batch_size=8",
     ]
-    result = run_script(
+    result = programs.run(
       "training/train_performer.py",
       f"--model_dir={tempfile.mkdtemp()}",
       "--task=single",
@@ -505,7 +493,7 @@ class ErrorsTest(tf.test.TestCase):
     )
     self.assertEqual(result.returncode, 0, result.stderr[-2000:])
     self.assertIn("Target class: 001.bird (id 1 in classes.txt).", result.stdout)
-    result = run_script(
+    result = programs.run(
       "training/train_performer.py", f"--model_dir={tempfile.mkdtemp()}", "--target_class=1", *args
     )
     self.assertNotEqual(result.returncode, 0)
@@ -624,10 +612,10 @@ class ConfigTest(tf.test.TestCase):
       "--epochs=1",
       "--batch_size=8",
     ]
-    result = run_script("training/train_performer.py", f"--model_dir={first}", *args)
+    result = programs.run("training/train_performer.py", f"--model_dir={first}", *args)
     self.assertEqual(result.returncode, 0, result.stderr[-2000:])
     second = os.path.join(tempfile.mkdtemp(), "b")
-    result = run_script(
+    result = programs.run(
       "training/train_performer.py",
       f"--model_dir={second}",
       f"--config={os.path.join(first, 'config.json')}",

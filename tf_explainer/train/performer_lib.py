@@ -250,10 +250,13 @@ def run(**settings):
   test_ds = data_lib.make_dataset(
     dataset.subset(held_out), s.image_size, labels=labels[held_out], batch_size=s.batch_size
   )
-  if s.label_smoothing:  # the smoothed loss takes one-hot targets
-    to_xy = lambda b: (b["images"], tf.one_hot(b["labels"], num_classes))  # noqa: E731
-  else:
-    to_xy = lambda b: (b["images"], b["labels"])  # noqa: E731
+
+  def to_xy(batch):
+    targets = batch["labels"]
+    if s.label_smoothing:  # the smoothed loss takes one-hot targets
+      targets = tf.one_hot(targets, num_classes)
+    return batch["images"], targets
+
   reproducibility.write_record(s.model_dir, s.seed, s.deterministic)
   stop_at_chance = callbacks_lib.StopAtChance(num_classes)
   history = model.fit(
