@@ -20,12 +20,6 @@ from tf_explainer import settings as settings_lib
 from tf_explainer.settings import setting
 
 
-# The layers a fine-tuning of the shipped weights keeps as they are, by architecture:
-# freezing VGG-16's first two blocks lowered its explainer's location-instability ratio
-# on the validation split (BENCHMARKS.md); freezing AlexNet's conv1-conv2 did not.
-FINE_TUNING_FREEZE_THROUGH = {"vgg16": "block2_conv2"}
-
-
 @dataclasses.dataclass
 class DemoSettings(settings_lib.Settings):
   """The settings of the end-to-end demo (`run`, `tf-explainer-demo`)."""
@@ -62,8 +56,8 @@ class DemoSettings(settings_lib.Settings):
   performer_freeze_through: Optional[str] = setting(
     None,
     "Layer up to which the performer's weights stay as they start (train_performer.py's "
-    "--freeze_through); default block2_conv2 when fine-tuning vgg16 (chosen on the validation "
-    "split, BENCHMARKS.md), none otherwise; 'none' trains every layer.",
+    "--freeze_through); default none: every layer trains (freezing helped neither network "
+    "on validation, BENCHMARKS.md).",
   )
   explainer_epochs: int = setting(40, "Explainer epochs.", lower_bound=1)
   unlabeled_images: int = setting(
@@ -91,7 +85,7 @@ class DemoSettings(settings_lib.Settings):
 
 def resolved(s):
   """`s` with the defaults that depend on other settings filled in (the performer's start,
-  epochs, schedule and frozen layers)."""
+  epochs and schedule; 'none' frozen layers as None)."""
   if s.performer_weights is None:
     s.performer_weights = "synthetic" if s.arch == "alexnet" else "scratch"
   fine_tuned = s.performer_weights == "synthetic"
@@ -99,9 +93,7 @@ def resolved(s):
     s.performer_epochs = 25 if fine_tuned else 35
   if s.performer_learning_rate_schedule is None:
     s.performer_learning_rate_schedule = "cosine" if fine_tuned else "constant"
-  if s.performer_freeze_through is None and fine_tuned:
-    s.performer_freeze_through = FINE_TUNING_FREEZE_THROUGH.get(s.arch)
-  elif s.performer_freeze_through == "none":
+  if s.performer_freeze_through == "none":
     s.performer_freeze_through = None
   return s
 
