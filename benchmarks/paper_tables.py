@@ -419,6 +419,12 @@ def main(_):
       synthetic.generate(
         measured, _VALIDATION_IMAGES.value, seed=_VALIDATION_SEED.value, train_fraction=0.0
       )
+    print(
+      "Note: with --validation_images the performers train as for --split=test; a test run "
+      f"with the same --seeds ({','.join(_SEEDS.value)}) re-measures these very performers, "
+      "so choose on seeds the test run will not use.",
+      flush=True,
+    )
   results = []
   for arch in _ARCHS.value:
     if "multi" in _PROTOCOLS.value:

@@ -101,6 +101,7 @@ class DrawnValidationTest(tf.test.TestCase):
     work = tempfile.mkdtemp()
     result = self.harness(work, "--split=validation", "--validation_images=20")
     self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+    self.assertIn("re-measures these very performers", result.stdout)
     with open(os.path.join(work, "alexnet-multi", "result.json")) as f:
       record = json.load(f)
     self.assertEqual((record["split"], record["validation_images"]), ("validation", 20))
