@@ -12,7 +12,9 @@ import numpy as np
 import tensorflow as tf
 
 from tests import tiny_run
+from tf_explainer import data as data_lib
 from tf_explainer import reproducibility
+from tf_explainer.data import synthetic
 from tf_explainer.models import io as model_io
 from tf_explainer.train import explainer_lib, performer_lib
 
@@ -30,6 +32,19 @@ class _StopAfter(keras.callbacks.Callback):
   def on_epoch_end(self, epoch, logs=None):
     if epoch + 1 == self.epoch:
       raise KeyboardInterrupt(f"stopped after epoch {self.epoch}")
+
+
+class _Steps(keras.callbacks.Callback):
+  """Counts the training steps of the first epoch."""
+
+  steps, done = 0, False
+
+  def on_train_batch_end(self, batch, logs=None):
+    if not self.done:
+      self.steps = batch + 1
+
+  def on_epoch_end(self, epoch, logs=None):
+    self.done = True
 
 
 class _Rates(keras.callbacks.Callback):
@@ -162,6 +177,52 @@ class ReproducibilityTest(tf.test.TestCase):
     self.assert_same_weights(smoothed, self.train_performer(label_smoothing=0.1)[0])
     with self.assertRaisesRegex(ValueError, r"^label_smoothing=1.0: expected a value in \[0, 1\)"):
       self.train_performer(label_smoothing=1.0)
+
+  def test_performer_learns_from_images_a_teacher_labels(self):
+    p = tiny_run.paths()
+    unlabeled = os.path.join(tempfile.mkdtemp(), "unlabeled")
+    synthetic.generate(unlabeled, 12, image_size=64, seed=1, train_fraction=1.0, progress=False)
+    images = data_lib.read_checked(unlabeled, verbose=0)
+    data = data_lib.read_checked(p["data"], verbose=0)
+    classes = [str(c) for c in data.class_names]
+    labelled = int(data_lib.split_mask(data, "train").sum())
+    # The labels are the teacher's predicted classes.
+    teacher, spec = model_io.load_performer(p["performer"])
+    batch = next(iter(data_lib.make_dataset(images, spec.image_size, batch_size=12)))
+    self.assertAllEqual(
+      performer_lib.teacher_labels(p["performer"], images, classes),
+      np.argmax(teacher(batch["images"], training=False), axis=-1),
+    )
+    # The images join the training set: more steps per epoch, other weights, repeatably.
+    steps = _Steps()
+    plain, _ = self.train_performer(callbacks=[steps])
+    taught_steps = _Steps()
+    taught, _ = self.train_performer(
+      callbacks=[taught_steps], unlabeled_dir=unlabeled, teacher_dir=p["performer"]
+    )
+    batch_size = PERFORMER["batch_size"]
+    self.assertEqual(steps.steps, -(-labelled // batch_size))
+    self.assertEqual(taught_steps.steps, -(-(labelled + 12) // batch_size))
+    self.assert_different_weights(plain, taught)
+    again, _ = self.train_performer(unlabeled_dir=unlabeled, teacher_dir=p["performer"])
+    self.assert_same_weights(taught, again)
+    # An interrupted run resumes only with the same images and teacher.
+    model_dir = tempfile.mkdtemp()
+    with self.assertRaises(KeyboardInterrupt):
+      self.train_performer(
+        callbacks=[_StopAfter(1)],
+        model_dir=model_dir,
+        unlabeled_dir=unlabeled,
+        teacher_dir=p["performer"],
+      )
+    with self.assertRaisesRegex(ValueError, r"interrupted run with other settings \(teacher: "):
+      self.train_performer(model_dir=model_dir)
+    with self.assertRaisesRegex(ValueError, r"^unlabeled_dir and teacher_dir go together"):
+      self.train_performer(unlabeled_dir=unlabeled)
+    with self.assertRaisesRegex(ValueError, r"^teacher_dir=.*: the teacher's classes \["):
+      performer_lib.teacher_labels(p["performer"], images, classes[::-1])
+    with self.assertRaisesRegex(ValueError, r"^teacher_dir=/nowhere holds no performer"):
+      performer_lib.teacher_labels("/nowhere", images, classes)
 
   def test_explainer_same_seed_same_weights(self):
     with warnings.catch_warnings(record=True) as caught:

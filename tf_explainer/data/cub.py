@@ -74,6 +74,19 @@ class PartDataset:
       fields[name] = fields[name][mask]
     return PartDataset(**fields)
 
+  def concatenate(self, other):
+    """These images followed by `other`'s, under these classes and parts (`other`'s
+    landmarks are kept only where its parts are these)."""
+    landmarks = other.landmarks
+    if list(other.part_names) != list(self.part_names):
+      landmarks = np.full((len(other),) + self.landmarks.shape[1:], np.nan, np.float32)
+    fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+    for name in ("image_ids", "image_paths", "labels", "boxes", "is_train"):
+      fields[name] = np.concatenate([getattr(self, name), getattr(other, name)])
+    fields["landmarks"] = np.concatenate([self.landmarks, landmarks])
+    fields["skipped"] = self.skipped + other.skipped
+    return PartDataset(**fields)
+
 
 def _rows(path, columns, numeric):
   """Yields `(line_number, fields)` of a whitespace table; the last column may hold spaces."""

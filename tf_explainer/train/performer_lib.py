@@ -67,6 +67,16 @@ class PerformerSettings(settings_lib.Settings):
     "Keep the weights of every layer up to and including this one as they start (e.g. conv2 "
     "with weights=synthetic); they stay frozen in the saved performer. Default: train all.",
   )
+  unlabeled_dir: Optional[str] = setting(
+    None,
+    "A second CUB-layout root whose images (every split; their labels unused) join the "
+    "training images, each labelled with the class teacher_dir predicts for it.",
+  )
+  teacher_dir: Optional[str] = setting(
+    None,
+    "With unlabeled_dir: a trained performer (any architecture; the same classes and task) "
+    "whose predicted classes label unlabeled_dir's images.",
+  )
   mixed_precision: str = setting(
     "auto",
     "Keras dtype policy. auto: mixed_bfloat16 on CPUs with AMX or AVX512_BF16 and on GPUs "
@@ -112,6 +122,30 @@ RESUME_FREE = (
   "verbose",
   "extra_callbacks",
 )
+
+
+def teacher_labels(teacher_dir, images, class_names, batch_size=32):
+  """The classes the performer in `teacher_dir` predicts for `images` (a `PartDataset`), as
+  indices into `class_names`, which must be the teacher's classes in its order.
+
+  Raises:
+    ValueError: naming `teacher_dir` when it holds no performer or its classes are not
+      `class_names`.
+  """
+  path = os.path.join(teacher_dir, model_io.PERFORMER_FILE)
+  if not io_utils.exists(path):
+    raise ValueError(f"teacher_dir={teacher_dir} holds no performer: {path} is missing.")
+  teacher, spec = model_io.load_performer(teacher_dir)
+  if [str(c) for c in spec.class_names] != [str(c) for c in class_names]:
+    raise ValueError(
+      f"teacher_dir={teacher_dir}: the teacher's classes {list(spec.class_names)} are not "
+      f"the training classes {list(class_names)}."
+    )
+  batches = data_lib.make_dataset(
+    images, spec.image_size, labels=np.zeros(len(images), np.int32), batch_size=batch_size
+  )
+  predicted = [np.argmax(teacher(b["images"], training=False), axis=-1) for b in batches]
+  return np.concatenate(predicted).astype(np.int32)
 
 
 def run(**settings):
@@ -163,6 +197,25 @@ def run(**settings):
   if s.label_smoothing >= 1:
     raise ValueError(f"label_smoothing={s.label_smoothing}: expected a value in [0, 1).")
   num_classes = 2 if s.task == "single" else len(class_names)
+  output_names = ["rest", class_names[s.target_class]] if s.task == "single" else class_names
+  train_images, train_labels = dataset.subset(train), labels[train]
+  if bool(s.unlabeled_dir) != bool(s.teacher_dir):
+    raise ValueError(
+      "unlabeled_dir and teacher_dir go together: the teacher labels the unlabeled images."
+    )
+  if s.unlabeled_dir:
+    unlabeled = data_lib.read_checked(s.unlabeled_dir, s.on_error, s.verbose, "unlabeled_dir")
+    if len(unlabeled) == 0:
+      raise ValueError(f"unlabeled_dir={s.unlabeled_dir} holds no images.")
+    predicted = teacher_labels(s.teacher_dir, unlabeled, output_names, s.batch_size)
+    if s.verbose:
+      print(
+        f"Training images: {len(train_images)} labelled, {len(unlabeled)} labelled by the "
+        f"teacher in {s.teacher_dir}.",
+        flush=True,
+      )
+    train_images = train_images.concatenate(unlabeled)
+    train_labels = np.concatenate([train_labels, predicted])
   if s.weights not in (None, "synthetic") and s.arch not in ("alexnet", "vgg16"):
     raise ValueError(
       f"weights={s.weights} applies to arch=alexnet (a bvlc_alexnet.npy file) "
@@ -186,7 +239,7 @@ def run(**settings):
   s.image_size = s.image_size or {"alexnet": 227}.get(s.arch, 224)
   strat = distribute.get_strategy(s.strategy)
   distribute.check_global_batch(s.batch_size, strat)
-  steps_per_epoch = -(-int(train.sum()) // s.batch_size)
+  steps_per_epoch = -(-len(train_images) // s.batch_size)
 
   with strat.scope():
     build_kwargs = (
@@ -217,9 +270,7 @@ def run(**settings):
   spec.target_class = s.target_class
   spec.train_split = s.train_split
   spec.weights = s.weights or "scratch"
-  spec.class_names = tuple(
-    ["rest", class_names[s.target_class]] if s.task == "single" else class_names
-  )
+  spec.class_names = tuple(output_names)
 
   io_utils.claim_dir(s.model_dir, "performer", "model_dir", s.overwrite)
   resume_key = {
@@ -231,14 +282,21 @@ def run(**settings):
       "dataset": io_utils.fingerprint(os.path.join(s.dataset_dir, "images.txt")),
     }
   )
+  if s.unlabeled_dir:  # which images joined, and who labelled them
+    resume_key["unlabeled_dir"] = io_utils.absolute(s.unlabeled_dir)
+    resume_key["unlabeled"] = io_utils.fingerprint(os.path.join(s.unlabeled_dir, "images.txt"))
+    resume_key["teacher_dir"] = io_utils.absolute(s.teacher_dir)
+    resume_key["teacher"] = io_utils.fingerprint(
+      os.path.join(s.teacher_dir, model_io.PERFORMER_FILE)
+    )
   if s.learning_rate_schedule != "constant":  # the schedule's length is part of the run
     resume_key["epochs"] = s.epochs
   callbacks_lib.prepare_resume(s.model_dir, resume_key, s.restart)
   backup = os.path.join(s.model_dir, "backup")
   train_ds = data_lib.make_dataset(
-    dataset.subset(train),
+    train_images,
     s.image_size,
-    labels=labels[train],
+    labels=train_labels,
     batch_size=s.batch_size,
     shuffle=True,
     seed=s.seed,
