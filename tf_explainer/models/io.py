@@ -38,17 +38,17 @@ def save_performer(model, spec, directory):
   io_utils.write_json(os.path.join(directory, PERFORMER_SPEC_FILE), spec.to_dict())
 
 
-def load_performer(directory):
+def load_performer(directory, flag="performer_dir"):
   """Loads `(model, spec)` saved by `save_performer`.
 
   Raises:
-    ValueError: when `directory` holds no performer (names `performer_dir`).
+    ValueError: when `directory` holds no performer (names `flag`).
   """
   model_path = os.path.join(directory, PERFORMER_FILE)
   spec_path = os.path.join(directory, PERFORMER_SPEC_FILE)
   for path in (model_path, spec_path):
     if not io_utils.exists(path):
-      raise ValueError(f"performer_dir={directory} holds no performer: {path} is missing.")
+      raise ValueError(f"{flag}={directory} holds no performer: {path} is missing.")
   spec = PerformerSpec.from_dict(io_utils.read_json(spec_path))
   model = keras.saving.load_model(model_path)
   return model, spec

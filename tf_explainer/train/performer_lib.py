@@ -132,10 +132,7 @@ def teacher_labels(teacher_dir, images, class_names, batch_size=32):
     ValueError: naming `teacher_dir` when it holds no performer or its classes are not
       `class_names`.
   """
-  path = os.path.join(teacher_dir, model_io.PERFORMER_FILE)
-  if not io_utils.exists(path):
-    raise ValueError(f"teacher_dir={teacher_dir} holds no performer: {path} is missing.")
-  teacher, spec = model_io.load_performer(teacher_dir)
+  teacher, spec = model_io.load_performer(teacher_dir, flag="teacher_dir")
   if [str(c) for c in spec.class_names] != [str(c) for c in class_names]:
     raise ValueError(
       f"teacher_dir={teacher_dir}: the teacher's classes {list(spec.class_names)} are not "
