@@ -4,7 +4,9 @@ For each architecture: single-category performers (each chosen category
 against the rest) and one multi-category performer; for each performer, per
 seed, an explainer distilled on the training split and one distilled on the
 training split plus `--unlabeled_images` images no label was read from, and
-one Explainer+cls baseline per seed; then the paper's measures. Writes
+one Explainer+cls baseline per seed; then the paper's measures. With
+`--performer_teacher=vgg16` the other architectures' performers also train on the
+unlabeled images, labelled by the VGG-16 performer of the same seed. Writes
 `results.json` and `tables.md` (the layout of the paper's Tables 1-3) in
 `--work_dir`, and the performance ratios measured in the same run.
 
@@ -19,6 +21,9 @@ import time
 from absl import app, flags
 
 from benchmarks import common
+
+IMAGE_SIZE = {"alexnet": 131, "vgg_m": 131, "vgg_s": 131, "vgg16": 112}
+NAMES = {"alexnet": "AlexNet", "vgg_m": "VGG-M", "vgg_s": "VGG-S", "vgg16": "VGG-16"}
 
 _WORK_DIR = flags.DEFINE_string("work_dir", "runs/paper", "Output folder.")
 _ARCHS = flags.DEFINE_list("archs", ["alexnet", "vgg16"], "Performer architectures.")
@@ -40,7 +45,7 @@ _UNLABELED = flags.DEFINE_integer(
   2100,
   "Extra unlabeled synthetic images "
   "(another seed) for a second explainer per experiment, "
-  "distilled on the training split plus these (0: none).",
+  "distilled on the training split plus these, and for --performer_teacher (0: none).",
 )
 _SEEDS = flags.DEFINE_list(
   "seeds",
@@ -89,6 +94,19 @@ flags.register_validator(
   lambda seed: seed not in (0, 1),
   "--validation_seed may not be 0 (the data's seed) or 1 (the unlabeled images').",
 )
+_TEACHER = flags.DEFINE_enum(
+  "performer_teacher",
+  None,
+  list(IMAGE_SIZE),
+  "Performers of the other architectures also train on the --unlabeled_images, each "
+  "labelled by this architecture's performer of the same experiment and seed (trained first "
+  "where missing); no label of those images is read. Default: the training split only.",
+)
+flags.register_multi_flags_validator(
+  ["performer_teacher", "unlabeled_images"],
+  lambda v: not v["performer_teacher"] or v["unlabeled_images"] > 0,
+  "--performer_teacher labels the --unlabeled_images: expected --unlabeled_images > 0.",
+)
 _DETERMINISTIC = common.define_deterministic_flag(True)
 _TABLES_ONLY = flags.DEFINE_boolean(
   "tables_only",
@@ -96,33 +114,27 @@ _TABLES_ONLY = flags.DEFINE_boolean(
   "Run no experiment: tables from the finished ones in --work_dir (missing cells read n/a).",
 )
 
-IMAGE_SIZE = {"alexnet": 131, "vgg_m": 131, "vgg_s": 131, "vgg16": 112}
-NAMES = {"alexnet": "AlexNet", "vgg_m": "VGG-M", "vgg_s": "VGG-S", "vgg16": "VGG-16"}
+
+def experiment_tag(arch, task, category):
+  return f"{arch}-{task}" + (f"-{category}" if category else "")
 
 
-def run_one(work, data, unlabeled, arch, task, category, measured=None):
-  """One experiment in `<work>/<arch>-<task>[-<category>]`, resumed where it stopped.
+def train_performers(work, data, unlabeled, arch, task, category, train_split):
+  """The experiment's performers, `{seed: folder}`; trains the ones not finished yet.
 
-  `measured`: the dataset the explainers are measured on where it is not `data` (drawn
-  validation images, all held out); they then train on all of `data`'s training images.
+  Under `--performer_teacher` every other architecture's performer also trains on the
+  `unlabeled` images, labelled by the teacher architecture's performer of the same
+  experiment and seed (trained here first, as its own experiment would train it).
   """
-  from tf_explainer import evaluate_lib
-  from tf_explainer.train import explainer_lib, performer_lib
+  from tf_explainer.train import performer_lib
 
-  tag = f"{arch}-{task}" + (f"-{category}" if category else "")
-  folder = os.path.join(work, tag)
-  done = os.path.join(folder, "result.json")
-  if os.path.exists(done):  # the harness resumes where it stopped
-    with open(done) as f:
-      return json.load(f)
-  if _TABLES_ONLY.value:
-    return None
-  start = time.time()
-  carved = _SPLIT.value == "validation" and measured is None
-  train_split = "train_without_validation" if carved else "train"
-  measured_split = "test" if measured else _SPLIT.value
+  folder = os.path.join(work, experiment_tag(arch, task, category))
   seeds = [int(s) for s in _SEEDS.value]
   vary = _VARY_PERFORMER.value
+  teacher = _TEACHER.value if _TEACHER.value != arch else None
+  teachers = (
+    train_performers(work, data, None, teacher, task, category, train_split) if teacher else {}
+  )
   performers = {
     seed: os.path.join(folder, f"performer-seed{seed}" if vary else "performer") for seed in seeds
   }
@@ -146,7 +158,36 @@ def run_one(work, data, unlabeled, arch, task, category, measured=None):
         verbose=0,
         train_split=train_split,
         deterministic=_DETERMINISTIC.value,
+        unlabeled_dir=unlabeled if teacher else None,
+        teacher_dir=teachers.get(seed),
       )
+  return performers
+
+
+def run_one(work, data, unlabeled, arch, task, category, measured=None):
+  """One experiment in `<work>/<arch>-<task>[-<category>]`, resumed where it stopped.
+
+  `measured`: the dataset the explainers are measured on where it is not `data` (drawn
+  validation images, all held out); they then train on all of `data`'s training images.
+  """
+  from tf_explainer import evaluate_lib
+  from tf_explainer.train import explainer_lib
+
+  tag = experiment_tag(arch, task, category)
+  folder = os.path.join(work, tag)
+  done = os.path.join(folder, "result.json")
+  if os.path.exists(done):  # the harness resumes where it stopped
+    with open(done) as f:
+      return json.load(f)
+  if _TABLES_ONLY.value:
+    return None
+  start = time.time()
+  carved = _SPLIT.value == "validation" and measured is None
+  train_split = "train_without_validation" if carved else "train"
+  measured_split = "test" if measured else _SPLIT.value
+  seeds = [int(s) for s in _SEEDS.value]
+  vary = _VARY_PERFORMER.value
+  performers = train_performers(work, data, unlabeled, arch, task, category, train_split)
   variants = {"explainer": None}
   if unlabeled:
     variants["explainer_unlabeled"] = unlabeled
@@ -160,6 +201,7 @@ def run_one(work, data, unlabeled, arch, task, category, measured=None):
     "validation_images": _VALIDATION_IMAGES.value if measured else 0,
     "performer_weights": _PERFORMER_WEIGHTS.value,
     "performer_weights_sha256": common.performer_weights_sha256(arch, _PERFORMER_WEIGHTS),
+    "performer_teacher": _TEACHER.value if _TEACHER.value != arch else None,
     "runs": {},
   }
   for name, unlabeled_dir in variants.items():
@@ -454,6 +496,7 @@ def main(_):
           "validation_seed",
           "deterministic",
           "performer_weights",
+          "performer_teacher",
           *common.RECIPE_FLAGS,
           "performer_synthetic_dir",
         )

@@ -73,10 +73,6 @@ class TablesTest(tf.test.TestCase):
     self.assertIn("| Explainer | n/a | n/a | 0.100 |", text)
 
 
-if __name__ == "__main__":
-  tf.test.main()
-
-
 @pytest.mark.large
 class DrawnValidationTest(tf.test.TestCase):
   def harness(self, work, *args):
@@ -121,3 +117,29 @@ class DrawnValidationTest(tf.test.TestCase):
     )
     self.assertNotEqual(refused.returncode, 0)
     self.assertIn("--validation_seed may not be 0", refused.stderr)
+
+  def test_a_teacher_labels_the_unlabeled_images_of_the_other_performers(self):
+    work = tempfile.mkdtemp()
+    result = self.harness(work, "--performer_teacher=vgg16", "--unlabeled_images=12")
+    self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+    # The teacher's performer is trained first, as its own experiment would be.
+    teacher = os.path.join(work, "vgg16-multi", "performer")
+    self.assertTrue(os.path.exists(os.path.join(teacher, "performer.keras")))
+    self.assertFalse(os.path.exists(os.path.join(work, "vgg16-multi", "result.json")))
+    with open(os.path.join(work, "alexnet-multi", "performer", "run_settings.json")) as f:
+      trained = json.load(f)
+    self.assertEqual(trained["teacher_dir"], os.path.abspath(teacher))
+    self.assertEqual(trained["unlabeled_dir"], os.path.abspath(os.path.join(work, "unlabeled")))
+    with open(os.path.join(work, "alexnet-multi", "result.json")) as f:
+      record = json.load(f)
+    self.assertEqual(record["performer_teacher"], "vgg16")
+    self.assertEqual(sorted(record["runs"]), ["explainer", "explainer_unlabeled"])
+    with open(os.path.join(work, "results.json")) as f:
+      self.assertEqual(json.load(f)["settings"]["performer_teacher"], "vgg16")
+    refused = self.harness(tempfile.mkdtemp(), "--performer_teacher=vgg16")
+    self.assertNotEqual(refused.returncode, 0)
+    self.assertIn("expected --unlabeled_images > 0", refused.stderr)
+
+
+if __name__ == "__main__":
+  tf.test.main()
