@@ -18,9 +18,10 @@ import os
 import statistics
 import time
 
-from absl import app, flags
+from absl import flags
 
 from benchmarks import common
+from tf_explainer import cli
 
 IMAGE_SIZE = {"alexnet": 131, "vgg_m": 131, "vgg_s": 131, "vgg16": 112}
 NAMES = {"alexnet": "AlexNet", "vgg_m": "VGG-M", "vgg_s": "VGG-S", "vgg16": "VGG-16"}
@@ -115,6 +116,46 @@ _TABLES_ONLY = flags.DEFINE_boolean(
 )
 
 
+# The flags an experiment's figures depend on: recorded with it, and a finished one is
+# reused only under the same values.
+EXPERIMENT_FLAGS = (
+  "num_images",
+  "performer_epochs",
+  "explainer_epochs",
+  "width",
+  "fc_units",
+  "explainer_cls",
+  "unlabeled_images",
+  "seeds",
+  "vary_performer",
+  "split",
+  "validation_images",
+  "validation_seed",
+  "deterministic",
+  "performer_weights",
+  "performer_teacher",
+  *common.RECIPE_FLAGS,
+  "performer_synthetic_dir",
+)
+
+
+def experiment_settings():
+  return {name: flags.FLAGS[name].value for name in EXPERIMENT_FLAGS}
+
+
+def check_resumed(record, folder):
+  """Raises a ValueError naming the flags whose values differ from those `record` (a
+  finished experiment in `folder`) was made with; records older than the check pass."""
+  recorded, now = record.get("settings"), experiment_settings()
+  if recorded is None or recorded == now:
+    return
+  changed = [f"{k}={recorded.get(k)} (now {now[k]})" for k in now if recorded.get(k) != now[k]]
+  raise ValueError(
+    f"{folder} finished under other settings: {', '.join(changed)}; rerun with those, "
+    "or give another `work_dir`."
+  )
+
+
 def experiment_tag(arch, task, category):
   return f"{arch}-{task}" + (f"-{category}" if category else "")
 
@@ -178,7 +219,10 @@ def run_one(work, data, unlabeled, arch, task, category, measured=None):
   done = os.path.join(folder, "result.json")
   if os.path.exists(done):  # the harness resumes where it stopped
     with open(done) as f:
-      return json.load(f)
+      record = json.load(f)
+    if not _TABLES_ONLY.value:
+      check_resumed(record, folder)
+    return record
   if _TABLES_ONLY.value:
     return None
   start = time.time()
@@ -202,6 +246,7 @@ def run_one(work, data, unlabeled, arch, task, category, measured=None):
     "performer_weights": _PERFORMER_WEIGHTS.value,
     "performer_weights_sha256": common.performer_weights_sha256(arch, _PERFORMER_WEIGHTS),
     "performer_teacher": _TEACHER.value if _TEACHER.value != arch else None,
+    "settings": experiment_settings(),
     "runs": {},
   }
   for name, unlabeled_dir in variants.items():
@@ -476,31 +521,8 @@ def main(_):
         results.append(run_one(work, data, unlabeled, arch, "single", category, measured))
   report = {
     "settings": {
-      k: v.value
-      for k, v in (
-        (f, flags.FLAGS[f])
-        for f in (
-          "archs",
-          "categories",
-          "protocols",
-          "num_images",
-          "performer_epochs",
-          "explainer_epochs",
-          "width",
-          "fc_units",
-          "unlabeled_images",
-          "seeds",
-          "vary_performer",
-          "split",
-          "validation_images",
-          "validation_seed",
-          "deterministic",
-          "performer_weights",
-          "performer_teacher",
-          *common.RECIPE_FLAGS,
-          "performer_synthetic_dir",
-        )
-      )
+      **{name: flags.FLAGS[name].value for name in ("archs", "categories", "protocols")},
+      **experiment_settings(),
     },
     "experiments": results,
   }
@@ -520,4 +542,4 @@ def main(_):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

@@ -136,6 +136,15 @@ class DrawnValidationTest(tf.test.TestCase):
     self.assertEqual(sorted(record["runs"]), ["explainer", "explainer_unlabeled"])
     with open(os.path.join(work, "results.json")) as f:
       self.assertEqual(json.load(f)["settings"]["performer_teacher"], "vgg16")
+    # A finished experiment is reused only under the flags it was made with.
+    refused = self.harness(work, "--unlabeled_images=12")
+    self.assertNotEqual(refused.returncode, 0)
+    self.assertIn(
+      "finished under other settings: --performer_teacher=vgg16 (now None); rerun with those, "
+      "or give another --work_dir.",
+      refused.stderr,
+    )
+    self.assertNotIn("Traceback", refused.stderr)
     refused = self.harness(tempfile.mkdtemp(), "--performer_teacher=vgg16")
     self.assertNotEqual(refused.returncode, 0)
     self.assertIn("expected --unlabeled_images > 0", refused.stderr)
