@@ -483,6 +483,13 @@ def tables(results, archs, categories):
       ]
       cells.append(fmt(mean([r.get("explainer_cls_error") for r in rows]), True))
       lines.append(f"| {NAMES[arch]} | " + " | ".join(cells) + " |")
+  taught = {r["arch"]: r["performer_teacher"] for r in results if r.get("performer_teacher")}
+  for arch, teacher in sorted(taught.items()):
+    lines += [
+      "",
+      f"{NAMES[arch]}'s performers also trained on the unlabeled images, labelled by the "
+      f"{NAMES[teacher]} performer of the same experiment and seed (no true label of them read).",
+    ]
   return "\n".join(lines) + "\n"
 
 

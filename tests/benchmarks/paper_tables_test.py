@@ -61,6 +61,22 @@ class TablesTest(tf.test.TestCase):
     text = paper_tables.tables([result], ["alexnet"], ["bird"])
     self.assertIn("| AlexNet (top conv layer) | n/a | n/a | 0.200 |", text)
 
+  def test_performers_a_teacher_labelled_for_are_said_so(self):
+    result = {
+      "arch": "alexnet",
+      "task": "multi",
+      "category": None,
+      "metrics": _metrics(0.1, 0.31, 0.8),
+      "runs": {"explainer": [_metrics(0.1, 0.31, 0.8)]},
+    }
+    self.assertNotIn("labelled by", paper_tables.tables([result], ["alexnet"], ["bird"]))
+    result["performer_teacher"] = "vgg16"
+    self.assertIn(
+      "AlexNet's performers also trained on the unlabeled images, labelled by the VGG-16 "
+      "performer of the same experiment and seed (no true label of them read).",
+      paper_tables.tables([result], ["alexnet"], ["bird"]),
+    )
+
   def test_one_seed_has_no_spread(self):
     result = {
       "arch": "vgg16",
