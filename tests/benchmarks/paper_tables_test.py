@@ -23,19 +23,24 @@ def _metrics(explainer_li, error, p, performer_error=0.3, top_conv=0.2):
   }
 
 
+def _result(runs, arch="alexnet", **extra):
+  """One multi-category experiment's record, as `run_one` writes it."""
+  return {
+    "arch": arch,
+    "task": "multi",
+    "category": None,
+    "metrics": runs[0],
+    "runs": {"explainer": runs},
+    **extra,
+  }
+
+
 class TablesTest(tf.test.TestCase):
   def test_mean_and_std_over_seeds(self):
     # Three seeds: LI 0.10, 0.12, 0.14 -> mean 0.12, sample std 0.02; ratio to 0.2: 0.6 +- 0.1.
     # Errors 31%, 32%, 33% against the performer's 30%: Delta 2.00% +- 1.00%.
     runs = [_metrics(0.10, 0.31, 0.9), _metrics(0.12, 0.32, 0.9), _metrics(0.14, 0.33, 0.9)]
-    result = {
-      "arch": "alexnet",
-      "task": "multi",
-      "category": None,
-      "metrics": runs[0],
-      "runs": {"explainer": runs},
-      "explainer_cls_error": 0.35,
-    }
+    result = _result(runs, explainer_cls_error=0.35)
     text = paper_tables.tables([result], ["alexnet"], ["bird"])
     self.assertIn("| Explainer | n/a | n/a | 0.120 ± 0.020 |", text)
     self.assertIn("| Explainer / top conv | n/a | n/a | 0.600 ± 0.100 |", text)
@@ -46,14 +51,7 @@ class TablesTest(tf.test.TestCase):
     # One performer per seed: errors 30% and 32% -> 31.00% +- 1.41%; explainer 32% and 33%,
     # each against its own performer: Delta 2% and 1% -> 1.50% +- 0.71%.
     runs = [_metrics(0.1, 0.32, 0.9, 0.30, 0.20), _metrics(0.1, 0.33, 0.9, 0.32, 0.25)]
-    result = {
-      "arch": "alexnet",
-      "task": "multi",
-      "category": None,
-      "metrics": runs[0],
-      "runs": {"explainer": runs},
-      "vary_performer": True,
-    }
+    result = _result(runs, vary_performer=True)
     text = paper_tables.tables([result], ["alexnet"], ["bird"])
     self.assertIn("| AlexNet | 31.00% ± 1.41% | 32.50% ± 0.71% | 1.50% ± 0.71% | n/a | n/a |", text)
     self.assertIn("| AlexNet (top conv layer) | n/a | n/a | 0.225 ± 0.035 |", text)
@@ -62,13 +60,7 @@ class TablesTest(tf.test.TestCase):
     self.assertIn("| AlexNet (top conv layer) | n/a | n/a | 0.200 |", text)
 
   def test_performers_a_teacher_labelled_for_are_said_so(self):
-    result = {
-      "arch": "alexnet",
-      "task": "multi",
-      "category": None,
-      "metrics": _metrics(0.1, 0.31, 0.8),
-      "runs": {"explainer": [_metrics(0.1, 0.31, 0.8)]},
-    }
+    result = _result([_metrics(0.1, 0.31, 0.8)])
     self.assertNotIn("labelled by", paper_tables.tables([result], ["alexnet"], ["bird"]))
     result["performer_teacher"] = "vgg16"
     self.assertIn(
@@ -78,13 +70,7 @@ class TablesTest(tf.test.TestCase):
     )
 
   def test_one_seed_has_no_spread(self):
-    result = {
-      "arch": "vgg16",
-      "task": "multi",
-      "category": None,
-      "metrics": _metrics(0.1, 0.31, 0.8),
-      "runs": {"explainer": [_metrics(0.1, 0.31, 0.8)]},
-    }
+    result = _result([_metrics(0.1, 0.31, 0.8)], arch="vgg16")
     text = paper_tables.tables([result], ["vgg16"], ["bird"])
     self.assertIn("| Explainer | n/a | n/a | 0.100 |", text)
 
