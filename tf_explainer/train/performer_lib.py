@@ -138,9 +138,7 @@ def teacher_labels(teacher_dir, images, class_names, batch_size=32):
       f"teacher_dir={teacher_dir}: the teacher's classes {list(spec.class_names)} are not "
       f"the training classes {list(class_names)}."
     )
-  batches = data_lib.make_dataset(
-    images, spec.image_size, labels=np.zeros(len(images), np.int32), batch_size=batch_size
-  )
+  batches = data_lib.make_dataset(images, spec.image_size, batch_size=batch_size)
   predicted = [np.argmax(teacher(b["images"], training=False), axis=-1) for b in batches]
   return np.concatenate(predicted).astype(np.int32)
 
@@ -326,7 +324,7 @@ def run(**settings):
       callbacks_lib.EpochKeyedRandomness(),
       keras.callbacks.TerminateOnNaN(),
       stop_at_chance,
-      callbacks_lib.ThroughputAndLearningRate(int(train.sum())),
+      callbacks_lib.ThroughputAndLearningRate(len(train_images)),
       *s.extra_callbacks,
       keras.callbacks.TensorBoard(os.path.join(s.model_dir, "logs")),
     ],
