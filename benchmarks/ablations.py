@@ -64,7 +64,7 @@ VARIANTS = {
   },
   # One interpretable layer: the part maps are the masked copy of the performer's
   # top conv, with no random 3x3 conv over all its maps after it (which puts
-  # every untrained filter's peak on the torso, BENCHMARKS.md).
+  # every untrained filter's peak on the torso, docs/research-log.md).
   "one_interp_layer": {"interp_layers": 1},
   "one_interp_layer_lambda_f_zero": {"interp_layers": 1, "lambda_f_divisor": float("inf")},
   "one_interp_layer_lambda_f_x1000": {"interp_layers": 1, "lambda_f_divisor": 0.3},

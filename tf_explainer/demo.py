@@ -57,7 +57,7 @@ class DemoSettings(settings_lib.Settings):
     None,
     "Layer up to which the performer's weights stay as they start (train_performer.py's "
     "--freeze_through); default none: every layer trains (freezing helped neither network "
-    "on validation, BENCHMARKS.md).",
+    "on validation, docs/research-log.md).",
   )
   explainer_epochs: int = setting(40, "Explainer epochs.", lower_bound=1)
   unlabeled_images: int = setting(
@@ -72,7 +72,7 @@ class DemoSettings(settings_lib.Settings):
     "float32",
     "Keras dtype policy for both trainings. float32 by default: at the demo's quarter width "
     "mixed_bfloat16 was slower and less accurate even on a CPU with bfloat16 units "
-    "(BENCHMARKS.md); auto picks by the hardware, as the training programs do.",
+    "(docs/research-log.md); auto picks by the hardware, as the training programs do.",
     choices=("auto", "float32", "mixed_bfloat16", "mixed_float16"),
   )
   seed: int = setting(0, "Random seed.")

@@ -34,15 +34,53 @@ def assign_parts(collected, spec, top_n):
   return np.argmin(distances, axis=1)
 
 
+def tracking_filters(scores, tracked, count):
+  """Filters to picture: tracking filters, one per part first (best hit rate), then the rest.
+
+  Args:
+    scores: `(N, F)` each map's strongest activation.
+    tracked: per-filter part tracking (`part`, `rate`) or `None`.
+  """
+  if tracked is None or not np.any(tracked["part"] >= 0):
+    return figures.choose_filters(scores, count)
+  part, rate = tracked["part"], np.nan_to_num(tracked["rate"], nan=-1.0)
+  order = [int(f) for f in np.argsort(-rate, kind="stable") if part[f] >= 0]
+  chosen = []
+  for k in np.unique(part[part >= 0]):
+    chosen.append(next(f for f in order if part[f] == k))
+  chosen = sorted(chosen, key=order.index)[:count]
+  chosen += [f for f in order if f not in chosen][: count - len(chosen)]
+  chosen += [f for f in figures.choose_filters(scores, count) if f not in chosen]
+  return chosen[:count]
+
+
+def filter_label(layer, f, tracked, part_names):
+  """`explainer\nfilter 7: nose 76% (17% shuffled)`, or `... no part (best: nose 31%)`."""
+  title = f"{'explainer' if layer == 'explainer' else 'top conv'}\nfilter {f}"
+  if tracked is None or not len(part_names):
+    return title
+  rate, shuffled = tracked["rate"][f], tracked["shuffled_rate"][f]
+  if not np.isfinite(rate):
+    return f"{title}: fires on too few images"
+  if tracked["part"][f] >= 0:
+    name = part_names[tracked["part"][f]]
+    return f"{title}: tracks {name} {rate:.0%} ({shuffled:.0%} shuffled)"
+  return f"{title}: no part"
+
+
 def receptive_fields(
-  explainer, model, spec, subset, collected, filter_parts, part_names, path, filters=6, images=4
+  explainer, model, spec, subset, collected, tracked, part_names, path, filters=6, images=4
 ):
-  """The receptive-field figure: each chosen filter on its top images of the whole split."""
+  """The receptive-field figure: each chosen filter on its top images of the whole split.
+
+  Each filter is labelled with the part it tracks, its hit rate and the hit
+  rate with shuffled landmarks (`tracked`: the per-layer per-filter part
+  tracking, or `None` without landmarks).
+  """
   rows, wanted = [], {}
   for name in ("explainer", "performer_top_conv"):
     scores = collected.scores[name]
-    parts = filter_parts if name == "explainer" else None
-    chosen = figures.choose_filters(scores, filters, parts)
+    chosen = tracking_filters(scores, (tracked or {}).get(name), filters)
     wanted[name] = (chosen, figures.top_images(scores, chosen, images))
   needed = np.unique(np.concatenate([top.ravel() for _, top in wanted.values()]))
   pictures = evaluation.maps_of(explainer, model, spec, subset.subset(needed))
@@ -50,12 +88,7 @@ def receptive_fields(
   for name, (chosen, top) in wanted.items():
     for f, images_of_f in zip(chosen, top):
       at = [position[int(n)] for n in images_of_f]
-      part = (
-        f", {part_names[filter_parts[f]]}"
-        if name == "explainer" and filter_parts is not None
-        else ""
-      )
-      label = f"{'explainer' if name == 'explainer' else 'top conv'}\nfilter {f}{part}"
+      label = filter_label(name, f, (tracked or {}).get(name), part_names)
       rows.append((name, label, pictures["images"][at], pictures[name][at][..., f]))
   figures.receptive_field_figure(
     rows, evaluation.layer_mappings(model, spec), spec.image_size, path
@@ -108,7 +141,7 @@ def run(**settings):
   dataset = data_lib.read_checked(s.dataset_dir, s.on_error, s.verbose)
   if s.verbose:
     print(f"Evaluating on the {s.split} split", flush=True)
-  result, collected, _ = evaluation.evaluate(
+  result, collected, per_filter = evaluation.evaluate(
     explainer, model, spec, dataset, s.split, s.top_n, s.batch_size, progress=s.verbose > 0
   )
   if s.explainer_cls_dir:
@@ -139,14 +172,15 @@ def run(**settings):
       spec,
       data_lib.select(dataset, s.split),
       collected,
-      filter_parts,
+      per_filter["part_tracking"] or None,
       part_names,
       path,
     )
     figure_list.append(
       (
-        "Receptive fields of six interpretable filters (one per part first) "
-        "and six top-conv filters, each on its four top images of the split",
+        "Receptive fields of six interpretable filters (those that track a part first, one "
+        "per part) and six top-conv filters, each on its four top images of the split; "
+        "each label names the part the filter tracks and how often its peak lands on it",
         path,
       )
     )

@@ -222,6 +222,48 @@ def central_peak_shares(collected, spec, mappings):
   return shares
 
 
+def target_rows(collected, spec):
+  """The images whose parts a filter is measured on: the target class's, or all."""
+  if spec.task == "single":
+    return collected.labels == 1
+  return np.ones(len(collected.labels), bool)
+
+
+def tracking(collected, spec, part_names, top_n=100):
+  """Part tracking of the three layers, and the fixed-point controls.
+
+  A point fixed at the mean landmark is the centre-bias control: its location
+  instability is what a filter that never moves scores, and it must track no
+  part. Multi-category performers are measured on all images.
+
+  Returns:
+    `(summary dict, per-filter dict of the layers)`; `(None, {})` without landmarks.
+  """
+  rows = target_rows(collected, spec)
+  landmarks = collected.landmarks[rows]
+  if not np.any(np.isfinite(landmarks)):
+    return None, {}
+  summary, per_filter = {}, {}
+  for name in collected.peaks:
+    summary[name], per_filter[name] = metrics_lib.part_tracking(
+      collected.peaks[name][rows],
+      collected.scores[name][rows],
+      landmarks,
+      spec.image_size,
+      part_names,
+    )
+  fixed = metrics_lib.fixed_point_peaks(landmarks)
+  ones = np.ones(fixed.shape[:2])
+  summary["fixed_point"], _ = metrics_lib.part_tracking(
+    fixed, ones, landmarks, spec.image_size, part_names
+  )
+  image_shape = (spec.image_size, spec.image_size)
+  summary["fixed_point"]["location_instability"] = metrics_lib.location_instability(
+    fixed, ones, landmarks, image_shape, top_n
+  )
+  return summary, per_filter
+
+
 def errors(collected):
   """Classification errors of the performer and of the explainer's reconstruction."""
   perf = float(np.mean(np.argmax(collected.performer_logits, -1) != collected.labels))
@@ -243,13 +285,22 @@ def share_by_category(collected, spec):
 def evaluate(
   explainer, model, spec, dataset, split="test", top_n=100, batch_size=32, progress=False
 ):
-  """The metrics dict of `metrics.json` plus the collected arrays for pictures."""
+  """The metrics dict of `metrics.json` plus the collected arrays for pictures.
+
+  Returns:
+    `(metrics, collected, per_filter)`: `per_filter` holds each layer's
+    instabilities and, under `"part_tracking"`, each layer's per-filter part
+    tracking (see `metrics.part_tracking`).
+  """
   subset = data_lib.select(dataset, split)
   if len(subset) == 0:
     raise ValueError(f"The dataset has no {split} images to evaluate on.")
   labels = data_lib.task_labels(subset.labels, spec.task, spec.target_class)
   collected = collect(explainer, model, spec, subset, labels, batch_size, progress=progress)
   values, per_filter, notes = instabilities(collected, spec, top_n)
+  tracked, per_filter["part_tracking"] = tracking(
+    collected, spec, [str(p) for p in subset.part_names], top_n
+  )
   result = {
     "location_instability": values,
     # The same at fewer images per filter, and how many scored maps are silent:
@@ -259,6 +310,7 @@ def evaluate(
     },
     "silent_share": silent_shares(collected),
     "central_peak_share": central_peak_shares(collected, spec, layer_mappings(model, spec)),
+    "part_tracking": tracked,
     "p": float(explainer.p),
     "interpretable_share": share_by_category(collected, spec),
     "error": errors(collected),

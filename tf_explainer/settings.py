@@ -95,7 +95,7 @@ def deterministic_setting():
   return setting(
     False,
     "TensorFlow's deterministic kernels: two runs with one seed give identical results (see "
-    "BENCHMARKS.md for the cost).",
+    "docs/research-log.md for the cost).",
   )
 
 

@@ -190,7 +190,7 @@ def shape_only_categories(categories=CATEGORIES):
   colours from all the table's palettes and its textures from all its kinds, so
   only shape (proportions and posture, that is the parts) tells the categories
   apart. A control for the question whether performers learn part detectors when
-  colour and texture cannot do the job (BENCHMARKS.md)."""
+  colour and texture cannot do the job (docs/research-log.md)."""
   palette = [colour for spec in categories.values() for colour in spec["palette"]]
   textures = tuple(dict.fromkeys(t for spec in categories.values() for t in spec["textures"]))
   return {

@@ -18,7 +18,7 @@ Per image, batch means throughout (SPEC section 1):
 
 Not in the paper: `+ overlap_weight * overlap` (`overlap`), how much the last
 interpretable layer's masked maps fire at the same units; 0 by default, an
-ablation (BENCHMARKS.md).
+ablation (docs/research-log.md).
 
 Every function takes what `Explainer.forward` returns (`out`) and plain
 tensors; none holds state.

@@ -88,8 +88,9 @@ def build_vgg16(num_classes, image_size=224, width=1.0, fc_units=4096, weights=N
   """VGG-16 on `keras.applications.VGG16`.
 
   Args:
-    weights: `None`, `"imagenet"` (conv weights; needs the network) or the path
-      of a local Keras weights file for the conv base (`include_top=False`).
+    weights: `None`, `"imagenet"` (the conv weights, offline through
+      `tf_explainer.performers.imagenet`) or the path of a local Keras weights
+      file for the conv base (`include_top=False`).
     width: only 1.0 with `weights`; other values build a narrower VGG-16 of
       the same layer names for CPU-scale work.
 
@@ -119,7 +120,11 @@ def build_vgg16(num_classes, image_size=224, width=1.0, fc_units=4096, weights=N
     x = keras.layers.MaxPooling2D(2, 2, name=f"block{block + 1}_pool")(x)
   logits = base.classifier_head(x, fc_units, num_classes)
   model = keras.Model(images, logits, name=name)
-  if weights is not None:
+  if weights == "imagenet":
+    from tf_explainer.performers import imagenet
+
+    imagenet.load_conv_weights(model, image_size)
+  elif weights is not None:
     application = keras.applications.VGG16(
       include_top=False, weights=weights, input_shape=(image_size, image_size, 3)
     )

@@ -56,7 +56,7 @@ class StopAtChance(keras.callbacks.Callback):
   Chance is the cross-entropy of a uniform guess, ln(`num_classes`); a loss
   within `tolerance` (relative) of it means the network predicts nothing. A
   VGG-16 without batch norm, trained from scratch in mixed_bfloat16 on 48
-  classes, stayed there for a whole 30-epoch run (BENCHMARKS.md). After
+  classes, stayed there for a whole 30-epoch run (docs/research-log.md). After
   `fit`, `check_learning` turns the stop into a one-line error.
   """
 

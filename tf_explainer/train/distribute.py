@@ -36,7 +36,7 @@ def auto_precision(flags=None, gpus=None):
 
   mixed_bfloat16 on GPUs that have bfloat16 (compute capability 8.0 or more) and on
   CPUs with AMX or AVX512_BF16; float32 elsewhere (without bfloat16 units,
-  bfloat16 was slower than float32 in BENCHMARKS.md).
+  bfloat16 was slower than float32 in docs/research-log.md).
   """
   forced = os.environ.get(AUTO_PRECISION_ENV)
   if forced:
@@ -61,7 +61,7 @@ def auto_jit(policy, gpus=None, deterministic=False):
   """Whether to compile the explainer's step with XLA under `policy`.
 
   On a CPU, XLA speeds float32 up and removes the bfloat16 gain
-  (BENCHMARKS.md): on for float32 only. On GPUs: on. Never with
+  (docs/research-log.md): on for float32 only. On GPUs: on. Never with
   `deterministic`: Keras compiles nothing with XLA under TensorFlow's op
   determinism (it would turn it off with a warning).
   """

@@ -119,7 +119,7 @@ class ExplainerSettings(settings_lib.Settings):
     None,
     "How the second interpretable conv layer starts: "
     "random (the paper; the default) or the identity (see "
-    "BENCHMARKS.md).",
+    "docs/research-log.md).",
     choices=INTERP_INITS,
   )
   interp_layers: Optional[int] = setting(
@@ -128,13 +128,13 @@ class ExplainerSettings(settings_lib.Settings):
   decoder_input: Optional[str] = setting(
     None,
     "What the decoder reads of each track: pooled (the paper's; the default) or global_max "
-    "(each map's maximum, an ablation; see BENCHMARKS.md).",
+    "(each map's maximum, an ablation; see docs/research-log.md).",
     choices=DECODER_INPUTS,
   )
   overlap_weight: Optional[float] = setting(
     None,
     "Weight of the overlap of the part maps (not in the paper; 0, the default, leaves it out; "
-    "see BENCHMARKS.md).",
+    "see docs/research-log.md).",
     lower_bound=0,
   )
   eta: Optional[float] = setting(
@@ -165,7 +165,7 @@ class ExplainerSettings(settings_lib.Settings):
   jit_compile: Optional[bool] = setting(
     None,
     "Compile the training step with XLA. Default: on, except for mixed_bfloat16 on a CPU, "
-    "where XLA removes the bfloat16 gain (BENCHMARKS.md), and with deterministic, "
+    "where XLA removes the bfloat16 gain (docs/research-log.md), and with deterministic, "
     "under which Keras compiles nothing with XLA.",
   )
   train_split: str = settings_lib.train_split_setting()

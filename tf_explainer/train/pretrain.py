@@ -14,7 +14,7 @@ under the settings it was trained with, recorded in its `stage.json`):
    (exported to `<work_dir>/<arch>-weights`) in `<work_dir>/<arch>-shapes`.
    From scratch that corpus stays at chance; after the first stage it is
    learned, and the network's features serve the demo's categories better
-   (BENCHMARKS.md);
+   (docs/research-log.md);
 4. the last stage's weights (all but the classifier) and model card (every
    stage's data, settings and accuracy on its corpus's test images), written
    to `weights_dir` (default: the package's `tf_explainer/performers/weights`).
