@@ -19,6 +19,8 @@ Filters whose peaks coincide (within `radius / 2` of the side) on at least
 whose filters are copies of one detector has many filters but one pattern.
 """
 
+import warnings
+
 import numpy as np
 
 RADIUS = 1 / 8
@@ -114,9 +116,11 @@ def part_tracking(
   rates, counts = hit_rates(peaks, scores, landmarks, side, radius)
   if n >= 2:
     perms = _shuffles(n, num_shuffles, seed)
-    shuffled = np.nanmean(
-      [hit_rates(peaks, scores, landmarks[p], side, radius)[0] for p in perms], axis=0
-    )
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+      warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN: filters that never fire
+      shuffled = np.nanmean(
+        [hit_rates(peaks, scores, landmarks[p], side, radius)[0] for p in perms], axis=0
+      )
   else:
     shuffled = np.full_like(rates, np.nan)
   firing = np.mean(np.asarray(scores) > 0, axis=0) if n else np.zeros(num_filters)
