@@ -25,7 +25,8 @@ from absl import app, flags
 
 from benchmarks import common, face_disguise
 
-_SOURCE_DIR = flags.DEFINE_string("source_dir", None, "The dataset's checkout (photos 1-1000).")
+# --source_dir, the dataset's checkout, is the converter's flag.
+_SOURCE_DIR = face_disguise._SOURCE_DIR
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "The converted dataset; default <work_dir>/data.")
 _WORK_DIR = flags.DEFINE_string("work_dir", "runs/faces", "Output folder.")
 _SPLIT = flags.DEFINE_enum("split", "validation", ["validation", "test"], "Where to measure.")

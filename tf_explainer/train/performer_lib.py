@@ -34,7 +34,9 @@ class PerformerSettings(settings_lib.Settings):
   target_class: Optional[Union[int, str]] = setting(
     None, "Positive class for task=single: its id in classes.txt (1-based) or its name."
   )
-  epochs: int = setting(10, "Training epochs.", lower_bound=1)
+  epochs: Optional[int] = setting(
+    None, "Training epochs; default 10, or 3 with arch=vgg16 weights=imagenet.", lower_bound=1
+  )
   batch_size: int = setting(32, "Global batch size.", lower_bound=1)
   strategy: str = setting("default", "tf.distribute strategy.", choices=distribute.STRATEGIES)
   width: Optional[float] = setting(
@@ -45,10 +47,15 @@ class PerformerSettings(settings_lib.Settings):
   )
   fc_units: Optional[int] = setting(
     None,
-    "Width of the fc layers; default 4096, or the shipped network's with weights=synthetic.",
+    "Width of the fc layers; default 4096, 512 with arch=vgg16 weights=imagenet, or the "
+    "shipped network's with weights=synthetic.",
     lower_bound=1,
   )
-  learning_rate: float = setting(1e-3, "Adam learning rate.", lower_bound=0)
+  learning_rate: Optional[float] = setting(
+    None,
+    "Adam learning rate; default 1e-3, or 1e-4 with arch=vgg16 weights=imagenet.",
+    lower_bound=0,
+  )
   learning_rate_schedule: str = settings_lib.learning_rate_schedule_setting()
   warmup_epochs: int = setting(
     0,
@@ -65,7 +72,8 @@ class PerformerSettings(settings_lib.Settings):
   freeze_through: Optional[str] = setting(
     None,
     "Keep the weights of every layer up to and including this one as they start (e.g. conv2 "
-    "with weights=synthetic); they stay frozen in the saved performer. Default: train all.",
+    "with weights=synthetic); they stay frozen in the saved performer. Default: train all, "
+    "or block4_conv3 with arch=vgg16 weights=imagenet.",
   )
   unlabeled_dir: Optional[str] = setting(
     None,
@@ -108,6 +116,27 @@ class PerformerSettings(settings_lib.Settings):
   on_error: str = settings_lib.on_error_setting()
   verbose: int = settings_lib.verbose_setting()
   extra_callbacks: tuple = settings_lib.callbacks_setting()
+
+
+# What `arch=vgg16 weights=imagenet` trains with where a setting is left unset: fine-tuned
+# for one category at CPU cost (the real-photo recipe, chosen on validation: BENCHMARKS.md).
+# Blocks 1-4 keep their ImageNet weights; block 5 and the fc layers learn.
+IMAGENET_RECIPE = {
+  "image_size": 224,
+  "fc_units": 512,
+  "freeze_through": "block4_conv3",
+  "learning_rate": 1e-4,
+  "epochs": 3,
+}
+DEFAULTS = {"learning_rate": 1e-3, "epochs": 10}
+
+
+def apply_defaults(s):
+  """Fills the unset settings of `s`: the ImageNet recipe where it applies, then `DEFAULTS`."""
+  recipe = IMAGENET_RECIPE if (s.arch, s.weights) == ("vgg16", "imagenet") else {}
+  for name, value in {**DEFAULTS, **recipe}.items():
+    if getattr(s, name) is None:
+      setattr(s, name, value)
 
 
 # Settings a run may change when it resumes.
@@ -154,6 +183,7 @@ def run(**settings):
     **settings: the fields of `PerformerSettings`, by keyword.
   """
   s = PerformerSettings(**settings)
+  apply_defaults(s)
   s.mixed_precision = distribute.set_precision(s.mixed_precision, verbose=s.verbose)
   reproducibility.configure(s.seed, s.deterministic)
   dataset = data_lib.read_checked(s.dataset_dir, s.on_error, s.verbose)
