@@ -139,6 +139,7 @@ def run(**settings):
   reproducibility.configure(s.seed, s.deterministic)
   explainer, model, spec, _ = model_io.load_explainer(s.explainer_dir)
   dataset = data_lib.read_checked(s.dataset_dir, s.on_error, s.verbose)
+  data_lib.require_annotations(dataset, "dataset_dir", "evaluation (part locations)")
   if s.verbose:
     print(f"Evaluating on the {s.split} split", flush=True)
   result, collected, per_filter = evaluation.evaluate(

@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_explainer import data as data_lib
+from tf_explainer import io_utils
 from tf_explainer import metrics as metrics_lib
 from tf_explainer import performers
 from tf_explainer.losses import objective
@@ -108,7 +109,11 @@ def collect(
   ds = data_lib.make_dataset(
     dataset, spec.image_size, labels=labels, batch_size=batch_size, cache=False
   )
-  bar = keras.utils.Progbar(len(dataset), unit_name="image") if progress else None
+  bar = (
+    keras.utils.Progbar(len(dataset), unit_name="image", verbose=io_utils.progress_verbosity(1))
+    if progress
+    else None
+  )
   for batch in ds:
     out = {k: v.numpy() for k, v in step(batch["images"]).items()}
     maps = {name: out[name] for name in ("explainer", "performer_top_conv", "performer_target")}

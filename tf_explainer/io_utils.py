@@ -10,6 +10,7 @@ import dataclasses
 import json
 import os
 import re
+import sys
 
 import tensorflow as tf
 
@@ -181,3 +182,14 @@ def claim_dir(path, kind, flag, overwrite=False, overwrite_means="write into it 
   if owner(path) != kind:
     write_json(os.path.join(path, OWNER_FILE), {"kind": kind})
   return path
+
+
+def progress_verbosity(verbose):
+  """Keras's `verbose` for `fit` and `Progbar`: bars on a terminal, one line per epoch in a log.
+
+  A progress bar rewrites its line with control codes; written to a file, every
+  update stays, and a demo's log grew to 1.4 MB of them.
+  """
+  if verbose == 1 and not sys.stdout.isatty():
+    return 2
+  return verbose

@@ -28,10 +28,38 @@ import os
 import re
 import sys
 
-from absl import app, flags
 
-from tf_explainer import io_utils
-from tf_explainer import settings as settings_lib
+def _quiet_tensorflow():
+  """Imports TensorFlow with its C++ start-up logs silenced, unless asked for.
+
+  TensorFlow prints 8-12 lines (oneDNN, CUDA stubs, CPU features, a cuInit
+  error on machines without a GPU) before a program's first line of its own.
+  `TF_CPP_MIN_LOG_LEVEL=3` silences what it logs once loaded; the lines printed
+  while its libraries load ignore it, so stderr goes to /dev/null for the import
+  alone. `--verbosity` (or `-v`) on the command line, or `TF_CPP_MIN_LOG_LEVEL` set
+  by the user, keeps every line.
+  """
+  asked = any(a.startswith(("--verbosity", "-v")) for a in sys.argv[1:])
+  if asked or "TF_CPP_MIN_LOG_LEVEL" in os.environ or "tensorflow" in sys.modules:
+    return
+  os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+  sys.stderr.flush()
+  saved = os.dup(2)
+  try:
+    with open(os.devnull, "w") as devnull:
+      os.dup2(devnull.fileno(), 2)
+      import tensorflow  # noqa: F401
+  finally:
+    os.dup2(saved, 2)
+    os.close(saved)
+
+
+_quiet_tensorflow()
+
+from absl import app, flags  # noqa: E402
+
+from tf_explainer import io_utils  # noqa: E402
+from tf_explainer import settings as settings_lib  # noqa: E402
 
 EXPECTED_ERRORS = (
   ValueError,

@@ -50,6 +50,9 @@ class PartDataset:
     skipped: number of images dropped by `on_error="skip"`.
     class_ids: `(C,)` the ids of the classes in classes.txt (1-based in CUB),
       in the order of `class_names`; `None` where the source has no ids.
+    layout: `"cub"`, or `"images"` for a plain folder of images (no boxes,
+      parts or split: every image is a training image, labels from class
+      subfolders where there are any).
   """
 
   root: str
@@ -63,6 +66,7 @@ class PartDataset:
   is_train: np.ndarray
   skipped: int = 0
   class_ids: Optional[np.ndarray] = None
+  layout: str = "cub"
 
   def __len__(self):
     return len(self.image_ids)
@@ -158,8 +162,118 @@ def _image_sizes(paths):
     return list(pool.map(_decode_one, paths, chunksize=64))
 
 
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+
+
+def _image_files(folder):
+  """Sorted image file names directly in `folder`."""
+  return sorted(
+    name
+    for name in os.listdir(folder)
+    if name.lower().endswith(IMAGE_EXTENSIONS) and os.path.isfile(os.path.join(folder, name))
+  )
+
+
+def is_image_folder(root):
+  """Whether `root` is a plain folder of images, not a CUB root: no CUB file, and images
+  directly in it or in its subfolders (one per class, as in
+  `keras.utils.image_dataset_from_directory`)."""
+  if not os.path.isdir(root) or any(os.path.exists(os.path.join(root, f)) for f in LAYOUT):
+    return False
+  if _image_files(root):
+    return True
+  return any(
+    os.path.isdir(os.path.join(root, d)) and _image_files(os.path.join(root, d))
+    for d in os.listdir(root)
+  )
+
+
+def read_image_folder(root, check_images=True, on_error="raise"):
+  """A plain folder of images as a `PartDataset` of layout `"images"`.
+
+  Images directly in `root` form one class, named after the folder; otherwise
+  each subfolder holding images is a class (sorted by name). Every image is a
+  training image, its box the whole image, with no parts.
+  """
+  root = os.path.abspath(root)
+  flat = _image_files(root)
+  if flat:
+    classes, paths = [os.path.basename(root)], [os.path.join(root, n) for n in flat]
+    labels = [0] * len(paths)
+  else:
+    classes = sorted(
+      d
+      for d in os.listdir(root)
+      if os.path.isdir(os.path.join(root, d)) and _image_files(os.path.join(root, d))
+    )
+    paths, labels = [], []
+    for k, name in enumerate(classes):
+      files = _image_files(os.path.join(root, name))
+      paths += [os.path.join(root, name, f) for f in files]
+      labels += [k] * len(files)
+  sizes = _image_sizes(paths) if check_images else [_header_size(p) for p in paths]
+  keep, boxes = [], []
+  for path, size in zip(paths, sizes):
+    if isinstance(size, str):
+      if on_error == "raise":
+        raise DatasetError(f"{path}: {size}.")
+      keep.append(False)
+      boxes.append((0.0, 0.0, 1.0, 1.0))
+      continue
+    keep.append(True)
+    boxes.append((0.0, 0.0, float(size[0]), float(size[1])))
+  n = len(paths)
+  dataset = PartDataset(
+    root=root,
+    image_ids=np.arange(1, n + 1, dtype=np.int64),
+    image_paths=np.array(paths, dtype=str).reshape(n),
+    labels=np.array(labels, np.int32),
+    class_names=np.array(classes),
+    boxes=np.array(boxes, np.float32).reshape(n, 4),
+    landmarks=np.zeros((n, 0, 2), np.float32),
+    part_names=np.zeros((0,), str),
+    is_train=np.ones(n, bool),
+    layout="images",
+  )
+  keep = np.array(keep, bool)
+  if not keep.all():
+    dataset = dataset.subset(keep)
+    dataset.skipped = int((~keep).sum())
+  return dataset
+
+
+def _header_size(path):
+  """`(width, height)` from an image's header, or the reason it cannot be read."""
+  from PIL import Image
+
+  try:
+    with Image.open(path) as image:
+      return image.size
+  except Exception as e:  # PIL raises many types for broken files
+    return f"image cannot be read ({type(e).__name__}: {e})"
+
+
+def fingerprint(dataset):
+  """A digest of what a dataset holds: its annotation files, or a plain folder's images."""
+  import hashlib
+
+  digest = hashlib.sha256(dataset.layout.encode())
+  if dataset.layout == "cub":
+    names = [n for n in LAYOUT if os.path.exists(os.path.join(dataset.root, n))]
+    paths = [os.path.join(dataset.root, n) for n in names]
+  else:
+    paths = list(dataset.image_paths)
+  for path in paths:
+    status = os.stat(path)
+    digest.update(f"{path}:{status.st_size}:{status.st_mtime_ns}".encode())
+  return digest.hexdigest()[:16]
+
+
 def read_part_dataset(root, check_images=True, on_error="raise"):
   """Reads a CUB-layout root into a `PartDataset` (no pixels are loaded).
+
+  A plain folder of images (see `is_image_folder`) is read by
+  `read_image_folder` instead: distillation needs no annotation.
 
   Args:
     root: dataset root.
@@ -178,6 +292,8 @@ def read_part_dataset(root, check_images=True, on_error="raise"):
   root = os.path.abspath(root)
   if not os.path.isdir(root):
     raise DatasetError(f"{root}: dataset root does not exist.")
+  if is_image_folder(root):
+    return read_image_folder(root, check_images, on_error)
   path = lambda name: os.path.join(root, name)  # noqa: E731
   images = _id_table(path("images.txt"), 2, False, lambda n, f: f[0])
   classes = _id_table(path("classes.txt"), 2, False, lambda n, f: f[0])

@@ -44,6 +44,17 @@ def read_checked(dataset_dir, on_error="fail", verbose=1, flag="dataset_dir"):
   return dataset
 
 
+def require_annotations(dataset, flag, what):
+  """Raises a one-line error when `dataset` is a plain image folder but `what` needs the
+  CUB layout's annotations."""
+  if dataset.layout != "cub":
+    raise ValueError(
+      f"{flag}={dataset.root} is a plain folder of images; {what} needs a dataset in the "
+      "CUB layout (images.txt, image_class_labels.txt, train_test_split.txt, "
+      "bounding_boxes.txt, parts/; see docs/data.md)."
+    )
+
+
 # Names the preprocessing of `_load` (box crop, bilinear resize, uint8 rounding);
 # feature caches are keyed on it, so change it whenever `_load` changes.
 PREPROCESSING = "box-crop/bilinear/uint8-v1"

@@ -484,13 +484,21 @@ def generate(
   parent = os.path.dirname(out_dir)
   os.makedirs(parent, exist_ok=True)
   tmp = tempfile.mkdtemp(prefix=".synthetic-", dir=parent)
+  # mkdtemp makes the folder 0700; the renamed dataset follows the user's umask instead.
+  umask = os.umask(0)
+  os.umask(umask)
+  os.chmod(tmp, 0o777 & ~umask)
   try:
     class_dirs = [f"{i + 1:03d}.{name}" for i, name in enumerate(names)]
     for d in class_dirs:
       os.makedirs(os.path.join(tmp, "images", d))
     os.makedirs(os.path.join(tmp, "parts"))
     images, labels, boxes, split, part_locs = [], [], [], [], []
-    bar = keras.utils.Progbar(num_images, unit_name="image") if progress else None
+    bar = (
+      keras.utils.Progbar(num_images, unit_name="image", verbose=io_utils.progress_verbosity(1))
+      if progress
+      else None
+    )
     jobs = [(tmp, i, seed, image_size, train_fraction, corpus, species) for i in range(num_images)]
     workers = max(1, min(num_workers or os.cpu_count() or 1, num_images // 50 + 1))
     if workers > 1:

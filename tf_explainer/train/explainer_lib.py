@@ -249,6 +249,10 @@ def run(**settings):
   model, spec = model_io.load_performer(s.performer_dir)
   dataset = data_lib.read_checked(s.dataset_dir, s.on_error, s.verbose)
   data_lib.check_train_split(s.train_split)
+  if s.objective == "classification":
+    data_lib.require_annotations(dataset, "dataset_dir", "the Explainer+cls baseline (its labels)")
+  if s.train_split != "train":
+    data_lib.require_annotations(dataset, "dataset_dir", f"train_split={s.train_split}")
   for name, value in (("icnn_centre", s.icnn_centre), ("icnn_beta", s.icnn_beta)):
     if value is not None and s.gradient != "icnn":
       raise ValueError(f"{name}={value} applies only to gradient=icnn, not gradient={s.gradient}.")
@@ -269,7 +273,9 @@ def run(**settings):
       "performer_dir": io_utils.absolute(s.performer_dir),
       "performer": io_utils.fingerprint(os.path.join(s.performer_dir, model_io.PERFORMER_FILE)),
       "dataset_dir": io_utils.absolute(s.dataset_dir),
-      "dataset": io_utils.fingerprint(os.path.join(s.dataset_dir, "images.txt")),
+      "dataset": io_utils.fingerprint(os.path.join(s.dataset_dir, "images.txt"))
+      if dataset.layout == "cub"
+      else data_lib.fingerprint(dataset),
       "unlabeled_dir": io_utils.absolute(s.unlabeled_dir) if s.unlabeled_dir else None,
     }
   )
@@ -393,7 +399,7 @@ def _fit(trainer, pairs, epochs, steps_per_epoch, batch_size, verbose, model_dir
     pairs,
     shuffle=False,  # the pipeline shuffles (one seed per epoch); Keras warns otherwise
     epochs=epochs,
-    verbose=verbose,
+    verbose=io_utils.progress_verbosity(verbose),
     steps_per_epoch=steps_per_epoch,
     callbacks=[
       # The epoch's lambda_f update goes into the epoch's backup: first.

@@ -129,7 +129,9 @@ def cached_features(
       import keras
 
       print(f"Caching performer features of {len(dataset)} {split} images in {path}")
-      bar = keras.utils.Progbar(len(dataset), unit_name="image")
+      bar = keras.utils.Progbar(
+        len(dataset), unit_name="image", verbose=io_utils.progress_verbosity(1)
+      )
     ds = feature_dataset(model, spec, dataset, batch_size, progress_bar=bar)
     ds.save(tmp, shard_func=lambda item: tf.cast(item["index"] % 4, tf.int64))
     io_utils.write_json(os.path.join(tmp, "complete.json"), {"images": len(dataset), "key": key})

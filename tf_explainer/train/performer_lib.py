@@ -187,6 +187,7 @@ def run(**settings):
   s.mixed_precision = distribute.set_precision(s.mixed_precision, verbose=s.verbose)
   reproducibility.configure(s.seed, s.deterministic)
   dataset = data_lib.read_checked(s.dataset_dir, s.on_error, s.verbose)
+  data_lib.require_annotations(dataset, "dataset_dir", "training a performer (labels and a split)")
   class_names = [str(c) for c in dataset.class_names]
   if s.task == "single":
     s.target_class = class_index(s.target_class, dataset, s.dataset_dir)
@@ -347,7 +348,7 @@ def run(**settings):
     validation_data=test_ds.map(to_xy),
     shuffle=False,  # the pipeline shuffles (one seed per epoch); Keras warns otherwise
     epochs=s.epochs,
-    verbose=s.verbose,
+    verbose=io_utils.progress_verbosity(s.verbose),
     steps_per_epoch=steps_per_epoch,
     callbacks=[
       keras.callbacks.BackupAndRestore(backup, double_checkpoint=True),
