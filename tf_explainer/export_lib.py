@@ -229,6 +229,8 @@ def export(module, export_base, version, model_name="explainer", overwrite=False
   """Writes `module` as `<export_base>/<version>` atomically; returns that path."""
   if int(version) < 0:
     raise ValueError(f"`version` must be a non-negative integer, got {version}.")
+  if io_utils.exists(export_base) and not io_utils.isdir(export_base):
+    raise ValueError(f"export_base={export_base} is a file, not a folder.")
   final = os.path.join(export_base, str(int(version)))
   if io_utils.exists(final) and not overwrite:
     raise ValueError(

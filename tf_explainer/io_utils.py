@@ -65,8 +65,18 @@ def open_file(path, mode="r"):
 
 
 def read_json(path):
+  """The JSON value in `path`.
+
+  Raises:
+    ValueError: one line naming the file when it is not valid JSON (truncated or
+      damaged), which `json` would report by line and column alone.
+  """
   with tf.io.gfile.GFile(path) as f:
-    return json.load(f)
+    text = f.read()
+  try:
+    return json.loads(text)
+  except json.JSONDecodeError as e:
+    raise ValueError(f"{path} is damaged or truncated: not valid JSON ({e}).") from None
 
 
 def fingerprint(path):

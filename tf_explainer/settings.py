@@ -19,6 +19,7 @@ a flag as the flag in its error line (`--batch_size=0`).
 
 import dataclasses
 import json
+import math
 import os
 import sys
 import typing
@@ -38,7 +39,21 @@ class Settings:
     validate(self)
 
 
-def setting(default=None, help="", *, choices=None, lower_bound=None, required=False, flag=True):
+# The module the flags of research variants are registered under: `--help` lists the main
+# program's flags only, `--helpfull` these too.
+ABLATIONS_MODULE = "tf_explainer.ablations"
+
+
+def setting(
+  default=None,
+  help="",
+  *,
+  choices=None,
+  lower_bound=None,
+  required=False,
+  flag=True,
+  ablation=False,
+):
   """A dataclass field with what its flag and its check need.
 
   Args:
@@ -49,6 +64,8 @@ def setting(default=None, help="", *, choices=None, lower_bound=None, required=F
     required: the value may not stay `None`.
     flag: `False` for settings only a library caller can give (callbacks,
       verbosity).
+    ablation: a research variant or reference setting, not one a user needs:
+      its flag is shown by `--helpfull`, not `--help`.
   """
   return dataclasses.field(
     default=default,
@@ -58,6 +75,7 @@ def setting(default=None, help="", *, choices=None, lower_bound=None, required=F
       "lower_bound": lower_bound,
       "required": required,
       "flag": flag,
+      "ablation": ablation,
     },
   )
 
@@ -176,6 +194,8 @@ def validate(instance):
         raise ValueError(f"{name}={value}: expected a number.")
       object.__setattr__(instance, name, float(value))
       value = float(value)
+      if not math.isfinite(value):
+        raise ValueError(f"{name}={value}: expected a finite number.")
     if meta.get("choices") and value not in meta["choices"]:
       raise ValueError(f"{name}={value}: expected one of {', '.join(map(str, meta['choices']))}.")
     bound = meta.get("lower_bound")
@@ -190,7 +210,8 @@ def define_flags(cls, flag_values=flags.FLAGS):
   module = sys.argv[0] if sys.argv and sys.argv[0] else None
   for field, kind, _ in fields(cls, flags_only=True):
     meta, name, default = field.metadata, field.name, field.default
-    kwargs = {"flag_values": flag_values, "module_name": module}
+    owner = ABLATIONS_MODULE if meta.get("ablation") else module
+    kwargs = {"flag_values": flag_values, "module_name": owner}
     if meta.get("choices"):
       flags.DEFINE_enum(name, default, [str(c) for c in meta["choices"]], meta["help"], **kwargs)
     elif kind is bool:

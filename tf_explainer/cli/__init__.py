@@ -83,14 +83,38 @@ def as_flags(message, flag_names):
     name = match.group("name")
     return f"--{name}" if name in flag_names else match.group(0)
 
-  message = re.sub(r"(?<![\w`-])(?P<name>[a-z][a-z0-9_]*)(?==)", flag, message)
+  message = re.sub(r"(?<![\w`'-])(?P<name>[a-z][a-z0-9_]*)(?==)", flag, message)
   return re.sub(r"`(?P<name>[a-z][a-z0-9_]*)`", flag, message)
+
+
+def filesystem_problem(error):
+  """One line for a write the filesystem refused (read-only, permission, full disk), else None."""
+  import errno
+
+  import tensorflow as tf
+
+  text = " ".join(str(error).split()) or type(error).__name__
+  code = getattr(error, "errno", None)
+  if code in (errno.ENOSPC, errno.EDQUOT) or "no space left" in text.lower():
+    return f"the disk is full ({text}); free some space or choose a folder on another disk."
+  if (
+    isinstance(error, (PermissionError, tf.errors.PermissionDeniedError))
+    or code == errno.EROFS
+    or "read-only file system" in text.lower()
+  ):
+    return f"cannot write ({text}); choose a folder you can write to."
+  return None
 
 
 def run(main, output_flags=()):
   """`absl.app.run(main)` with one-line errors and cleanup of half-made output folders."""
 
   def wrapped(argv):
+    if not any(a.startswith(("--verbosity", "-v")) for a in sys.argv[1:]):
+      # TensorFlow's Python INFO lines (SavedModel writing, ...) are not the program's output.
+      from absl import logging
+
+      logging.set_verbosity(logging.WARNING)
     created = []
     for name in output_flags:
       path = flags.FLAGS[name].value
@@ -98,13 +122,19 @@ def run(main, output_flags=()):
         created.append(path)
     try:
       return main(argv)
-    except EXPECTED_ERRORS as e:
-      if os.environ.get("TF_EXPLAINER_TRACEBACK"):
+    except Exception as e:  # expected errors and refused writes: one line; the rest: bugs
+      message = None
+      if isinstance(e, EXPECTED_ERRORS) and not isinstance(e, PermissionError):
+        message = as_flags(" ".join(str(e).split()) or type(e).__name__, set(flags.FLAGS))
+      message = message or filesystem_problem(e)
+      if message is None or os.environ.get("TF_EXPLAINER_TRACEBACK"):
         raise
       for path in created:
-        if io_utils.exists(path) and not _made_progress(path):
-          io_utils.rmtree(path)
-      message = as_flags(" ".join(str(e).split()) or type(e).__name__, set(flags.FLAGS))
+        try:
+          if io_utils.exists(path) and not _made_progress(path):
+            io_utils.rmtree(path)
+        except Exception:  # noqa: BLE001 - cleaning up must not hide the error itself
+          pass
       print(f"{os.path.basename(sys.argv[0])}: error: {message}", file=sys.stderr, flush=True)
       sys.exit(1)
 
@@ -127,7 +157,7 @@ def program(settings_cls, run_fn, output_flag=None, kind=None):
 
   def _main(argv):
     if len(argv) > 1:
-      raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+      raise ValueError(f"unexpected argument {argv[1]!r}; flags start with --")
     settings, params = settings_lib.from_flags(settings_cls)
     if kind:
       folder = getattr(settings, output_flag)

@@ -50,8 +50,24 @@ def load_performer(directory, flag="performer_dir"):
     if not io_utils.exists(path):
       raise ValueError(f"{flag}={directory} holds no performer: {path} is missing.")
   spec = PerformerSpec.from_dict(io_utils.read_json(spec_path))
-  model = keras.saving.load_model(model_path)
+  model = _load_keras(model_path, "train or import the performer again")
   return model, spec
+
+
+def _load_keras(path, remedy):
+  """`keras.saving.load_model(path)`, or one line saying the file is damaged.
+
+  Keras reports a truncated `.keras` archive as "File not found", although the
+  file is there.
+  """
+  try:
+    return keras.saving.load_model(path)
+  except (ValueError, OSError, EOFError, zipfile.BadZipFile, tf.errors.OpError) as e:
+    if not zipfile.is_zipfile(path) or "not found" in str(e).lower():
+      raise ValueError(
+        f"{path} is damaged or truncated (not a complete .keras archive); {remedy}."
+      ) from None
+    raise
 
 
 def _relative(path, start):
@@ -130,7 +146,7 @@ def load_explainer(explainer_dir):
       "before 2026-11-28, whose explainer held its training state; this version cannot "
       "read it: train the explainer again."
     )
-  explainer = keras.saving.load_model(model_file)
+  explainer = _load_keras(model_file, "train the explainer again")
   if not isinstance(explainer, Explainer):
     raise ValueError(
       f"explainer_dir={explainer_dir}: {model_file} holds a "
