@@ -57,9 +57,7 @@ class DemoSettingsTest(tf.test.TestCase):
 class DemoTest(tf.test.TestCase):
   def test_tiny_demo_from_the_command_line(self):
     work = os.path.join(tempfile.mkdtemp(), "demo")
-    result = programs.run(
-      "-m",
-      "tf_explainer.demo",
+    argv = (
       f"--work_dir={work}",
       "--num_images=48",
       "--image_size=115",
@@ -70,6 +68,7 @@ class DemoTest(tf.test.TestCase):
       "--explainer_epochs=2",
       "--unlabeled_images=16",
     )
+    result = programs.run("-m", "tf_explainer.demo", *argv)
     self.assertEqual(result.returncode, 0, result.stderr[-3000:])
     lines = result.stdout.strip().splitlines()
     self.assertTrue(lines[-2].startswith("Report:"), lines[-3:])
@@ -91,3 +90,11 @@ class DemoTest(tf.test.TestCase):
     self.assertEqual(out["fc7"].shape, (2, 16))
     self.assertEqual(out["class_scores"].shape, (2, 6))
     self.assertAllClose(out["class_scores"].numpy().sum(-1), np.ones(2), atol=1e-5)
+    # The same command again reuses every finished step; another setting redoes them.
+    stamp = os.path.getmtime(os.path.join(work, "explainer", "explainer.keras"))
+    again = programs.run("-m", "tf_explainer.demo", *argv)
+    self.assertEqual(again.returncode, 0, again.stderr[-3000:])
+    reused = [line for line in again.stdout.splitlines() if "reused" in line]
+    self.assertLen(reused, 5, again.stdout[-2000:])
+    self.assertEqual(os.path.getmtime(os.path.join(work, "explainer", "explainer.keras")), stamp)
+    self.assertEqual(again.stdout.strip().splitlines()[-2:], lines[-2:])

@@ -12,10 +12,12 @@ progress bar and the last lines say where the report and the SavedModel are.
 """
 
 import dataclasses
+import json
 import os
 import time
 from typing import Optional
 
+from tf_explainer import io_utils
 from tf_explainer import settings as settings_lib
 from tf_explainer.settings import setting
 
@@ -80,6 +82,9 @@ class DemoSettings(settings_lib.Settings):
     True,
     "TensorFlow's deterministic kernels: the same seed gives the same numbers on this machine.",
   )
+  restart: bool = setting(
+    False, "Redo every step, also those a finished earlier run with the same settings left."
+  )
   verbose: int = setting(1, "0: silent; 1: progress bars and step headers.", flag=False)
 
 
@@ -121,14 +126,14 @@ def run(**settings):
         + ": set them so, or pass --performer_weights=scratch."
       )
   from tf_explainer import evaluate_lib, export_lib
-  from tf_explainer.data import synthetic
-  from tf_explainer.train import explainer_lib, performer_lib
+  from tf_explainer.train import explainer_lib
 
   paths = {
     name: os.path.join(s.work_dir, name)
     for name in ("data", "unlabeled", "performer", "explainer", "evaluation", "serving")
   }
   timings = {}
+  record = StepRecord(s)
 
   def step(name):
     if s.verbose:
@@ -137,6 +142,113 @@ def run(**settings):
 
   def done(name):
     timings[name] = time.time() - timings[name]
+    record.finished(name)
+
+  outputs = {
+    "data": [os.path.join(paths["data"], "images.txt")]
+    + ([os.path.join(paths["unlabeled"], "images.txt")] if s.unlabeled_images else []),
+    "performer": [os.path.join(paths["performer"], "performer.keras")],
+    "explainer": [os.path.join(paths["explainer"], "explainer.keras")],
+    "evaluation": [os.path.join(paths["evaluation"], "metrics.json")],
+    "export": [os.path.join(paths["serving"], "explainer", "1", "saved_model.pb")],
+  }
+  if record.reusable("data", outputs["data"]):
+    unlabeled_dir = paths["unlabeled"] if s.unlabeled_images else None
+  else:
+    unlabeled_dir = data_step(s, paths, step, done)
+  if not record.reusable("performer", outputs["performer"]):
+    step("performer")
+    performer_step(s, paths)
+    done("performer")
+  if not record.reusable("explainer", outputs["explainer"]):
+    step("explainer")
+    explainer_lib.run(
+      performer_dir=paths["performer"],
+      dataset_dir=paths["data"],
+      model_dir=paths["explainer"],
+      epochs=s.explainer_epochs,
+      mixed_precision=s.mixed_precision,
+      seed=s.seed,
+      deterministic=s.deterministic,
+      unlabeled_dir=unlabeled_dir,
+      verbose=s.verbose,
+    )
+    done("explainer")
+  if record.reusable("evaluation", outputs["evaluation"]):
+    metrics = io_utils.read_json(outputs["evaluation"][0])
+  else:
+    step("evaluation")
+    metrics = evaluate_lib.run(
+      explainer_dir=paths["explainer"],
+      dataset_dir=paths["data"],
+      output_dir=paths["evaluation"],
+      verbose=s.verbose,
+      seed=s.seed,
+      deterministic=s.deterministic,
+    )
+    done("evaluation")
+  saved_model = os.path.dirname(outputs["export"][0])
+  if not record.reusable("export", outputs["export"]):
+    step("export")
+    saved_model = export_lib.run(
+      explainer_dir=paths["explainer"],
+      export_base=os.path.join(paths["serving"], "explainer"),
+      version=1,
+      overwrite=True,
+    )
+    done("export")
+  report = os.path.join(paths["evaluation"], "report.md")
+  if s.verbose:
+    if timings:
+      print("\nStep times (s): " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items()))
+    print(f"Report:     {os.path.abspath(report)}")
+    print(f"SavedModel: {os.path.abspath(saved_model)}")
+  return {"report": report, "saved_model": saved_model, "metrics": metrics, "timings": timings}
+
+
+class StepRecord:
+  """Which steps of the demo finished, under which settings (`<work_dir>/demo_steps.json`).
+
+  A step is reused when it finished under the same settings and package version and its
+  outputs are still there, unless `restart`; once one step runs, every later one runs.
+  """
+
+  def __init__(self, s):
+    from tf_explainer import __version__
+
+    self.path = os.path.join(s.work_dir, "demo_steps.json")
+    key = {f.name: getattr(s, f.name) for f in dataclasses.fields(s)}
+    for name in ("verbose", "restart", "work_dir"):
+      key.pop(name)
+    self.key = json.loads(json.dumps({**key, "version": __version__}, default=str))
+    self.verbose = s.verbose
+    self.steps = {}
+    if not s.restart and os.path.exists(self.path):
+      try:
+        stored = io_utils.read_json(self.path)
+      except ValueError:
+        stored = {}
+      if stored.get("settings") == self.key:
+        self.steps = stored.get("finished", {})
+    self.redoing = False
+
+  def reusable(self, name, outputs):
+    if self.redoing or not self.steps.get(name) or not all(map(os.path.exists, outputs)):
+      self.redoing = True
+      return False
+    if self.verbose:
+      print(f"== {name} == reused: finished earlier with these settings (--restart redoes it)")
+    return True
+
+  def finished(self, name):
+    self.steps[name] = True
+    io_utils.makedirs(os.path.dirname(self.path))
+    io_utils.write_json(self.path, {"settings": self.key, "finished": self.steps})
+
+
+def data_step(s, paths, step, done):
+  """Generates the labelled and the unlabeled images; returns the unlabeled folder or None."""
+  from tf_explainer.data import synthetic
 
   step("data")
   synthetic.generate(paths["data"], s.num_images, seed=s.seed, progress=s.verbose > 0)
@@ -152,7 +264,13 @@ def run(**settings):
       progress=s.verbose > 0,
     )
   done("data")
-  step("performer")
+  return unlabeled_dir
+
+
+def performer_step(s, paths):
+  """Trains the demo's performer."""
+  from tf_explainer.train import performer_lib
+
   performer_lib.run(
     dataset_dir=paths["data"],
     model_dir=paths["performer"],
@@ -173,44 +291,6 @@ def run(**settings):
     deterministic=s.deterministic,
     verbose=s.verbose,
   )
-  done("performer")
-  step("explainer")
-  explainer_lib.run(
-    performer_dir=paths["performer"],
-    dataset_dir=paths["data"],
-    model_dir=paths["explainer"],
-    epochs=s.explainer_epochs,
-    mixed_precision=s.mixed_precision,
-    seed=s.seed,
-    deterministic=s.deterministic,
-    unlabeled_dir=unlabeled_dir,
-    verbose=s.verbose,
-  )
-  done("explainer")
-  step("evaluation")
-  metrics = evaluate_lib.run(
-    explainer_dir=paths["explainer"],
-    dataset_dir=paths["data"],
-    output_dir=paths["evaluation"],
-    verbose=s.verbose,
-    seed=s.seed,
-    deterministic=s.deterministic,
-  )
-  done("evaluation")
-  step("export")
-  saved_model = export_lib.run(
-    explainer_dir=paths["explainer"],
-    export_base=os.path.join(paths["serving"], "explainer"),
-    version=1,
-    overwrite=True,
-  )
-  done("export")
-  report = os.path.join(paths["evaluation"], "report.md")
-  if s.verbose:
-    print("\nStep times (s): " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items()))
-    print(f"Report:     {os.path.abspath(report)}")
-    print(f"SavedModel: {os.path.abspath(saved_model)}")
-  return {"report": report, "saved_model": saved_model, "metrics": metrics, "timings": timings}
 
 
 if __name__ == "__main__":
