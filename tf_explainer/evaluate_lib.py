@@ -55,17 +55,17 @@ def tracking_filters(scores, tracked, count):
 
 
 def filter_label(layer, f, tracked, part_names):
-  """`explainer\nfilter 7: nose 76% (17% shuffled)`, or `... no part (best: nose 31%)`."""
-  title = f"{'explainer' if layer == 'explainer' else 'top conv'}\nfilter {f}"
+  """The row label of a filter: the part it tracks and how often its peak lands on it."""
+  title = f"{'explainer' if layer == 'explainer' else 'top conv'} filter {f}"
   if tracked is None or not len(part_names):
     return title
   rate, shuffled = tracked["rate"][f], tracked["shuffled_rate"][f]
   if not np.isfinite(rate):
-    return f"{title}: fires on too few images"
+    return f"{title}\nfires on too\nfew images"
   if tracked["part"][f] >= 0:
     name = part_names[tracked["part"][f]]
-    return f"{title}: tracks {name} {rate:.0%} ({shuffled:.0%} shuffled)"
-  return f"{title}: no part"
+    return f"{title}\ntracks {name}:\non it {rate:.0%}\n({shuffled:.0%} shuffled)"
+  return f"{title}\ntracks no part"
 
 
 def receptive_fields(
@@ -93,6 +93,18 @@ def receptive_fields(
   figures.receptive_field_figure(
     rows, evaluation.layer_mappings(model, spec), spec.image_size, path
   )
+
+
+def class_titles(collected, spec, count=6):
+  """`true: bird / performer: bird / explainer: dog` for the first images of a split."""
+  names = list(spec.class_names) or [str(c) for c in range(spec.num_classes)]
+  true = collected.labels[:count]
+  performer = np.argmax(collected.performer_logits[:count], -1)
+  explainer = np.argmax(collected.explainer_logits[:count], -1)
+  return [
+    f"true: {names[t]}\nperformer: {names[p]}\nexplainer: {names[e]}"
+    for t, p, e in zip(true, performer, explainer)
+  ]
 
 
 @dataclasses.dataclass
@@ -187,7 +199,9 @@ def run(**settings):
     )
     grads = figures.class_score_gradients(explainer, model, spec, samples["images"])
     path = os.path.join(s.output_dir, "grad_cam.png")
-    figures.grad_cam_figure(samples["images"], grads, spec.image_size, path)
+    figures.grad_cam_figure(
+      samples["images"], grads, spec.image_size, path, titles=class_titles(collected, spec)
+    )
     figure_list.append(("Grad-CAM of the explainer and of the performer", path))
     if filter_parts is not None:
       shares = figures.part_contributions(*grads["explainer"], filter_parts, len(part_names))

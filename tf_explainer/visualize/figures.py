@@ -83,11 +83,12 @@ def receptive_field_figure(rows, mappings, image_size, path):
       ax.imshow(images[c].astype(np.uint8))
       ax.imshow(field, cmap="jet", alpha=0.45 * (field > 0), vmin=0, vmax=1)
       if c == 0:
-        ax.set_ylabel(label, fontsize=8)
+        ax.set_ylabel(label, fontsize=7)
   fig.suptitle(
-    "Receptive fields on each filter's top images: interpretable filters, then "
-    "the performer's top conv",
-    fontsize=9,
+    "Each row: one filter on its four top images (interpretable filters, then the "
+    "performer's top conv).\nColour: the filter's activation over each unit's receptive "
+    "field (red strongest; none where it is silent)",
+    fontsize=8,
   )
   fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / len(rows)))
   _save(fig, path)
@@ -136,8 +137,12 @@ def class_score_gradients(explainer, model, spec, images):
   return tf.nest.map_structure(lambda t: t.numpy(), result)
 
 
-def grad_cam_figure(images, grads, image_size, path, count=6):
-  """Grad-CAM of the explainer's part maps and of the performer's top conv (Fig. 5)."""
+def grad_cam_figure(images, grads, image_size, path, count=6, titles=None):
+  """Grad-CAM of the explainer's part maps and of the performer's top conv (Fig. 5).
+
+  Args:
+    titles: optional text per image (its true and predicted classes), shown above it.
+  """
   count = min(count, len(images))
   cams = {name: grad_cam(*grads[name], image_size) for name in ("explainer", "performer_top_conv")}
   fig, axes = plt.subplots(2, count, figsize=(2 * count, 4.4), squeeze=False)
@@ -150,7 +155,9 @@ def grad_cam_figure(images, grads, image_size, path, count=6):
       ax.set_yticks([])
       if i == 0:
         ax.set_ylabel("explainer" if row == 0 else "performer", fontsize=9)
-  fig.suptitle("Grad-CAM of the predicted class")
+      if row == 0 and titles is not None:
+        ax.set_title(titles[i], fontsize=7)
+  fig.suptitle("Grad-CAM of each network's predicted class (red: the evidence for it)", fontsize=9)
   fig.tight_layout()
   _save(fig, path)
 
@@ -189,7 +196,11 @@ def contribution_figure(images, shares, part_names, path, count=4):
   axes[1, count].set_xticks(range(len(part_names)), part_names, rotation=60, fontsize=7)
   axes[1, count].set_ylim(0, 1)
   axes[1, count].set_title("average", fontsize=9)
-  fig.suptitle("Contribution of each part to the class score")
+  fig.suptitle(
+    "Share of the predicted class score from the filters of each part (gradient x activation;"
+    "\na filter's part: the one its peaks lie nearest)",
+    fontsize=8,
+  )
   fig.tight_layout()
   _save(fig, path)
 

@@ -74,8 +74,8 @@ def summary(metrics):
     lines += [
       f"A filter *tracks* a part when it fires on at least {t['min_firing']:.0%} of the "
       f"target images and its peak lands within {t['radius']:.3g} of the image side of that "
-      f"part on at least {t['min_rate']:.0%} of them, {t['min_margin']:.0%} more often than "
-      "on shuffled landmarks. Filters with the same peaks form one pattern.",
+      f"part on at least {t['min_rate']:.0%} of them, {100 * t['min_margin']:.0f} points more "
+      "often than on shuffled landmarks. Filters with the same peaks form one pattern.",
       "",
       "| layer | filters that track a part | per part | patterns that track / all |",
       "|---|---|---|---|",
