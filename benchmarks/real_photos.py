@@ -30,6 +30,15 @@ _SOURCE_DIR = face_disguise._SOURCE_DIR
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "The converted dataset; default <work_dir>/data.")
 _WORK_DIR = flags.DEFINE_string("work_dir", "runs/faces", "Output folder.")
 _SPLIT = flags.DEFINE_enum("split", "validation", ["validation", "test"], "Where to measure.")
+_TRAIN_ON = flags.DEFINE_enum(
+  "train_on",
+  None,
+  ["train", "train_without_validation"],
+  "What the models train on; default: the training split less the validation split on "
+  "--split=validation, the whole training split on --split=test. With --split=test "
+  "--train_on=train_without_validation, the models chosen on validation are measured once "
+  "on the test split, unchanged.",
+)
 _SEEDS = flags.DEFINE_list("seeds", ["0", "1", "2"], "Performer and explainer seeds.")
 _PERFORMERS = flags.DEFINE_string(
   "performers",
@@ -51,16 +60,18 @@ def _timed(times, key, fn, **kwargs):
   return out
 
 
-def run_one(data, work, performer_name, performer_args, variant, explainer_args, seed, split):
+def run_one(
+  data, work, performer_name, performer_args, variant, explainer_args, seed, split, train_split
+):
   """One seed of one (performer, explainer) variant; returns its record."""
   from tf_explainer import evaluate_lib
   from tf_explainer.train import explainer_lib, performer_lib
 
-  train_split = "train_without_validation" if split == "validation" else "train"
   performer_dir = os.path.join(work, f"{performer_name}-s{seed}", "performer")
   explainer_dir = os.path.join(work, f"{performer_name}-s{seed}", variant, "explainer")
   eval_dir = os.path.join(work, f"{performer_name}-s{seed}", variant, f"evaluation-{split}")
-  record_path = os.path.join(os.path.dirname(explainer_dir), "record.json")
+  name = "record.json" if split == "validation" else f"record-{split}.json"
+  record_path = os.path.join(os.path.dirname(explainer_dir), name)
   record = json.load(open(record_path)) if os.path.exists(record_path) else {"times": {}}
   times = record["times"]
   common_args = {"seed": seed, "verbose": 1, "train_split": train_split}
@@ -102,6 +113,7 @@ def run_one(data, work, performer_name, performer_args, variant, explainer_args,
     explainer_args=explainer_args,
     seed=seed,
     split=split,
+    train_split=train_split,
     metrics=json.load(open(metrics_path)),
   )
   with open(record_path + ".tmp", "w") as f:
@@ -179,6 +191,9 @@ def main(_):
   variants = json.loads(_VARIANTS.value)
   seeds = [int(s) for s in _SEEDS.value]
   records, times = [], {}
+  train_split = _TRAIN_ON.value or (
+    "train_without_validation" if _SPLIT.value == "validation" else "train"
+  )
   if not _TABLES_ONLY.value and not os.path.exists(os.path.join(data, "images.txt")):
     if not _SOURCE_DIR.value:
       raise app.UsageError(f"--source_dir is needed to convert the photos into {data}.")
@@ -187,13 +202,22 @@ def main(_):
     for seed in seeds:
       for variant, explainer_args in variants.items():
         if _TABLES_ONLY.value:
-          path = os.path.join(work, f"{performer_name}-s{seed}", variant, "record.json")
+          name = "record.json" if _SPLIT.value == "validation" else f"record-{_SPLIT.value}.json"
+          path = os.path.join(work, f"{performer_name}-s{seed}", variant, name)
           if os.path.exists(path):
             records.append(json.load(open(path)))
           continue
         records.append(
           run_one(
-            data, work, performer_name, performer_args, variant, explainer_args, seed, _SPLIT.value
+            data,
+            work,
+            performer_name,
+            performer_args,
+            variant,
+            explainer_args,
+            seed,
+            _SPLIT.value,
+            train_split,
           )
         )
   text = table(records)

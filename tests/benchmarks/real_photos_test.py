@@ -1,0 +1,47 @@
+"""Tests for benchmarks.real_photos: the figures a row shows and the table over seeds."""
+
+import tensorflow as tf
+
+from benchmarks import real_photos
+
+
+def _metrics(tracking, patterns, per_part_patterns):
+  layer = {
+    "share": tracking,
+    "pattern_share": sum(per_part_patterns.values()) / patterns,
+    "patterns": patterns,
+    "per_part_patterns": per_part_patterns,
+  }
+  return {
+    "location_instability": {"explainer": 0.05, "performer_top_conv": 0.1},
+    "p": 0.9,
+    "error": {"performer": 0.01, "explainer": 0.03, "delta": 0.02},
+    "part_tracking": {
+      "explainer": layer,
+      "performer_top_conv": layer,
+      "fixed_point": {"location_instability": 0.04},
+    },
+  }
+
+
+class RealPhotosTest(tf.test.TestCase):
+  def test_figures_of_one_run(self):
+    """10 patterns: nose 5, eyes 1 -> 60% of patterns track; two parts hold >= 10% of them."""
+    figures = real_photos.figures_of(_metrics(0.5, 10, {"nose": 5, "eyes": 1, "mouth": 0}))
+    self.assertAllClose(figures["ratio"], 0.5)
+    self.assertAllClose(figures["expl_pattern_share"], 60.0)
+    self.assertEqual(figures["expl_parts_10pct"], 2)
+    self.assertAllClose(figures["delta_error_points"], 2.0)
+    self.assertAllClose(figures["fixed_point_instability"], 0.04)
+
+  def test_table_means_over_seeds(self):
+    records = [
+      {"performer": "imagenet", "variant": "paper", "metrics": _metrics(t, 10, {"nose": 1})}
+      for t in (0.2, 0.4)
+    ]
+    text = real_photos.table(records)
+    self.assertIn("| imagenet | paper | 2 | 30 ± 14 |", text)
+
+
+if __name__ == "__main__":
+  tf.test.main()
