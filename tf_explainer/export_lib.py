@@ -48,9 +48,13 @@ class ServingModule:
   shape. The signatures' inputs therefore have no fixed shape of their own.
   """
 
-  def __init__(self, model, spec, explainer=None):
+  def __init__(self, model, spec, explainer=None, part_names=()):
     model = performers.plain_graph_copy(model)
     self.image_size = spec.image_size
+    self.class_names = tuple(str(c) for c in spec.class_names) or tuple(
+      f"class_{c}" for c in range(spec.num_classes)
+    )
+    self.part_names = tuple(str(p) for p in part_names)
     self.fc_names = spec.fc_names
     self.explain = explainer is not None
     if explainer is not None:
@@ -69,6 +73,15 @@ class ServingModule:
     self.serve_bytes = tf.function(
       self._serve_bytes, input_signature=[tf.TensorSpec(None, tf.string, name="image_bytes")]
     )
+    self.metadata = tf.function(self._metadata, input_signature=[])
+
+  def _metadata(self):
+    """What a client needs to read the answers: class and part names, and the input side."""
+    return {
+      "class_names": tf.constant(self.class_names, tf.string, shape=[len(self.class_names)]),
+      "part_names": tf.constant(self.part_names, tf.string, shape=[len(self.part_names)]),
+      "image_size": tf.constant(self.image_size, tf.int32),
+    }
 
   def _serve(self, images):
     size = self.image_size
@@ -167,6 +180,7 @@ def export_archive(module):
     archive.track(part)
   archive.add_endpoint("serving_default", module.serve)
   archive.add_endpoint("serving_bytes", module.serve_bytes)
+  archive.add_endpoint("metadata", module.metadata)
   return archive
 
 
@@ -260,6 +274,16 @@ def export(module, export_base, version, model_name="explainer", overwrite=False
   return final
 
 
+def part_names(dataset_dir):
+  """The part names of the dataset an explainer distilled on (none for a plain folder)."""
+  path = os.path.join(dataset_dir, "parts", "parts.txt") if dataset_dir else None
+  if not path or not io_utils.exists(path):
+    return ()
+  with io_utils.open_file(path) as f:
+    rows = [line.split(None, 1) for line in f.read().splitlines() if line.strip()]
+  return tuple(name.strip() for _, name in sorted(rows, key=lambda r: int(r[0])) if name)
+
+
 @dataclasses.dataclass
 class ExportSettings(settings_lib.Settings):
   """The settings of exporting an explainer (`run`, `export_savedmodel.py`)."""
@@ -283,8 +307,10 @@ def run(**settings):
     **settings: the fields of `ExportSettings`, by keyword.
   """
   s = ExportSettings(**settings)
-  explainer, model, spec, _ = model_io.load_explainer(s.explainer_dir)
-  module = ServingModule(model, spec, None if s.performer_only else explainer)
+  explainer, model, spec, manifest = model_io.load_explainer(s.explainer_dir)
+  module = ServingModule(
+    model, spec, None if s.performer_only else explainer, part_names(manifest.get("dataset_dir"))
+  )
   path = export(module, s.export_base, s.version, s.model_name, s.overwrite)
   print(f"SavedModel written to {path}")
   return path

@@ -200,6 +200,16 @@ class ExportTest(tf.test.TestCase):
     # session converts a fed value to the placeholder's dtype itself.)
     self.assertRegex(got["errors"]["dtype"], r"InvalidArgumentError: .*expected to be a float")
 
+  def test_metadata_signature_names_classes_and_parts(self):
+    loaded = tf.saved_model.load(self.path)
+    meta = {k: v.numpy() for k, v in loaded.signatures["metadata"]().items()}
+    data = tiny_run.paths()["data"]
+    with open(os.path.join(data, "parts", "parts.txt")) as f:
+      parts = [line.split(None, 1)[1].strip() for line in f if line.strip()]
+    self.assertEqual([c.decode() for c in meta["class_names"]], list(self.module.class_names))
+    self.assertEqual([p.decode() for p in meta["part_names"]], parts)
+    self.assertEqual(int(meta["image_size"]), self.size)
+
   def test_export_graph_needs_no_xla_and_no_python(self):
     self.assertEqual(_xla_and_python_functions(self.path), [])
 
@@ -233,6 +243,8 @@ class ExportTest(tf.test.TestCase):
     for text in (
       "signature_def['serving_default']",
       "signature_def['serving_bytes']",
+      "signature_def['metadata']",
+      "outputs['class_names']",
       "inputs['images']",
       "inputs['image_bytes']",
       "outputs['part_maps']",
