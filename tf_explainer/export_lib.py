@@ -45,7 +45,9 @@ class ServingModule:
   The graph needs no XLA (grouped convolutions run as split ones) and checks
   each request before any convolution: a wrong rank, size, channel count or an
   empty batch fails with an `InvalidArgumentError` that names the expected
-  shape. The signatures' inputs therefore have no fixed shape of their own.
+  shape. `serving_default` also declares `images` as `[None, S, S, 3]`, which
+  TensorFlow's own loaders check first; TF Serving feeds past the declaration,
+  and the checks in the graph answer there.
   """
 
   def __init__(self, model, spec, explainer=None, part_names=()):
@@ -67,8 +69,13 @@ class ServingModule:
         model, spec, {"fc": spec.fc_layers[-1], "logits": "logits"}
       )
       self.parts = (self.probe,)
+    # The signature declares its input's shape, so a client reads the size from it; the
+    # checks in the graph stay, for servers (TF Serving) that feed tensors past it.
     self.serve = tf.function(
-      self._serve, input_signature=[tf.TensorSpec(None, tf.float32, name="images")]
+      self._serve,
+      input_signature=[
+        tf.TensorSpec([None, spec.image_size, spec.image_size, 3], tf.float32, name="images")
+      ],
     )
     self.serve_bytes = tf.function(
       self._serve_bytes, input_signature=[tf.TensorSpec(None, tf.string, name="image_bytes")]
@@ -85,6 +92,10 @@ class ServingModule:
 
   def _serve(self, images):
     size = self.image_size
+    # Forget the declared shape inside the graph: a server that feeds a tensor past the
+    # signature (TF Serving) must meet the checks below, which TensorFlow would otherwise
+    # fold away as always true.
+    images = tf.compat.v1.placeholder_with_default(images, shape=None)
     images = _checked(
       images,
       [None, size, size, 3],
