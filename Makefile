@@ -16,7 +16,7 @@ $(STAMP): setup.py
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m tf_explainer.demo $(DEMO_FLAGS)
+	$(PY) -m tf_explainer.cli.demo $(DEMO_FLAGS)
 
 test: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_FLAGS)

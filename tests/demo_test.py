@@ -68,7 +68,7 @@ class DemoTest(tf.test.TestCase):
       "--explainer_epochs=2",
       "--unlabeled_images=16",
     )
-    result = programs.run("-m", "tf_explainer.demo", *argv)
+    result = programs.run("-m", "tf_explainer.cli.demo", *argv)
     self.assertEqual(result.returncode, 0, result.stderr[-3000:])
     lines = result.stdout.strip().splitlines()
     self.assertTrue(lines[-2].startswith("Report:"), lines[-3:])
@@ -92,7 +92,7 @@ class DemoTest(tf.test.TestCase):
     self.assertAllClose(out["class_scores"].numpy().sum(-1), np.ones(2), atol=1e-5)
     # The same command again reuses every finished step; another setting redoes them.
     stamp = os.path.getmtime(os.path.join(work, "explainer", "explainer.keras"))
-    again = programs.run("-m", "tf_explainer.demo", *argv)
+    again = programs.run("-m", "tf_explainer.cli.demo", *argv)
     self.assertEqual(again.returncode, 0, again.stderr[-3000:])
     reused = [line for line in again.stdout.splitlines() if "reused" in line]
     self.assertLen(reused, 5, again.stdout[-2000:])

@@ -5,7 +5,7 @@ uses without labels), trains a performer, distils an explainer, evaluates it,
 exports a SavedModel and writes the report:
 
     tf-explainer-demo --work_dir=runs/demo
-    python -m tf_explainer.demo --work_dir=runs/demo     # the same
+    python -m tf_explainer.cli.demo --work_dir=runs/demo     # the same
 
 Defaults are sized for a 2-core CPU (about 14 minutes); every step shows a
 progress bar and the last lines say where the report and the SavedModel are.
@@ -291,9 +291,3 @@ def performer_step(s, paths):
     deterministic=s.deterministic,
     verbose=s.verbose,
   )
-
-
-if __name__ == "__main__":
-  from tf_explainer.cli import demo
-
-  demo.main()

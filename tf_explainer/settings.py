@@ -97,10 +97,14 @@ def restart_setting():
   )
 
 
+# What an image that cannot be decoded does, and the splits a model may train on (the data
+# pipeline's; defined here, below it, so that settings import nothing above them).
+ON_ERROR = ("fail", "skip")
+TRAIN_SPLITS = ("train", "train_without_validation")
+
+
 def on_error_setting():
   """`on_error`: what an image that cannot be decoded does."""
-  from tf_explainer.data.pipeline import ON_ERROR
-
   return setting(
     "fail",
     "An image that cannot be decoded: fail with its name, or skip it (and say how many).",
@@ -133,8 +137,6 @@ def learning_rate_schedule_setting(default="constant", help=None):
 
 def train_split_setting():
   """`train_split`: the training split, or it less the validation split while tuning."""
-  from tf_explainer.data.pipeline import TRAIN_SPLITS
-
   return setting(
     "train",
     "Images to train on: the training split, or the training split less the validation split "

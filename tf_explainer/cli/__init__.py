@@ -106,6 +106,15 @@ def filesystem_problem(error):
   return None
 
 
+def program_name():
+  """The name a user typed: the script, or for `python -m pkg` the package (`synthetic.py`)."""
+  path = sys.argv[0] if sys.argv and sys.argv[0] else "tf_explainer"
+  name = os.path.basename(path)
+  if name == "__main__.py":
+    name = os.path.basename(os.path.dirname(path)) + ".py"
+  return name
+
+
 def run(main, output_flags=()):
   """`absl.app.run(main)` with one-line errors and cleanup of half-made output folders."""
 
@@ -135,7 +144,7 @@ def run(main, output_flags=()):
             io_utils.rmtree(path)
         except Exception:  # noqa: BLE001 - cleaning up must not hide the error itself
           pass
-      print(f"{os.path.basename(sys.argv[0])}: error: {message}", file=sys.stderr, flush=True)
+      print(f"{program_name()}: error: {message}", file=sys.stderr, flush=True)
       sys.exit(1)
 
   app.run(wrapped)

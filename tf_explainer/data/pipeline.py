@@ -11,6 +11,8 @@ import hashlib
 import numpy as np
 import tensorflow as tf
 
+from tf_explainer.settings import ON_ERROR, TRAIN_SPLITS  # noqa: F401 (the pipeline's names)
+
 TASKS = ("single", "multi")
 
 
@@ -23,9 +25,6 @@ def task_labels(labels, task, target_class=None):
   if target_class is None:
     raise ValueError("task=single needs `target_class`.")
   return (labels == target_class).astype(np.int32)
-
-
-ON_ERROR = ("fail", "skip")
 
 
 def read_checked(dataset_dir, on_error="fail", verbose=1, flag="dataset_dir"):
@@ -97,9 +96,6 @@ def split_mask(dataset, split):
     return dataset.is_train.copy() if split == "train" else ~dataset.is_train
   validation = validation_mask(dataset)
   return validation if split == "validation" else dataset.is_train & ~validation
-
-
-TRAIN_SPLITS = ("train", "train_without_validation")
 
 
 def check_train_split(train_split):

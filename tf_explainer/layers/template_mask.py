@@ -4,7 +4,6 @@ import keras
 import tensorflow as tf
 
 from tf_explainer import templates as templates_lib
-from tf_explainer import losses as losses_lib
 
 MODES = ("paper", "icnn")
 
@@ -40,8 +39,10 @@ class TemplateMask(keras.layers.Layer):
     super().__init__(**kwargs)
     if mode not in MODES:
       raise ValueError(f"TemplateMask mode must be one of {MODES}, got {mode!r}.")
-    if centre not in losses_lib.CENTRES:
-      raise ValueError(f"TemplateMask centre must be one of {losses_lib.CENTRES}, got {centre!r}.")
+    if centre not in templates_lib.CENTRES:
+      raise ValueError(
+        f"TemplateMask centre must be one of {templates_lib.CENTRES}, got {centre!r}."
+      )
     self.beta = float(beta)
     self.mode = mode
     self.centre = centre
@@ -77,7 +78,7 @@ class TemplateMask(keras.layers.Layer):
   def raw_masks(self, x):
     """`"icnn"` only: the masks `M` of `x`, `(batch, L, L, C)` in [-1, 1], float32."""
     x = tf.stop_gradient(tf.cast(x, tf.float32))
-    return losses_lib.icnn_masks(x, tf.convert_to_tensor(self.filter_beta), self.centre)
+    return templates_lib.icnn_masks(x, tf.convert_to_tensor(self.filter_beta), self.centre)
 
   def call(self, x):
     if self.mode == "icnn":

@@ -45,9 +45,9 @@ import numpy as np
 import tensorflow as tf
 
 from tf_explainer import replicas
+from tf_explainer.templates import CENTRES, icnn_centres, icnn_masks  # noqa: F401 (re-exported)
 
 GRADIENTS = ("exact", "approx", "icnn")
-CENTRES = ("mass", "argmax")
 ICNN_ALPHA = 0.5
 
 
@@ -145,54 +145,6 @@ def _target_templates(x, log_q, log_prior, size, image_categories, filter_catego
     tf.cast(image_categories, tf.int32)[:, None], tf.cast(filter_categories, tf.int32)[None, :]
   )
   return tf.where(same, peak, tf.fill(tf.shape(peak), num_templates - 1))
-
-
-def _round_half_away(value):
-  return tf.sign(value) * tf.floor(tf.abs(value) + 0.5)
-
-
-def icnn_centres(x, centre="mass"):
-  """Each map's centre unit, `(B, C, 2)` float (row, col), 0-based.
-
-  `"mass"`: the centre of mass of the map, rounded half away from zero (an
-  all-zero map gives unit (0, 0)); `"argmax"`: the strongest unit (row-major
-  first on ties).
-  """
-  if centre not in CENTRES:
-    raise ValueError(f"centre must be one of {CENTRES}, got {centre!r}.")
-  size = x.shape[1]
-  x = tf.convert_to_tensor(x)
-  if centre == "argmax":
-    flat = tf.argmax(
-      tf.reshape(x, [tf.shape(x)[0], size * size, -1]), axis=1, output_type=tf.int32
-    )  # (B, C)
-    return tf.cast(tf.stack([flat // size, flat % size], axis=-1), x.dtype)
-  units = tf.range(size, dtype=x.dtype)
-  total = tf.maximum(tf.reduce_sum(x, axis=[1, 2]), 1e-9)  # (B, C)
-  rows = tf.einsum("bhwc,h->bc", x, units) / total
-  cols = tf.einsum("bhwc,w->bc", x, units) / total
-  return tf.stack([_round_half_away(rows), _round_half_away(cols)], axis=-1)
-
-
-def icnn_masks(x, beta, centre="mass"):
-  """The reference implementation's masks `M_n`, `(B, L, L, C)`, values in [-1, 1].
-
-  Args:
-    x: `(B, L, L, C)` post-ReLU maps.
-    beta: `(C,)` or scalar, each filter's mask sharpness (2 at the start).
-    centre: `"mass"` or `"argmax"`, see `icnn_centres`.
-  """
-  x = tf.convert_to_tensor(x)
-  size = x.shape[1]
-  mu = icnn_centres(x, centre)  # (B, C, 2) in units
-  scale = 2.0 / (size - 1) if size > 1 else 0.0
-  coords = -1.0 + scale * tf.range(size, dtype=x.dtype)  # P_a
-  mu = -1.0 + scale * mu
-  d_rows = tf.abs(coords[None, :, None] - mu[:, None, :, 0])  # (B, L, C)
-  d_cols = tf.abs(coords[None, :, None] - mu[:, None, :, 1])
-  distance = d_rows[:, :, None, :] + d_cols[:, None, :, :]  # (B, L, L, C)
-  beta = tf.cast(beta, x.dtype)
-  return tf.maximum(1.0 - beta * distance, -1.0)
 
 
 def _finite(values, group):

@@ -15,59 +15,21 @@ import json
 import os
 import zipfile
 
-import keras
 import tensorflow as tf
 
 from tf_explainer import io_utils
 from tf_explainer.models.explainer import Explainer
-from tf_explainer.performers.base import PerformerSpec
+from tf_explainer.performers.storage import (  # noqa: F401 (performer folders, re-exported)
+  PERFORMER_FILE,
+  PERFORMER_SPEC_FILE,
+  load_keras,
+  load_performer,
+  save_performer,
+)
 
-PERFORMER_FILE = "performer.keras"
-PERFORMER_SPEC_FILE = "performer.json"
 EXPLAINER_FILE = "explainer.keras"
 MANIFEST_FILE = "explainer.json"
 _PATH_KEYS = ("performer_dir", "dataset_dir", "unlabeled_dir")
-
-
-def save_performer(model, spec, directory):
-  """Writes `performer.keras` and `performer.json` into `directory`, atomically per file."""
-  io_utils.makedirs(directory)
-  tmp_model = os.path.join(directory, f".{PERFORMER_FILE}.tmp.keras")
-  model.save(tmp_model)
-  io_utils.rename(tmp_model, os.path.join(directory, PERFORMER_FILE))
-  io_utils.write_json(os.path.join(directory, PERFORMER_SPEC_FILE), spec.to_dict())
-
-
-def load_performer(directory, flag="performer_dir"):
-  """Loads `(model, spec)` saved by `save_performer`.
-
-  Raises:
-    ValueError: when `directory` holds no performer (names `flag`).
-  """
-  model_path = os.path.join(directory, PERFORMER_FILE)
-  spec_path = os.path.join(directory, PERFORMER_SPEC_FILE)
-  for path in (model_path, spec_path):
-    if not io_utils.exists(path):
-      raise ValueError(f"{flag}={directory} holds no performer: {path} is missing.")
-  spec = PerformerSpec.from_dict(io_utils.read_json(spec_path))
-  model = _load_keras(model_path, "train or import the performer again")
-  return model, spec
-
-
-def _load_keras(path, remedy):
-  """`keras.saving.load_model(path)`, or one line saying the file is damaged.
-
-  Keras reports a truncated `.keras` archive as "File not found", although the
-  file is there.
-  """
-  try:
-    return keras.saving.load_model(path)
-  except (ValueError, OSError, EOFError, zipfile.BadZipFile, tf.errors.OpError) as e:
-    if not zipfile.is_zipfile(path) or "not found" in str(e).lower():
-      raise ValueError(
-        f"{path} is damaged or truncated (not a complete .keras archive); {remedy}."
-      ) from None
-    raise
 
 
 def _relative(path, start):
@@ -146,7 +108,7 @@ def load_explainer(explainer_dir):
       "before 2026-11-28, whose explainer held its training state; this version cannot "
       "read it: train the explainer again."
     )
-  explainer = _load_keras(model_file, "train the explainer again")
+  explainer = load_keras(model_file, "train the explainer again")
   if not isinstance(explainer, Explainer):
     raise ValueError(
       f"explainer_dir={explainer_dir}: {model_file} holds a "

@@ -337,7 +337,7 @@ def run(**settings):
   """
   from tf_explainer import io_utils
   from tf_explainer.data import cub
-  from tf_explainer.models import io as model_io
+  from tf_explainer.performers import storage
 
   s = ImportSettings(**settings)
   model = load_user_model(s.model)
@@ -357,7 +357,7 @@ def run(**settings):
     verbose=s.verbose,
   )
   io_utils.claim_dir(s.model_dir, "performer", "model_dir", s.overwrite)
-  model_io.save_performer(model, spec, s.model_dir)
+  storage.save_performer(model, spec, s.model_dir)
   if s.verbose:
     print(f"Performer written to {s.model_dir}.")
   return model, spec

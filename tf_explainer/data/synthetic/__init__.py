@@ -598,9 +598,3 @@ def run(**settings):
     f"Wrote {s.num_images} images to {s.out_dir} in {elapsed:.1f} s "
     f"({s.num_images / elapsed:.0f} images/s)."
   )
-
-
-if __name__ == "__main__":
-  from tf_explainer import cli
-
-  cli.program(GeneratorSettings, run)()

@@ -1,0 +1,10 @@
+"""`python -m tf_explainer.data.synthetic --out_dir=... --num_images=... --seed=...`.
+
+The program of the synthetic data set; a module of its own, so that the data layer
+imports nothing of the programs above it.
+"""
+
+from tf_explainer import cli
+from tf_explainer.data.synthetic import GeneratorSettings, run
+
+cli.program(GeneratorSettings, run)()
