@@ -37,6 +37,9 @@ from tf_explainer.models import io as model_io
 from tf_explainer.settings import setting
 
 WARMUP_FILE = "tf_serving_warmup_requests"
+# The largest pixel magnitude a request may hold: 0-255 is the contract, some slack is
+# allowed for clients that normalise differently, values like 1e30 are refused.
+MAX_PIXEL = 1e6
 
 
 class ServingModule:
@@ -102,6 +105,16 @@ class ServingModule:
       f"images must be float32 [batch >= 1, {size}, {size}, 3], RGB 0-255",
     )
     tf.debugging.assert_all_finite(images, "images must be finite RGB values in 0-255")
+    with tf.control_dependencies(
+      [
+        tf.debugging.assert_less_equal(
+          tf.reduce_max(tf.abs(images)),
+          MAX_PIXEL,
+          message=f"images must be RGB values in 0-255 (|value| <= {MAX_PIXEL:g} accepted)",
+        )
+      ]
+    ):
+      images = tf.identity(images)
     return self._outputs(images)
 
   def _outputs(self, images):

@@ -88,13 +88,27 @@ def fingerprint(path):
   return f"{status.length}:{status.mtime_nsec}"
 
 
-def write_text(path, text):
-  """Writes `text` to `path` through a temporary file and a rename."""
+def write_atomically(path, data, mode="w"):
+  """Writes `data` to `path` through a temporary file and a rename; on any failure (a
+  full disk, a read-only folder) the temporary file is removed and `path` is untouched."""
   tmp = f"{path}.tmp-{os.getpid()}"
-  with tf.io.gfile.GFile(tmp, "w") as f:
-    f.write(text)
-  rename(tmp, path)
+  try:
+    with tf.io.gfile.GFile(tmp, mode) as f:
+      f.write(data)
+    rename(tmp, path)
+  except BaseException:
+    try:
+      if tf.io.gfile.exists(tmp):
+        tf.io.gfile.remove(tmp)
+    except (OSError, tf.errors.OpError):
+      pass
+    raise
   return path
+
+
+def write_text(path, text):
+  """Writes `text` to `path` through a temporary file and a rename (`write_atomically`)."""
+  return write_atomically(path, text)
 
 
 def write_json(path, value, **kwargs):

@@ -131,8 +131,13 @@ _DECODED = {}  # (path, size, mtime_ns) -> (width, height) or an error text, per
 
 
 def _decode_one(path):
-  """`(width, height)` of a fully decoded image, or the reason it cannot be decoded."""
-  from PIL import Image
+  """`(width, height)` of a fully decoded image, or the reason it cannot be decoded.
+
+  Decoded by the decoder the pipeline uses (`tf.io.decode_image`, every pixel), so an
+  image that passes here decodes in training: a TIFF named `.jpg` is caught here, not
+  mid-training.
+  """
+  import tensorflow as tf
 
   try:
     status = os.stat(path)
@@ -141,11 +146,12 @@ def _decode_one(path):
   key = (path, status.st_size, status.st_mtime_ns)
   if key not in _DECODED:
     try:
-      with Image.open(path) as image:
-        image.load()  # every pixel: a truncated file fails here, not mid-training
-        _DECODED[key] = image.size
-    except Exception as e:  # PIL raises many types for broken files
-      _DECODED[key] = f"image cannot be decoded ({type(e).__name__}: {e})"
+      data = tf.io.read_file(path)
+      image = tf.io.decode_image(data, channels=3, expand_animations=False)
+      _DECODED[key] = (int(image.shape[1]), int(image.shape[0]))
+    except (tf.errors.OpError, ValueError) as e:
+      reason = str(getattr(e, "message", e)).strip().splitlines()[0][:200]
+      _DECODED[key] = f"image cannot be decoded ({reason})"
   return _DECODED[key]
 
 

@@ -22,6 +22,7 @@ from tf_explainer.models.explainer import Explainer
 from tf_explainer.performers.storage import (  # noqa: F401 (performer folders, re-exported)
   PERFORMER_FILE,
   PERFORMER_SPEC_FILE,
+  check_finite,
   load_keras,
   load_performer,
   save_performer,
@@ -48,6 +49,9 @@ def save_explainer(
   """
   if not isinstance(explainer, Explainer):
     raise TypeError(f"save_explainer takes the Explainer network, got {type(explainer).__name__}.")
+  check_finite(
+    explainer, f"The explainer for {model_dir}", "it was not saved; lower the learning rate"
+  )
   io_utils.makedirs(model_dir)
   tmp = os.path.join(model_dir, f".{EXPLAINER_FILE}.tmp.keras")
   explainer.save(tmp)
@@ -115,6 +119,7 @@ def load_explainer(explainer_dir):
       f"{type(explainer).__name__}, not an Explainer network (saved by an older "
       f"version? train it again)."
     )
+  check_finite(explainer, f"explainer_dir={explainer_dir}", "it did not train; train it again")
   model, spec = load_performer(manifest["performer_dir"])
   target = tuple(model.get_layer(spec.target_layer).output.shape[1:])
   if tuple(explainer.config.target_shape) != target:

@@ -17,8 +17,32 @@ PERFORMER_FILE = "performer.keras"
 PERFORMER_SPEC_FILE = "performer.json"
 
 
+def non_finite_weights(model):
+  """`(non-finite values, all values)` over the weights of a Keras model or layer."""
+  import numpy as np
+
+  bad = total = 0
+  for weight in model.weights:
+    values = np.asarray(weight.numpy())
+    if np.issubdtype(values.dtype, np.floating):
+      bad += int(values.size - np.count_nonzero(np.isfinite(values)))
+      total += values.size
+  return bad, total
+
+
+def check_finite(model, what, remedy):
+  """Raises a one-line error when `model` holds NaN or Inf weights (`what` names it)."""
+  bad, total = non_finite_weights(model)
+  if bad:
+    raise ValueError(f"{what} holds {bad} of {total} weights that are NaN or Inf; {remedy}.")
+
+
 def save_performer(model, spec, directory):
-  """Writes `performer.keras` and `performer.json` into `directory`, atomically per file."""
+  """Writes `performer.keras` and `performer.json` into `directory`, atomically per file.
+
+  A model with NaN or Inf weights is refused: nothing broken is saved as finished.
+  """
+  check_finite(model, f"The performer for {directory}", "it was not saved; lower the learning rate")
   io_utils.makedirs(directory)
   tmp_model = os.path.join(directory, f".{PERFORMER_FILE}.tmp.keras")
   model.save(tmp_model)

@@ -214,7 +214,4 @@ def _save(fig, path):
   buffer = io.BytesIO()
   fig.savefig(buffer, format="png", dpi=80)
   plt.close(fig)
-  tmp = path + ".tmp.png"
-  with io_utils.open_file(tmp, "wb") as f:
-    f.write(buffer.getvalue())
-  io_utils.rename(tmp, path)
+  io_utils.write_atomically(path, buffer.getvalue(), "wb")
