@@ -113,20 +113,8 @@ def run(**settings):
   from tf_explainer import data as data_lib
 
   data_lib.check_zoom(s.performer_zoom, "performer_zoom")
-  if s.performer_weights == "synthetic":
-    from tf_explainer.performers import zoo
-
-    shipped = zoo.card(s.arch)
-    wanted = {name: shipped[name] for name in ("image_size", "width", "fc_units")}
-    if any(float(getattr(s, name)) != float(value) for name, value in wanted.items()):
-      raise ValueError(
-        "performer_weights=synthetic (the default for alexnet) fine-tunes the shipped "
-        f"{s.arch}, which needs "
-        + ", ".join(f"{name}={value}" for name, value in wanted.items())
-        + ": set them so, or pass --performer_weights=scratch."
-      )
+  check_shipped(s)
   from tf_explainer import evaluate_lib, export_lib
-  from tf_explainer.train import explainer_lib
 
   paths = {
     name: os.path.join(s.work_dir, name)
@@ -144,14 +132,7 @@ def run(**settings):
     timings[name] = time.time() - timings[name]
     record.finished(name)
 
-  outputs = {
-    "data": [os.path.join(paths["data"], "images.txt")]
-    + ([os.path.join(paths["unlabeled"], "images.txt")] if s.unlabeled_images else []),
-    "performer": [os.path.join(paths["performer"], "performer.keras")],
-    "explainer": [os.path.join(paths["explainer"], "explainer.keras")],
-    "evaluation": [os.path.join(paths["evaluation"], "metrics.json")],
-    "export": [os.path.join(paths["serving"], "explainer", "1", "saved_model.pb")],
-  }
+  outputs = step_outputs(s, paths)
   if record.reusable("data", outputs["data"]):
     unlabeled_dir = paths["unlabeled"] if s.unlabeled_images else None
   else:
@@ -162,17 +143,7 @@ def run(**settings):
     done("performer")
   if not record.reusable("explainer", outputs["explainer"]):
     step("explainer")
-    explainer_lib.run(
-      performer_dir=paths["performer"],
-      dataset_dir=paths["data"],
-      model_dir=paths["explainer"],
-      epochs=s.explainer_epochs,
-      mixed_precision=s.mixed_precision,
-      seed=s.seed,
-      deterministic=s.deterministic,
-      unlabeled_dir=unlabeled_dir,
-      verbose=s.verbose,
-    )
+    explainer_step(s, paths, unlabeled_dir)
     done("explainer")
   if record.reusable("evaluation", outputs["evaluation"]):
     metrics = io_utils.read_json(outputs["evaluation"][0])
@@ -265,6 +236,52 @@ def data_step(s, paths, step, done):
     )
   done("data")
   return unlabeled_dir
+
+
+def check_shipped(s):
+  """Refuses sizes the shipped pretrained network lacks, before anything is written."""
+  if s.performer_weights != "synthetic":
+    return
+  from tf_explainer.performers import zoo
+
+  shipped = zoo.card(s.arch)
+  wanted = {name: shipped[name] for name in ("image_size", "width", "fc_units")}
+  if any(float(getattr(s, name)) != float(value) for name, value in wanted.items()):
+    raise ValueError(
+      "performer_weights=synthetic (the default for alexnet) fine-tunes the shipped "
+      f"{s.arch}, which needs "
+      + ", ".join(f"{name}={value}" for name, value in wanted.items())
+      + ": set them so, or pass --performer_weights=scratch."
+    )
+
+
+def step_outputs(s, paths):
+  """The files whose presence says that each step finished."""
+  return {
+    "data": [os.path.join(paths["data"], "images.txt")]
+    + ([os.path.join(paths["unlabeled"], "images.txt")] if s.unlabeled_images else []),
+    "performer": [os.path.join(paths["performer"], "performer.keras")],
+    "explainer": [os.path.join(paths["explainer"], "explainer.keras")],
+    "evaluation": [os.path.join(paths["evaluation"], "metrics.json")],
+    "export": [os.path.join(paths["serving"], "explainer", "1", "saved_model.pb")],
+  }
+
+
+def explainer_step(s, paths, unlabeled_dir):
+  """Distils the demo's explainer."""
+  from tf_explainer.train import explainer_lib
+
+  explainer_lib.run(
+    performer_dir=paths["performer"],
+    dataset_dir=paths["data"],
+    model_dir=paths["explainer"],
+    epochs=s.explainer_epochs,
+    mixed_precision=s.mixed_precision,
+    seed=s.seed,
+    deterministic=s.deterministic,
+    unlabeled_dir=unlabeled_dir,
+    verbose=s.verbose,
+  )
 
 
 def performer_step(s, paths):

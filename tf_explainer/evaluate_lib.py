@@ -107,6 +107,61 @@ def class_titles(collected, spec, count=6):
   ]
 
 
+def draw_figures(
+  explainer,
+  model,
+  spec,
+  subset,
+  collected,
+  per_filter,
+  filter_parts,
+  part_names,
+  output_dir,
+  result,
+):
+  """Draws the receptive-field, Grad-CAM and part-contribution figures into `output_dir`.
+
+  Returns:
+    `(caption, path)` of each figure; `result` gains `mean_part_share`.
+  """
+  figure_list = []
+  samples = collected.samples
+  path = os.path.join(output_dir, "receptive_fields.png")
+  receptive_fields(
+    explainer,
+    model,
+    spec,
+    subset,
+    collected,
+    per_filter["part_tracking"] or None,
+    part_names,
+    path,
+  )
+  figure_list.append(
+    (
+      "Receptive fields of six interpretable filters (those that track a part first, one "
+      "per part) and six top-conv filters, each on its four top images of the split; "
+      "each label names the part the filter tracks and how often its peak lands on it",
+      path,
+    )
+  )
+  grads = figures.class_score_gradients(explainer, model, spec, samples["images"])
+  path = os.path.join(output_dir, "grad_cam.png")
+  figures.grad_cam_figure(
+    samples["images"], grads, spec.image_size, path, titles=class_titles(collected, spec)
+  )
+  figure_list.append(("Grad-CAM of the explainer and of the performer", path))
+  if filter_parts is not None:
+    shares = figures.part_contributions(*grads["explainer"], filter_parts, len(part_names))
+    path = os.path.join(output_dir, "part_contributions.png")
+    figures.contribution_figure(samples["images"], shares, part_names, path)
+    figure_list.append(("Part contributions to the class score", path))
+    result["mean_part_share"] = {
+      name: float(shares[:, k].mean()) for k, name in enumerate(part_names)
+    }
+  return figure_list
+
+
 @dataclasses.dataclass
 class EvaluationSettings(settings_lib.Settings):
   """The settings of evaluating an explainer (`run`, `evaluate.py`)."""
@@ -177,40 +232,18 @@ def run(**settings):
     }
   figure_list = []
   if s.make_figures and len(collected.samples.get("images", [])):
-    samples = collected.samples
-    path = os.path.join(s.output_dir, "receptive_fields.png")
-    receptive_fields(
+    figure_list = draw_figures(
       explainer,
       model,
       spec,
       data_lib.select(dataset, s.split),
       collected,
-      per_filter["part_tracking"] or None,
+      per_filter,
+      filter_parts,
       part_names,
-      path,
+      s.output_dir,
+      result,
     )
-    figure_list.append(
-      (
-        "Receptive fields of six interpretable filters (those that track a part first, one "
-        "per part) and six top-conv filters, each on its four top images of the split; "
-        "each label names the part the filter tracks and how often its peak lands on it",
-        path,
-      )
-    )
-    grads = figures.class_score_gradients(explainer, model, spec, samples["images"])
-    path = os.path.join(s.output_dir, "grad_cam.png")
-    figures.grad_cam_figure(
-      samples["images"], grads, spec.image_size, path, titles=class_titles(collected, spec)
-    )
-    figure_list.append(("Grad-CAM of the explainer and of the performer", path))
-    if filter_parts is not None:
-      shares = figures.part_contributions(*grads["explainer"], filter_parts, len(part_names))
-      path = os.path.join(s.output_dir, "part_contributions.png")
-      figures.contribution_figure(samples["images"], shares, part_names, path)
-      figure_list.append(("Part contributions to the class score", path))
-      result["mean_part_share"] = {
-        name: float(shares[:, k].mean()) for k, name in enumerate(part_names)
-      }
   result["run"] = reproducibility.run_record(s.seed, s.deterministic)
   io_utils.write_json(os.path.join(s.output_dir, "metrics.json"), result)
   io_utils.write_text(os.path.join(s.output_dir, "report.md"), report.markdown(result, figure_list))

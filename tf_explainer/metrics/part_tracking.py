@@ -87,6 +87,28 @@ def patterns(peaks, scores, side, radius=RADIUS, same=SAME_PATTERN):
   return labels
 
 
+def _summary(part, pattern, names, num_images):
+  """The JSON-ready counts of `part_tracking` from each filter's part and pattern."""
+  num_filters = len(part)
+  tracks = part >= 0
+  num_patterns = int(pattern.max()) + 1 if num_filters else 0
+  tracking_patterns = {int(pattern[f]) for f in np.flatnonzero(tracks)}
+  return {
+    "filters": int(num_filters),
+    "images": int(num_images),
+    "tracking": int(tracks.sum()),
+    "share": float(tracks.mean()) if num_filters else None,
+    "per_part": {name: int(np.sum(part == k)) for k, name in enumerate(names)},
+    "patterns": num_patterns,
+    "tracking_patterns": len(tracking_patterns),
+    "pattern_share": len(tracking_patterns) / num_patterns if num_patterns else None,
+    "per_part_patterns": {
+      name: len({int(pattern[f]) for f in np.flatnonzero(part == k)})
+      for k, name in enumerate(names)
+    },
+  }
+
+
 def part_tracking(
   peaks,
   scores,
@@ -136,28 +158,13 @@ def part_tracking(
   part = np.where(tracks, best, -1)
   shown = np.where(tracks, best, np.argmax(np.nan_to_num(rates, nan=-1.0), axis=1))
   pattern = patterns(peaks, scores, side, radius) if num_filters else np.zeros(0, int)
-  num_patterns = int(pattern.max()) + 1 if num_filters else 0
-  tracking_patterns = {int(pattern[f]) for f in np.flatnonzero(tracks)}
-  per_part_patterns = {
-    name: len({int(pattern[f]) for f in np.flatnonzero(part == k)}) for k, name in enumerate(names)
-  }
-  summary = {
-    "filters": int(num_filters),
-    "images": int(n),
-    "tracking": int(tracks.sum()),
-    "share": float(tracks.mean()) if num_filters else None,
-    "per_part": {name: int(np.sum(part == k)) for k, name in enumerate(names)},
-    "patterns": num_patterns,
-    "tracking_patterns": len(tracking_patterns),
-    "pattern_share": len(tracking_patterns) / num_patterns if num_patterns else None,
-    "per_part_patterns": per_part_patterns,
-    "thresholds": {
-      "radius": radius,
-      "min_firing": min_firing,
-      "min_rate": min_rate,
-      "min_margin": min_margin,
-      "same_pattern": SAME_PATTERN,
-    },
+  summary = _summary(part, pattern, names, n)
+  summary["thresholds"] = {
+    "radius": radius,
+    "min_firing": min_firing,
+    "min_rate": min_rate,
+    "min_margin": min_margin,
+    "same_pattern": SAME_PATTERN,
   }
   rows = np.arange(num_filters)
   per_filter = {
