@@ -1,8 +1,8 @@
-"""Tests for benchmarks.real_photos: the figures a row shows and the table over seeds."""
+"""Tests for benchmarks.real_photos_lib: the figures a row shows and the table over seeds."""
 
 import tensorflow as tf
 
-from benchmarks import real_photos
+from benchmarks import real_photos_lib as real_photos
 
 
 def _metrics(tracking, patterns, per_part_patterns):
