@@ -88,6 +88,34 @@ class FaultsTest(tf.test.TestCase):
     self.assertOneLine(result, "cannot write ([Errno 30] Read-only file system")
     self.assertFalse(os.path.exists(base))
 
+  def test_f7_read_only_folder_for_evaluate_and_training(self):
+    paths = tiny_run.paths()
+    before = (
+      "from tf_explainer import io_utils\n"
+      "def refuse(path, *a, **k):\n"
+      "  raise PermissionError(13, 'Permission denied', path)\n"
+      "io_utils.makedirs = refuse"
+    )
+    output = os.path.join(tempfile.mkdtemp(), "ro", "evaluation")
+    result = _program(
+      "evaluate",
+      f"--explainer_dir={paths['explainer']}",
+      f"--dataset_dir={paths['data']}",
+      f"--output_dir={output}",
+      before=before,
+    )
+    self.assertOneLine(result, "cannot write ([Errno 13] Permission denied")
+    model_dir = os.path.join(tempfile.mkdtemp(), "ro", "performer")
+    result = _program(
+      "train_performer",
+      f"--dataset_dir={paths['data']}",
+      f"--model_dir={model_dir}",
+      "--epochs=1",
+      before=before,
+    )
+    self.assertOneLine(result, "cannot write ([Errno 13] Permission denied")
+    self.assertFalse(os.path.exists(model_dir))
+
   def test_f8_disk_full_during_export(self):
     base = tempfile.mkdtemp()
     before = (
