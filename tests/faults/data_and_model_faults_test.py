@@ -6,6 +6,7 @@ import shutil
 import tempfile
 from unittest import mock
 
+import keras
 import numpy as np
 import tensorflow as tf
 from PIL import Image
@@ -14,6 +15,7 @@ from tests import programs, tiny_run
 from tf_explainer import data as data_lib
 from tf_explainer import export_lib, io_utils
 from tf_explainer.models import io as model_io
+from tf_explainer.train import callbacks as callbacks_lib
 
 
 def _copy_with_a_tiff():
@@ -74,6 +76,32 @@ class DataAndModelFaultsTest(tf.test.TestCase):
         kernel.assign(good)
     with self.assertRaisesRegex(ValueError, r"explainer_dir=.* weights that are NaN or Inf"):
       model_io.load_explainer(folder)
+
+  def test_first_non_finite_loss_stops_with_epoch_step_and_kept_checkpoint(self):
+    """Epoch 1 is clean; in epoch 2 the fourth batch of inputs is NaN."""
+    model_dir = tempfile.mkdtemp()
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    model.compile(optimizer="sgd", loss="mse")
+    x = np.ones((16, 3), "float32")
+    poisoned = x.copy()
+    poisoned[12:16] = np.nan  # batch 4 of 4 (batch size 4)
+    data = tf.data.Dataset.from_tensor_slices((np.concatenate([x, poisoned]), np.zeros((32, 2))))
+    stop = callbacks_lib.StopOnNonFinite(model_dir)
+    backup = keras.callbacks.BackupAndRestore(os.path.join(model_dir, "backup"))
+    with self.assertRaisesRegex(
+      FloatingPointError,
+      r"Training stopped in epoch 2, step 4: the loss became nan; the checkpoint of the last "
+      r"finished epoch stays in .*backup",
+    ):
+      model.fit(
+        data.batch(4),
+        epochs=2,
+        steps_per_epoch=4,
+        shuffle=False,
+        verbose=0,
+        callbacks=[backup, stop],
+      )
+    self.assertTrue(os.path.isdir(os.path.join(model_dir, "backup")))  # kept, not deleted
 
   def test_f9_full_disk_leaves_no_temporary_file(self):
     folder = tempfile.mkdtemp()

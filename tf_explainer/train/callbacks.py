@@ -80,6 +80,47 @@ class StopAtChance(keras.callbacks.Callback):
       self.stopped_epoch = epoch + 1
 
 
+class StopOnNonFinite(keras.callbacks.Callback):
+  """Stops training at the first step whose loss is NaN or Inf, with a one-line error.
+
+  `keras.callbacks.TerminateOnNaN` ends training normally, and `BackupAndRestore` then
+  deletes its checkpoint. This one raises instead: the checkpoint of the last finished
+  epoch stays in `<model_dir>/backup`, the error names the epoch and the step, and nothing
+  is saved as finished.
+  """
+
+  def __init__(self, model_dir):
+    super().__init__()
+    self.model_dir = model_dir
+    self.epoch = 0
+    self.step = 0
+
+  def on_epoch_begin(self, epoch, logs=None):
+    self.epoch = epoch
+
+  def on_train_batch_begin(self, batch, logs=None):
+    self.step = batch
+
+  def on_train_batch_end(self, batch, logs=None):
+    loss = (logs or {}).get("loss")
+    if loss is not None and not math.isfinite(float(loss)):
+      raise self.error(f"the loss became {float(loss)}")
+
+  def error(self, what):
+    """The `FloatingPointError` for `what` went wrong at the current epoch and step."""
+    backup = os.path.join(self.model_dir, "backup")
+    kept = (
+      f"the checkpoint of the last finished epoch stays in {backup} (the same command "
+      "resumes from it, `restart` starts over)"
+      if io_utils.exists(backup)
+      else "no epoch had finished, so no checkpoint was kept"
+    )
+    return FloatingPointError(
+      f"Training stopped in epoch {self.epoch + 1}, step {self.step + 1}: {what}; {kept}. "
+      "Lower `learning_rate` or check the data."
+    )
+
+
 def check_learning(stop_at_chance, model_dir):
   """Raises a one-line error when `stop_at_chance` (a `StopAtChance`) stopped the run."""
   if stop_at_chance.stopped_epoch is not None:

@@ -380,6 +380,7 @@ def run(**settings):
         every=s.monitor_every,
       )
     )
+  stop = callbacks_lib.StopOnNonFinite(s.model_dir)
   try:
     history = _fit(
       trainer,
@@ -390,14 +391,12 @@ def run(**settings):
       s.verbose,
       s.model_dir,
       callbacks,
+      stop,
     )
   except tf.errors.InvalidArgumentError as e:
     if "NaN or Inf" not in str(e):
       raise
-    raise FloatingPointError(
-      f"Training stopped: NaN or Inf reached the interpretable feature maps; the checkpoints "
-      f"in {s.model_dir} are those of the last finished epoch. Lower `learning_rate`."
-    ) from None
+    raise stop.error("NaN or Inf reached the interpretable feature maps") from None
   callbacks_lib.check_finite(history, s.model_dir)
   model_io.save_explainer(
     explainer, s.model_dir, s.performer_dir, s.dataset_dir, s.unlabeled_dir, s.train_split
@@ -412,7 +411,9 @@ def run(**settings):
   return explainer, metrics
 
 
-def _fit(trainer, pairs, epochs, steps_per_epoch, batch_size, verbose, model_dir, extra_callbacks):
+def _fit(
+  trainer, pairs, epochs, steps_per_epoch, batch_size, verbose, model_dir, extra_callbacks, stop
+):
   return trainer.fit(
     pairs,
     shuffle=False,  # the pipeline shuffles (one seed per epoch); Keras warns otherwise
@@ -423,7 +424,7 @@ def _fit(trainer, pairs, epochs, steps_per_epoch, batch_size, verbose, model_dir
       # The epoch's lambda_f update goes into the epoch's backup: first.
       trainer_lib.LambdaFUpdate(),
       keras.callbacks.BackupAndRestore(os.path.join(model_dir, "backup"), double_checkpoint=True),
-      keras.callbacks.TerminateOnNaN(),
+      stop,
       callbacks_lib.ThroughputAndLearningRate(steps_per_epoch * batch_size),
       *extra_callbacks,
       keras.callbacks.TensorBoard(os.path.join(model_dir, "logs")),

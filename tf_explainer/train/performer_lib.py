@@ -353,7 +353,7 @@ def run(**settings):
     callbacks=[
       keras.callbacks.BackupAndRestore(backup, double_checkpoint=True),
       callbacks_lib.EpochKeyedRandomness(),
-      keras.callbacks.TerminateOnNaN(),
+      callbacks_lib.StopOnNonFinite(s.model_dir),
       stop_at_chance,
       callbacks_lib.ThroughputAndLearningRate(len(train_images)),
       *s.extra_callbacks,
