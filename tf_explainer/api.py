@@ -84,13 +84,17 @@ class Explainer:
     """
     from tf_explainer import io_utils
     from tf_explainer.models import io as model_io
-    from tf_explainer.performers import keras_import
+    from tf_explainer.performers import keras_import, storage
 
     work_dir = work_dir or tempfile.mkdtemp(prefix="tf_explainer_")
     io_utils.makedirs(work_dir)
     explainer = cls(work_dir, owns_performer=not isinstance(performer, str), verbose=verbose)
     if isinstance(performer, str):
-      model_io.load_performer(performer, flag="performer")  # one line if it is not one
+      for name in (storage.PERFORMER_FILE, storage.PERFORMER_SPEC_FILE):  # fit loads it
+        if not io_utils.exists(os.path.join(performer, name)):
+          raise ValueError(
+            f"performer={performer} holds no performer: {os.path.join(performer, name)} is missing."
+          )
       explainer.performer_dir = performer
       return explainer
     if target_layer is None:

@@ -23,7 +23,7 @@ def assign_parts(collected, spec, top_n):
   small for any filter, so stability alone says little about where it fires.
   Filters whose peaks scatter over the object still land on its central part.
   """
-  rows = collected.labels == 1 if spec.task == "single" else np.ones(len(collected.labels), bool)
+  rows = evaluation.target_rows(collected, spec)
   distances = metrics_lib.filter_landmark_distances(
     collected.peaks["explainer"][rows],
     collected.scores["explainer"][rows],

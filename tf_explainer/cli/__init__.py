@@ -29,6 +29,11 @@ import re
 import sys
 
 
+def _verbosity_asked():
+  """Whether the command line asks for absl's or TensorFlow's own log lines."""
+  return any(a.startswith(("--verbosity", "-v")) for a in sys.argv[1:])
+
+
 def _quiet_tensorflow():
   """Imports TensorFlow with its C++ start-up logs silenced, unless asked for.
 
@@ -39,8 +44,7 @@ def _quiet_tensorflow():
   alone. `--verbosity` (or `-v`) on the command line, or `TF_CPP_MIN_LOG_LEVEL` set
   by the user, keeps every line.
   """
-  asked = any(a.startswith(("--verbosity", "-v")) for a in sys.argv[1:])
-  if asked or "TF_CPP_MIN_LOG_LEVEL" in os.environ or "tensorflow" in sys.modules:
+  if _verbosity_asked() or "TF_CPP_MIN_LOG_LEVEL" in os.environ or "tensorflow" in sys.modules:
     return
   os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
   sys.stderr.flush()
@@ -119,7 +123,7 @@ def run(main, output_flags=()):
   """`absl.app.run(main)` with one-line errors and cleanup of half-made output folders."""
 
   def wrapped(argv):
-    if not any(a.startswith(("--verbosity", "-v")) for a in sys.argv[1:]):
+    if not _verbosity_asked():
       # TensorFlow's Python INFO lines (SavedModel writing, ...) are not the program's output.
       from absl import logging
 

@@ -174,8 +174,8 @@ def load_conv_weights(model, image_size):
   Raises:
     ValueError: one line, when no source is available or a tensor fails its check.
   """
-  if keras_cache_path() is None and onnx_path() is not None:
-    path = onnx_path()
+  path = None if keras_cache_path() else onnx_path()
+  if path is not None:
     for layer, values in read_onnx_conv_weights(path).items():
       model.get_layer(layer).set_weights(list(values))
     return path
