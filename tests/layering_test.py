@@ -2,7 +2,8 @@
 
 From the bottom up (a module may import its own layer and those below it):
 
-0. templates, layers, losses, metrics and the utilities (io_utils, settings, compat,
+0. configs (every program's settings, free of TensorFlow), templates, layers, losses,
+   metrics and the utilities (io_utils, settings, compat,
    reproducibility, optimizers, replicas); `losses` never imports `layers`, nor
    `layers` `losses`;
 1. data;
@@ -28,6 +29,7 @@ PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 RANKS = {
   **dict.fromkeys(
     (
+      "configs",
       "templates",
       "layers",
       "losses",
@@ -50,6 +52,18 @@ RANKS = {
   **dict.fromkeys(("demo", "api"), 6),
   "cli": 7,
 }
+PROGRAMS = tuple(
+  f"tf_explainer.cli.{name}"
+  for name in (
+    "demo",
+    "evaluate",
+    "export",
+    "import_performer",
+    "pretrain_performer",
+    "train_explainer",
+    "train_performer",
+  )
+)
 
 
 def _modules():
@@ -132,6 +146,18 @@ class LayeringTest(tf.test.TestCase):
       [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     self.assertEqual(result.stdout.strip().splitlines()[-1], "[]")
+
+  def test_programs_parse_their_flags_without_tensorflow(self):
+    """`--help` needs the flags only: a program module imports no TensorFlow, nor its library."""
+    for program in PROGRAMS:  # one process each: every program defines its own flags
+      code = (
+        f"import sys, {program}\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))\n"
+      )
+      result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+      )
+      self.assertEqual(result.stdout.strip().splitlines()[-1], "[]", program)
 
 
 def _a_function_that_imports_upwards():

@@ -15,77 +15,9 @@ import dataclasses
 import json
 import os
 import time
-from typing import Optional
 
+from tf_explainer.configs import DemoSettings
 from tf_explainer import io_utils
-from tf_explainer import settings as settings_lib
-from tf_explainer.settings import setting
-
-
-@dataclasses.dataclass
-class DemoSettings(settings_lib.Settings):
-  """The settings of the end-to-end demo (`run`, `tf-explainer-demo`)."""
-
-  work_dir: str = setting("runs/demo", "Where everything is written.")
-  num_images: int = setting(1200, "Synthetic images to generate.", lower_bound=12)
-  arch: str = setting(
-    "alexnet", "Performer architecture.", choices=("alexnet", "vgg_m", "vgg_s", "vgg16")
-  )
-  image_size: int = setting(131, "Performer input side.", lower_bound=32)
-  width: float = setting(0.25, "Performer filter multiplier.", lower_bound=0.01)
-  fc_units: int = setting(256, "Performer fc width.", lower_bound=1)
-  performer_weights: Optional[str] = setting(
-    None,
-    "Where the performer starts: from scratch, or from the network shipped with the package "
-    "(pretrained on 24 other synthetic species), fine-tuned on the demo's images. Default: "
-    "synthetic for alexnet, scratch for the architectures without shipped weights.",
-    choices=("scratch", "synthetic"),
-  )
-  performer_epochs: Optional[int] = setting(
-    None, "Performer epochs; default 25 fine-tuned, 35 from scratch.", lower_bound=1
-  )
-  performer_learning_rate: float = setting(1e-3, "Performer Adam learning rate.", lower_bound=0)
-  performer_learning_rate_schedule: Optional[str] = settings_lib.learning_rate_schedule_setting(
-    None,
-    "Performer learning-rate schedule (train_performer.py's --learning_rate_schedule); "
-    "default cosine fine-tuned, constant from scratch.",
-  )
-  performer_zoom: float = setting(
-    0.0,
-    "Random zoom-in of the performer's training images (train_performer.py's --zoom).",
-    lower_bound=0,
-  )
-  performer_freeze_through: Optional[str] = setting(
-    None,
-    "Layer up to which the performer's weights stay as they start (train_performer.py's "
-    "--freeze_through); default none: every layer trains (freezing helped neither network "
-    "on validation, docs/research-log.md).",
-  )
-  explainer_epochs: int = setting(40, "Explainer epochs.", lower_bound=1)
-  unlabeled_images: int = setting(
-    2100,
-    "Extra synthetic images (another seed) added, without labels, to the explainer's "
-    "distillation set (0: the training split only).",
-    lower_bound=0,
-  )
-  task: str = setting("multi", "Classification task.", choices=("single", "multi"))
-  target_class: str = setting("bird", "Positive class for task=single.")
-  mixed_precision: str = setting(
-    "float32",
-    "Keras dtype policy for both trainings. float32 by default: at the demo's quarter width "
-    "mixed_bfloat16 was slower and less accurate even on a CPU with bfloat16 units "
-    "(docs/research-log.md); auto picks by the hardware, as the training programs do.",
-    choices=("auto", "float32", "mixed_bfloat16", "mixed_float16"),
-  )
-  seed: int = setting(0, "Random seed.")
-  deterministic: bool = setting(
-    True,
-    "TensorFlow's deterministic kernels: the same seed gives the same numbers on this machine.",
-  )
-  restart: bool = setting(
-    False, "Redo every step, also those a finished earlier run with the same settings left."
-  )
-  verbose: int = setting(1, "0: silent; 1: progress bars and step headers.", flag=False)
 
 
 def resolved(s):

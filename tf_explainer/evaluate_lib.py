@@ -1,17 +1,14 @@
 """Evaluation run: metrics.json, figures and the report (library of training/evaluate.py)."""
 
-import dataclasses
 import os
-from typing import Optional
 
 import numpy as np
 
+from tf_explainer.configs import EvaluationSettings
 from tf_explainer import data as data_lib
 from tf_explainer import evaluation, io_utils
 from tf_explainer import metrics as metrics_lib
-from tf_explainer import settings as settings_lib
 from tf_explainer.models import io as model_io
-from tf_explainer.settings import setting
 from tf_explainer import reproducibility
 from tf_explainer.visualize import figures, report
 
@@ -160,33 +157,6 @@ def draw_figures(
       name: float(shares[:, k].mean()) for k, name in enumerate(part_names)
     }
   return figure_list
-
-
-@dataclasses.dataclass
-class EvaluationSettings(settings_lib.Settings):
-  """The settings of evaluating an explainer (`run`, `evaluate.py`)."""
-
-  explainer_dir: Optional[str] = setting(None, "Folder of the trained explainer.", required=True)
-  dataset_dir: Optional[str] = setting(None, "CUB-layout dataset root.", required=True)
-  output_dir: Optional[str] = setting(None, "Where metrics.json and the report go.", required=True)
-  split: str = setting(
-    "test", "Images to evaluate on (validation: for choosing settings).", choices=data_lib.SPLITS
-  )
-  top_n: int = setting(100, "Images per filter and landmark.", lower_bound=2)
-  batch_size: int = setting(32, "Batch size.", lower_bound=1)
-  make_figures: bool = setting(
-    True, "Draw receptive-field, Grad-CAM and part-contribution figures."
-  )
-  explainer_cls_dir: Optional[str] = setting(
-    None,
-    "Optional Explainer+cls baseline (train_explainer.py with "
-    "objective=classification) to compare errors with.",
-  )
-  seed: int = setting(0, "Random seed (recorded; evaluation draws nothing).")
-  deterministic: bool = settings_lib.deterministic_setting()
-  overwrite: bool = settings_lib.overwrite_setting("output_dir", "evaluation")
-  on_error: str = settings_lib.on_error_setting()
-  verbose: int = settings_lib.verbose_setting()
 
 
 def run(**settings):

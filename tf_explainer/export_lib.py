@@ -21,20 +21,17 @@ The export is written into a hidden temporary folder and renamed to
 numeric folders, never sees a partial version.
 """
 
-import dataclasses
 import os
 import re
-from typing import Optional
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from tf_explainer.configs import ExportSettings
 from tf_explainer import io_utils
 from tf_explainer import performers
-from tf_explainer import settings as settings_lib
 from tf_explainer.models import io as model_io
-from tf_explainer.settings import setting
 
 WARMUP_FILE = "tf_serving_warmup_requests"
 # The largest pixel magnitude a request may hold: 0-255 is the contract, some slack is
@@ -306,22 +303,6 @@ def part_names(dataset_dir):
   with io_utils.open_file(path) as f:
     rows = [line.split(None, 1) for line in f.read().splitlines() if line.strip()]
   return tuple(name.strip() for _, name in sorted(rows, key=lambda r: int(r[0])) if name)
-
-
-@dataclasses.dataclass
-class ExportSettings(settings_lib.Settings):
-  """The settings of exporting an explainer (`run`, `export_savedmodel.py`)."""
-
-  explainer_dir: Optional[str] = setting(None, "Folder of the trained explainer.", required=True)
-  export_base: Optional[str] = setting(
-    None, "Model base path watched by TF Serving.", required=True
-  )
-  version: int = setting(1, "Version folder to write.", lower_bound=0)
-  model_name: str = setting("explainer", "Model name in warmup requests.")
-  overwrite: bool = setting(False, "Replace an existing version.")
-  performer_only: bool = setting(
-    False, "Export the performer alone (its last fc layer and class_scores), the serving baseline."
-  )
 
 
 def run(**settings):

@@ -13,6 +13,9 @@ default, help, choices and bounds. From it come
 * the resolved settings of a command line (`from_flags`): flags given on the
   command line win over the `--config` file, which wins over the defaults.
 
+This module and `tf_explainer.configs`, where the dataclasses live, import no
+TensorFlow, so that a program's `--help` answers at once.
+
 The command-line wrapper (`tf_explainer.cli.run`) writes a parameter that is
 a flag as the flag in its error line (`--batch_size=0`).
 """
@@ -24,10 +27,7 @@ import os
 import sys
 import typing
 
-import tensorflow as tf
 from absl import flags
-
-from tf_explainer import io_utils
 
 _NONE = type(None)
 
@@ -267,6 +267,10 @@ def resolve(flag_values, config_path=None, names=None):
   params = {name: flag_values[name].value for name in names}
   if not config_path:
     return params
+  import tensorflow as tf  # here, not at import: `--help` answers without TensorFlow
+
+  from tf_explainer import io_utils
+
   try:
     overrides = io_utils.read_json(config_path)
   except (OSError, json.JSONDecodeError, tf.errors.OpError) as e:
@@ -319,5 +323,7 @@ def _parse(flag, key, value, config_path):
 
 def save(params, directory, name="config.json"):
   """Writes the resolved configuration into `directory` atomically."""
+  from tf_explainer import io_utils
+
   io_utils.makedirs(directory)
   return io_utils.write_json(os.path.join(directory, name), params, sort_keys=True, default=str)

@@ -14,6 +14,8 @@ negative one last.
 import numpy as np
 import tensorflow as tf
 
+from tf_explainer.configs import CENTRES  # noqa: F401 (this module's name)
+
 DEFAULT_BETA = 4.0
 
 
@@ -82,7 +84,6 @@ def template_prior(size):
 
 
 # Where the reference implementation's mask is centred on each map (see losses.filter_loss).
-CENTRES = ("mass", "argmax")
 
 
 def _round_half_away(value):

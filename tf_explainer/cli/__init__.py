@@ -58,11 +58,8 @@ def _quiet_tensorflow():
     os.close(saved)
 
 
-_quiet_tensorflow()
-
 from absl import app, flags  # noqa: E402
 
-from tf_explainer import io_utils  # noqa: E402
 from tf_explainer import settings as settings_lib  # noqa: E402
 
 EXPECTED_ERRORS = (
@@ -77,6 +74,8 @@ _PROGRESS = ("backup", "performer.keras", "explainer.keras", "saved_model.pb", "
 
 
 def _made_progress(folder):
+  from tf_explainer import io_utils
+
   return any(io_utils.exists(os.path.join(folder, name)) for name in _PROGRESS)
 
 
@@ -123,6 +122,10 @@ def run(main, output_flags=()):
   """`absl.app.run(main)` with one-line errors and cleanup of half-made output folders."""
 
   def wrapped(argv):
+    # Flags are parsed (and `--help` answered) before TensorFlow is imported.
+    _quiet_tensorflow()
+    from tf_explainer import io_utils
+
     if not _verbosity_asked():
       # TensorFlow's Python INFO lines (SavedModel writing, ...) are not the program's output.
       from absl import logging
@@ -154,8 +157,22 @@ def run(main, output_flags=()):
   app.run(wrapped)
 
 
+def _resolve(run_fn):
+  """`run_fn`, or the function a `"module:function"` string names, imported now."""
+  if not isinstance(run_fn, str):
+    return run_fn
+  import importlib
+
+  module, name = run_fn.split(":")
+  return getattr(importlib.import_module(module), name)
+
+
 def program(settings_cls, run_fn, output_flag=None, kind=None):
   """A console entry point: flags from `settings_cls`, then `run_fn(**settings)`.
+
+  `run_fn` may be a `"module:function"` string, imported once the flags are
+  parsed: with the settings from `tf_explainer.configs`, `--help` then answers
+  without importing TensorFlow.
 
   Defines the flags (and `--config`) when called, at import of the program's
   module. With `kind`, the output folder named by `output_flag` is claimed
@@ -173,10 +190,12 @@ def program(settings_cls, run_fn, output_flag=None, kind=None):
       raise ValueError(f"unexpected argument {argv[1]!r}; flags start with --")
     settings, params = settings_lib.from_flags(settings_cls)
     if kind:
+      from tf_explainer import io_utils
+
       folder = getattr(settings, output_flag)
       io_utils.claim_dir(folder, kind, output_flag, getattr(settings, "overwrite", False))
       settings_lib.save(params, folder)
-    run_fn(**params)
+    _resolve(run_fn)(**params)
 
   def main():
     run(_main, output_flags=(output_flag,) if output_flag else ())

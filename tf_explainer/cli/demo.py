@@ -3,9 +3,9 @@
 tf-explainer-demo --work_dir=runs/demo
 """
 
-from tf_explainer import cli, demo
+from tf_explainer import cli, configs
 
-main = cli.program(demo.DemoSettings, demo.run)
+main = cli.program(configs.DemoSettings, "tf_explainer.demo:run")
 
 if __name__ == "__main__":
   main()

@@ -5,9 +5,11 @@
     python training/evaluate.py ...   # the same program
 """
 
-from tf_explainer import cli, evaluate_lib
+from tf_explainer import cli, configs
 
-main = cli.program(evaluate_lib.EvaluationSettings, evaluate_lib.run, output_flag="output_dir")
+main = cli.program(
+  configs.EvaluationSettings, "tf_explainer.evaluate_lib:run", output_flag="output_dir"
+)
 
 if __name__ == "__main__":
   main()

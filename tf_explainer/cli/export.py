@@ -5,9 +5,9 @@
     python export/export_savedmodel.py ...   # the same program
 """
 
-from tf_explainer import cli, export_lib
+from tf_explainer import cli, configs
 
-main = cli.program(export_lib.ExportSettings, export_lib.run)
+main = cli.program(configs.ExportSettings, "tf_explainer.export_lib:run")
 
 if __name__ == "__main__":
   main()

@@ -5,11 +5,13 @@
     python training/import_performer.py ...   # the same program
 """
 
-from tf_explainer import cli
-from tf_explainer.performers import keras_import
+from tf_explainer import cli, configs
 
 main = cli.program(
-  keras_import.ImportSettings, keras_import.run, output_flag="model_dir", kind="performer"
+  configs.ImportSettings,
+  "tf_explainer.performers.keras_import:run",
+  output_flag="model_dir",
+  kind="performer",
 )
 
 if __name__ == "__main__":

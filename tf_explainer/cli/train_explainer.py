@@ -5,11 +5,13 @@
     python training/train_explainer.py ...   # the same program
 """
 
-from tf_explainer import cli
-from tf_explainer.train import explainer_lib
+from tf_explainer import cli, configs
 
 main = cli.program(
-  explainer_lib.ExplainerSettings, explainer_lib.run, output_flag="model_dir", kind="explainer"
+  configs.ExplainerSettings,
+  "tf_explainer.train.explainer_lib:run",
+  output_flag="model_dir",
+  kind="explainer",
 )
 
 if __name__ == "__main__":

@@ -5,11 +5,13 @@
     python training/train_performer.py ...   # the same program
 """
 
-from tf_explainer import cli
-from tf_explainer.train import performer_lib
+from tf_explainer import cli, configs
 
 main = cli.program(
-  performer_lib.PerformerSettings, performer_lib.run, output_flag="model_dir", kind="performer"
+  configs.PerformerSettings,
+  "tf_explainer.train.performer_lib:run",
+  output_flag="model_dir",
+  kind="performer",
 )
 
 if __name__ == "__main__":

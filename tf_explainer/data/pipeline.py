@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from tf_explainer.settings import ON_ERROR, TRAIN_SPLITS  # noqa: F401 (the pipeline's names)
 
-TASKS = ("single", "multi")
+from tf_explainer.configs import SPLITS, TASKS  # noqa: F401 (this module's names)
 
 
 def task_labels(labels, task, target_class=None):
@@ -58,7 +58,6 @@ def require_annotations(dataset, flag, what):
 # feature caches are keyed on it, so change it whenever `_load` changes.
 PREPROCESSING = "box-crop/bilinear/uint8-v1"
 
-SPLITS = ("train", "validation", "train_without_validation", "test", "all")
 VALIDATION_FRACTION = 0.15
 
 

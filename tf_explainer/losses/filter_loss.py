@@ -47,7 +47,8 @@ import tensorflow as tf
 from tf_explainer import replicas
 from tf_explainer.templates import CENTRES, icnn_centres, icnn_masks  # noqa: F401 (re-exported)
 
-GRADIENTS = ("exact", "approx", "icnn")
+from tf_explainer.configs import GRADIENTS  # noqa: F401 (this module's name)
+
 ICNN_ALPHA = 0.5
 
 

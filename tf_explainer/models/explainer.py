@@ -26,10 +26,13 @@ from tf_explainer import templates as templates_lib
 from tf_explainer.layers import NormLayer, SigmoidGate, TemplateMask
 from tf_explainer.losses.filter_loss import CENTRES, GRADIENTS
 
-OBJECTIVES = ("reconstruction", "classification")
-DECODER_INPUTS = ("pooled", "global_max")
-INTERP_INITS = ("random", "identity")
-ICNN_BETAS = ("adaptive", "fixed")
+from tf_explainer.configs import (  # noqa: F401 (this module's names)
+  DECODER_INPUTS,
+  ICNN_BETAS,
+  INTERP_INITS,
+  OBJECTIVES,
+)
+
 ICNN_START_BETA = 2.0  # the reference implementation's starting mask sharpness
 PAPER_ETA = {"alexnet": 1e6, "vgg_m": 1e6, "vgg_s": 1e6, "vgg16": 1.5e5}
 

@@ -10,7 +10,7 @@ from keras import ops
 
 from tf_explainer import io_utils
 
-ARCHITECTURES = ("alexnet", "vgg_m", "vgg_s", "vgg16")
+from tf_explainer.configs import ARCHITECTURES, PREPROCESSING_MODES  # noqa: F401
 
 
 @dataclasses.dataclass
@@ -114,9 +114,6 @@ class CaffePreprocess(keras.layers.Layer):
     images = tf.cast(images, self.compute_dtype)
     bgr = images[..., ::-1]
     return bgr - tf.constant(self.MEAN_BGR, dtype=self.compute_dtype)
-
-
-PREPROCESSING_MODES = ("none", "caffe", "torch", "tf")
 
 
 @keras.saving.register_keras_serializable(package="tf_explainer")

@@ -23,14 +23,10 @@ inside the model), and every probe of the model applies it
 (`base.image_probe`).
 """
 
-import dataclasses
-from typing import Optional
-
 import keras
 
-from tf_explainer import settings as settings_lib
+from tf_explainer.configs import ImportSettings
 from tf_explainer.performers import base
-from tf_explainer.settings import setting
 
 GLOBAL_POOLS = (keras.layers.GlobalAveragePooling2D, keras.layers.GlobalMaxPooling2D)
 ACTIVATIONS = (keras.layers.ReLU, keras.layers.Activation, keras.layers.LeakyReLU)
@@ -226,48 +222,6 @@ def from_keras(
       flush=True,
     )
   return spec
-
-
-@dataclasses.dataclass
-class ImportSettings(settings_lib.Settings):
-  """The settings of importing a Keras model as a performer (`run`, `import_performer.py`)."""
-
-  model: Optional[str] = setting(
-    None,
-    "The trained Keras model: a .keras or .h5 file, or a tf.keras (Keras 2) SavedModel folder.",
-    required=True,
-  )
-  model_dir: Optional[str] = setting(None, "Output folder of the performer.", required=True)
-  target_layer: Optional[str] = setting(
-    None, "The layer whose output the explainer disentangles (a square map).", required=True
-  )
-  top_conv_layer: Optional[str] = setting(
-    None, "Override: the top conv layer (default: the last Conv2D after the target)."
-  )
-  fc_layers: Optional[str] = setting(
-    None,
-    "Override: comma-separated layers whose outputs are reconstructed (default: the Dense "
-    "layers between the last pooling and the classifier, or the global pooling).",
-  )
-  classifier_layer: Optional[str] = setting(
-    None, "Override: the classifier (default: the last Dense layer)."
-  )
-  image_size: Optional[int] = setting(
-    None, "The input side, where the model's input has no fixed size.", lower_bound=8
-  )
-  preprocessing: str = setting(
-    "none",
-    "What the model expects of RGB 0-255 images: none (a preprocessing layer is inside the "
-    "model, or it takes 0-255), caffe, torch or tf.",
-    choices=base.PREPROCESSING_MODES,
-  )
-  dataset_dir: Optional[str] = setting(
-    None, "A CUB-layout dataset whose classes.txt names the classes (default class_0..)."
-  )
-  overwrite: bool = setting(
-    False, "Write into a non-empty model_dir that is not an earlier performer folder."
-  )
-  verbose: int = setting(1, "0: silent.", flag=False)
 
 
 def load_user_model(path):

@@ -5,8 +5,8 @@ import os
 import keras
 import tensorflow as tf
 
-STRATEGIES = ("default", "mirrored", "multi_worker")
-PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
+from tf_explainer.configs import PRECISIONS, STRATEGIES  # noqa: F401 (this module's names)
+
 # What `auto` picks can be pinned (the test suite pins float32 so that no test depends on
 # the CPU it runs on).
 AUTO_PRECISION_ENV = "TF_EXPLAINER_AUTO_PRECISION"

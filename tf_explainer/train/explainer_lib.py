@@ -2,29 +2,22 @@
 
 import dataclasses
 import os
-from typing import Optional
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from tf_explainer.configs import ExplainerSettings
 from tf_explainer import data as data_lib
 from tf_explainer import io_utils
 from tf_explainer import performers
 from tf_explainer.optimizers import FusedAdam
 from tf_explainer.models import io as model_io
-from tf_explainer import settings as settings_lib
-from tf_explainer.losses.filter_loss import CENTRES, GRADIENTS
 from tf_explainer.models.explainer import (
-  DECODER_INPUTS,
-  ICNN_BETAS,
-  INTERP_INITS,
-  OBJECTIVES,
   PAPER_ETA,
   Explainer,
   ExplainerConfig,
 )
-from tf_explainer.settings import setting
 from tf_explainer.data import pipeline
 from tf_explainer.train import callbacks as callbacks_lib
 from tf_explainer.train import distribute
@@ -67,133 +60,6 @@ def build_for_performer(model, spec, initialize=True, **overrides):
       fc = [performers.layer_weights(model, name) for name in spec.fc_dense_layers]
     explainer.initialize_from_performer(top, fc)
   return explainer
-
-
-@dataclasses.dataclass
-class ExplainerSettings(settings_lib.Settings):
-  """The settings of distilling an explainer (`run`, `train_explainer.py`)."""
-
-  performer_dir: Optional[str] = setting(None, "Folder of the trained performer.", required=True)
-  dataset_dir: Optional[str] = setting(
-    None, "Images to distil on: a plain folder of images or a CUB-layout root.", required=True
-  )
-  model_dir: Optional[str] = setting(None, "Output folder of the explainer.", required=True)
-  unlabeled_dir: Optional[str] = setting(
-    None,
-    "Optional second CUB-layout root whose images (all splits, labels unused) are added "
-    "to the distillation set.",
-  )
-  epochs: int = setting(10, "Training epochs.", lower_bound=1)
-  batch_size: int = setting(32, "Global batch size.", lower_bound=2)
-  strategy: str = setting("default", "tf.distribute strategy.", choices=distribute.STRATEGIES)
-  mixed_precision: str = setting(
-    "auto",
-    "Keras dtype policy; losses stay float32. auto: mixed_bfloat16 on CPUs with AMX or "
-    "AVX512_BF16 and on GPUs with bfloat16, float32 elsewhere (printed and recorded in run.json).",
-    choices=distribute.PRECISIONS,
-  )
-  cache: bool = setting(True, "Cache the performer's features on disk.", ablation=True)
-  learning_rate: float = setting(1e-4, "Adam learning rate.", lower_bound=0)
-  gate_learning_rate: float = setting(
-    1e-2,
-    "Adam learning rate of the gate's w_p (0: use learning_rate).",
-    lower_bound=0,
-    ablation=True,
-  )
-  gradient: str = setting(
-    "approx",
-    "Filter-loss gradient: the paper's approximation, the "
-    "formula's exact gradient, or the reference implementation's (with "
-    "its mask).",
-    choices=GRADIENTS,
-    ablation=True,
-  )
-  icnn_centre: Optional[str] = setting(
-    None,
-    "gradient=icnn: each map's centre (default mass, the reference's).",
-    choices=CENTRES,
-    ablation=True,
-  )
-  icnn_beta: Optional[str] = setting(
-    None,
-    "gradient=icnn: mask sharpness per filter, adapted "
-    "to its spread or fixed at 2 (default adaptive).",
-    choices=ICNN_BETAS,
-    ablation=True,
-  )
-  mask: Optional[bool] = setting(
-    None,
-    "Apply the interpretable layers' masks (default true; false is the ablation without them).",
-    ablation=True,
-  )
-  interp_init: Optional[str] = setting(
-    None,
-    "How the second interpretable conv layer starts: "
-    "random (the paper; the default) or the identity (see "
-    "docs/research-log.md).",
-    choices=INTERP_INITS,
-    ablation=True,
-  )
-  interp_layers: Optional[int] = setting(
-    None, "Interpretable conv layers (2, the paper's, by default).", lower_bound=1, ablation=True
-  )
-  decoder_input: Optional[str] = setting(
-    None,
-    "What the decoder reads of each track: pooled (the paper's; the default) or global_max "
-    "(each map's maximum, an ablation; see docs/research-log.md).",
-    choices=DECODER_INPUTS,
-    ablation=True,
-  )
-  overlap_weight: Optional[float] = setting(
-    None,
-    "Weight of the overlap of the part maps (not in the paper; 0, the default, leaves it out; "
-    "see docs/research-log.md).",
-    lower_bound=0,
-    ablation=True,
-  )
-  eta: Optional[float] = setting(
-    None,
-    "Weight of -log p per image; default the paper's value for the architecture.",
-    lower_bound=0,
-  )
-  lambda_l_scale: Optional[float] = setting(
-    None, "Numerator of lambda_l (5e4).", lower_bound=0, ablation=True
-  )
-  lambda_f_divisor: Optional[float] = setting(None, "The 300 of lambda_f's rule.", lower_bound=0)
-  initial_p: Optional[float] = setting(None, "p before training (0.5).", ablation=True)
-  monitor_every: int = setting(
-    5,
-    "Epochs between location-instability measurements on held-out images for TensorBoard (0: off).",
-    lower_bound=0,
-  )
-  monitor_images: int = setting(64, "Images the monitor measures.", lower_bound=1, flag=False)
-  monitor_split: str = setting(
-    "test",
-    "Images the monitor measures (the validation split while settings are chosen).",
-    flag=False,
-  )
-  objective: str = setting(
-    "reconstruction",
-    "reconstruction: the explainer; classification: "
-    "the paper's Explainer+cls baseline (uses the true labels).",
-    choices=OBJECTIVES,
-    ablation=True,
-  )
-  jit_compile: Optional[bool] = setting(
-    None,
-    "Compile the training step with XLA. Default: on, except for mixed_bfloat16 on a CPU, "
-    "where XLA removes the bfloat16 gain (docs/research-log.md), and with deterministic, "
-    "under which Keras compiles nothing with XLA.",
-    ablation=True,
-  )
-  train_split: str = settings_lib.train_split_setting()
-  seed: int = setting(0, "Random seed.")
-  deterministic: bool = settings_lib.deterministic_setting()
-  overwrite: bool = settings_lib.overwrite_setting("model_dir", "explainer")
-  restart: bool = settings_lib.restart_setting()
-  on_error: str = settings_lib.on_error_setting()
-  verbose: int = settings_lib.verbose_setting()
-  extra_callbacks: tuple = settings_lib.callbacks_setting()
 
 
 # Settings a run may change when it resumes: where it writes, how long and how

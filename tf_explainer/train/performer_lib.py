@@ -2,120 +2,18 @@
 
 import dataclasses
 import os
-from typing import Optional, Union
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from tf_explainer.configs import PerformerSettings
 from tf_explainer import data as data_lib
 from tf_explainer import io_utils, performers
-from tf_explainer import settings as settings_lib
 from tf_explainer.models import io as model_io
-from tf_explainer.settings import setting
 from tf_explainer.train import callbacks as callbacks_lib
 from tf_explainer.train import distribute
 from tf_explainer import reproducibility
-
-
-@dataclasses.dataclass
-class PerformerSettings(settings_lib.Settings):
-  """The settings of training a performer (`run`, `train_performer.py`)."""
-
-  dataset_dir: Optional[str] = setting(None, "CUB-layout dataset root.", required=True)
-  model_dir: Optional[str] = setting(None, "Output folder of the performer.", required=True)
-  arch: str = setting("alexnet", "Architecture.", choices=performers.ARCHITECTURES)
-  image_size: Optional[int] = setting(
-    None,
-    "Input side; default 227 (AlexNet) or 224, or the shipped network's with weights=synthetic.",
-    lower_bound=32,
-  )
-  task: str = setting("multi", "Single- or multi-category.", choices=data_lib.TASKS)
-  target_class: Optional[Union[int, str]] = setting(
-    None, "Positive class for task=single: its id in classes.txt (1-based) or its name."
-  )
-  epochs: Optional[int] = setting(
-    None, "Training epochs; default 10, or 3 with arch=vgg16 weights=imagenet.", lower_bound=1
-  )
-  batch_size: int = setting(32, "Global batch size.", lower_bound=1)
-  strategy: str = setting("default", "tf.distribute strategy.", choices=distribute.STRATEGIES)
-  width: Optional[float] = setting(
-    None,
-    "Filter multiplier; default 1.0 (the paper's network), "
-    "or the shipped network's with weights=synthetic.",
-    lower_bound=0.01,
-  )
-  fc_units: Optional[int] = setting(
-    None,
-    "Width of the fc layers; default 4096, 512 with arch=vgg16 weights=imagenet, or the "
-    "shipped network's with weights=synthetic.",
-    lower_bound=1,
-  )
-  learning_rate: Optional[float] = setting(
-    None,
-    "Adam learning rate; default 1e-3, or 1e-4 with arch=vgg16 weights=imagenet.",
-    lower_bound=0,
-  )
-  learning_rate_schedule: str = settings_lib.learning_rate_schedule_setting()
-  warmup_epochs: int = setting(
-    0,
-    "Epochs of a linear warmup from 0 to learning_rate before the schedule (which then runs "
-    "over the remaining epochs); 0 for none.",
-    lower_bound=0,
-  )
-  label_smoothing: float = setting(
-    0.0,
-    "Label smoothing of the cross-entropy (keras.losses.CategoricalCrossentropy): the target "
-    "puts this much of its mass evenly on every class; 0 for none, below 1.",
-    lower_bound=0,
-  )
-  freeze_through: Optional[str] = setting(
-    None,
-    "Keep the weights of every layer up to and including this one as they start (e.g. conv2 "
-    "with weights=synthetic); they stay frozen in the saved performer. Default: train all, "
-    "or block4_conv3 with arch=vgg16 weights=imagenet.",
-  )
-  unlabeled_dir: Optional[str] = setting(
-    None,
-    "A second CUB-layout root whose images (every split; their labels unused) join the "
-    "training images, each labelled with the class teacher_dir predicts for it.",
-  )
-  teacher_dir: Optional[str] = setting(
-    None,
-    "With unlabeled_dir: a trained performer (any architecture; the same classes and task) "
-    "whose predicted classes label unlabeled_dir's images.",
-  )
-  mixed_precision: str = setting(
-    "auto",
-    "Keras dtype policy. auto: mixed_bfloat16 on CPUs with AMX or AVX512_BF16 and on GPUs "
-    "with bfloat16, float32 elsewhere (printed and recorded in run.json).",
-    choices=distribute.PRECISIONS,
-  )
-  weights: Optional[str] = setting(
-    None,
-    "Start from: 'synthetic' (the weights shipped with the package, pretrained on the "
-    "synthetic corpus; alexnet, vgg16); vgg16: 'imagenet' or a weights file; alexnet: a "
-    "bvlc_alexnet.npy file. Default: from scratch.",
-  )
-  synthetic_dir: Optional[str] = setting(
-    None,
-    "With weights=synthetic: the folder of the pretrained weights and their model card "
-    "(a pretraining's --weights_dir); default the package's shipped weights.",
-  )
-  zoom: float = setting(
-    0.0,
-    "Random zoom-in of the training images besides the flips: a square of (1 - zoom) to 1 "
-    "times the side, at a random place, resized back; 0 for flips only.",
-    lower_bound=0,
-  )
-  train_split: str = settings_lib.train_split_setting()
-  seed: int = setting(0, "Seeds the weights, the dropout, the data order, the flips and the zooms.")
-  deterministic: bool = settings_lib.deterministic_setting()
-  overwrite: bool = settings_lib.overwrite_setting("model_dir", "performer")
-  restart: bool = settings_lib.restart_setting()
-  on_error: str = settings_lib.on_error_setting()
-  verbose: int = settings_lib.verbose_setting()
-  extra_callbacks: tuple = settings_lib.callbacks_setting()
 
 
 # What `arch=vgg16 weights=imagenet` trains with where a setting is left unset: fine-tuned

@@ -29,15 +29,12 @@ and the model card lists their stages, then this one, and both commands.
 `train_performer.py --weights=synthetic` then fine-tunes them.
 """
 
-import dataclasses
 import os
 import time
-from typing import Optional
 
-from tf_explainer import settings as settings_lib
+from tf_explainer import configs
+from tf_explainer.configs import PretrainSettings
 from tf_explainer.data.synthetic import NUM_PRETRAIN_CATEGORIES, PRETRAIN_CORPORA
-from tf_explainer.settings import setting
-from tf_explainer.train import distribute
 
 # The settings of the shipped networks: the sizes the CPU benchmarks use.
 # float32: the policy the shipped weights were trained under, whatever the machine.
@@ -55,62 +52,12 @@ ARCH_SETTINGS = {
   "alexnet": dict(_SHARED_SETTINGS, image_size=131),
   "vgg16": dict(_SHARED_SETTINGS, image_size=112),
 }
+assert tuple(ARCH_SETTINGS) == configs.PRETRAIN_ARCHITECTURES, "configs names these choices"
 # The fields of `PretrainSettings` that override `ARCH_SETTINGS` when set.
 _OVERRIDES = ("epochs", "width", "fc_units", "learning_rate_schedule", "mixed_precision")
 CORPUS_TRAIN_FRACTION = 0.9
 STAGE_FILE = "stage.json"
 CONTINUED_FILE = "continued_from.json"
-
-
-@dataclasses.dataclass
-class PretrainSettings(settings_lib.Settings):
-  """The settings of pretraining (`run`, `pretrain_performer.py`)."""
-
-  arch: str = setting("alexnet", "Architecture to pretrain.", choices=tuple(ARCH_SETTINGS))
-  work_dir: str = setting("runs/pretrain", "Corpus and training runs.")
-  weights_dir: Optional[str] = setting(
-    None, "Where the weights and model card go; default the package's shipped-weights folder."
-  )
-  num_images: int = setting(12000, "Images in the corpus.", lower_bound=24)
-  species: Optional[int] = setting(
-    None,
-    "Species in the corpus (both stages'); default 24. A larger number keeps the first 24 "
-    "and adds more, drawn the same way.",
-    lower_bound=2,
-  )
-  epochs: Optional[int] = setting(
-    None, "Epochs of the first stage; default per architecture (30).", lower_bound=1
-  )
-  shape_epochs: Optional[int] = setting(
-    None,
-    "Epochs of a second stage on the same species drawn with one shared appearance "
-    "(corpus=pretrain_shapes), starting from the first stage's network; 0: one stage; "
-    "default per architecture (40).",
-    lower_bound=0,
-  )
-  width: Optional[float] = setting(
-    None, "Filter multiplier of the network; default per architecture (0.25).", lower_bound=0.01
-  )
-  fc_units: Optional[int] = setting(
-    None, "Width of its fc layers; default per architecture (256).", lower_bound=1
-  )
-  learning_rate_schedule: Optional[str] = settings_lib.learning_rate_schedule_setting(
-    None, "Learning-rate schedule (train_performer.py's); default per architecture (constant)."
-  )
-  mixed_precision: Optional[str] = setting(
-    None,
-    "Keras dtype policy of the training runs (train_performer.py's); default per "
-    "architecture (float32, as the shipped weights were trained).",
-    choices=tuple(p for p in distribute.PRECISIONS if p != "auto"),
-  )
-  continue_from: Optional[str] = setting(
-    None,
-    "Skip the first stage: train the shape-only stage (--shape_epochs) from these "
-    "pretrained weights, an earlier run's --weights_dir or 'shipped' (the package's).",
-  )
-  seed: int = setting(0, "Seed of the corpus and of the training run.")
-  deterministic: bool = setting(True, "TensorFlow's deterministic kernels.")
-  command: str = setting("", "The command line, recorded in the model card.", flag=False)
 
 
 def _stage(s, corpus_name, name, training, **start_from):

@@ -27,7 +27,6 @@ serves this data and the real download:
         --num_images=12000
 """
 
-import dataclasses
 import functools
 import math
 import multiprocessing
@@ -35,13 +34,12 @@ import os
 import shutil
 import tempfile
 import time
-from typing import Optional
 
 import numpy as np
 
+from tf_explainer import configs
+from tf_explainer.configs import GeneratorSettings
 from tf_explainer import io_utils
-from tf_explainer import settings as settings_lib
-from tf_explainer.settings import setting
 
 PART_NAMES = ("head", "neck", "torso", "tail", "front_leg", "back_leg")
 
@@ -121,7 +119,7 @@ CATEGORIES = {
   ),
 }
 CATEGORY_NAMES = tuple(CATEGORIES)
-DEFAULT_IMAGE_SIZE = 128
+DEFAULT_IMAGE_SIZE = configs.SYNTHETIC_IMAGE_SIZE
 
 # The shape parameters that make a species, with the range the pretraining
 # species are drawn from (the demo's six lie inside these ranges).
@@ -137,7 +135,7 @@ SHAPE_RANGES = {
 }
 TEXTURES = ("stripes", "spots", "noise", "checker", "rings")
 PRETRAIN_SEED = 2026
-NUM_PRETRAIN_CATEGORIES = 24
+NUM_PRETRAIN_CATEGORIES = configs.NUM_PRETRAIN_CATEGORIES
 # Least distance, in the shape space scaled to [0, 1] per parameter, between
 # a pretraining species and any demo category or earlier species.
 MIN_SHAPE_DISTANCE = 0.25
@@ -205,6 +203,7 @@ CORPORA = {
 }
 CORPORA["pretrain_shapes"] = shape_only_categories(CORPORA["pretrain"])
 PRETRAIN_CORPORA = ("pretrain", "pretrain_shapes")
+assert tuple(CORPORA) == configs.CORPORA, "configs.CORPORA names these corpora"
 
 
 @functools.lru_cache(maxsize=8)
@@ -544,39 +543,6 @@ def generate(
     shutil.rmtree(tmp, ignore_errors=True)
     raise
   return out_dir
-
-
-@dataclasses.dataclass
-class GeneratorSettings(settings_lib.Settings):
-  """The settings of `python -m tf_explainer.data.synthetic`."""
-
-  out_dir: Optional[str] = setting(None, "Where to write the dataset (CUB layout).", required=True)
-  num_images: int = setting(600, "Number of images.", lower_bound=1)
-  image_size: int = setting(DEFAULT_IMAGE_SIZE, "Image side in pixels.", lower_bound=32)
-  seed: int = setting(0, "Random seed.")
-  corpus: str = setting(
-    "demo",
-    "demo: the six categories; pretrain: the 24 pretraining species; demo_shapes: the six "
-    "categories with one shared appearance (only shape tells them apart); pretrain_shapes: "
-    "the same for the 24 species.",
-    choices=tuple(CORPORA),
-  )
-  overwrite: bool = setting(
-    False, "Replace out_dir even when it holds files this generator did not write."
-  )
-  species: Optional[int] = setting(
-    None,
-    f"Species of corpus=pretrain or pretrain_shapes; default {NUM_PRETRAIN_CATEGORIES}.",
-    lower_bound=2,
-  )
-  train_fraction: float = setting(
-    0.7, "Share of images marked as training images (0 to 1).", lower_bound=0.0
-  )
-
-  def __post_init__(self):
-    super().__post_init__()
-    if self.train_fraction > 1:
-      raise ValueError(f"train_fraction={self.train_fraction}: expected at most 1.")
 
 
 def run(**settings):

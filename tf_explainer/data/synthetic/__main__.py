@@ -5,6 +5,6 @@ imports nothing of the programs above it.
 """
 
 from tf_explainer import cli
-from tf_explainer.data.synthetic import GeneratorSettings, run
+from tf_explainer import configs
 
-cli.program(GeneratorSettings, run)()
+cli.program(configs.GeneratorSettings, "tf_explainer.data.synthetic:run")()
