@@ -18,7 +18,9 @@ def _program(script, *flags, before=""):
   """Runs `script` (a module path under tf_explainer.cli) as a program, after `before`."""
   code = (
     "import sys\n"
-    "import tf_explainer.cli\n"  # first, as the program itself would: TensorFlow quiet
+    "import tf_explainer.cli\n"
+    # `before` patches the library, so TensorFlow comes first, as quiet as the program makes it.
+    "tf_explainer.cli._quiet_tensorflow()\n"
     f"{before}\n"
     f"from tf_explainer.cli import {script} as program\n"
     f"sys.argv = [{script + '.py'!r}] + {list(flags)!r}\n"

@@ -1,11 +1,39 @@
-"""Distilling an explainer from a performer (library of training/train_explainer.py)."""
+"""Distilling an explainer from a performer (library of training/train_explainer.py).
+
+`run` trains an explainer for the performer in `performer_dir`. Only the
+performer's outputs reach the loss: its target maps, fc layers and predicted
+class. No dataset label, box or landmark does. The one exception is
+`objective="classification"`, the paper's Explainer+cls baseline, which by
+definition learns from the true labels instead of the performer's fc features.
+
+`unlabeled_dir`, a second image folder, adds all its images (every split,
+labels never read) to the distillation set: the explainer learns from the
+performer's outputs alone, so images nobody labelled serve as well as the
+training split, and more of them shrink the gap between the explainer's
+reconstruction on training and on held-out images.
+
+Every `monitor_every` epochs an `ExplainerMonitor` measures location
+instability, p and the errors on up to `monitor_images` images of
+`monitor_split` and writes them, with part-map images, to
+`<model_dir>/logs/monitor`.
+
+`train_split="train_without_validation"` distils on the training split less
+the validation split (`data.validation_mask`), for choosing settings on the
+validation split; the monitor then watches the validation split.
+
+The folder, the resume key, the run record, the callbacks and the checks for
+non-finite values are `training_run.TrainingRun`'s: an interrupted run in
+`model_dir` resumes from its last epoch; with another performer, data or
+setting it is refused, and `restart=True` starts it over. `overwrite=True`
+writes into a non-empty `model_dir` that is not an earlier explainer folder.
+`on_error="skip"` leaves out images that cannot be decoded instead of failing.
+"""
 
 import dataclasses
 import os
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from tf_explainer.configs import ExplainerSettings
 from tf_explainer import data as data_lib
@@ -19,12 +47,12 @@ from tf_explainer.models.explainer import (
   ExplainerConfig,
 )
 from tf_explainer.data import pipeline
-from tf_explainer.train import callbacks as callbacks_lib
 from tf_explainer.train import distribute
 from tf_explainer.train import features as features_lib
 from tf_explainer.train import monitor as monitor_lib
 from tf_explainer import reproducibility
 from tf_explainer.train import trainer as trainer_lib
+from tf_explainer.train import training_run
 
 
 def explainer_config(spec, **overrides):
@@ -83,141 +111,34 @@ RESUME_FREE = (
 
 
 def run(**settings):
-  """Trains an explainer for the performer in `performer_dir`.
-
-  Only the performer's outputs reach the loss: its target maps, fc layers and
-  predicted class. No dataset label, box or landmark does. The one exception
-  is `objective="classification"`, the paper's Explainer+cls baseline, which
-  by definition learns from the true labels instead of the performer's fc
-  features.
-
-  `unlabeled_dir`, a second CUB-layout root, adds all its images (every
-  split, labels never read) to the distillation set: the explainer learns from
-  the performer's outputs alone, so images nobody labelled serve as well as
-  the training split, and more of them shrink the gap between the explainer's
-  reconstruction on training and on held-out images.
-
-  Every `monitor_every` epochs an `ExplainerMonitor` measures location
-  instability, p and the errors on up to `monitor_images` images of
-  `monitor_split` and writes them, with part-map images, to
-  `<model_dir>/logs/monitor`.
-
-  `train_split="train_without_validation"` distils on the training split
-  less the validation split (`data.validation_mask`), for choosing settings
-  on the validation split; the monitor then watches the validation split.
-
-  An interrupted run in `model_dir` resumes from its last epoch; with another
-  performer, data or setting it is refused (`callbacks.prepare_resume`), and
-  `restart=True` starts it over. `overwrite=True` writes into a non-empty
-  `model_dir` that is not an earlier explainer folder. `on_error="skip"`
-  leaves out images that cannot be decoded instead of failing.
+  """Trains an explainer for the performer in `performer_dir`; see the module docstring.
 
   Args:
-    **settings: the fields of `ExplainerSettings`, by keyword.
+    **settings: the fields of `ExplainerSettings` (`tf_explainer.configs`), by keyword.
 
   Returns:
     `(explainer, metrics)`; `model_dir` holds `explainer.keras`,
     `explainer.json`, `logs/`, `backup/` and `feature_cache/`.
   """
-  s = ExplainerSettings(**settings)
-  # The policy auto picks on this machine; a resumed run must find the same.
-  s.mixed_precision = distribute.set_precision(s.mixed_precision, verbose=s.verbose)
-  if s.jit_compile is None:
-    s.jit_compile = distribute.auto_jit(s.mixed_precision, deterministic=s.deterministic)
-  elif s.jit_compile and s.deterministic:
-    raise ValueError(
-      "jit_compile=True with deterministic=True: Keras compiles nothing with XLA under "
-      "TensorFlow's op determinism; leave jit_compile unset or turn deterministic off."
-    )
-  reproducibility.configure(s.seed, s.deterministic)
+  s = _checked(ExplainerSettings(**settings))
   model, spec = model_io.load_performer(s.performer_dir)
-  dataset = data_lib.read_checked(s.dataset_dir, s.on_error, s.verbose)
-  data_lib.check_train_split(s.train_split)
-  if s.objective == "classification":
-    data_lib.require_annotations(dataset, "dataset_dir", "the Explainer+cls baseline (its labels)")
-  if s.train_split != "train":
-    data_lib.require_annotations(dataset, "dataset_dir", f"train_split={s.train_split}")
-  for name, value in (("icnn_centre", s.icnn_centre), ("icnn_beta", s.icnn_beta)):
-    if value is not None and s.gradient != "icnn":
-      raise ValueError(f"{name}={value} applies only to gradient=icnn, not gradient={s.gradient}.")
-  if s.train_split != "train" and s.monitor_split == "test":
-    s.monitor_split = data_lib.held_out_split(s.train_split)  # no test images while tuning
+  dataset = _read_dataset(s)
   train = data_lib.select(dataset, s.train_split)
   if len(train) == 0:
     raise ValueError(f"dataset_dir={s.dataset_dir} has no training images.")
   strat = distribute.get_strategy(s.strategy)
   distribute.check_global_batch(s.batch_size, strat)
-  io_utils.claim_dir(s.model_dir, "explainer", "model_dir", s.overwrite)
-  # Every setting that shapes the trained model must match to resume a run.
-  resume_key = {
-    f.name: getattr(s, f.name) for f in dataclasses.fields(s) if f.name not in RESUME_FREE
-  }
-  resume_key.update(
-    {
-      "performer_dir": io_utils.absolute(s.performer_dir),
-      "performer": io_utils.fingerprint(os.path.join(s.performer_dir, model_io.PERFORMER_FILE)),
-      "dataset_dir": io_utils.absolute(s.dataset_dir),
-      "dataset": io_utils.fingerprint(os.path.join(s.dataset_dir, "images.txt"))
-      if dataset.layout == "cub"
-      else data_lib.fingerprint(dataset),
-      "unlabeled_dir": io_utils.absolute(s.unlabeled_dir) if s.unlabeled_dir else None,
-    }
-  )
-  callbacks_lib.prepare_resume(s.model_dir, resume_key, s.restart)
-
-  sources = [(train, "train")]
-  if s.unlabeled_dir:
-    if s.objective == "classification":
-      raise ValueError(
-        f"unlabeled_dir={s.unlabeled_dir}: the Explainer+cls baseline "
-        f"(objective=classification) learns from labels; it cannot use "
-        f"unlabeled images."
-      )
-    unlabeled = data_lib.read_checked(s.unlabeled_dir, s.on_error, s.verbose, "unlabeled_dir")
-    if len(unlabeled) == 0:
-      raise ValueError(f"unlabeled_dir={s.unlabeled_dir} holds no images.")
-    sources.append((unlabeled, "unlabeled"))
-  num_images = sum(len(subset) for subset, _ in sources)
-  if num_images < s.batch_size:  # before the feature cache costs a pass over the images
-    raise ValueError(f"batch_size={s.batch_size} is larger than the {num_images} training images.")
-  parts = []
-  for subset, name in sources:
-    if s.cache:
-      part, _ = features_lib.cached_features(
-        model,
-        spec,
-        s.performer_dir,
-        subset,
-        os.path.join(s.model_dir, "feature_cache"),
-        name,
-        progress=s.verbose > 0,
-      )
-    else:
-      part = features_lib.feature_dataset(model, spec, subset)
-    parts.append(part)
-  features = parts[0] if len(parts) == 1 else parts[0].concatenate(parts[1])
+  run_ = training_run.TrainingRun(s, "explainer", RESUME_FREE)
+  first_epoch = run_.claim(_inputs(s, dataset))
+  features, num_images = _features(s, model, spec, train)
   norms, positives = features_lib.feature_statistics(features, spec.fc_names)
-  if spec.task == "single":
-    if positives == 0:
-      raise ValueError(
-        f"The performer in {s.performer_dir} classifies none of the training "
-        f"images of {s.dataset_dir} as positive: nothing to explain."
-      )
-
-  with strat.scope():
-    # Every setting that is also a field of ExplainerConfig defines the network or its loss.
-    config_fields = [f.name for f in dataclasses.fields(ExplainerConfig) if hasattr(s, f.name)]
-    explainer = build_for_performer(model, spec, **{k: getattr(s, k) for k in config_fields})
-    trainer = trainer_lib.ExplainerTrainer(explainer)
-    trainer.set_reconstruction_weights(norms)
-    if s.objective == "classification":
-      trainer.set_classifier(*performers.layer_weights(model, spec.classifier_layer))
-    trainer.compile(
-      optimizer=FusedAdam(s.learning_rate),
-      gate_optimizer=FusedAdam(s.gate_learning_rate) if s.gate_learning_rate else None,
-      jit_compile=s.jit_compile,
+  if spec.task == "single" and positives == 0:
+    raise ValueError(
+      f"The performer in {s.performer_dir} classifies none of the training "
+      f"images of {s.dataset_dir} as positive: nothing to explain."
     )
-
+  with strat.scope():
+    explainer, trainer = _build_trainer(s, model, spec, norms)
   labels = None
   if s.objective == "classification":
     labels = data_lib.task_labels(train.labels, spec.task, spec.target_class)
@@ -228,46 +149,19 @@ def run(**settings):
       num_images, seed=pipeline.epoch_seed(s.seed, epoch), reshuffle_each_iteration=False
     ).batch(s.batch_size, drop_remainder=True)
 
-  pairs = pipeline.epochs(
-    one_epoch, callbacks_lib.resume_epoch(os.path.join(s.model_dir, "backup")), s.epochs
+  run_.fit(
+    trainer,
+    pipeline.epochs(one_epoch, first_epoch, s.epochs),
+    epochs=s.epochs,
+    steps_per_epoch=num_images // s.batch_size,
+    images_per_epoch=(num_images // s.batch_size) * s.batch_size,
+    first=[trainer_lib.LambdaFUpdate()],  # the epoch's lambda_f update goes into its backup
+    own=_monitor(s, model, spec, dataset),
   )
-  reproducibility.write_record(s.model_dir, s.seed, s.deterministic)
-  callbacks = list(s.extra_callbacks)
-  held_out = data_lib.select(dataset, s.monitor_split)
-  if s.monitor_every and len(held_out):
-    rng = np.random.default_rng(s.seed)
-    keep = np.sort(rng.permutation(len(held_out))[: s.monitor_images])
-    callbacks.append(
-      monitor_lib.ExplainerMonitor(
-        model,
-        spec,
-        held_out.subset(keep),
-        os.path.join(s.model_dir, "logs", "monitor"),
-        every=s.monitor_every,
-      )
-    )
-  stop = callbacks_lib.StopOnNonFinite(s.model_dir)
-  try:
-    history = _fit(
-      trainer,
-      pairs,
-      s.epochs,
-      num_images // s.batch_size,
-      s.batch_size,
-      s.verbose,
-      s.model_dir,
-      callbacks,
-      stop,
-    )
-  except tf.errors.InvalidArgumentError as e:
-    if "NaN or Inf" not in str(e):
-      raise
-    raise stop.error("NaN or Inf reached the interpretable feature maps") from None
-  callbacks_lib.check_finite(history, s.model_dir)
   model_io.save_explainer(
     explainer, s.model_dir, s.performer_dir, s.dataset_dir, s.unlabeled_dir, s.train_split
   )
-  metrics = {k: float(v[-1]) for k, v in history.history.items()}
+  metrics = run_.metrics()
   if s.verbose:
     print(
       f"Explainer saved in {s.model_dir}: p = {float(explainer.p):.3f}, "
@@ -277,22 +171,106 @@ def run(**settings):
   return explainer, metrics
 
 
-def _fit(
-  trainer, pairs, epochs, steps_per_epoch, batch_size, verbose, model_dir, extra_callbacks, stop
-):
-  return trainer.fit(
-    pairs,
-    shuffle=False,  # the pipeline shuffles (one seed per epoch); Keras warns otherwise
-    epochs=epochs,
-    verbose=io_utils.progress_verbosity(verbose),
-    steps_per_epoch=steps_per_epoch,
-    callbacks=[
-      # The epoch's lambda_f update goes into the epoch's backup: first.
-      trainer_lib.LambdaFUpdate(),
-      keras.callbacks.BackupAndRestore(os.path.join(model_dir, "backup"), double_checkpoint=True),
-      stop,
-      callbacks_lib.ThroughputAndLearningRate(steps_per_epoch * batch_size),
-      *extra_callbacks,
-      keras.callbacks.TensorBoard(os.path.join(model_dir, "logs")),
-    ],
+def _checked(s):
+  """`s` with the precision and XLA that `auto` picks here, after the checks across settings."""
+  # The policy auto picks on this machine; a resumed run must find the same.
+  s.mixed_precision = distribute.set_precision(s.mixed_precision, verbose=s.verbose)
+  if s.jit_compile is None:
+    s.jit_compile = distribute.auto_jit(s.mixed_precision, deterministic=s.deterministic)
+  elif s.jit_compile and s.deterministic:
+    raise ValueError(
+      "jit_compile=True with deterministic=True: Keras compiles nothing with XLA under "
+      "TensorFlow's op determinism; leave jit_compile unset or turn deterministic off."
+    )
+  for name, value in (("icnn_centre", s.icnn_centre), ("icnn_beta", s.icnn_beta)):
+    if value is not None and s.gradient != "icnn":
+      raise ValueError(f"{name}={value} applies only to gradient=icnn, not gradient={s.gradient}.")
+  if s.unlabeled_dir and s.objective == "classification":
+    raise ValueError(
+      f"unlabeled_dir={s.unlabeled_dir}: the Explainer+cls baseline "
+      f"(objective=classification) learns from labels; it cannot use unlabeled images."
+    )
+  data_lib.check_train_split(s.train_split)
+  if s.train_split != "train" and s.monitor_split == "test":
+    s.monitor_split = data_lib.held_out_split(s.train_split)  # no test images while tuning
+  reproducibility.configure(s.seed, s.deterministic)
+  return s
+
+
+def _read_dataset(s):
+  """The images of `dataset_dir`, checked for what the settings need of them."""
+  dataset = data_lib.read_checked(s.dataset_dir, s.on_error, s.verbose)
+  if s.objective == "classification":
+    data_lib.require_annotations(dataset, "dataset_dir", "the Explainer+cls baseline (its labels)")
+  if s.train_split != "train":
+    data_lib.require_annotations(dataset, "dataset_dir", f"train_split={s.train_split}")
+  return dataset
+
+
+def _inputs(s, dataset):
+  """What the run reads beyond its settings, for the resume key."""
+  return {
+    "performer_dir": io_utils.absolute(s.performer_dir),
+    "performer": io_utils.fingerprint(os.path.join(s.performer_dir, model_io.PERFORMER_FILE)),
+    "dataset_dir": io_utils.absolute(s.dataset_dir),
+    "dataset": io_utils.fingerprint(os.path.join(s.dataset_dir, "images.txt"))
+    if dataset.layout == "cub"
+    else data_lib.fingerprint(dataset),
+    "unlabeled_dir": io_utils.absolute(s.unlabeled_dir) if s.unlabeled_dir else None,
+  }
+
+
+def _features(s, model, spec, train):
+  """The performer's features of the training (and unlabeled) images, cached on disk
+  with `cache`; returns `(dataset of feature dicts, number of images)`."""
+  sources = [(train, "train")]
+  if s.unlabeled_dir:
+    unlabeled = data_lib.read_checked(s.unlabeled_dir, s.on_error, s.verbose, "unlabeled_dir")
+    if len(unlabeled) == 0:
+      raise ValueError(f"unlabeled_dir={s.unlabeled_dir} holds no images.")
+    sources.append((unlabeled, "unlabeled"))
+  num_images = sum(len(subset) for subset, _ in sources)
+  if num_images < s.batch_size:  # before the feature cache costs a pass over the images
+    raise ValueError(f"batch_size={s.batch_size} is larger than the {num_images} training images.")
+  parts = []
+  for subset, name in sources:
+    if s.cache:
+      folder = os.path.join(s.model_dir, "feature_cache")
+      part, _ = features_lib.cached_features(
+        model, spec, s.performer_dir, subset, folder, name, progress=s.verbose > 0
+      )
+    else:
+      part = features_lib.feature_dataset(model, spec, subset)
+    parts.append(part)
+  features = parts[0] if len(parts) == 1 else parts[0].concatenate(parts[1])
+  return features, num_images
+
+
+def _build_trainer(s, model, spec, norms):
+  """The explainer, initialised from the performer, and its compiled trainer."""
+  # Every setting that is also a field of ExplainerConfig defines the network or its loss.
+  config_fields = [f.name for f in dataclasses.fields(ExplainerConfig) if hasattr(s, f.name)]
+  explainer = build_for_performer(model, spec, **{k: getattr(s, k) for k in config_fields})
+  trainer = trainer_lib.ExplainerTrainer(explainer)
+  trainer.set_reconstruction_weights(norms)
+  if s.objective == "classification":
+    trainer.set_classifier(*performers.layer_weights(model, spec.classifier_layer))
+  trainer.compile(
+    optimizer=FusedAdam(s.learning_rate),
+    gate_optimizer=FusedAdam(s.gate_learning_rate) if s.gate_learning_rate else None,
+    jit_compile=s.jit_compile,
   )
+  return explainer, trainer
+
+
+def _monitor(s, model, spec, dataset):
+  """The `ExplainerMonitor` on up to `monitor_images` of `monitor_split`, or none."""
+  held_out = data_lib.select(dataset, s.monitor_split)
+  if not s.monitor_every or not len(held_out):
+    return []
+  rng = np.random.default_rng(s.seed)
+  keep = np.sort(rng.permutation(len(held_out))[: s.monitor_images])
+  folder = os.path.join(s.model_dir, "logs", "monitor")
+  return [
+    monitor_lib.ExplainerMonitor(model, spec, held_out.subset(keep), folder, every=s.monitor_every)
+  ]

@@ -1,6 +1,5 @@
 """Training a performer on a CUB-layout dataset (library of training/train_performer.py)."""
 
-import dataclasses
 import os
 
 import keras
@@ -12,7 +11,7 @@ from tf_explainer import data as data_lib
 from tf_explainer import io_utils, performers
 from tf_explainer.models import io as model_io
 from tf_explainer.train import callbacks as callbacks_lib
-from tf_explainer.train import distribute
+from tf_explainer.train import distribute, training_run
 from tf_explainer import reproducibility
 
 
@@ -73,19 +72,110 @@ def teacher_labels(teacher_dir, images, class_names, batch_size=32):
 def run(**settings):
   """Trains a performer and saves it into `model_dir`; returns `(model, spec, metrics)`.
 
-  `model_dir` gets `performer.keras`, `performer.json`, `logs/` and
-  `backup/` (an interrupted run resumes from it; under other settings it is
-  refused unless `restart`).
+  `model_dir` gets `performer.keras`, `performer.json`, `logs/` and `backup/`. The
+  folder, resume key, callbacks and non-finite checks are `training_run.TrainingRun`'s:
+  an interrupted run resumes from its backup; under other settings it is refused
+  unless `restart`.
 
   Args:
-    **settings: the fields of `PerformerSettings`, by keyword.
+    **settings: the fields of `PerformerSettings` (`tf_explainer.configs`), by keyword.
   """
   s = PerformerSettings(**settings)
   apply_defaults(s)
   s.mixed_precision = distribute.set_precision(s.mixed_precision, verbose=s.verbose)
   reproducibility.configure(s.seed, s.deterministic)
+  _check(s)
   dataset = data_lib.read_checked(s.dataset_dir, s.on_error, s.verbose)
   data_lib.require_annotations(dataset, "dataset_dir", "training a performer (labels and a split)")
+  images, labels, held_out, class_names = _labelled_images(s, dataset)
+  _network_settings(s)
+  strat = distribute.get_strategy(s.strategy)
+  distribute.check_global_batch(s.batch_size, strat)
+  steps_per_epoch = -(-len(images) // s.batch_size)
+  with strat.scope():
+    model, spec = _build(s, len(class_names), steps_per_epoch)
+  spec.task, spec.target_class, spec.train_split = s.task, s.target_class, s.train_split
+  spec.weights, spec.class_names = s.weights or "scratch", tuple(class_names)
+  run_ = training_run.TrainingRun(s, "performer", RESUME_FREE)
+  first_epoch = run_.claim(_inputs(s))
+  num_classes = len(class_names)
+
+  def to_xy(batch):
+    targets = batch["labels"]
+    if s.label_smoothing:  # the smoothed loss takes one-hot targets
+      targets = tf.one_hot(targets, num_classes)
+    return batch["images"], targets
+
+  train_ds = data_lib.make_dataset(
+    images,
+    s.image_size,
+    labels=labels,
+    batch_size=s.batch_size,
+    shuffle=True,
+    seed=s.seed,
+    augment=True,
+    zoom=s.zoom,
+    num_epochs=s.epochs,
+    first_epoch=first_epoch,
+  )
+  test_ds = data_lib.make_dataset(
+    held_out[0], s.image_size, labels=held_out[1], batch_size=s.batch_size
+  )
+  stop_at_chance = callbacks_lib.StopAtChance(num_classes)
+  run_.fit(
+    model,
+    train_ds.map(to_xy),
+    validation_data=test_ds.map(to_xy),
+    epochs=s.epochs,
+    steps_per_epoch=steps_per_epoch,
+    images_per_epoch=len(images),
+    own=[callbacks_lib.EpochKeyedRandomness(), stop_at_chance],
+  )
+  callbacks_lib.check_learning(stop_at_chance, s.model_dir)
+  model_io.save_performer(model, spec, s.model_dir)
+  metrics = run_.metrics()
+  if s.verbose:
+    print(
+      f"Performer {spec.arch} saved in {s.model_dir}: "
+      f"val_accuracy = {metrics.get('val_accuracy', float('nan')):.3f}"
+    )
+  return model, spec, metrics
+
+
+def _check(s):
+  """Refuses settings that contradict one another, in one line."""
+  if s.target_class is not None and s.task != "single":
+    raise ValueError(
+      f"target_class={s.target_class} applies only to task=single, not task={s.task}."
+    )
+  data_lib.check_train_split(s.train_split)
+  data_lib.check_zoom(s.zoom)
+  if s.warmup_epochs >= s.epochs:
+    raise ValueError(
+      f"warmup_epochs={s.warmup_epochs} leaves no epoch of training after it: "
+      f"expected fewer than epochs={s.epochs}."
+    )
+  if s.label_smoothing >= 1:
+    raise ValueError(f"label_smoothing={s.label_smoothing}: expected a value in [0, 1).")
+  if bool(s.unlabeled_dir) != bool(s.teacher_dir):
+    raise ValueError(
+      "unlabeled_dir and teacher_dir go together: the teacher labels the unlabeled images."
+    )
+  if s.weights not in (None, "synthetic") and s.arch not in ("alexnet", "vgg16"):
+    raise ValueError(
+      f"weights={s.weights} applies to arch=alexnet (a bvlc_alexnet.npy file) "
+      f"and arch=vgg16 ('imagenet' or a weights file), not arch={s.arch}."
+    )
+  if s.synthetic_dir and s.weights != "synthetic":
+    raise ValueError(
+      f"synthetic_dir={s.synthetic_dir} applies only to weights=synthetic, not weights={s.weights}."
+    )
+
+
+def _labelled_images(s, dataset):
+  """`(training images, their labels, (held-out images, labels), class names)` of the
+  task; with `unlabeled_dir`, its images join the training images, labelled by the
+  performer in `teacher_dir`."""
   class_names = [str(c) for c in dataset.class_names]
   if s.task == "single":
     s.target_class = class_index(s.target_class, dataset, s.dataset_dir)
@@ -95,12 +185,7 @@ def run(**settings):
         f"{_class_id(dataset, s.target_class)} in classes.txt).",
         flush=True,
       )
-  elif s.target_class is not None:
-    raise ValueError(
-      f"target_class={s.target_class} applies only to task=single, not task={s.task}."
-    )
   labels = data_lib.task_labels(dataset.labels, s.task, s.target_class)
-  data_lib.check_train_split(s.train_split)
   train = data_lib.split_mask(dataset, s.train_split)
   held_out = data_lib.split_mask(dataset, data_lib.held_out_split(s.train_split))
   if s.task == "single" and not np.any(labels[train] == 1):
@@ -112,21 +197,8 @@ def run(**settings):
     raise ValueError(
       f"dataset_dir={s.dataset_dir} needs both training and test images (train_test_split.txt)."
     )
-  data_lib.check_zoom(s.zoom)
-  if s.warmup_epochs >= s.epochs:
-    raise ValueError(
-      f"warmup_epochs={s.warmup_epochs} leaves no epoch of training after it: "
-      f"expected fewer than epochs={s.epochs}."
-    )
-  if s.label_smoothing >= 1:
-    raise ValueError(f"label_smoothing={s.label_smoothing}: expected a value in [0, 1).")
-  num_classes = 2 if s.task == "single" else len(class_names)
   output_names = ["rest", class_names[s.target_class]] if s.task == "single" else class_names
-  train_images, train_labels = dataset.subset(train), labels[train]
-  if bool(s.unlabeled_dir) != bool(s.teacher_dir):
-    raise ValueError(
-      "unlabeled_dir and teacher_dir go together: the teacher labels the unlabeled images."
-    )
+  images, train_labels = dataset.subset(train), labels[train]
   if s.unlabeled_dir:
     unlabeled = data_lib.read_checked(s.unlabeled_dir, s.on_error, s.verbose, "unlabeled_dir")
     if len(unlabeled) == 0:
@@ -134,21 +206,18 @@ def run(**settings):
     predicted = teacher_labels(s.teacher_dir, unlabeled, output_names, s.batch_size)
     if s.verbose:
       print(
-        f"Training images: {len(train_images)} labelled, {len(unlabeled)} labelled by the "
+        f"Training images: {len(images)} labelled, {len(unlabeled)} labelled by the "
         f"teacher in {s.teacher_dir}.",
         flush=True,
       )
-    train_images = train_images.concatenate(unlabeled)
+    images = images.concatenate(unlabeled)
     train_labels = np.concatenate([train_labels, predicted])
-  if s.weights not in (None, "synthetic") and s.arch not in ("alexnet", "vgg16"):
-    raise ValueError(
-      f"weights={s.weights} applies to arch=alexnet (a bvlc_alexnet.npy file) "
-      f"and arch=vgg16 ('imagenet' or a weights file), not arch={s.arch}."
-    )
-  if s.synthetic_dir and s.weights != "synthetic":
-    raise ValueError(
-      f"synthetic_dir={s.synthetic_dir} applies only to weights=synthetic, not weights={s.weights}."
-    )
+  return images, train_labels, (dataset.subset(held_out), labels[held_out]), output_names
+
+
+def _network_settings(s):
+  """Fills the network's unset sizes: the shipped network's with weights=synthetic (which
+  refuses others), else width 1, fc 4096 and the architecture's input side."""
   if s.weights == "synthetic":
     from tf_explainer.performers import zoo
 
@@ -161,113 +230,53 @@ def run(**settings):
   s.width = s.width or 1.0
   s.fc_units = s.fc_units or 4096
   s.image_size = s.image_size or {"alexnet": 227}.get(s.arch, 224)
-  strat = distribute.get_strategy(s.strategy)
-  distribute.check_global_batch(s.batch_size, strat)
-  steps_per_epoch = -(-len(train_images) // s.batch_size)
 
-  with strat.scope():
-    build_kwargs = (
-      {"weights": s.weights} if s.arch == "vgg16" and s.weights not in (None, "synthetic") else {}
-    )
-    model, spec = performers.build_performer(
-      s.arch, num_classes, s.image_size, width=s.width, fc_units=s.fc_units, **build_kwargs
-    )
-    if s.weights == "synthetic":
-      zoo.load_synthetic(model, s.arch, spec.classifier_layer, s.synthetic_dir)
-    elif s.arch == "alexnet" and s.weights:
-      from tf_explainer.performers import converters
 
-      converters.load_bvlc_alexnet_npy(model, s.weights)
-    frozen = freeze_through(model, s.freeze_through)
-    if frozen and s.verbose:
-      print(f"Frozen, kept as they start: {', '.join(frozen)}.", flush=True)
-    model.compile(
-      optimizer=keras.optimizers.Adam(learning_rate(s, steps_per_epoch)),
-      loss=(
-        keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=s.label_smoothing)
-        if s.label_smoothing
-        else keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-      ),
-      metrics=["accuracy"],
-    )
-  spec.task = s.task
-  spec.target_class = s.target_class
-  spec.train_split = s.train_split
-  spec.weights = s.weights or "scratch"
-  spec.class_names = tuple(output_names)
+def _build(s, num_classes, steps_per_epoch):
+  """The performer, with its starting weights and frozen layers, compiled; `(model, spec)`."""
+  build_kwargs = (
+    {"weights": s.weights} if s.arch == "vgg16" and s.weights not in (None, "synthetic") else {}
+  )
+  model, spec = performers.build_performer(
+    s.arch, num_classes, s.image_size, width=s.width, fc_units=s.fc_units, **build_kwargs
+  )
+  if s.weights == "synthetic":
+    from tf_explainer.performers import zoo
 
-  io_utils.claim_dir(s.model_dir, "performer", "model_dir", s.overwrite)
-  resume_key = {
-    f.name: getattr(s, f.name) for f in dataclasses.fields(s) if f.name not in RESUME_FREE
+    zoo.load_synthetic(model, s.arch, spec.classifier_layer, s.synthetic_dir)
+  elif s.arch == "alexnet" and s.weights:
+    from tf_explainer.performers import converters
+
+    converters.load_bvlc_alexnet_npy(model, s.weights)
+  frozen = freeze_through(model, s.freeze_through)
+  if frozen and s.verbose:
+    print(f"Frozen, kept as they start: {', '.join(frozen)}.", flush=True)
+  model.compile(
+    optimizer=keras.optimizers.Adam(learning_rate(s, steps_per_epoch)),
+    loss=(
+      keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=s.label_smoothing)
+      if s.label_smoothing
+      else keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    ),
+    metrics=["accuracy"],
+  )
+  return model, spec
+
+
+def _inputs(s):
+  """What the run reads beyond its settings, for the resume key."""
+  inputs = {
+    "dataset_dir": io_utils.absolute(s.dataset_dir),
+    "dataset": io_utils.fingerprint(os.path.join(s.dataset_dir, "images.txt")),
   }
-  resume_key.update(
-    {
-      "dataset_dir": io_utils.absolute(s.dataset_dir),
-      "dataset": io_utils.fingerprint(os.path.join(s.dataset_dir, "images.txt")),
-    }
-  )
   if s.unlabeled_dir:  # which images joined, and who labelled them
-    resume_key["unlabeled_dir"] = io_utils.absolute(s.unlabeled_dir)
-    resume_key["unlabeled"] = io_utils.fingerprint(os.path.join(s.unlabeled_dir, "images.txt"))
-    resume_key["teacher_dir"] = io_utils.absolute(s.teacher_dir)
-    resume_key["teacher"] = io_utils.fingerprint(
-      os.path.join(s.teacher_dir, model_io.PERFORMER_FILE)
-    )
+    inputs["unlabeled_dir"] = io_utils.absolute(s.unlabeled_dir)
+    inputs["unlabeled"] = io_utils.fingerprint(os.path.join(s.unlabeled_dir, "images.txt"))
+    inputs["teacher_dir"] = io_utils.absolute(s.teacher_dir)
+    inputs["teacher"] = io_utils.fingerprint(os.path.join(s.teacher_dir, model_io.PERFORMER_FILE))
   if s.learning_rate_schedule != "constant":  # the schedule's length is part of the run
-    resume_key["epochs"] = s.epochs
-  callbacks_lib.prepare_resume(s.model_dir, resume_key, s.restart)
-  backup = os.path.join(s.model_dir, "backup")
-  train_ds = data_lib.make_dataset(
-    train_images,
-    s.image_size,
-    labels=train_labels,
-    batch_size=s.batch_size,
-    shuffle=True,
-    seed=s.seed,
-    augment=True,
-    zoom=s.zoom,
-    num_epochs=s.epochs,
-    first_epoch=callbacks_lib.resume_epoch(backup),
-  )
-  test_ds = data_lib.make_dataset(
-    dataset.subset(held_out), s.image_size, labels=labels[held_out], batch_size=s.batch_size
-  )
-
-  def to_xy(batch):
-    targets = batch["labels"]
-    if s.label_smoothing:  # the smoothed loss takes one-hot targets
-      targets = tf.one_hot(targets, num_classes)
-    return batch["images"], targets
-
-  reproducibility.write_record(s.model_dir, s.seed, s.deterministic)
-  stop_at_chance = callbacks_lib.StopAtChance(num_classes)
-  history = model.fit(
-    train_ds.map(to_xy),
-    validation_data=test_ds.map(to_xy),
-    shuffle=False,  # the pipeline shuffles (one seed per epoch); Keras warns otherwise
-    epochs=s.epochs,
-    verbose=io_utils.progress_verbosity(s.verbose),
-    steps_per_epoch=steps_per_epoch,
-    callbacks=[
-      keras.callbacks.BackupAndRestore(backup, double_checkpoint=True),
-      callbacks_lib.EpochKeyedRandomness(),
-      callbacks_lib.StopOnNonFinite(s.model_dir),
-      stop_at_chance,
-      callbacks_lib.ThroughputAndLearningRate(len(train_images)),
-      *s.extra_callbacks,
-      keras.callbacks.TensorBoard(os.path.join(s.model_dir, "logs")),
-    ],
-  )
-  callbacks_lib.check_finite(history, s.model_dir)
-  callbacks_lib.check_learning(stop_at_chance, s.model_dir)
-  model_io.save_performer(model, spec, s.model_dir)
-  metrics = {k: float(v[-1]) for k, v in history.history.items()}
-  if s.verbose:
-    print(
-      f"Performer {spec.arch} saved in {s.model_dir}: "
-      f"val_accuracy = {metrics.get('val_accuracy', float('nan')):.3f}"
-    )
-  return model, spec, metrics
+    inputs["epochs"] = s.epochs
+  return inputs
 
 
 def learning_rate(s, steps_per_epoch):
