@@ -53,6 +53,16 @@ class DataAndModelFaultsTest(tf.test.TestCase):
     self.assertIn(f"{path}: image cannot be decoded", lines[0])
     self.assertFalse(os.path.exists(model_dir))  # nothing left behind
 
+  def test_an_empty_image_is_named_in_plain_words(self):
+    root, path = _copy_with_a_tiff()
+    open(path, "w").close()  # zero bytes
+    with self.assertRaises(data_lib.DatasetError) as raised:
+      data_lib.read_part_dataset(root)
+    message = str(raised.exception)
+    self.assertIn(f"{path}: image cannot be decoded (Input is empty.)", message)
+    for noise in ("np.str_", "{{", "[Op:"):
+      self.assertNotIn(noise, message)
+
   def test_f2_non_finite_explainer_is_never_saved_or_loaded(self):
     explainer, _, _, manifest = model_io.load_explainer(tiny_run.paths()["explainer"])
     kernel = explainer.weights[0]

@@ -14,6 +14,7 @@ layout, so one reader serves both:
 
 import dataclasses
 import os
+import re
 from typing import Optional
 
 import numpy as np
@@ -150,7 +151,9 @@ def _decode_one(path):
       image = tf.io.decode_image(data, channels=3, expand_animations=False)
       _DECODED[key] = (int(image.shape[1]), int(image.shape[0]))
     except (tf.errors.OpError, ValueError) as e:
-      reason = str(getattr(e, "message", e)).strip().splitlines()[0][:200]
+      reason = str(getattr(e, "message", e)).strip().splitlines()[0]
+      # TensorFlow wraps the decoder's words in `{{function_node ...}}` and `[Op:...]`.
+      reason = re.sub(r"\{\{[^}]*\}\}|\[Op:[^\]]*\].*$", "", reason).strip()[:200]
       _DECODED[key] = f"image cannot be decoded ({reason})"
   return _DECODED[key]
 
