@@ -197,6 +197,28 @@ def epochs(make_epoch, first_epoch, num_epochs):
   return parts[0].prefetch(tf.data.AUTOTUNE)
 
 
+def _decoded(item, image_size, crop):
+  """An element of `make_dataset` before augmentation: the image decoded, cropped and resized."""
+  image, points = _load(item["path"], item["box"], item["landmarks"], image_size, crop)
+  return {"images": image, "landmarks": points, "labels": item["labels"], "index": item["index"]}
+
+
+def _finish(item, image_size, augment, zoom, epoch_seed_value):
+  """One decoded image as float32, flipped and zoomed with `augment` by stateless draws
+  keyed on the epoch's seed and the image's index (landmarks moved with it)."""
+  image = tf.cast(item["images"], tf.float32)
+  points = item["landmarks"]
+  if augment:
+    key = tf.stack([tf.constant(epoch_seed_value, tf.int64), tf.cast(item["index"], tf.int64)])
+    if zoom:
+      image, points = _zoom_in(image, points, image_size, zoom, key)
+    draw = tf.random.stateless_uniform([], key)
+    flip = draw < 0.5
+    image = tf.cond(flip, lambda: image[:, ::-1], lambda: image)
+    points = tf.cond(flip, lambda: points * [1.0, -1.0] + [0.0, image_size - 1.0], lambda: points)
+  return dict(item, images=image, landmarks=points)
+
+
 def make_dataset(
   dataset,
   image_size,
@@ -244,21 +266,15 @@ def make_dataset(
   labels = dataset.labels if labels is None else np.asarray(labels, np.int32)
   check_zoom(zoom)
   n = len(dataset)
+  columns = {"path": dataset.image_paths, "box": dataset.boxes, "landmarks": dataset.landmarks}
   base = tf.data.Dataset.from_tensor_slices(
-    {
-      "path": dataset.image_paths,
-      "box": dataset.boxes,
-      "landmarks": dataset.landmarks,
-      "labels": labels,
-      "index": np.arange(n, dtype=np.int32),
-    }
+    dict(columns, labels=labels, index=np.arange(n, dtype=np.int32))
   )
-
-  def load(item):
-    image, points = _load(item["path"], item["box"], item["landmarks"], image_size, crop)
-    return {"images": image, "landmarks": points, "labels": item["labels"], "index": item["index"]}
-
-  decoded = base.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  decoded = base.map(
+    lambda item: _decoded(item, image_size, crop),
+    num_parallel_calls=tf.data.AUTOTUNE,
+    deterministic=True,
+  )
   if cache:
     decoded = decoded.cache()
 
@@ -271,19 +287,7 @@ def make_dataset(
     )
 
     def finish(item):
-      image = tf.cast(item["images"], tf.float32)
-      points = item["landmarks"]
-      if augment:
-        key = tf.stack([tf.constant(this_seed, tf.int64), tf.cast(item["index"], tf.int64)])
-        if zoom:
-          image, points = _zoom_in(image, points, image_size, zoom, key)
-        draw = tf.random.stateless_uniform([], key)
-        flip = draw < 0.5
-        image = tf.cond(flip, lambda: image[:, ::-1], lambda: image)
-        points = tf.cond(
-          flip, lambda: points * [1.0, -1.0] + [0.0, image_size - 1.0], lambda: points
-        )
-      return dict(item, images=image, landmarks=points)
+      return _finish(item, image_size, augment, zoom, this_seed)
 
     ds = ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.batch(batch_size, drop_remainder=drop_remainder)

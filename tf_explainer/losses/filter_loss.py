@@ -278,6 +278,38 @@ def filter_loss(
     ValueError: on shapes that do not fit, an unknown `gradient`, or
       categories given for only one side.
   """
+  x, templates, size, channels = _checked_inputs(
+    x, templates, gradient, image_categories, filter_categories, centre
+  )
+  if check_numerics:
+    x = tf.debugging.check_numerics(x, "filter_loss: the feature maps contain NaN or Inf")
+  log_prior = tf.fill([size * size + 1], tf.constant(-np.log(size * size + 1.0), x.dtype))
+
+  @tf.custom_gradient
+  def _loss(maps):
+    loss, log_q, d_s = _forward(maps, templates, log_prior)
+
+    def grad(upstream):
+      if gradient == "exact":
+        d_x = _template_sum(d_s, templates)
+      elif gradient == "icnn":
+        d_x = _icnn_input_gradient(
+          maps, channels, image_categories, filter_categories, beta, centre, masks
+        )
+      else:
+        target = _target_templates(
+          maps, log_q, log_prior, size, image_categories, filter_categories
+        )
+        d_x = _target_template_term(d_s, templates, target)
+      return d_x * upstream[None, None, None, :]
+
+    return loss, grad
+
+  return _loss(x)
+
+
+def _checked_inputs(x, templates, gradient, image_categories, filter_categories, centre):
+  """`(x, templates, L, C)` as tensors of one float dtype, after the arguments' checks."""
   if gradient not in GRADIENTS:
     raise ValueError(f"gradient must be one of {GRADIENTS}, got {gradient!r}.")
   if (image_categories is None) != (filter_categories is None):
@@ -296,38 +328,20 @@ def filter_loss(
         f"filter_categories of shape {f_shape} do not fit {channels} filters of maps "
         f"{_static_shape(x)}."
       )
-  x = tf.cast(x, dtype)
-  if check_numerics:
-    x = tf.debugging.check_numerics(x, "filter_loss: the feature maps contain NaN or Inf")
-  log_prior = tf.fill([size * size + 1], tf.constant(-np.log(size * size + 1.0), dtype))
+  return tf.cast(x, dtype), templates, size, channels
 
-  @tf.custom_gradient
-  def _loss(maps):
-    loss, log_q, d_s = _forward(maps, templates, log_prior)
 
-    def grad(upstream):
-      if gradient == "exact":
-        d_x = _template_sum(d_s, templates)
-      elif gradient == "icnn":
-        if image_categories is None:  # no categories: every image is the filter's own
-          positive = tf.ones(tf.stack([tf.shape(maps)[0], channels]), tf.bool)
-        else:
-          positive = tf.equal(
-            tf.cast(image_categories, tf.int32)[:, None],
-            tf.cast(filter_categories, tf.int32)[None, :],
-          )
-        icnn = icnn_masks(maps, beta, centre) if masks is None else tf.cast(masks, maps.dtype)
-        d_x = icnn_gradient(maps, tf.stop_gradient(icnn), positive)
-      else:
-        target = _target_templates(
-          maps, log_q, log_prior, size, image_categories, filter_categories
-        )
-        d_x = _target_template_term(d_s, templates, target)
-      return d_x * upstream[None, None, None, :]
-
-    return loss, grad
-
-  return _loss(x)
+def _icnn_input_gradient(maps, channels, image_categories, filter_categories, beta, centre, masks):
+  """The reference implementation's gradient of the maps (`icnn_gradient`), with its masks."""
+  if image_categories is None:  # no categories: every image is the filter's own
+    positive = tf.ones(tf.stack([tf.shape(maps)[0], channels]), tf.bool)
+  else:
+    positive = tf.equal(
+      tf.cast(image_categories, tf.int32)[:, None],
+      tf.cast(filter_categories, tf.int32)[None, :],
+    )
+  icnn = icnn_masks(maps, beta, centre) if masks is None else tf.cast(masks, maps.dtype)
+  return icnn_gradient(maps, tf.stop_gradient(icnn), positive)
 
 
 def weighted_filter_loss(x, templates, weights, **kwargs):

@@ -60,21 +60,13 @@ STAGE_FILE = "stage.json"
 CONTINUED_FILE = "continued_from.json"
 
 
-def _stage(s, corpus_name, name, training, **start_from):
-  """One pretraining stage: the corpus `corpus_name` in `<work_dir>/<name>-corpus`
-  (`corpus` for the first stage's, as before there were two), the network in
-  `<work_dir>/<arch>[-<name>]`; each skipped when it exists. Returns
-  `(model, spec, card entry)`."""
-  import numpy as np
-
-  from tf_explainer import data as data_lib
+def _corpus(s, corpus_name, folder):
+  """`<work_dir>/<folder>`, holding the corpus `corpus_name`: made there unless it exists;
+  an existing one must be that corpus, of `species` species."""
   from tf_explainer import io_utils
   from tf_explainer.data import synthetic
-  from tf_explainer.models import io as model_io
-  from tf_explainer.train import performer_lib
 
-  first = corpus_name == PRETRAIN_CORPORA[0]
-  corpus = os.path.join(s.work_dir, "corpus" if first else f"{name}-corpus")
+  corpus = os.path.join(s.work_dir, folder)
   species = s.species or NUM_PRETRAIN_CATEGORIES
   if os.path.exists(os.path.join(corpus, "images.txt")):
     # Folders from before the record are the first corpus's, of 24 species.
@@ -94,6 +86,35 @@ def _stage(s, corpus_name, name, training, **start_from):
       train_fraction=CORPUS_TRAIN_FRACTION,
       species=species,
     )
+  return corpus
+
+
+def _test_accuracy(model, spec, dataset, test):
+  """The accuracy of `model` on the images of `dataset` where `test` is set."""
+  import numpy as np
+
+  from tf_explainer import data as data_lib
+
+  test_ds = data_lib.make_dataset(
+    dataset.subset(test), spec.image_size, labels=dataset.labels[test], batch_size=64
+  )
+  logits = np.concatenate([model(b["images"], training=False).numpy() for b in test_ds])
+  return float(np.mean(np.argmax(logits, -1) == dataset.labels[test]))
+
+
+def _stage(s, corpus_name, name, training, **start_from):
+  """One pretraining stage: the corpus `corpus_name` in `<work_dir>/<name>-corpus`
+  (`corpus` for the first stage's, as before there were two), the network in
+  `<work_dir>/<arch>[-<name>]`; each skipped when it exists. Returns
+  `(model, spec, card entry)`."""
+  from tf_explainer import data as data_lib
+  from tf_explainer import io_utils
+  from tf_explainer.data import synthetic
+  from tf_explainer.models import io as model_io
+  from tf_explainer.train import performer_lib
+
+  first = corpus_name == PRETRAIN_CORPORA[0]
+  corpus = _corpus(s, corpus_name, "corpus" if first else f"{name}-corpus")
   model_dir = os.path.join(s.work_dir, s.arch if first else f"{s.arch}-{name}")
   # The settings a stage was started with: a finished stage is reused only under
   # them (its own resume check covers an interrupted one, which may change epochs).
@@ -122,11 +143,7 @@ def _stage(s, corpus_name, name, training, **start_from):
   model, spec = model_io.load_performer(model_dir)
   dataset = data_lib.read_part_dataset(corpus)
   test = data_lib.split_mask(dataset, "test")
-  test_ds = data_lib.make_dataset(
-    dataset.subset(test), spec.image_size, labels=dataset.labels[test], batch_size=64
-  )
-  logits = np.concatenate([model(b["images"], training=False).numpy() for b in test_ds])
-  accuracy = float(np.mean(np.argmax(logits, -1) == dataset.labels[test]))
+  accuracy = _test_accuracy(model, spec, dataset, test)
   print(f"{s.arch} on corpus={corpus_name}: test accuracy {accuracy:.3f}.", flush=True)
   entry = {
     "data": {
