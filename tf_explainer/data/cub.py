@@ -304,6 +304,45 @@ def read_part_dataset(root, check_images=True, on_error="raise"):
   if is_image_folder(root):
     return read_image_folder(root, check_images, on_error)
   path = lambda name: os.path.join(root, name)  # noqa: E731
+  images, classes, labels, boxes, split, parts = _tables(path)
+  part_ids = sorted(parts)
+  class_ids = sorted(classes)
+  class_index = {cid: k for k, cid in enumerate(class_ids)}
+  ids = sorted(images)
+  bad = set()
+
+  def problem(message, image_id):
+    if on_error == "raise":
+      raise DatasetError(message)
+    bad.add(image_id)
+
+  _check_tables(path, ids, labels, boxes, split, class_index, problem)
+  locs_path = path(os.path.join("parts", "part_locs.txt"))
+  landmarks, loc_lines = _landmarks(locs_path, ids, part_ids)
+  image_paths = np.array([os.path.join(root, "images", images[i][1]) for i in ids])
+  if check_images:
+    _check_images(image_paths, ids, part_ids, landmarks, locs_path, loc_lines, problem)
+  keep = np.array([i not in bad for i in ids], bool)
+  dataset = PartDataset(
+    root=root,
+    image_ids=np.array(ids, np.int64),
+    image_paths=image_paths,
+    labels=np.array([class_index[labels[i][1]] for i in ids], np.int32),
+    class_names=np.array([classes[c][1] for c in class_ids]),
+    boxes=np.array([boxes[i][1] for i in ids], np.float32).reshape(-1, 4),
+    landmarks=landmarks,
+    part_names=np.array([parts[p][1] for p in part_ids]),
+    is_train=np.array([split[i][1] == 1 for i in ids], bool),
+    class_ids=np.array(class_ids, np.int64),
+  )
+  if not keep.all():
+    dataset = dataset.subset(keep)
+    dataset.skipped = int((~keep).sum())
+  return dataset
+
+
+def _tables(path):
+  """The id tables of a CUB root: images, classes, labels, boxes, split and parts."""
   images = _id_table(path("images.txt"), 2, False, lambda n, f: f[0])
   classes = _id_table(path("classes.txt"), 2, False, lambda n, f: f[0])
   labels = _id_table(
@@ -324,21 +363,12 @@ def read_part_dataset(root, check_images=True, on_error="raise"):
     True,
     lambda n, f: _number(path("train_test_split.txt"), n, f[0], int),
   )
-  parts_file = os.path.join("parts", "parts.txt")
-  parts = _id_table(path(parts_file), 2, False, lambda n, f: f[0])
-  part_ids = sorted(parts)
-  part_index = {pid: k for k, pid in enumerate(part_ids)}
-  class_ids = sorted(classes)
-  class_index = {cid: k for k, cid in enumerate(class_ids)}
+  parts = _id_table(path(os.path.join("parts", "parts.txt")), 2, False, lambda n, f: f[0])
+  return images, classes, labels, boxes, split, parts
 
-  ids = sorted(images)
-  bad = set()
 
-  def problem(message, image_id):
-    if on_error == "raise":
-      raise DatasetError(message)
-    bad.add(image_id)
-
+def _check_tables(path, ids, labels, boxes, split, class_index, problem):
+  """Every image has one label, box and split entry, each valid; `problem` for empty boxes."""
   for name, table in (
     ("image_class_labels.txt", labels),
     ("bounding_boxes.txt", boxes),
@@ -370,9 +400,12 @@ def read_part_dataset(root, check_images=True, on_error="raise"):
         f"{path('bounding_boxes.txt')}:{line}: box of image {image_id} has no area.", image_id
       )
 
+
+def _landmarks(locs_path, ids, part_ids):
+  """`(landmarks (N, K, 2) (row, col), NaN where not visible; {(image, part): line})`."""
   row_of = {image_id: i for i, image_id in enumerate(ids)}
+  part_index = {pid: k for k, pid in enumerate(part_ids)}
   landmarks = np.full((len(ids), len(part_ids), 2), np.nan, np.float32)
-  locs_path = path(os.path.join("parts", "part_locs.txt"))
   loc_lines = {}
   for number, fields in _rows(locs_path, 5, True):
     image_id, part_id = (_number(locs_path, number, v, int) for v in fields[:2])
@@ -387,37 +420,21 @@ def read_part_dataset(root, check_images=True, on_error="raise"):
     if visible:
       landmarks[row_of[image_id], part_index[part_id]] = (y, x)
       loc_lines[(image_id, part_id)] = number
+  return landmarks, loc_lines
 
-  image_paths = np.array([os.path.join(root, "images", images[i][1]) for i in ids])
-  if check_images:
-    for i, (image_id, size) in enumerate(zip(ids, _image_sizes(image_paths))):
-      if isinstance(size, str):
-        problem(f"{image_paths[i]}: {size}.", image_id)
-        continue
-      width, height = size
-      for k, part_id in enumerate(part_ids):
-        row, col = landmarks[i, k]
-        if np.isfinite(row) and not (0 <= col <= width and 0 <= row <= height):
-          problem(
-            f"{locs_path}:{loc_lines[(image_id, part_id)]}: part {part_id} at "
-            f"x={col:g}, y={row:g} lies outside image {image_id} ({width} x {height}).",
-            image_id,
-          )
 
-  keep = np.array([i not in bad for i in ids], bool)
-  dataset = PartDataset(
-    root=root,
-    image_ids=np.array(ids, np.int64),
-    image_paths=image_paths,
-    labels=np.array([class_index[labels[i][1]] for i in ids], np.int32),
-    class_names=np.array([classes[c][1] for c in class_ids]),
-    boxes=np.array([boxes[i][1] for i in ids], np.float32).reshape(-1, 4),
-    landmarks=landmarks,
-    part_names=np.array([parts[p][1] for p in part_ids]),
-    is_train=np.array([split[i][1] == 1 for i in ids], bool),
-    class_ids=np.array(class_ids, np.int64),
-  )
-  if not keep.all():
-    dataset = dataset.subset(keep)
-    dataset.skipped = int((~keep).sum())
-  return dataset
+def _check_images(image_paths, ids, part_ids, landmarks, locs_path, loc_lines, problem):
+  """Decodes every image once; `problem` for one that does not decode or a part outside it."""
+  for i, (image_id, size) in enumerate(zip(ids, _image_sizes(image_paths))):
+    if isinstance(size, str):
+      problem(f"{image_paths[i]}: {size}.", image_id)
+      continue
+    width, height = size
+    for k, part_id in enumerate(part_ids):
+      row, col = landmarks[i, k]
+      if np.isfinite(row) and not (0 <= col <= width and 0 <= row <= height):
+        problem(
+          f"{locs_path}:{loc_lines[(image_id, part_id)]}: part {part_id} at "
+          f"x={col:g}, y={row:g} lies outside image {image_id} ({width} x {height}).",
+          image_id,
+        )

@@ -61,6 +61,79 @@ def _activated(layers, index):
   return layer.name
 
 
+def _input_side(model, image_size, preprocessing):
+  """The model's square input side (or `image_size` where it has none), after the checks."""
+  if preprocessing not in base.PREPROCESSING_MODES:
+    raise ValueError(
+      f"preprocessing={preprocessing}: expected one of {', '.join(base.PREPROCESSING_MODES)}."
+    )
+  inputs = getattr(model, "inputs", None)
+  if not inputs or len(inputs) != 1:
+    raise ValueError("model: expected a built Keras model with one image input.")
+  shape = tuple(inputs[0].shape)
+  if len(shape) != 4 or shape[-1] != 3:
+    raise ValueError(f"model: input shape {shape} is not an image batch (batch, H, W, 3).")
+  size = image_size or shape[1]
+  if size is None or (shape[1] is not None and shape[1] != shape[2]):
+    raise ValueError(
+      f"model: input shape {shape} has no fixed square size; pass image_size (e.g. 224)."
+    )
+  if shape[1] is not None and image_size and image_size != shape[1]:
+    raise ValueError(f"image_size={image_size} differs from the model's input side {shape[1]}.")
+  return size
+
+
+def _classifier(model, after, classifier_layer):
+  """`(name, outputs)` of the classifier: `classifier_layer`, or the last Dense layer."""
+  dense = [layer for layer in after if isinstance(layer, keras.layers.Dense)]
+  if classifier_layer is None:
+    if not dense:
+      raise ValueError("model: no Dense layer after the target to serve as the classifier.")
+    classifier_layer = dense[-1].name
+  classifier = _layer(model, classifier_layer, "classifier_layer")
+  num_classes = int(classifier.units) if hasattr(classifier, "units") else None
+  if not num_classes:
+    raise ValueError(f"classifier_layer={classifier_layer}: expected a Dense layer.")
+  return classifier_layer, num_classes
+
+
+def _feature_layers(model, layers, after, classifier, last_pool, fc_layers):
+  """`(feature layers, their Dense layers)`: `fc_layers` checked, or the Dense layers
+  between the last pooling and the classifier (after their activations), or the
+  global pooling."""
+  if fc_layers is None:
+    start = after.index(last_pool) + 1 if last_pool is not None else 0
+    features = [
+      layer
+      for layer in after[start : after.index(classifier)]
+      if isinstance(layer, keras.layers.Dense)
+    ]
+    if features:
+      fc_layers = [_activated(layers, layers.index(layer)) for layer in features]
+      fc_dense = [layer.name for layer in features]
+    elif last_pool is not None and isinstance(last_pool, GLOBAL_POOLS):
+      fc_layers, fc_dense = [last_pool.name], []
+    else:
+      raise ValueError(
+        "model: no Dense layer between the last pooling and the classifier, and no global "
+        "pooling: pass fc_layers."
+      )
+  else:
+    fc_layers = list(fc_layers)
+    for name in fc_layers:
+      _layer(model, name, "fc_layers")
+    fc_dense = [name for name in fc_layers if isinstance(model.get_layer(name), keras.layers.Dense)]
+    if len(fc_dense) != len(fc_layers):
+      fc_dense = []
+  for name in fc_layers:
+    if len(_output_shape(model.get_layer(name))) != 2:
+      raise ValueError(
+        f"fc_layers: {name} gives {_output_shape(model.get_layer(name))}, not a "
+        f"feature vector (batch, units)."
+      )
+  return fc_layers, fc_dense
+
+
 def from_keras(
   model,
   target_layer,
@@ -97,24 +170,7 @@ def from_keras(
   Raises:
     ValueError: one line naming the argument and what was expected.
   """
-  if preprocessing not in base.PREPROCESSING_MODES:
-    raise ValueError(
-      f"preprocessing={preprocessing}: expected one of {', '.join(base.PREPROCESSING_MODES)}."
-    )
-  inputs = getattr(model, "inputs", None)
-  if not inputs or len(inputs) != 1:
-    raise ValueError("model: expected a built Keras model with one image input.")
-  shape = tuple(inputs[0].shape)
-  if len(shape) != 4 or shape[-1] != 3:
-    raise ValueError(f"model: input shape {shape} is not an image batch (batch, H, W, 3).")
-  size = image_size or shape[1]
-  if size is None or (shape[1] is not None and shape[1] != shape[2]):
-    raise ValueError(
-      f"model: input shape {shape} has no fixed square size; pass image_size (e.g. 224)."
-    )
-  if shape[1] is not None and image_size and image_size != shape[1]:
-    raise ValueError(f"image_size={image_size} differs from the model's input side {shape[1]}.")
-
+  size = _input_side(model, image_size, preprocessing)
   layers = list(model.layers)
   target = _layer(model, target_layer, "target_layer")
   target_shape = _output_shape(target)
@@ -125,7 +181,6 @@ def from_keras(
     )
   after = layers[layers.index(target) + 1 :]
   notes = []
-
   if top_conv_layer is None:
     convs = [layer for layer in after if isinstance(layer, keras.layers.Conv2D)]
     if convs:
@@ -135,54 +190,16 @@ def from_keras(
       notes.append("no conv layer after the target: the top-conv baseline is the target itself")
   else:
     _layer(model, top_conv_layer, "top_conv_layer")
-
-  dense = [layer for layer in after if isinstance(layer, keras.layers.Dense)]
-  if classifier_layer is None:
-    if not dense:
-      raise ValueError("model: no Dense layer after the target to serve as the classifier.")
-    classifier_layer = dense[-1].name
-  classifier = _layer(model, classifier_layer, "classifier_layer")
-  num_classes = int(classifier.units) if hasattr(classifier, "units") else None
-  if not num_classes:
-    raise ValueError(f"classifier_layer={classifier_layer}: expected a Dense layer.")
-
+  classifier_layer, num_classes = _classifier(model, after, classifier_layer)
+  classifier = model.get_layer(classifier_layer)
   pools = [
     layer
     for layer in after[: after.index(classifier)]
     if isinstance(layer, (keras.layers.MaxPooling2D,) + GLOBAL_POOLS)
   ]
   last_pool = pools[-1] if pools else None
-  if fc_layers is None:
-    start = after.index(last_pool) + 1 if last_pool is not None else 0
-    features = [
-      layer
-      for layer in after[start : after.index(classifier)]
-      if isinstance(layer, keras.layers.Dense)
-    ]
-    if features:
-      fc_layers = [_activated(layers, layers.index(layer)) for layer in features]
-      fc_dense = [layer.name for layer in features]
-    elif last_pool is not None and isinstance(last_pool, GLOBAL_POOLS):
-      fc_layers, fc_dense = [last_pool.name], []
-    else:
-      raise ValueError(
-        "model: no Dense layer between the last pooling and the classifier, and no global "
-        "pooling: pass fc_layers."
-      )
-  else:
-    fc_layers = list(fc_layers)
-    for name in fc_layers:
-      _layer(model, name, "fc_layers")
-    fc_dense = [name for name in fc_layers if isinstance(model.get_layer(name), keras.layers.Dense)]
-    if len(fc_dense) != len(fc_layers):
-      fc_dense = []
+  fc_layers, fc_dense = _feature_layers(model, layers, after, classifier, last_pool, fc_layers)
   widths = tuple(int(_output_shape(model.get_layer(name))[-1]) for name in fc_layers)
-  for name in fc_layers:
-    if len(_output_shape(model.get_layer(name))) != 2:
-      raise ValueError(
-        f"fc_layers: {name} gives {_output_shape(model.get_layer(name))}, not a "
-        f"feature vector (batch, units)."
-      )
   pool = base.pool_config(last_pool) if isinstance(last_pool, keras.layers.MaxPooling2D) else None
   # The explainer's first decoder layer starts as the performer's first feature layer
   # only where that layer reads the pooled top conv, as in the paper's networks.
