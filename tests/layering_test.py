@@ -147,6 +147,19 @@ class LayeringTest(tf.test.TestCase):
     )
     self.assertEqual(result.stdout.strip().splitlines()[-1], "[]")
 
+  def test_no_function_is_over_80_lines(self):
+    """Each function, docstring included, fits on a screen (the issue's bound: 80 lines)."""
+    long = []
+    for path in _modules().values():
+      with open(path, encoding="utf-8") as f:
+        tree = ast.parse(f.read())
+      for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+          length = node.end_lineno - node.lineno + 1
+          if length > 80:
+            long.append(f"{path}:{node.lineno} {node.name}: {length} lines")
+    self.assertEqual(long, [])
+
   def test_programs_parse_their_flags_without_tensorflow(self):
     """`--help` needs the flags only: a program module imports no TensorFlow, nor its library."""
     for program in PROGRAMS:  # one process each: every program defines its own flags

@@ -29,6 +29,7 @@ from tf_explainer.configs import ImportSettings
 from tf_explainer.performers import base
 
 GLOBAL_POOLS = (keras.layers.GlobalAveragePooling2D, keras.layers.GlobalMaxPooling2D)
+POOLS = (keras.layers.MaxPooling2D,) + GLOBAL_POOLS
 ACTIVATIONS = (keras.layers.ReLU, keras.layers.Activation, keras.layers.LeakyReLU)
 
 
@@ -61,6 +62,30 @@ def _activated(layers, index):
   return layer.name
 
 
+def _description(name, spec, target_shape, last_pool, notes):
+  """The one line that says what was imported and inferred."""
+  return (
+    f"Imported {name}: target {spec.target_layer} {target_shape[1:]}, top conv "
+    f"{spec.top_conv_layer}, features {', '.join(spec.fc_layers)} {spec.fc_widths}, classifier "
+    f"{spec.classifier_layer} ({spec.num_classes} classes), last pool "
+    f"{last_pool.name if last_pool is not None else 'none'}, input {spec.image_size} px, "
+    f"preprocessing {spec.preprocessing}" + "".join(f"; {n}" for n in notes) + "."
+  )
+
+
+def _target(model, layers, target_layer):
+  """`(output shape of the target layer, the layers after it)`; the target must give a
+  square map."""
+  target = _layer(model, target_layer, "target_layer")
+  target_shape = _output_shape(target)
+  if len(target_shape) != 4 or target_shape[1] != target_shape[2] or not target_shape[1]:
+    raise ValueError(
+      f"target_layer={target_layer}: output shape {target_shape} is not a square map "
+      f"(batch, L, L, D)."
+    )
+  return target_shape, layers[layers.index(target) + 1 :]
+
+
 def _input_side(model, image_size, preprocessing):
   """The model's square input side (or `image_size` where it has none), after the checks."""
   if preprocessing not in base.PREPROCESSING_MODES:
@@ -83,8 +108,9 @@ def _input_side(model, image_size, preprocessing):
   return size
 
 
-def _classifier(model, after, classifier_layer):
-  """`(name, outputs)` of the classifier: `classifier_layer`, or the last Dense layer."""
+def _classifier(model, after, classifier_layer, class_names):
+  """`(name, class names)` of the classifier: `classifier_layer`, or the last Dense layer;
+  the names default to `class_0`, ... ."""
   dense = [layer for layer in after if isinstance(layer, keras.layers.Dense)]
   if classifier_layer is None:
     if not dense:
@@ -94,7 +120,13 @@ def _classifier(model, after, classifier_layer):
   num_classes = int(classifier.units) if hasattr(classifier, "units") else None
   if not num_classes:
     raise ValueError(f"classifier_layer={classifier_layer}: expected a Dense layer.")
-  return classifier_layer, num_classes
+  if class_names is None:
+    class_names = tuple(f"class_{i}" for i in range(num_classes))
+  elif len(class_names) != num_classes:
+    raise ValueError(
+      f"class_names: {len(class_names)} names for a classifier of {num_classes} outputs."
+    )
+  return classifier_layer, tuple(class_names)
 
 
 def _feature_layers(model, layers, after, classifier, last_pool, fc_layers):
@@ -172,31 +204,19 @@ def from_keras(
   """
   size = _input_side(model, image_size, preprocessing)
   layers = list(model.layers)
-  target = _layer(model, target_layer, "target_layer")
-  target_shape = _output_shape(target)
-  if len(target_shape) != 4 or target_shape[1] != target_shape[2] or not target_shape[1]:
-    raise ValueError(
-      f"target_layer={target_layer}: output shape {target_shape} is not a square map "
-      f"(batch, L, L, D)."
-    )
-  after = layers[layers.index(target) + 1 :]
+  target_shape, after = _target(model, layers, target_layer)
   notes = []
   if top_conv_layer is None:
     convs = [layer for layer in after if isinstance(layer, keras.layers.Conv2D)]
-    if convs:
-      top_conv_layer = convs[-1].name
-    else:
-      top_conv_layer = target_layer
+    top_conv_layer = convs[-1].name if convs else target_layer
+    if not convs:
       notes.append("no conv layer after the target: the top-conv baseline is the target itself")
   else:
     _layer(model, top_conv_layer, "top_conv_layer")
-  classifier_layer, num_classes = _classifier(model, after, classifier_layer)
+  classifier_layer, class_names = _classifier(model, after, classifier_layer, class_names)
+  num_classes = len(class_names)
   classifier = model.get_layer(classifier_layer)
-  pools = [
-    layer
-    for layer in after[: after.index(classifier)]
-    if isinstance(layer, (keras.layers.MaxPooling2D,) + GLOBAL_POOLS)
-  ]
+  pools = [layer for layer in after[: after.index(classifier)] if isinstance(layer, POOLS)]
   last_pool = pools[-1] if pools else None
   fc_layers, fc_dense = _feature_layers(model, layers, after, classifier, last_pool, fc_layers)
   widths = tuple(int(_output_shape(model.get_layer(name))[-1]) for name in fc_layers)
@@ -204,12 +224,6 @@ def from_keras(
   # The explainer's first decoder layer starts as the performer's first feature layer
   # only where that layer reads the pooled top conv, as in the paper's networks.
   reads_top_conv = bool(fc_dense) and pool is not None
-  if class_names is None:
-    class_names = tuple(f"class_{i}" for i in range(num_classes))
-  elif len(class_names) != num_classes:
-    raise ValueError(
-      f"class_names: {len(class_names)} names for a classifier of {num_classes} outputs."
-    )
   spec = base.PerformerSpec(
     arch="keras",
     num_classes=num_classes,
@@ -230,14 +244,7 @@ def from_keras(
     fc_reads_top_conv=reads_top_conv,
   )
   if verbose:
-    print(
-      f"Imported {model.name}: target {target_layer} {target_shape[1:]}, top conv "
-      f"{top_conv_layer}, features {', '.join(fc_layers)} {widths}, classifier "
-      f"{classifier_layer} ({num_classes} classes), last pool "
-      f"{last_pool.name if last_pool is not None else 'none'}, input {size} px, "
-      f"preprocessing {preprocessing}" + "".join(f"; {n}" for n in notes) + ".",
-      flush=True,
-    )
+    print(_description(model.name, spec, target_shape, last_pool, notes), flush=True)
   return spec
 
 

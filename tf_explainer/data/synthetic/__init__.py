@@ -293,7 +293,53 @@ def draw_animal(rng, category, size=DEFAULT_IMAGE_SIZE, categories=CATEGORIES):
   spec = categories[category]
   img = _background(rng, size, spec.get("blobs", (3, 7)))
   tl, tw = spec["torso"]
-  # Object frame: torso centred at the origin, head towards +u, up is +v.
+  neck_base, neck_top, head_c, tail_base, tail_tip, legs = _skeleton(rng, spec)
+  points = np.array(
+    [
+      head_c + spec["head"] * np.array([1, 1]),
+      head_c - spec["head"],
+      tail_tip,
+      legs["front_leg"][1],
+      legs["back_leg"][1],
+      [tl, tw],
+      [-tl, -tw],
+    ]
+  )
+  to_pixels, pu, pv = _placement(rng, size, np.max(np.abs(points)))
+  part_masks = {
+    "tail": _segment_distance(pu, pv, tail_base, tail_tip) < 0.09 * tl,
+    "back_leg": _segment_distance(pu, pv, *legs["back_leg"]) < spec["leg_w"],
+    "front_leg": _segment_distance(pu, pv, *legs["front_leg"]) < spec["leg_w"],
+    "torso": (pu / tl) ** 2 + (pv / tw) ** 2 < 1.0,
+    "neck": _segment_distance(pu, pv, neck_base, neck_top) < 0.16,
+    "head": ((pu - head_c[0]) ** 2 + (pv - head_c[1]) ** 2) < spec["head"] ** 2,
+  }
+  object_mask = _paint(rng, img, spec, part_masks, pu, pv)
+  # Eye: a small dark dot that makes the head a distinct part.
+  eye = head_c + np.array([0.35, 0.3]) * spec["head"]
+  img[((pu - eye[0]) ** 2 + (pv - eye[1]) ** 2) < (0.12 * spec["head"]) ** 2] = 0.05
+  centres = {
+    "head": head_c,
+    "neck": (neck_base + neck_top) / 2,
+    "torso": np.zeros(2),
+    "tail": (tail_base + tail_tip) / 2,
+    "front_leg": sum(legs["front_leg"]) / 2,
+    "back_leg": sum(legs["back_leg"]) / 2,
+  }
+  parts = np.zeros((len(PART_NAMES), 3))
+  for k, name in enumerate(PART_NAMES):
+    x, y = to_pixels(centres[name])
+    parts[k] = (x, y, float(0 <= x < size and 0 <= y < size))
+  if rng.random() < 0.3:  # sometimes an occluder
+    _occlude(rng, img, spec, object_mask, parts, size)
+  image = (np.clip(img, 0, 1) * 255).astype(np.uint8)
+  return image, _bbox(object_mask, size), parts
+
+
+def _skeleton(rng, spec):
+  """The animal's joints in its own frame (torso centred at the origin, head towards +u,
+  up is +v): `(neck base, neck top, head centre, tail base, tail tip, legs)`."""
+  tl, tw = spec["torso"]
   lean = rng.uniform(-spec.get("lean", 0.15), spec.get("lean", 0.15))
   neck_base = np.array([0.85 * tl, 0.3 * tw])
   neck_dir = np.array([math.cos(spec["neck_up"] + lean), math.sin(spec["neck_up"] + lean)])
@@ -313,18 +359,12 @@ def draw_animal(rng, category, size=DEFAULT_IMAGE_SIZE, categories=CATEGORIES):
       np.array([-0.6 * tl - swing, -0.6 * tw - spec["legs"]]),
     ),
   }
-  points = np.array(
-    [
-      head_c + spec["head"] * np.array([1, 1]),
-      head_c - spec["head"],
-      tail_tip,
-      legs["front_leg"][1],
-      legs["back_leg"][1],
-      [tl, tw],
-      [-tl, -tw],
-    ]
-  )
-  extent = np.max(np.abs(points))  # object fits in [-extent, extent]^2
+  return neck_base, neck_top, head_c, tail_base, tail_tip, legs
+
+
+def _placement(rng, size, extent):
+  """A random scale, rotation, flip and place for an object within `[-extent, extent]^2`:
+  `(to_pixels(point), u, v)`, `u` and `v` the object coordinates of every pixel."""
   frac = rng.uniform(0.4, 1.0)
   scale = frac * size / (2.0 * extent)  # pixels per object unit
   theta = math.radians(rng.uniform(-30, 30))
@@ -344,17 +384,14 @@ def draw_animal(rng, category, size=DEFAULT_IMAGE_SIZE, categories=CATEGORIES):
   dx, dy = (xx - cx) / scale, -(yy - cy) / scale
   pu = flip * (dx * cos_t + dy * sin_t)
   pv = -dx * sin_t + dy * cos_t
+  return to_pixels, pu, pv
 
+
+def _paint(rng, img, spec, part_masks, pu, pv):
+  """Paints each part, back to front, with a colour and texture of `spec`; returns the
+  object's mask."""
   colours = spec["palette"]
-  part_masks = {
-    "tail": _segment_distance(pu, pv, tail_base, tail_tip) < 0.09 * tl,
-    "back_leg": _segment_distance(pu, pv, *legs["back_leg"]) < spec["leg_w"],
-    "front_leg": _segment_distance(pu, pv, *legs["front_leg"]) < spec["leg_w"],
-    "torso": (pu / tl) ** 2 + (pv / tw) ** 2 < 1.0,
-    "neck": _segment_distance(pu, pv, neck_base, neck_top) < 0.16,
-    "head": ((pu - head_c[0]) ** 2 + (pv - head_c[1]) ** 2) < spec["head"] ** 2,
-  }
-  object_mask = np.zeros((size, size), bool)
+  object_mask = np.zeros(img.shape[:2], bool)
   for name, mask in part_masks.items():  # back to front
     base = np.clip(np.array(colours[rng.integers(len(colours))]) + rng.normal(0, 0.08, 3), 0, 1)
     kind = spec["textures"][rng.integers(len(spec["textures"]))]
@@ -362,52 +399,40 @@ def draw_animal(rng, category, size=DEFAULT_IMAGE_SIZE, categories=CATEGORIES):
       base = np.clip(base * rng.uniform(0.6, 1.2), 0, 1)
     img[mask] = _texture(rng, kind, pu[mask], pv[mask], base, 1.0)
     object_mask |= mask
-  # Eye: a small dark dot that makes the head a distinct part.
-  eye = head_c + np.array([0.35, 0.3]) * spec["head"]
-  img[((pu - eye[0]) ** 2 + (pv - eye[1]) ** 2) < (0.12 * spec["head"]) ** 2] = 0.05
+  return object_mask
 
-  centres = {
-    "head": head_c,
-    "neck": (neck_base + neck_top) / 2,
-    "torso": np.zeros(2),
-    "tail": (tail_base + tail_tip) / 2,
-    "front_leg": sum(legs["front_leg"]) / 2,
-    "back_leg": sum(legs["back_leg"]) / 2,
-  }
-  parts = np.zeros((len(PART_NAMES), 3))
-  for k, name in enumerate(PART_NAMES):
-    x, y = to_pixels(centres[name])
-    parts[k] = (x, y, float(0 <= x < size and 0 <= y < size))
 
-  # Occluder: a background-textured box over part of the object, sometimes.
-  if rng.random() < 0.3:
-    ys, xs = np.nonzero(object_mask)
-    if len(xs):
-      ox, oy = xs[rng.integers(len(xs))], ys[rng.integers(len(ys))]
-      half = int(size * rng.uniform(0.08, 0.18))
-      x0, x1, y0, y1 = (
-        max(ox - half, 0),
-        min(ox + half, size),
-        max(oy - half, 0),
-        min(oy + half, size),
-      )
-      img[y0:y1, x0:x1] = _background(rng, size, spec.get("blobs", (3, 7)))[y0:y1, x0:x1]
-      for k in range(len(PART_NAMES)):
-        x, y, vis = parts[k]
-        if vis and x0 <= x < x1 and y0 <= y < y1:
-          parts[k, 2] = 0.0
+def _occlude(rng, img, spec, object_mask, parts, size):
+  """A background-textured box over part of the object; the parts under it become hidden."""
   ys, xs = np.nonzero(object_mask)
-  if len(xs):
-    bbox = (
-      float(xs.min()),
-      float(ys.min()),
-      float(xs.max() - xs.min() + 1),
-      float(ys.max() - ys.min() + 1),
-    )
-  else:  # object entirely out of frame: cannot happen with the margins above
-    bbox = (0.0, 0.0, float(size), float(size))
-  image = (np.clip(img, 0, 1) * 255).astype(np.uint8)
-  return image, bbox, parts
+  if not len(xs):
+    return
+  ox, oy = xs[rng.integers(len(xs))], ys[rng.integers(len(ys))]
+  half = int(size * rng.uniform(0.08, 0.18))
+  x0, x1, y0, y1 = (
+    max(ox - half, 0),
+    min(ox + half, size),
+    max(oy - half, 0),
+    min(oy + half, size),
+  )
+  img[y0:y1, x0:x1] = _background(rng, size, spec.get("blobs", (3, 7)))[y0:y1, x0:x1]
+  for k in range(len(PART_NAMES)):
+    x, y, vis = parts[k]
+    if vis and x0 <= x < x1 and y0 <= y < y1:
+      parts[k, 2] = 0.0
+
+
+def _bbox(object_mask, size):
+  """`(x, y, w, h)` of the object's pixels."""
+  ys, xs = np.nonzero(object_mask)
+  if not len(xs):  # object entirely out of frame: cannot happen with the placement's margins
+    return (0.0, 0.0, float(size), float(size))
+  return (
+    float(xs.min()),
+    float(ys.min()),
+    float(xs.max() - xs.min() + 1),
+    float(ys.max() - ys.min() + 1),
+  )
 
 
 def _write_text(path, lines):
@@ -428,6 +453,55 @@ def _draw_one(job):
   rel = f"{cls + 1:03d}.{names[cls]}/{names[cls]}_{index + 1:06d}.jpg"
   Image.fromarray(image).save(os.path.join(root, "images", rel), quality=92)
   return rel, cls, bbox, parts, rng.random() < train_fraction
+
+
+def _sibling_folder(out_dir):
+  """A new temporary folder beside `out_dir`, with the user's umask (not mkdtemp's 0700)."""
+  parent = os.path.dirname(out_dir)
+  os.makedirs(parent, exist_ok=True)
+  tmp = tempfile.mkdtemp(prefix=".synthetic-", dir=parent)
+  umask = os.umask(0)
+  os.umask(umask)
+  os.chmod(tmp, 0o777 & ~umask)
+  return tmp
+
+
+def _draw_all(jobs, num_workers, bar):
+  """Draws and writes every image of `jobs`, in worker processes where there are many;
+  returns the annotation lines (`_annotation_lines`)."""
+  workers = max(1, min(num_workers or os.cpu_count() or 1, len(jobs) // 50 + 1))
+  if workers == 1:
+    return _annotation_lines(map(_draw_one, jobs), bar)
+  pool = multiprocessing.get_context("fork").Pool(workers)
+  try:
+    return _annotation_lines(pool.imap(_draw_one, jobs, chunksize=16), bar)
+  finally:
+    pool.close()
+    pool.join()
+
+
+def _annotation_lines(results, bar):
+  """The lines of the CUB annotation files of the drawn images, `{file name: lines}`."""
+  images, labels, boxes, split, part_locs = [], [], [], [], []
+  for i, (rel, cls, bbox, parts, is_train) in enumerate(results):
+    image_id = i + 1
+    images.append(f"{image_id} {rel}")
+    labels.append(f"{image_id} {cls + 1}")
+    boxes.append(f"{image_id} {bbox[0]:.1f} {bbox[1]:.1f} {bbox[2]:.1f} {bbox[3]:.1f}")
+    split.append(f"{image_id} {int(is_train)}")
+    for k, (x, y, vis) in enumerate(parts):
+      if not vis:
+        x = y = 0.0
+      part_locs.append(f"{image_id} {k + 1} {x:.1f} {y:.1f} {int(vis)}")
+    if bar:
+      bar.update(i + 1)
+  return {
+    "images.txt": images,
+    "image_class_labels.txt": labels,
+    "bounding_boxes.txt": boxes,
+    "train_test_split.txt": split,
+    os.path.join("parts", "part_locs.txt"): part_locs,
+  }
 
 
 def generate(
@@ -480,60 +554,25 @@ def generate(
   if os.path.exists(out_dir):  # never replace what the user or another step wrote
     io_utils.claim_dir(out_dir, "dataset", "out_dir", overwrite, "replace it")
   out_dir = os.path.abspath(out_dir)
-  parent = os.path.dirname(out_dir)
-  os.makedirs(parent, exist_ok=True)
-  tmp = tempfile.mkdtemp(prefix=".synthetic-", dir=parent)
-  # mkdtemp makes the folder 0700; the renamed dataset follows the user's umask instead.
-  umask = os.umask(0)
-  os.umask(umask)
-  os.chmod(tmp, 0o777 & ~umask)
+  tmp = _sibling_folder(out_dir)
   try:
     class_dirs = [f"{i + 1:03d}.{name}" for i, name in enumerate(names)]
     for d in class_dirs:
       os.makedirs(os.path.join(tmp, "images", d))
     os.makedirs(os.path.join(tmp, "parts"))
-    images, labels, boxes, split, part_locs = [], [], [], [], []
     bar = (
       keras.utils.Progbar(num_images, unit_name="image", verbose=io_utils.progress_verbosity(1))
       if progress
       else None
     )
     jobs = [(tmp, i, seed, image_size, train_fraction, corpus, species) for i in range(num_images)]
-    workers = max(1, min(num_workers or os.cpu_count() or 1, num_images // 50 + 1))
-    if workers > 1:
-      pool = multiprocessing.get_context("fork").Pool(workers)
-      results = pool.imap(_draw_one, jobs, chunksize=16)
-    else:
-      pool, results = None, map(_draw_one, jobs)
-    try:
-      for i, (rel, cls, bbox, parts, is_train) in enumerate(results):
-        image_id = i + 1
-        images.append(f"{image_id} {rel}")
-        labels.append(f"{image_id} {cls + 1}")
-        boxes.append(f"{image_id} {bbox[0]:.1f} {bbox[1]:.1f} {bbox[2]:.1f} {bbox[3]:.1f}")
-        split.append(f"{image_id} {int(is_train)}")
-        for k, (x, y, vis) in enumerate(parts):
-          if not vis:
-            x = y = 0.0
-          part_locs.append(f"{image_id} {k + 1} {x:.1f} {y:.1f} {int(vis)}")
-        if bar:
-          bar.update(i + 1)
-    finally:
-      if pool:
-        pool.close()
-        pool.join()
-    _write_text(os.path.join(tmp, "images.txt"), images)
-    _write_text(os.path.join(tmp, "image_class_labels.txt"), labels)
-    _write_text(
-      os.path.join(tmp, "classes.txt"), [f"{i + 1} {d}" for i, d in enumerate(class_dirs)]
-    )
-    _write_text(os.path.join(tmp, "bounding_boxes.txt"), boxes)
-    _write_text(os.path.join(tmp, "train_test_split.txt"), split)
-    _write_text(
-      os.path.join(tmp, "parts", "parts.txt"),
-      [f"{k + 1} {name}" for k, name in enumerate(PART_NAMES)],
-    )
-    _write_text(os.path.join(tmp, "parts", "part_locs.txt"), part_locs)
+    tables = _draw_all(jobs, num_workers, bar)
+    tables["classes.txt"] = [f"{i + 1} {d}" for i, d in enumerate(class_dirs)]
+    tables[os.path.join("parts", "parts.txt")] = [
+      f"{k + 1} {name}" for k, name in enumerate(PART_NAMES)
+    ]
+    for name, lines in tables.items():
+      _write_text(os.path.join(tmp, name), lines)
     record = {"kind": "dataset", "corpus": corpus}
     if corpus in PRETRAIN_CORPORA:
       record["species"] = len(names)
