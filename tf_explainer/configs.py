@@ -14,6 +14,7 @@ from tf_explainer.settings import (
   Settings,
   callbacks_setting,
   deterministic_setting,
+  group,
   learning_rate_schedule_setting,
   on_error_setting,
   overwrite_setting,
@@ -39,6 +40,8 @@ ICNN_BETAS = ("adaptive", "fixed")
 INTERP_INITS = ("random", "identity")
 DECODER_INPUTS = ("pooled", "global_max")
 OBJECTIVES = ("reconstruction", "classification")
+# The 300 of the paper's lambda_f rule (SPEC.md): the default weight of the filter loss.
+LAMBDA_F_DIVISOR = 300.0
 # The synthetic data (`data.synthetic`) and the pretraining of the shipped networks.
 SYNTHETIC_IMAGE_SIZE = 128
 NUM_PRETRAIN_CATEGORIES = 24
@@ -190,10 +193,10 @@ class PerformerSettings(Settings):
   extra_callbacks: tuple = callbacks_setting()
 
 
-# The program of tf_explainer/train/explainer_lib.py.
+# The program of tf_explainer/train/explainer_lib.py: its settings in groups.
 @dataclasses.dataclass
-class ExplainerSettings(Settings):
-  """The settings of distilling an explainer (`run`, `train_explainer.py`)."""
+class ExplainerPaths(Settings):
+  """What an explainer's training reads and writes."""
 
   performer_dir: Optional[str] = setting(None, "Folder of the trained performer.", required=True)
   dataset_dir: Optional[str] = setting(
@@ -205,21 +208,57 @@ class ExplainerSettings(Settings):
     "Optional second CUB-layout root whose images (all splits, labels unused) are added "
     "to the distillation set.",
   )
+
+
+@dataclasses.dataclass
+class ExplainerTraining(Settings):
+  """How long and on what an explainer trains, and what happens to its folder."""
+
   epochs: int = setting(10, "Training epochs.", lower_bound=1)
   batch_size: int = setting(32, "Global batch size.", lower_bound=2)
-  strategy: str = setting("default", "tf.distribute strategy.", choices=STRATEGIES)
-  mixed_precision: str = setting(
-    "auto",
-    "Keras dtype policy; losses stay float32. auto: mixed_bfloat16 on CPUs with AMX or "
-    "AVX512_BF16 and on GPUs with bfloat16, float32 elsewhere (printed and recorded in run.json).",
-    choices=PRECISIONS,
-  )
-  cache: bool = setting(True, "Cache the performer's features on disk.", ablation=True)
   learning_rate: float = setting(1e-4, "Adam learning rate.", lower_bound=0)
-  gate_learning_rate: float = setting(
-    1e-2,
-    "Adam learning rate of the gate's w_p (0: use learning_rate).",
+  train_split: str = train_split_setting()
+  monitor_every: int = setting(
+    5,
+    "Epochs between location-instability measurements on held-out images for TensorBoard (0: off).",
     lower_bound=0,
+  )
+  monitor_images: int = setting(64, "Images the monitor measures.", lower_bound=1, flag=False)
+  monitor_split: str = setting(
+    "test",
+    "Images the monitor measures (the validation split while settings are chosen).",
+    flag=False,
+  )
+  overwrite: bool = overwrite_setting("model_dir", "explainer")
+  restart: bool = restart_setting()
+  on_error: str = on_error_setting()
+  verbose: int = verbose_setting()
+  extra_callbacks: tuple = callbacks_setting()
+
+
+@dataclasses.dataclass
+class LossSettings(Settings):
+  """The explainer's objective: its weights and the filter loss's gradient (SPEC.md).
+
+  The trainer owns it (`train.trainer.ExplainerTrainer(explainer, loss)`); the explainer's
+  `explainer.json` records the values it was trained with.
+  """
+
+  eta: Optional[float] = setting(
+    None,
+    "Weight of -log p per image; default the paper's value for the architecture.",
+    lower_bound=0,
+  )
+  lambda_f_divisor: float = setting(
+    LAMBDA_F_DIVISOR,
+    "The 300 of lambda_f = ... / (300 N): the filter loss's weight.",
+    lower_bound=0,
+  )
+  objective: str = setting(
+    "reconstruction",
+    "reconstruction: the explainer; classification: "
+    "the paper's Explainer+cls baseline (uses the true labels).",
+    choices=OBJECTIVES,
     ablation=True,
   )
   gradient: str = setting(
@@ -241,6 +280,52 @@ class ExplainerSettings(Settings):
     "gradient=icnn: mask sharpness per filter, adapted "
     "to its spread or fixed at 2 (default adaptive).",
     choices=ICNN_BETAS,
+    ablation=True,
+  )
+  lambda_l_scale: Optional[float] = setting(
+    None, "Numerator of lambda_l (5e4).", lower_bound=0, ablation=True
+  )
+  overlap_weight: Optional[float] = setting(
+    None,
+    "Weight of the overlap of the part maps (not in the paper; 0, the default, leaves it out; "
+    "see docs/research-log.md).",
+    lower_bound=0,
+    ablation=True,
+  )
+
+
+@dataclasses.dataclass
+class RuntimeSettings(Settings):
+  """Where and how the computation runs: strategy, precision, XLA, seed, determinism."""
+
+  strategy: str = setting("default", "tf.distribute strategy.", choices=STRATEGIES)
+  mixed_precision: str = setting(
+    "auto",
+    "Keras dtype policy; losses stay float32. auto: mixed_bfloat16 on CPUs with AMX or "
+    "AVX512_BF16 and on GPUs with bfloat16, float32 elsewhere (printed and recorded in run.json).",
+    choices=PRECISIONS,
+  )
+  jit_compile: Optional[bool] = setting(
+    None,
+    "Compile the training step with XLA. Default: on, except for mixed_bfloat16 on a CPU, "
+    "where XLA removes the bfloat16 gain (docs/research-log.md), and with deterministic, "
+    "under which Keras compiles nothing with XLA.",
+    ablation=True,
+  )
+  cache: bool = setting(True, "Cache the performer's features on disk.", ablation=True)
+  seed: int = setting(0, "Random seed.")
+  deterministic: bool = deterministic_setting()
+
+
+@dataclasses.dataclass
+class ExplainerAblations(Settings):
+  """Research variants of the explainer's network and optimiser, kept for the research log
+  (docs/research-log.md); `--helpfull` lists them, `--help` does not."""
+
+  gate_learning_rate: float = setting(
+    1e-2,
+    "Adam learning rate of the gate's w_p (0: use learning_rate).",
+    lower_bound=0,
     ablation=True,
   )
   mask: Optional[bool] = setting(
@@ -266,56 +351,23 @@ class ExplainerSettings(Settings):
     choices=DECODER_INPUTS,
     ablation=True,
   )
-  overlap_weight: Optional[float] = setting(
-    None,
-    "Weight of the overlap of the part maps (not in the paper; 0, the default, leaves it out; "
-    "see docs/research-log.md).",
-    lower_bound=0,
-    ablation=True,
-  )
-  eta: Optional[float] = setting(
-    None,
-    "Weight of -log p per image; default the paper's value for the architecture.",
-    lower_bound=0,
-  )
-  lambda_l_scale: Optional[float] = setting(
-    None, "Numerator of lambda_l (5e4).", lower_bound=0, ablation=True
-  )
-  lambda_f_divisor: Optional[float] = setting(None, "The 300 of lambda_f's rule.", lower_bound=0)
   initial_p: Optional[float] = setting(None, "p before training (0.5).", ablation=True)
-  monitor_every: int = setting(
-    5,
-    "Epochs between location-instability measurements on held-out images for TensorBoard (0: off).",
-    lower_bound=0,
-  )
-  monitor_images: int = setting(64, "Images the monitor measures.", lower_bound=1, flag=False)
-  monitor_split: str = setting(
-    "test",
-    "Images the monitor measures (the validation split while settings are chosen).",
-    flag=False,
-  )
-  objective: str = setting(
-    "reconstruction",
-    "reconstruction: the explainer; classification: "
-    "the paper's Explainer+cls baseline (uses the true labels).",
-    choices=OBJECTIVES,
-    ablation=True,
-  )
-  jit_compile: Optional[bool] = setting(
-    None,
-    "Compile the training step with XLA. Default: on, except for mixed_bfloat16 on a CPU, "
-    "where XLA removes the bfloat16 gain (docs/research-log.md), and with deterministic, "
-    "under which Keras compiles nothing with XLA.",
-    ablation=True,
-  )
-  train_split: str = train_split_setting()
-  seed: int = setting(0, "Random seed.")
-  deterministic: bool = deterministic_setting()
-  overwrite: bool = overwrite_setting("model_dir", "explainer")
-  restart: bool = restart_setting()
-  on_error: str = on_error_setting()
-  verbose: int = verbose_setting()
-  extra_callbacks: tuple = callbacks_setting()
+
+
+@dataclasses.dataclass
+class ExplainerSettings(Settings):
+  """The settings of distilling an explainer (`run`, `train_explainer.py`), in groups.
+
+  The flags and `explainer_lib.run`'s keywords are the settings' own names, flat
+  (`--lambda_f_divisor`, `run(lambda_f_divisor=...)`); in Python they are read by group
+  (`settings.loss.lambda_f_divisor`), and `config.json` is nested the same way.
+  """
+
+  paths: ExplainerPaths = group(ExplainerPaths, "Inputs and output.")
+  training: ExplainerTraining = group(ExplainerTraining, "Epochs, batches, optimiser, folder.")
+  loss: LossSettings = group(LossSettings, "The objective.")
+  runtime: RuntimeSettings = group(RuntimeSettings, "Strategy, precision, seed.")
+  ablations: ExplainerAblations = group(ExplainerAblations, "Research variants.", hidden=True)
 
 
 # The program of tf_explainer/evaluate_lib.py.

@@ -80,6 +80,85 @@ def setting(
   )
 
 
+def group(cls, help="", *, hidden=False):
+  """A field holding a group of settings, itself a `Settings` dataclass (`cls`).
+
+  A program's settings nest in groups (paths, loss, runtime, ...), in the style of the
+  TensorFlow Model Garden, while their flags and library keywords stay flat: each
+  setting of a group is the flag of its own name, so names are unique across groups.
+  `config.json` is written nested (`{"loss": {"lambda_f_divisor": 300.0}, ...}`).
+  `hidden=True` (the research variants) lists the group's flags under `--helpfull` only.
+  """
+  return dataclasses.field(
+    default_factory=cls, metadata={"group": cls, "help": help, "hidden": hidden}
+  )
+
+
+def _groups(cls):
+  """`[(name, group class, hidden)]` of the group fields of `cls`."""
+  return [
+    (f.name, f.metadata["group"], f.metadata["hidden"])
+    for f in dataclasses.fields(cls)
+    if "group" in f.metadata
+  ]
+
+
+def leaf_names(cls):
+  """The names of every setting of `cls`, those in its groups included, in order."""
+  return tuple(f.name for f, _, _ in fields(cls))
+
+
+def build(cls, values):
+  """An instance of `cls` from settings by name: flat (`{"model_dir": ...}`, as flags and
+  library keywords give them) or nested by group (`{"paths": {"model_dir": ...}}`).
+
+  Raises:
+    ValueError: one line naming an unknown setting.
+  """
+  values = dict(values)
+  known = set(leaf_names(cls)) | {name for name, _, _ in _groups(cls)}
+  unknown = sorted(set(values) - known)
+  if unknown:
+    raise ValueError(
+      f"`{unknown[0]}` is not a setting of {cls.__name__}: expected one of "
+      f"{sorted(leaf_names(cls))}."
+    )
+  kwargs = {}
+  for f in dataclasses.fields(cls):
+    if "group" in f.metadata:
+      sub = values.pop(f.name, None)
+      sub = dict(sub) if isinstance(sub, dict) else {}
+      for name in leaf_names(f.metadata["group"]):
+        if name in values:
+          sub[name] = values.pop(name)
+      kwargs[f.name] = build(f.metadata["group"], sub)
+    elif f.name in values:
+      kwargs[f.name] = values.pop(f.name)
+  return cls(**kwargs)
+
+
+def flat(instance):
+  """`{name: value}` of every setting of `instance`, its groups' included."""
+  values = {}
+  for f in dataclasses.fields(instance):
+    value = getattr(instance, f.name)
+    values.update(flat(value) if "group" in f.metadata else {f.name: value})
+  return values
+
+
+def nested(cls, values):
+  """Flat `values` of `cls`'s settings, nested by group as `config.json` holds them."""
+  values = dict(values)
+  out = {}
+  for f in dataclasses.fields(cls):
+    if "group" in f.metadata:
+      names = leaf_names(f.metadata["group"])
+      out[f.name] = nested(f.metadata["group"], {k: values[k] for k in names if k in values})
+    elif f.name in values:
+      out[f.name] = values[f.name]
+  return out
+
+
 def overwrite_setting(folder, kind):
   """`overwrite`: write into a non-empty `folder` this program did not write."""
   return setting(
@@ -164,14 +243,28 @@ def _kind(annotation):
   return annotation, False
 
 
-def fields(cls, flags_only=False):
-  """`(field, base type, optional)` of each setting of `cls`."""
+def fields(cls, flags_only=False, direct=False):
+  """`(field, base type, optional)` of each setting of `cls`, its groups' included
+  (`direct=True`: its own fields only, without the groups)."""
   hints = typing.get_type_hints(cls)
-  return [
-    (f, *_kind(hints[f.name]))
-    for f in dataclasses.fields(cls)
-    if not flags_only or f.metadata.get("flag", True)
-  ]
+  found = []
+  for f in dataclasses.fields(cls):
+    if "group" in f.metadata:
+      if not direct:
+        found += fields(f.metadata["group"], flags_only)
+    elif not flags_only or f.metadata.get("flag", True):
+      found.append((f, *_kind(hints[f.name])))
+  return found
+
+
+def _hidden(cls):
+  """The names of the settings whose flags `--help` leaves out (`--helpfull` lists them)."""
+  names = {f.name for f, _, _ in fields(cls) if f.metadata.get("ablation")}
+  for _, group_cls, hidden in _groups(cls):
+    if hidden:
+      names |= set(leaf_names(group_cls))
+    names |= _hidden(group_cls)
+  return names
 
 
 def validate(instance):
@@ -180,7 +273,7 @@ def validate(instance):
   Raises:
     ValueError: one line naming the parameter, its value and what was expected.
   """
-  for field, kind, _ in fields(type(instance)):
+  for field, kind, _ in fields(type(instance), direct=True):  # a group checks its own
     meta, name = field.metadata, field.name
     value = getattr(instance, name)
     if value is None:
@@ -210,9 +303,10 @@ def define_flags(cls, flag_values=flags.FLAGS):
   names = []
   # Registered as the main program's flags, so that --helpshort lists them.
   module = sys.argv[0] if sys.argv and sys.argv[0] else None
+  hidden = _hidden(cls)
   for field, kind, _ in fields(cls, flags_only=True):
     meta, name, default = field.metadata, field.name, field.default
-    owner = ABLATIONS_MODULE if meta.get("ablation") else module
+    owner = ABLATIONS_MODULE if name in hidden else module
     kwargs = {"flag_values": flag_values, "module_name": owner}
     if meta.get("choices"):
       flags.DEFINE_enum(name, default, [str(c) for c in meta["choices"]], meta["help"], **kwargs)
@@ -246,11 +340,11 @@ def from_flags(cls, flag_values=flags.FLAGS):
     as its `config.json`.
   """
   names = tuple(f.name for f, _, _ in fields(cls, flags_only=True))
-  params = resolve(flag_values, flag_values["config"].value, names)
-  return cls(**params), params
+  params = resolve(flag_values, flag_values["config"].value, names, cls)
+  return build(cls, params), params
 
 
-def resolve(flag_values, config_path=None, names=None):
+def resolve(flag_values, config_path=None, names=None, cls=None):
   """Merges a JSON config file under the command line; returns a plain dict.
 
   Values given on the command line win over the file; the file wins over flag
@@ -260,6 +354,9 @@ def resolve(flag_values, config_path=None, names=None):
     flag_values: parsed `absl.flags.FLAGS`.
     config_path: optional JSON file `{flag_name: value}`.
     names: the flag names of the script (the keys the result holds).
+    cls: the program's settings class: the file may nest its settings by `cls`'s
+      groups (as `config.json` is written); a flat file of a class with groups, as
+      written before the groups, is read with a one-line note.
 
   Raises:
     ValueError: an unknown key, or a value of the wrong type, naming the file.
@@ -277,6 +374,7 @@ def resolve(flag_values, config_path=None, names=None):
     raise ValueError(f"--config={config_path}: cannot read JSON ({e}).") from None
   if not isinstance(overrides, dict):
     raise ValueError(f"--config={config_path}: expected a JSON object of flag values.")
+  overrides = _flattened(overrides, cls, config_path)
   for key, value in overrides.items():
     if key not in params or key == "config":
       raise ValueError(
@@ -287,6 +385,33 @@ def resolve(flag_values, config_path=None, names=None):
       continue
     params[key] = _parse(flag_values[key], key, value, config_path)
   return params
+
+
+def _flattened(overrides, cls, config_path):
+  """The settings of a config file by flag name, its groups' unpacked."""
+  groups = {name: group_cls for name, group_cls, _ in _groups(cls)} if cls else {}
+  if not groups:
+    return overrides
+  found = {}
+  for key, value in overrides.items():
+    if key in groups and isinstance(value, dict):
+      for name, item in value.items():
+        if name not in leaf_names(groups[key]):
+          raise ValueError(
+            f"--config={config_path}: unknown key {key}.{name}; the {key} group holds "
+            f"{sorted(leaf_names(groups[key]))}."
+          )
+        found[name] = item
+    else:
+      found[key] = value
+  if found and not any(key in groups for key in overrides):
+    print(
+      f"note: --config={config_path} is flat, as config.json was before the settings had "
+      f"groups ({', '.join(groups)}); read by flag name.",
+      file=sys.stderr,
+      flush=True,
+    )
+  return found
 
 
 def _parse(flag, key, value, config_path):

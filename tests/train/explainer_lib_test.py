@@ -1,5 +1,6 @@
 """Tests for the training runs: files, resumption, annotations, configuration, errors."""
 
+import io
 import json
 import os
 import re
@@ -10,6 +11,7 @@ import sys
 import tempfile
 import time
 import types
+from unittest import mock
 
 import keras
 import numpy as np
@@ -630,6 +632,82 @@ class ConfigTest(tf.test.TestCase):
       {k: v for k, v in a.items() if k != "model_dir"},
       {k: v for k, v in b.items() if k != "model_dir"},
     )
+
+
+class NestedSettingsTest(tf.test.TestCase):
+  """The explainer's settings in groups: flat flags and keywords, nested config.json."""
+
+  def _flags(self):
+    from absl import flags
+
+    from tf_explainer.configs import ExplainerSettings
+
+    values = flags.FlagValues()
+    config_lib.define_flags(ExplainerSettings, values)
+    values(["prog", "--performer_dir=p", "--dataset_dir=d", "--model_dir=m", "--epochs=3"])
+    return values
+
+  def test_flat_keywords_land_in_their_groups(self):
+    from tf_explainer.configs import ExplainerSettings
+
+    s = config_lib.build(
+      ExplainerSettings,
+      {"performer_dir": "p", "dataset_dir": "d", "model_dir": "m", "lambda_f_divisor": 3},
+    )
+    self.assertEqual(s.paths.model_dir, "m")
+    self.assertEqual(s.loss.lambda_f_divisor, 3.0)
+    self.assertEqual(s.training.epochs, 10)
+    self.assertEqual(config_lib.flat(s)["lambda_f_divisor"], 3.0)
+    with self.assertRaisesRegex(ValueError, r"`lambda_f` is not a setting of ExplainerSettings"):
+      config_lib.build(ExplainerSettings, {"lambda_f": 1})
+    with self.assertRaisesRegex(ValueError, r"^batch_size=0: expected at least 2\.$"):
+      config_lib.build(
+        ExplainerSettings,
+        {"performer_dir": "p", "dataset_dir": "d", "model_dir": "m", "batch_size": 0},
+      )
+
+  def test_nested_file_and_old_flat_file(self):
+    from tf_explainer.configs import ExplainerSettings
+
+    values = self._flags()
+    folder = tempfile.mkdtemp()
+    nested = {"loss": {"lambda_f_divisor": 30.0}, "training": {"epochs": 7, "batch_size": 16}}
+    flat = {"lambda_f_divisor": 30.0, "epochs": 7, "batch_size": 16}
+    for name, content in (("nested.json", nested), ("flat.json", flat)):
+      with open(os.path.join(folder, name), "w") as f:
+        json.dump(content, f)
+    names = config_lib.leaf_names(ExplainerSettings)
+    names = tuple(n for n in names if n in values)
+    with mock.patch("sys.stderr", new_callable=io.StringIO) as err:
+      a = config_lib.resolve(values, os.path.join(folder, "nested.json"), names, ExplainerSettings)
+    self.assertEqual(err.getvalue(), "")
+    with mock.patch("sys.stderr", new_callable=io.StringIO) as err:
+      b = config_lib.resolve(values, os.path.join(folder, "flat.json"), names, ExplainerSettings)
+    self.assertEqual(a, b)
+    self.assertEqual((a["epochs"], a["batch_size"], a["lambda_f_divisor"]), (3, 16, 30.0))
+    self.assertLen(err.getvalue().strip().splitlines(), 1)
+    self.assertIn("flat.json is flat", err.getvalue())
+    saved = config_lib.nested(ExplainerSettings, a)
+    self.assertEqual(saved["training"]["epochs"], 3)
+    self.assertEqual(saved["loss"]["lambda_f_divisor"], 30.0)
+    self.assertEqual(set(saved), {"paths", "training", "loss", "runtime", "ablations"})
+    with open(os.path.join(folder, "bad.json"), "w") as f:
+      json.dump({"loss": {"epochs": 3}}, f)
+    with self.assertRaisesRegex(ValueError, r"bad.json: unknown key loss.epochs"):
+      config_lib.resolve(values, os.path.join(folder, "bad.json"), names, ExplainerSettings)
+
+  def test_the_trainer_owns_the_loss(self):
+    """lambda_f_divisor: flag -> LossSettings -> ExplainerTrainer(loss) -> the lambda_f rule."""
+    from tf_explainer.configs import LAMBDA_F_DIVISOR, LossSettings
+    from tf_explainer.models.explainer import ExplainerConfig
+    from tf_explainer.train import trainer as trainer_lib
+
+    config = ExplainerConfig(target_shape=(6, 6, 4), fc_sizes=(8,), fc_names=("fc7",))
+    self.assertEqual(LossSettings().lambda_f_divisor, LAMBDA_F_DIVISOR)
+    self.assertEqual(config.lambda_f_divisor, LAMBDA_F_DIVISOR)
+    trainer = trainer_lib.ExplainerTrainer(config, LossSettings(lambda_f_divisor=7.0))
+    self.assertEqual(trainer.loss_settings.lambda_f_divisor, 7.0)
+    self.assertEqual(trainer.loss_settings.eta, config.eta)  # unset: the network's record
 
 
 class MonitorTest(tf.test.TestCase):

@@ -192,9 +192,10 @@ def program(settings_cls, run_fn, output_flag=None, kind=None):
     if kind:
       from tf_explainer import io_utils
 
-      folder = getattr(settings, output_flag)
-      io_utils.claim_dir(folder, kind, output_flag, getattr(settings, "overwrite", False))
-      settings_lib.save(params, folder)
+      values = settings_lib.flat(settings)
+      folder = values[output_flag]
+      io_utils.claim_dir(folder, kind, output_flag, values.get("overwrite", False))
+      settings_lib.save(settings_lib.nested(settings_cls, params), folder)
     _resolve(run_fn)(**params)
 
   def main():

@@ -28,6 +28,7 @@ from tf_explainer.losses.filter_loss import CENTRES, GRADIENTS
 
 from tf_explainer.configs import (  # noqa: F401 (this module's names)
   DECODER_INPUTS,
+  LAMBDA_F_DIVISOR,
   ICNN_BETAS,
   INTERP_INITS,
   OBJECTIVES,
@@ -105,7 +106,7 @@ class ExplainerConfig:
   beta: float = templates_lib.DEFAULT_BETA
   eta: float = 1e6
   lambda_l_scale: float = 5e4
-  lambda_f_divisor: float = 300.0
+  lambda_f_divisor: float = LAMBDA_F_DIVISOR
   initial_p: float = 0.5
   gradient: str = "approx"
   icnn_centre: str = "mass"

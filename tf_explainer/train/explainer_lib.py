@@ -35,6 +35,7 @@ import os
 import keras
 import numpy as np
 
+from tf_explainer import settings as settings_lib
 from tf_explainer.configs import ExplainerSettings
 from tf_explainer import data as data_lib
 from tf_explainer import io_utils
@@ -120,52 +121,59 @@ def run(**settings):
     `(explainer, metrics)`; `model_dir` holds `explainer.keras`,
     `explainer.json`, `logs/`, `backup/` and `feature_cache/`.
   """
-  s = _checked(ExplainerSettings(**settings))
-  model, spec = model_io.load_performer(s.performer_dir)
+  s = _checked(settings_lib.build(ExplainerSettings, settings))
+  model, spec = model_io.load_performer(s.paths.performer_dir)
   dataset = _read_dataset(s)
-  train = data_lib.select(dataset, s.train_split)
+  train = data_lib.select(dataset, s.training.train_split)
   if len(train) == 0:
-    raise ValueError(f"dataset_dir={s.dataset_dir} has no training images.")
-  strat = distribute.get_strategy(s.strategy)
-  distribute.check_global_batch(s.batch_size, strat)
-  run_ = training_run.TrainingRun(s, "explainer", RESUME_FREE)
+    raise ValueError(f"dataset_dir={s.paths.dataset_dir} has no training images.")
+  strat = distribute.get_strategy(s.runtime.strategy)
+  distribute.check_global_batch(s.training.batch_size, strat)
+  run_ = training_run.TrainingRun("explainer", settings_lib.flat(s), RESUME_FREE)
   first_epoch = run_.claim(_inputs(s, dataset))
   features, num_images = _features(s, model, spec, train)
   norms, positives = features_lib.feature_statistics(features, spec.fc_names)
   if spec.task == "single" and positives == 0:
     raise ValueError(
-      f"The performer in {s.performer_dir} classifies none of the training "
-      f"images of {s.dataset_dir} as positive: nothing to explain."
+      f"The performer in {s.paths.performer_dir} classifies none of the training "
+      f"images of {s.paths.dataset_dir} as positive: nothing to explain."
     )
   with strat.scope():
     explainer, trainer = _build_trainer(s, model, spec, norms)
   labels = None
-  if s.objective == "classification":
+  if s.loss.objective == "classification":
     labels = data_lib.task_labels(train.labels, spec.task, spec.target_class)
   examples = features_lib.to_training_pairs(features, spec.fc_names, labels)
 
   def one_epoch(epoch):
-    return examples.shuffle(
-      num_images, seed=pipeline.epoch_seed(s.seed, epoch), reshuffle_each_iteration=False
-    ).batch(s.batch_size, drop_remainder=True)
+    seed = pipeline.epoch_seed(s.runtime.seed, epoch)
+    return examples.shuffle(num_images, seed=seed, reshuffle_each_iteration=False).batch(
+      s.training.batch_size, drop_remainder=True
+    )
 
   run_.fit(
     trainer,
-    pipeline.epochs(one_epoch, first_epoch, s.epochs),
-    epochs=s.epochs,
-    steps_per_epoch=num_images // s.batch_size,
-    images_per_epoch=(num_images // s.batch_size) * s.batch_size,
+    pipeline.epochs(one_epoch, first_epoch, s.training.epochs),
+    epochs=s.training.epochs,
+    steps_per_epoch=num_images // s.training.batch_size,
+    images_per_epoch=(num_images // s.training.batch_size) * s.training.batch_size,
     first=[trainer_lib.LambdaFUpdate()],  # the epoch's lambda_f update goes into its backup
     own=_monitor(s, model, spec, dataset),
   )
+  paths = s.paths
   model_io.save_explainer(
-    explainer, s.model_dir, s.performer_dir, s.dataset_dir, s.unlabeled_dir, s.train_split
+    explainer,
+    paths.model_dir,
+    paths.performer_dir,
+    paths.dataset_dir,
+    paths.unlabeled_dir,
+    s.training.train_split,
   )
   metrics = run_.metrics()
-  if s.verbose:
+  if s.training.verbose:
     print(
-      f"Explainer saved in {s.model_dir}: p = {float(explainer.p):.3f}, "
-      f"{s.objective} = {metrics.get(s.objective, float('nan')):.4g}, "
+      f"Explainer saved in {s.paths.model_dir}: p = {float(explainer.p):.3f}, "
+      f"{s.loss.objective} = {metrics.get(s.loss.objective, float('nan')):.4g}, "
       f"filter loss = {metrics.get('filter_loss', float('nan')):.4g}."
     )
   return explainer, metrics
@@ -173,50 +181,58 @@ def run(**settings):
 
 def _checked(s):
   """`s` with the precision and XLA that `auto` picks here, after the checks across settings."""
+  runtime, training, loss = s.runtime, s.training, s.loss
   # The policy auto picks on this machine; a resumed run must find the same.
-  s.mixed_precision = distribute.set_precision(s.mixed_precision, verbose=s.verbose)
-  if s.jit_compile is None:
-    s.jit_compile = distribute.auto_jit(s.mixed_precision, deterministic=s.deterministic)
-  elif s.jit_compile and s.deterministic:
+  runtime.mixed_precision = distribute.set_precision(
+    runtime.mixed_precision, verbose=training.verbose
+  )
+  if runtime.jit_compile is None:
+    runtime.jit_compile = distribute.auto_jit(
+      runtime.mixed_precision, deterministic=runtime.deterministic
+    )
+  elif runtime.jit_compile and runtime.deterministic:
     raise ValueError(
       "jit_compile=True with deterministic=True: Keras compiles nothing with XLA under "
       "TensorFlow's op determinism; leave jit_compile unset or turn deterministic off."
     )
-  for name, value in (("icnn_centre", s.icnn_centre), ("icnn_beta", s.icnn_beta)):
-    if value is not None and s.gradient != "icnn":
-      raise ValueError(f"{name}={value} applies only to gradient=icnn, not gradient={s.gradient}.")
-  if s.unlabeled_dir and s.objective == "classification":
+  for name, value in (("icnn_centre", loss.icnn_centre), ("icnn_beta", loss.icnn_beta)):
+    if value is not None and loss.gradient != "icnn":
+      raise ValueError(
+        f"{name}={value} applies only to gradient=icnn, not gradient={loss.gradient}."
+      )
+  if s.paths.unlabeled_dir and loss.objective == "classification":
     raise ValueError(
-      f"unlabeled_dir={s.unlabeled_dir}: the Explainer+cls baseline "
+      f"unlabeled_dir={s.paths.unlabeled_dir}: the Explainer+cls baseline "
       f"(objective=classification) learns from labels; it cannot use unlabeled images."
     )
-  data_lib.check_train_split(s.train_split)
-  if s.train_split != "train" and s.monitor_split == "test":
-    s.monitor_split = data_lib.held_out_split(s.train_split)  # no test images while tuning
-  reproducibility.configure(s.seed, s.deterministic)
+  data_lib.check_train_split(training.train_split)
+  if training.train_split != "train" and training.monitor_split == "test":
+    # No test images while settings are chosen.
+    training.monitor_split = data_lib.held_out_split(training.train_split)
+  reproducibility.configure(runtime.seed, runtime.deterministic)
   return s
 
 
 def _read_dataset(s):
   """The images of `dataset_dir`, checked for what the settings need of them."""
-  dataset = data_lib.read_checked(s.dataset_dir, s.on_error, s.verbose)
-  if s.objective == "classification":
+  dataset = data_lib.read_checked(s.paths.dataset_dir, s.training.on_error, s.training.verbose)
+  if s.loss.objective == "classification":
     data_lib.require_annotations(dataset, "dataset_dir", "the Explainer+cls baseline (its labels)")
-  if s.train_split != "train":
-    data_lib.require_annotations(dataset, "dataset_dir", f"train_split={s.train_split}")
+  if s.training.train_split != "train":
+    data_lib.require_annotations(dataset, "dataset_dir", f"train_split={s.training.train_split}")
   return dataset
 
 
 def _inputs(s, dataset):
   """What the run reads beyond its settings, for the resume key."""
   return {
-    "performer_dir": io_utils.absolute(s.performer_dir),
-    "performer": io_utils.fingerprint(os.path.join(s.performer_dir, model_io.PERFORMER_FILE)),
-    "dataset_dir": io_utils.absolute(s.dataset_dir),
-    "dataset": io_utils.fingerprint(os.path.join(s.dataset_dir, "images.txt"))
+    "performer_dir": io_utils.absolute(s.paths.performer_dir),
+    "performer": io_utils.fingerprint(os.path.join(s.paths.performer_dir, model_io.PERFORMER_FILE)),
+    "dataset_dir": io_utils.absolute(s.paths.dataset_dir),
+    "dataset": io_utils.fingerprint(os.path.join(s.paths.dataset_dir, "images.txt"))
     if dataset.layout == "cub"
     else data_lib.fingerprint(dataset),
-    "unlabeled_dir": io_utils.absolute(s.unlabeled_dir) if s.unlabeled_dir else None,
+    "unlabeled_dir": io_utils.absolute(s.paths.unlabeled_dir) if s.paths.unlabeled_dir else None,
   }
 
 
@@ -224,20 +240,23 @@ def _features(s, model, spec, train):
   """The performer's features of the training (and unlabeled) images, cached on disk
   with `cache`; returns `(dataset of feature dicts, number of images)`."""
   sources = [(train, "train")]
-  if s.unlabeled_dir:
-    unlabeled = data_lib.read_checked(s.unlabeled_dir, s.on_error, s.verbose, "unlabeled_dir")
+  if s.paths.unlabeled_dir:
+    unlabeled = data_lib.read_checked(
+      s.paths.unlabeled_dir, s.training.on_error, s.training.verbose, "unlabeled_dir"
+    )
     if len(unlabeled) == 0:
-      raise ValueError(f"unlabeled_dir={s.unlabeled_dir} holds no images.")
+      raise ValueError(f"unlabeled_dir={s.paths.unlabeled_dir} holds no images.")
     sources.append((unlabeled, "unlabeled"))
   num_images = sum(len(subset) for subset, _ in sources)
-  if num_images < s.batch_size:  # before the feature cache costs a pass over the images
-    raise ValueError(f"batch_size={s.batch_size} is larger than the {num_images} training images.")
+  batch_size = s.training.batch_size
+  if num_images < batch_size:  # before the feature cache costs a pass over the images
+    raise ValueError(f"batch_size={batch_size} is larger than the {num_images} training images.")
   parts = []
   for subset, name in sources:
-    if s.cache:
-      folder = os.path.join(s.model_dir, "feature_cache")
+    if s.runtime.cache:
+      folder = os.path.join(s.paths.model_dir, "feature_cache")
       part, _ = features_lib.cached_features(
-        model, spec, s.performer_dir, subset, folder, name, progress=s.verbose > 0
+        model, spec, s.paths.performer_dir, subset, folder, name, progress=s.training.verbose > 0
       )
     else:
       part = features_lib.feature_dataset(model, spec, subset)
@@ -248,29 +267,30 @@ def _features(s, model, spec, train):
 
 def _build_trainer(s, model, spec, norms):
   """The explainer, initialised from the performer, and its compiled trainer."""
-  # Every setting that is also a field of ExplainerConfig defines the network or its loss.
-  config_fields = [f.name for f in dataclasses.fields(ExplainerConfig) if hasattr(s, f.name)]
-  explainer = build_for_performer(model, spec, **{k: getattr(s, k) for k in config_fields})
-  trainer = trainer_lib.ExplainerTrainer(explainer)
+  # The network's config records the loss it is trained with beside its own variants.
+  values = {**settings_lib.flat(s.loss), **settings_lib.flat(s.ablations)}
+  config_fields = [f.name for f in dataclasses.fields(ExplainerConfig) if f.name in values]
+  explainer = build_for_performer(model, spec, **{k: values[k] for k in config_fields})
+  trainer = trainer_lib.ExplainerTrainer(explainer, s.loss)
   trainer.set_reconstruction_weights(norms)
-  if s.objective == "classification":
+  gate_rate = s.ablations.gate_learning_rate
+  if s.loss.objective == "classification":
     trainer.set_classifier(*performers.layer_weights(model, spec.classifier_layer))
   trainer.compile(
-    optimizer=FusedAdam(s.learning_rate),
-    gate_optimizer=FusedAdam(s.gate_learning_rate) if s.gate_learning_rate else None,
-    jit_compile=s.jit_compile,
+    optimizer=FusedAdam(s.training.learning_rate),
+    gate_optimizer=FusedAdam(gate_rate) if gate_rate else None,
+    jit_compile=s.runtime.jit_compile,
   )
   return explainer, trainer
 
 
 def _monitor(s, model, spec, dataset):
   """The `ExplainerMonitor` on up to `monitor_images` of `monitor_split`, or none."""
-  held_out = data_lib.select(dataset, s.monitor_split)
-  if not s.monitor_every or not len(held_out):
+  held_out = data_lib.select(dataset, s.training.monitor_split)
+  if not s.training.monitor_every or not len(held_out):
     return []
-  rng = np.random.default_rng(s.seed)
-  keep = np.sort(rng.permutation(len(held_out))[: s.monitor_images])
-  folder = os.path.join(s.model_dir, "logs", "monitor")
-  return [
-    monitor_lib.ExplainerMonitor(model, spec, held_out.subset(keep), folder, every=s.monitor_every)
-  ]
+  rng = np.random.default_rng(s.runtime.seed)
+  keep = np.sort(rng.permutation(len(held_out))[: s.training.monitor_images])
+  folder = os.path.join(s.paths.model_dir, "logs", "monitor")
+  every = s.training.monitor_every
+  return [monitor_lib.ExplainerMonitor(model, spec, held_out.subset(keep), folder, every=every)]

@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tf_explainer import settings as settings_lib
 from tf_explainer.configs import PerformerSettings
 from tf_explainer import data as data_lib
 from tf_explainer import io_utils, performers
@@ -96,7 +97,7 @@ def run(**settings):
     model, spec = _build(s, len(class_names), steps_per_epoch)
   spec.task, spec.target_class, spec.train_split = s.task, s.target_class, s.train_split
   spec.weights, spec.class_names = s.weights or "scratch", tuple(class_names)
-  run_ = training_run.TrainingRun(s, "performer", RESUME_FREE)
+  run_ = training_run.TrainingRun("performer", settings_lib.flat(s), RESUME_FREE)
   first_epoch = run_.claim(_inputs(s))
   num_classes = len(class_names)
 

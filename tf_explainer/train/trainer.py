@@ -26,6 +26,8 @@ import numpy as np
 import tensorflow as tf
 
 from tf_explainer import compat, replicas
+from tf_explainer import settings as settings_lib
+from tf_explainer.configs import LossSettings
 from tf_explainer import templates as templates_lib
 from tf_explainer.losses import objective
 from tf_explainer.losses.filter_loss import filter_loss, icnn_beta_target
@@ -33,21 +35,37 @@ from tf_explainer.optimizers import FusedAdam
 from tf_explainer.models.explainer import Explainer, ExplainerConfig
 
 
+def resolved_loss(loss, config):
+  """`loss` (a `configs.LossSettings`, or `None`) with every unset setting taken from the
+  network's `config`, which records what its explainer was (or is to be) trained with."""
+  given = settings_lib.flat(loss) if loss is not None else {}
+  return LossSettings(
+    **{
+      name: given[name] if given.get(name) is not None else getattr(config, name)
+      for name in settings_lib.leaf_names(LossSettings)
+    }
+  )
+
+
 class ExplainerTrainer(compat.SkipDistributedSymbolicBuild, keras.Model):
   """An `Explainer` with its training state and training step.
 
   Args:
     explainer: the `Explainer` network (or its config).
+    loss: the objective (`configs.LossSettings`: its weights, the filter loss's
+      gradient); a setting left unset (`None`), or all of them without `loss`,
+      takes the value the network's config records.
     filter_loss_fn: the per-filter loss (`filter_loss`); a benchmark passes a
       stand-in to time the step without it.
   """
 
-  def __init__(self, explainer, filter_loss_fn=filter_loss, **kwargs):
+  def __init__(self, explainer, loss=None, filter_loss_fn=filter_loss, **kwargs):
     super().__init__(**kwargs)
     self.filter_loss_fn = filter_loss_fn
     if isinstance(explainer, (dict, ExplainerConfig)):
       explainer = Explainer(explainer)
     self.explainer = explainer
+    self.loss_settings = resolved_loss(loss, explainer.config)
     config = self.config
     width, n_layers, n_classes = config.width, config.interp_layers, config.num_classes
     self.templates = tf.constant(templates_lib.part_templates(config.target_shape[0], config.beta))
@@ -70,7 +88,7 @@ class ExplainerTrainer(compat.SkipDistributedSymbolicBuild, keras.Model):
     self.grad_norm_count = state("grad_norm_count", ())
     self.category_sums = state("category_sums", (n_layers, n_classes, width))
     self.category_counts = state("category_counts", (n_classes,))
-    if config.objective == "classification":
+    if self.loss_settings.objective == "classification":
       self.classifier_kernel = state("classifier_kernel", (config.fc_sizes[-1], n_classes))
       self.classifier_bias = state("classifier_bias", (n_classes,))
       names = ["loss", "classification"]
@@ -104,12 +122,12 @@ class ExplainerTrainer(compat.SkipDistributedSymbolicBuild, keras.Model):
       raise ValueError(
         f"Need one mean norm per reconstructed fc layer {self.config.fc_names}, got {mean_norms}."
       )
-    weights = objective.reconstruction_weights(mean_norms, self.config.lambda_l_scale)
+    weights = objective.reconstruction_weights(mean_norms, self.loss_settings.lambda_l_scale)
     self.lambda_l.assign(weights.astype(np.float32))
 
   def set_classifier(self, kernel, bias):
     """The performer's classifier, for the `"classification"` objective."""
-    if self.config.objective != "classification":
+    if self.loss_settings.objective != "classification":
       raise ValueError("set_classifier is for explainers with objective='classification'.")
     self.classifier_kernel.assign(np.asarray(kernel, np.float32))
     self.classifier_bias.assign(np.asarray(bias, np.float32))
@@ -133,7 +151,8 @@ class ExplainerTrainer(compat.SkipDistributedSymbolicBuild, keras.Model):
     self.filter_grad_norms.assign_add(fil_norms)
     self.grad_norm_count.assign_add(batch)
     # Before the first lambda_f exists, take it from this batch (epoch N = 1).
-    first = objective.filter_loss_weights(rec_norms, fil_norms, self.config.lambda_f_divisor, 1.0)
+    divisor = self.loss_settings.lambda_f_divisor
+    first = objective.filter_loss_weights(rec_norms, fil_norms, divisor, 1.0)
     self.lambda_f.assign(tf.where(self.lambda_f_ready > 0, self.lambda_f, first))
     self.lambda_f_ready.assign(1.0)
 
@@ -143,7 +162,7 @@ class ExplainerTrainer(compat.SkipDistributedSymbolicBuild, keras.Model):
     new = objective.filter_loss_weights(
       self.rec_grad_norms / count,
       self.filter_grad_norms / count,
-      self.config.lambda_f_divisor,
+      self.loss_settings.lambda_f_divisor,
       float(next_epoch),
     )
     self.lambda_f.assign(tf.where(self.grad_norm_count > 0, new, self.lambda_f))
@@ -183,17 +202,17 @@ class ExplainerTrainer(compat.SkipDistributedSymbolicBuild, keras.Model):
 
   def compute_losses(self, maps, targets, training=True):
     """All loss terms of one batch; returns `(terms, forward_output)`."""
-    config = self.config
+    config, loss = self.config, self.loss_settings
     categories = tf.cast(tf.reshape(targets["category"], [-1]), tf.int32)
     out = self.explainer.forward(maps, training=training, sample_mask=targets.get("positive"))
-    if config.objective == "classification":
+    if loss.objective == "classification":
       terms = {
         "classification": objective.classification_term(
           out["fc"][-1],
           self.classifier_kernel,
           self.classifier_bias,
           targets["label"],
-          config.lambda_l_scale,
+          loss.lambda_l_scale,
         )
       }
       terms["data"] = terms["classification"]
@@ -201,9 +220,9 @@ class ExplainerTrainer(compat.SkipDistributedSymbolicBuild, keras.Model):
       terms = objective.reconstruction_terms(out["fc"], targets, config.fc_names, self.lambda_l)
       terms["reconstruction"] = tf.add_n(list(terms.values()))
       terms["data"] = terms["reconstruction"]
-    terms["log_p_term"] = objective.log_p_term(out["p"], config.eta)
+    terms["log_p_term"] = objective.log_p_term(out["p"], loss.eta)
     masks = None
-    if config.gradient == "icnn":  # the masks the forward pass used, from the layer's own map
+    if loss.gradient == "icnn":  # the masks the forward pass used, from the layer's own map
       masks = [
         mask.raw_masks(x) for mask, x in zip(self.explainer.interp_masks, out["interp_maps"])
       ]
@@ -212,7 +231,7 @@ class ExplainerTrainer(compat.SkipDistributedSymbolicBuild, keras.Model):
       out["filter_inputs"],
       self.templates,
       self.lambda_f,
-      config.gradient,
+      loss.gradient,
       categories,
       self.filter_categories(),
       masks,
@@ -220,7 +239,7 @@ class ExplainerTrainer(compat.SkipDistributedSymbolicBuild, keras.Model):
     )
     terms.update(filter_terms)
     terms["overlap"] = objective.overlap(out["masked"][-1])
-    terms["overlap_term"] = config.overlap_weight * terms["overlap"]
+    terms["overlap_term"] = loss.overlap_weight * terms["overlap"]
     terms["loss"] = (
       terms["data"] + terms["log_p_term"] + terms["filter_loss"] + terms["overlap_term"]
     )
@@ -300,7 +319,7 @@ class ExplainerTrainer(compat.SkipDistributedSymbolicBuild, keras.Model):
     map_grads = all_grads[n_weights : n_weights + n_maps]
     fil_grads = [tf.cast(g, tf.float32) / scale for g in all_grads[n_weights + n_maps :]]
     overlap_grad = None
-    if self.config.overlap_weight > 0:  # through the last mask only: cheap
+    if self.loss_settings.overlap_weight > 0:  # through the last mask only: cheap
       overlap_grad = tf.cast(tape.gradient(scaled_overlap, interp_maps[-1]), tf.float32) / scale
     # Gradient norms for the online lambda_f: reconstruction vs filter loss per filter.
     rec_grads = self._reconstruction_map_grads(tape, map_grads, fil_grads, overlap_grad, out, scale)
@@ -308,7 +327,7 @@ class ExplainerTrainer(compat.SkipDistributedSymbolicBuild, keras.Model):
     batch = replicas.global_sum(tf.cast(tf.shape(maps)[0], tf.float32))
     self._accumulate_filter_loss_norms(rec_grads, fil_grads, batch)
     self._update_categories(out["interp_maps"], out["categories"])
-    if self.config.gradient == "icnn" and self.config.icnn_beta == "adaptive":
+    if self.loss_settings.gradient == "icnn" and self.loss_settings.icnn_beta == "adaptive":
       self._update_mask_betas(out)
     gate_optimizer = getattr(self, "gate_optimizer", None)
     if gate_optimizer is None:

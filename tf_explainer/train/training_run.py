@@ -17,7 +17,6 @@ Performer and explainer training (`performer_lib`, `explainer_lib`) supply only 
 data, their model (whose `train_step` is the step) and how they save it.
 """
 
-import dataclasses
 import os
 
 import keras
@@ -28,21 +27,22 @@ from tf_explainer.train import callbacks as callbacks_lib
 
 
 class TrainingRun:
-  """A run of `settings` (a performer's or an explainer's) in `settings.model_dir`.
+  """A run of a performer's or an explainer's settings in their `model_dir`.
 
   Args:
-    settings: the run's settings dataclass; it has `model_dir`, `overwrite`, `restart`,
-      `seed`, `deterministic`, `verbose` and `extra_callbacks`.
     kind: what the folder holds (`"performer"`, `"explainer"`), for `claim_dir`.
+    settings: every setting of the run by name (`settings.flat`), among them
+      `model_dir`, `overwrite`, `restart`, `seed`, `deterministic`, `verbose` and
+      `extra_callbacks`.
     resume_free: the settings a resumed run may change (where and how it runs, not
       what it trains); every other one is in the resume key.
   """
 
-  def __init__(self, settings, kind, resume_free):
-    self.settings = settings
+  def __init__(self, kind, settings, resume_free):
+    self.settings = dict(settings)
     self.kind = kind
     self.resume_free = tuple(resume_free)
-    self.model_dir = settings.model_dir
+    self.model_dir = self.settings["model_dir"]
     self.backup = os.path.join(self.model_dir, "backup")
     self.history = None
 
@@ -57,12 +57,10 @@ class TrainingRun:
       the epoch the run starts at: 0, or the first unfinished one of an interrupted run.
     """
     s = self.settings
-    io_utils.claim_dir(self.model_dir, self.kind, "model_dir", s.overwrite)
-    key = {
-      f.name: getattr(s, f.name) for f in dataclasses.fields(s) if f.name not in self.resume_free
-    }
+    io_utils.claim_dir(self.model_dir, self.kind, "model_dir", s["overwrite"])
+    key = {name: value for name, value in s.items() if name not in self.resume_free}
     key.update(inputs)
-    callbacks_lib.prepare_resume(self.model_dir, key, s.restart)
+    callbacks_lib.prepare_resume(self.model_dir, key, s["restart"])
     return callbacks_lib.resume_epoch(self.backup)
 
   def fit(
@@ -84,7 +82,7 @@ class TrainingRun:
         and the folder whose checkpoint is kept.
     """
     s = self.settings
-    reproducibility.write_record(self.model_dir, s.seed, s.deterministic)
+    reproducibility.write_record(self.model_dir, s["seed"], s["deterministic"])
     stop = callbacks_lib.StopOnNonFinite(self.model_dir)
     callbacks = [
       *first,
@@ -92,7 +90,7 @@ class TrainingRun:
       stop,
       *own,
       callbacks_lib.ThroughputAndLearningRate(images_per_epoch),
-      *s.extra_callbacks,
+      *s["extra_callbacks"],
       keras.callbacks.TensorBoard(os.path.join(self.model_dir, "logs")),
     ]
     try:
@@ -100,7 +98,7 @@ class TrainingRun:
         data,
         shuffle=False,  # the pipeline shuffles (one seed per epoch); Keras warns otherwise
         epochs=epochs,
-        verbose=io_utils.progress_verbosity(s.verbose),
+        verbose=io_utils.progress_verbosity(s["verbose"]),
         steps_per_epoch=steps_per_epoch,
         callbacks=callbacks,
         **fit_kwargs,
