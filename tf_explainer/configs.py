@@ -92,28 +92,35 @@ class ImportSettings(Settings):
   verbose: int = setting(1, "0: silent.", flag=False)
 
 
-# The program of tf_explainer/train/performer_lib.py.
+# The program of tf_explainer/train/performer_lib.py: its settings in groups.
 @dataclasses.dataclass
-class PerformerSettings(Settings):
-  """The settings of training a performer (`run`, `train_performer.py`)."""
+class PerformerPaths(Settings):
+  """What a performer's training reads and writes."""
 
   dataset_dir: Optional[str] = setting(None, "CUB-layout dataset root.", required=True)
   model_dir: Optional[str] = setting(None, "Output folder of the performer.", required=True)
+  unlabeled_dir: Optional[str] = setting(
+    None,
+    "A second CUB-layout root whose images (every split; their labels unused) join the "
+    "training images, each labelled with the class teacher_dir predicts for it.",
+  )
+  teacher_dir: Optional[str] = setting(
+    None,
+    "With unlabeled_dir: a trained performer (any architecture; the same classes and task) "
+    "whose predicted classes label unlabeled_dir's images.",
+  )
+
+
+@dataclasses.dataclass
+class PerformerNetwork(Settings):
+  """The performer's architecture and size."""
+
   arch: str = setting("alexnet", "Architecture.", choices=ARCHITECTURES)
   image_size: Optional[int] = setting(
     None,
     "Input side; default 227 (AlexNet) or 224, or the shipped network's with weights=synthetic.",
     lower_bound=32,
   )
-  task: str = setting("multi", "Single- or multi-category.", choices=TASKS)
-  target_class: Optional[Union[int, str]] = setting(
-    None, "Positive class for task=single: its id in classes.txt (1-based) or its name."
-  )
-  epochs: Optional[int] = setting(
-    None, "Training epochs; default 10, or 3 with arch=vgg16 weights=imagenet.", lower_bound=1
-  )
-  batch_size: int = setting(32, "Global batch size.", lower_bound=1)
-  strategy: str = setting("default", "tf.distribute strategy.", choices=STRATEGIES)
   width: Optional[float] = setting(
     None,
     "Filter multiplier; default 1.0 (the paper's network), "
@@ -126,6 +133,37 @@ class PerformerSettings(Settings):
     "shipped network's with weights=synthetic.",
     lower_bound=1,
   )
+
+
+@dataclasses.dataclass
+class PerformerTraining(Settings):
+  """The task, where the weights start, the optimiser and schedule, and the folder."""
+
+  task: str = setting("multi", "Single- or multi-category.", choices=TASKS)
+  target_class: Optional[Union[int, str]] = setting(
+    None, "Positive class for task=single: its id in classes.txt (1-based) or its name."
+  )
+  weights: Optional[str] = setting(
+    None,
+    "Start from: 'synthetic' (the weights shipped with the package, pretrained on the "
+    "synthetic corpus; alexnet, vgg16); vgg16: 'imagenet' or a weights file; alexnet: a "
+    "bvlc_alexnet.npy file. Default: from scratch.",
+  )
+  synthetic_dir: Optional[str] = setting(
+    None,
+    "With weights=synthetic: the folder of the pretrained weights and their model card "
+    "(a pretraining's --weights_dir); default the package's shipped weights.",
+  )
+  freeze_through: Optional[str] = setting(
+    None,
+    "Keep the weights of every layer up to and including this one as they start (e.g. conv2 "
+    "with weights=synthetic); they stay frozen in the saved performer. Default: train all, "
+    "or block4_conv3 with arch=vgg16 weights=imagenet.",
+  )
+  epochs: Optional[int] = setting(
+    None, "Training epochs; default 10, or 3 with arch=vgg16 weights=imagenet.", lower_bound=1
+  )
+  batch_size: int = setting(32, "Global batch size.", lower_bound=1)
   learning_rate: Optional[float] = setting(
     None,
     "Adam learning rate; default 1e-3, or 1e-4 with arch=vgg16 weights=imagenet.",
@@ -144,39 +182,6 @@ class PerformerSettings(Settings):
     "puts this much of its mass evenly on every class; 0 for none, below 1.",
     lower_bound=0,
   )
-  freeze_through: Optional[str] = setting(
-    None,
-    "Keep the weights of every layer up to and including this one as they start (e.g. conv2 "
-    "with weights=synthetic); they stay frozen in the saved performer. Default: train all, "
-    "or block4_conv3 with arch=vgg16 weights=imagenet.",
-  )
-  unlabeled_dir: Optional[str] = setting(
-    None,
-    "A second CUB-layout root whose images (every split; their labels unused) join the "
-    "training images, each labelled with the class teacher_dir predicts for it.",
-  )
-  teacher_dir: Optional[str] = setting(
-    None,
-    "With unlabeled_dir: a trained performer (any architecture; the same classes and task) "
-    "whose predicted classes label unlabeled_dir's images.",
-  )
-  mixed_precision: str = setting(
-    "auto",
-    "Keras dtype policy. auto: mixed_bfloat16 on CPUs with AMX or AVX512_BF16 and on GPUs "
-    "with bfloat16, float32 elsewhere (printed and recorded in run.json).",
-    choices=PRECISIONS,
-  )
-  weights: Optional[str] = setting(
-    None,
-    "Start from: 'synthetic' (the weights shipped with the package, pretrained on the "
-    "synthetic corpus; alexnet, vgg16); vgg16: 'imagenet' or a weights file; alexnet: a "
-    "bvlc_alexnet.npy file. Default: from scratch.",
-  )
-  synthetic_dir: Optional[str] = setting(
-    None,
-    "With weights=synthetic: the folder of the pretrained weights and their model card "
-    "(a pretraining's --weights_dir); default the package's shipped weights.",
-  )
   zoom: float = setting(
     0.0,
     "Random zoom-in of the training images besides the flips: a square of (1 - zoom) to 1 "
@@ -184,13 +189,37 @@ class PerformerSettings(Settings):
     lower_bound=0,
   )
   train_split: str = train_split_setting()
-  seed: int = setting(0, "Seeds the weights, the dropout, the data order, the flips and the zooms.")
-  deterministic: bool = deterministic_setting()
   overwrite: bool = overwrite_setting("model_dir", "performer")
   restart: bool = restart_setting()
   on_error: str = on_error_setting()
   verbose: int = verbose_setting()
   extra_callbacks: tuple = callbacks_setting()
+
+
+@dataclasses.dataclass
+class PerformerRuntime(Settings):
+  """Strategy, precision, seed and determinism of a performer's training."""
+
+  strategy: str = setting("default", "tf.distribute strategy.", choices=STRATEGIES)
+  mixed_precision: str = setting(
+    "auto",
+    "Keras dtype policy. auto: mixed_bfloat16 on CPUs with AMX or AVX512_BF16 and on GPUs "
+    "with bfloat16, float32 elsewhere (printed and recorded in run.json).",
+    choices=PRECISIONS,
+  )
+  seed: int = setting(0, "Seeds the weights, the dropout, the data order, the flips and the zooms.")
+  deterministic: bool = deterministic_setting()
+
+
+@dataclasses.dataclass
+class PerformerSettings(Settings):
+  """The settings of training a performer (`run`, `train_performer.py`), in groups; flags
+  and keywords keep the settings' flat names."""
+
+  paths: PerformerPaths = group(PerformerPaths, "Data and output.")
+  network: PerformerNetwork = group(PerformerNetwork, "Architecture and size.")
+  training: PerformerTraining = group(PerformerTraining, "Task, start, optimiser, folder.")
+  runtime: PerformerRuntime = group(PerformerRuntime, "Strategy, precision, seed.")
 
 
 # The program of tf_explainer/train/explainer_lib.py: its settings in groups.

@@ -146,6 +146,17 @@ def flat(instance):
   return values
 
 
+def holder(instance, name):
+  """The object that holds the setting `name` of `instance`: itself or one of its groups."""
+  for f in dataclasses.fields(instance):
+    value = getattr(instance, f.name)
+    if "group" in f.metadata and name in leaf_names(type(value)):
+      return holder(value, name)
+    if f.name == name:
+      return instance
+  raise KeyError(name)
+
+
 def nested(cls, values):
   """Flat `values` of `cls`'s settings, nested by group as `config.json` holds them."""
   values = dict(values)

@@ -45,15 +45,16 @@ class PerformerFlagsTest(tf.test.TestCase):
 
   def test_recipe_flags_are_the_performer_settings_of_their_names(self):
     code = """
-import dataclasses, json, sys
+import json, sys
 from absl import flags
 from benchmarks import common
+from tf_explainer import settings
 from tf_explainer.train import performer_lib
 
 common.define_performer_flags()
 flags.FLAGS(["harness"] + sys.argv[1:])
 recipe = common.performer_recipe()
-names = {f.name for f in dataclasses.fields(performer_lib.PerformerSettings)}
+names = set(settings.leaf_names(performer_lib.PerformerSettings))
 print(json.dumps([recipe, sorted(set(recipe) - names)]))
 """
     result = _run(

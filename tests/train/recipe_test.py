@@ -2,31 +2,34 @@
 
 import tensorflow as tf
 
+from tf_explainer import settings
+from tf_explainer.configs import PerformerSettings
 from tf_explainer.train import performer_lib
+
+
+def _settings(**values):
+  return settings.build(PerformerSettings, dict(dataset_dir="d", model_dir="m", **values))
 
 
 class RecipeTest(tf.test.TestCase):
   def test_performer_defaults_follow_the_start(self):
-    imagenet = performer_lib.PerformerSettings(
-      dataset_dir="d", model_dir="m", arch="vgg16", weights="imagenet"
-    )
+    imagenet = _settings(arch="vgg16", weights="imagenet")
     performer_lib.apply_defaults(imagenet)
+    net, training = imagenet.network, imagenet.training
     self.assertEqual(
-      (imagenet.image_size, imagenet.fc_units, imagenet.freeze_through),
-      (224, 512, "block4_conv3"),
+      (net.image_size, net.fc_units, training.freeze_through), (224, 512, "block4_conv3")
     )
-    self.assertEqual((imagenet.learning_rate, imagenet.epochs), (1e-4, 3))
-    scratch = performer_lib.PerformerSettings(dataset_dir="d", model_dir="m", arch="vgg16")
+    self.assertEqual((training.learning_rate, training.epochs), (1e-4, 3))
+    scratch = _settings(arch="vgg16")
     performer_lib.apply_defaults(scratch)
+    training = scratch.training
     self.assertEqual(
-      (scratch.learning_rate, scratch.epochs, scratch.freeze_through), (1e-3, 10, None)
+      (training.learning_rate, training.epochs, training.freeze_through), (1e-3, 10, None)
     )
     # What the user sets wins over the recipe.
-    mine = performer_lib.PerformerSettings(
-      dataset_dir="d", model_dir="m", arch="vgg16", weights="imagenet", epochs=7
-    )
+    mine = _settings(arch="vgg16", weights="imagenet", epochs=7)
     performer_lib.apply_defaults(mine)
-    self.assertEqual(mine.epochs, 7)
+    self.assertEqual(mine.training.epochs, 7)
 
 
 if __name__ == "__main__":

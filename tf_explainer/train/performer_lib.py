@@ -31,10 +31,11 @@ DEFAULTS = {"learning_rate": 1e-3, "epochs": 10}
 
 def apply_defaults(s):
   """Fills the unset settings of `s`: the ImageNet recipe where it applies, then `DEFAULTS`."""
-  recipe = IMAGENET_RECIPE if (s.arch, s.weights) == ("vgg16", "imagenet") else {}
+  recipe = IMAGENET_RECIPE if (s.network.arch, s.training.weights) == ("vgg16", "imagenet") else {}
   for name, value in {**DEFAULTS, **recipe}.items():
-    if getattr(s, name) is None:
-      setattr(s, name, value)
+    holder = settings_lib.holder(s, name)
+    if getattr(holder, name) is None:
+      setattr(holder, name, value)
 
 
 # Settings a run may change when it resumes.
@@ -81,63 +82,69 @@ def run(**settings):
   Args:
     **settings: the fields of `PerformerSettings` (`tf_explainer.configs`), by keyword.
   """
-  s = PerformerSettings(**settings)
+  s = settings_lib.build(PerformerSettings, settings)
   apply_defaults(s)
-  s.mixed_precision = distribute.set_precision(s.mixed_precision, verbose=s.verbose)
-  reproducibility.configure(s.seed, s.deterministic)
+  s.runtime.mixed_precision = distribute.set_precision(
+    s.runtime.mixed_precision, verbose=s.training.verbose
+  )
+  reproducibility.configure(s.runtime.seed, s.runtime.deterministic)
   _check(s)
-  dataset = data_lib.read_checked(s.dataset_dir, s.on_error, s.verbose)
+  dataset = data_lib.read_checked(s.paths.dataset_dir, s.training.on_error, s.training.verbose)
   data_lib.require_annotations(dataset, "dataset_dir", "training a performer (labels and a split)")
   images, labels, held_out, class_names = _labelled_images(s, dataset)
   _network_settings(s)
-  strat = distribute.get_strategy(s.strategy)
-  distribute.check_global_batch(s.batch_size, strat)
-  steps_per_epoch = -(-len(images) // s.batch_size)
+  strat = distribute.get_strategy(s.runtime.strategy)
+  distribute.check_global_batch(s.training.batch_size, strat)
+  steps_per_epoch = -(-len(images) // s.training.batch_size)
   with strat.scope():
     model, spec = _build(s, len(class_names), steps_per_epoch)
-  spec.task, spec.target_class, spec.train_split = s.task, s.target_class, s.train_split
-  spec.weights, spec.class_names = s.weights or "scratch", tuple(class_names)
+  spec.task, spec.target_class, spec.train_split = (
+    s.training.task,
+    s.training.target_class,
+    s.training.train_split,
+  )
+  spec.weights, spec.class_names = s.training.weights or "scratch", tuple(class_names)
   run_ = training_run.TrainingRun("performer", settings_lib.flat(s), RESUME_FREE)
   first_epoch = run_.claim(_inputs(s))
   num_classes = len(class_names)
 
   def to_xy(batch):
     targets = batch["labels"]
-    if s.label_smoothing:  # the smoothed loss takes one-hot targets
+    if s.training.label_smoothing:  # the smoothed loss takes one-hot targets
       targets = tf.one_hot(targets, num_classes)
     return batch["images"], targets
 
   train_ds = data_lib.make_dataset(
     images,
-    s.image_size,
+    s.network.image_size,
     labels=labels,
-    batch_size=s.batch_size,
+    batch_size=s.training.batch_size,
     shuffle=True,
-    seed=s.seed,
+    seed=s.runtime.seed,
     augment=True,
-    zoom=s.zoom,
-    num_epochs=s.epochs,
+    zoom=s.training.zoom,
+    num_epochs=s.training.epochs,
     first_epoch=first_epoch,
   )
   test_ds = data_lib.make_dataset(
-    held_out[0], s.image_size, labels=held_out[1], batch_size=s.batch_size
+    held_out[0], s.network.image_size, labels=held_out[1], batch_size=s.training.batch_size
   )
   stop_at_chance = callbacks_lib.StopAtChance(num_classes)
   run_.fit(
     model,
     train_ds.map(to_xy),
     validation_data=test_ds.map(to_xy),
-    epochs=s.epochs,
+    epochs=s.training.epochs,
     steps_per_epoch=steps_per_epoch,
     images_per_epoch=len(images),
     own=[callbacks_lib.EpochKeyedRandomness(), stop_at_chance],
   )
-  callbacks_lib.check_learning(stop_at_chance, s.model_dir)
-  model_io.save_performer(model, spec, s.model_dir)
+  callbacks_lib.check_learning(stop_at_chance, s.paths.model_dir)
+  model_io.save_performer(model, spec, s.paths.model_dir)
   metrics = run_.metrics()
-  if s.verbose:
+  if s.training.verbose:
     print(
-      f"Performer {spec.arch} saved in {s.model_dir}: "
+      f"Performer {spec.arch} saved in {s.paths.model_dir}: "
       f"val_accuracy = {metrics.get('val_accuracy', float('nan')):.3f}"
     )
   return model, spec, metrics
@@ -145,31 +152,33 @@ def run(**settings):
 
 def _check(s):
   """Refuses settings that contradict one another, in one line."""
-  if s.target_class is not None and s.task != "single":
+  if s.training.target_class is not None and s.training.task != "single":
     raise ValueError(
-      f"target_class={s.target_class} applies only to task=single, not task={s.task}."
+      f"target_class={s.training.target_class} applies only to task=single, "
+      f"not task={s.training.task}."
     )
-  data_lib.check_train_split(s.train_split)
-  data_lib.check_zoom(s.zoom)
-  if s.warmup_epochs >= s.epochs:
+  data_lib.check_train_split(s.training.train_split)
+  data_lib.check_zoom(s.training.zoom)
+  if s.training.warmup_epochs >= s.training.epochs:
     raise ValueError(
-      f"warmup_epochs={s.warmup_epochs} leaves no epoch of training after it: "
-      f"expected fewer than epochs={s.epochs}."
+      f"warmup_epochs={s.training.warmup_epochs} leaves no epoch of training after it: "
+      f"expected fewer than epochs={s.training.epochs}."
     )
-  if s.label_smoothing >= 1:
-    raise ValueError(f"label_smoothing={s.label_smoothing}: expected a value in [0, 1).")
-  if bool(s.unlabeled_dir) != bool(s.teacher_dir):
+  if s.training.label_smoothing >= 1:
+    raise ValueError(f"label_smoothing={s.training.label_smoothing}: expected a value in [0, 1).")
+  if bool(s.paths.unlabeled_dir) != bool(s.paths.teacher_dir):
     raise ValueError(
       "unlabeled_dir and teacher_dir go together: the teacher labels the unlabeled images."
     )
-  if s.weights not in (None, "synthetic") and s.arch not in ("alexnet", "vgg16"):
+  if s.training.weights not in (None, "synthetic") and s.network.arch not in ("alexnet", "vgg16"):
     raise ValueError(
-      f"weights={s.weights} applies to arch=alexnet (a bvlc_alexnet.npy file) "
-      f"and arch=vgg16 ('imagenet' or a weights file), not arch={s.arch}."
+      f"weights={s.training.weights} applies to arch=alexnet (a bvlc_alexnet.npy file) "
+      f"and arch=vgg16 ('imagenet' or a weights file), not arch={s.network.arch}."
     )
-  if s.synthetic_dir and s.weights != "synthetic":
+  if s.training.synthetic_dir and s.training.weights != "synthetic":
     raise ValueError(
-      f"synthetic_dir={s.synthetic_dir} applies only to weights=synthetic, not weights={s.weights}."
+      f"synthetic_dir={s.training.synthetic_dir} applies only to weights=synthetic, "
+      f"not weights={s.training.weights}."
     )
 
 
@@ -178,37 +187,42 @@ def _labelled_images(s, dataset):
   task; with `unlabeled_dir`, its images join the training images, labelled by the
   performer in `teacher_dir`."""
   class_names = [str(c) for c in dataset.class_names]
-  if s.task == "single":
-    s.target_class = class_index(s.target_class, dataset, s.dataset_dir)
-    if s.verbose:
+  if s.training.task == "single":
+    s.training.target_class = class_index(s.training.target_class, dataset, s.paths.dataset_dir)
+    if s.training.verbose:
       print(
-        f"Target class: {class_names[s.target_class]} (id "
-        f"{_class_id(dataset, s.target_class)} in classes.txt).",
+        f"Target class: {class_names[s.training.target_class]} (id "
+        f"{_class_id(dataset, s.training.target_class)} in classes.txt).",
         flush=True,
       )
-  labels = data_lib.task_labels(dataset.labels, s.task, s.target_class)
-  train = data_lib.split_mask(dataset, s.train_split)
-  held_out = data_lib.split_mask(dataset, data_lib.held_out_split(s.train_split))
-  if s.task == "single" and not np.any(labels[train] == 1):
+  labels = data_lib.task_labels(dataset.labels, s.training.task, s.training.target_class)
+  train = data_lib.split_mask(dataset, s.training.train_split)
+  held_out = data_lib.split_mask(dataset, data_lib.held_out_split(s.training.train_split))
+  if s.training.task == "single" and not np.any(labels[train] == 1):
     raise ValueError(
-      f"dataset_dir={s.dataset_dir} has no training images of target_class="
-      f"{class_names[s.target_class]}: no positives to learn from."
+      f"dataset_dir={s.paths.dataset_dir} has no training images of target_class="
+      f"{class_names[s.training.target_class]}: no positives to learn from."
     )
   if not train.any() or not held_out.any():
     raise ValueError(
-      f"dataset_dir={s.dataset_dir} needs both training and test images (train_test_split.txt)."
+      f"dataset_dir={s.paths.dataset_dir} needs both training and test images "
+      "(train_test_split.txt)."
     )
-  output_names = ["rest", class_names[s.target_class]] if s.task == "single" else class_names
+  output_names = (
+    ["rest", class_names[s.training.target_class]] if s.training.task == "single" else class_names
+  )
   images, train_labels = dataset.subset(train), labels[train]
-  if s.unlabeled_dir:
-    unlabeled = data_lib.read_checked(s.unlabeled_dir, s.on_error, s.verbose, "unlabeled_dir")
+  if s.paths.unlabeled_dir:
+    unlabeled = data_lib.read_checked(
+      s.paths.unlabeled_dir, s.training.on_error, s.training.verbose, "unlabeled_dir"
+    )
     if len(unlabeled) == 0:
-      raise ValueError(f"unlabeled_dir={s.unlabeled_dir} holds no images.")
-    predicted = teacher_labels(s.teacher_dir, unlabeled, output_names, s.batch_size)
-    if s.verbose:
+      raise ValueError(f"unlabeled_dir={s.paths.unlabeled_dir} holds no images.")
+    predicted = teacher_labels(s.paths.teacher_dir, unlabeled, output_names, s.training.batch_size)
+    if s.training.verbose:
       print(
         f"Training images: {len(images)} labelled, {len(unlabeled)} labelled by the "
-        f"teacher in {s.teacher_dir}.",
+        f"teacher in {s.paths.teacher_dir}.",
         flush=True,
       )
     images = images.concatenate(unlabeled)
@@ -219,44 +233,61 @@ def _labelled_images(s, dataset):
 def _network_settings(s):
   """Fills the network's unset sizes: the shipped network's with weights=synthetic (which
   refuses others), else width 1, fc 4096 and the architecture's input side."""
-  if s.weights == "synthetic":
+  if s.training.weights == "synthetic":
     from tf_explainer.performers import zoo
 
     shipped = zoo.check_settings(
-      s.arch,
-      {"width": s.width, "fc_units": s.fc_units, "image_size": s.image_size},
-      s.synthetic_dir,
+      s.network.arch,
+      {
+        "width": s.network.width,
+        "fc_units": s.network.fc_units,
+        "image_size": s.network.image_size,
+      },
+      s.training.synthetic_dir,
     )
-    s.width, s.fc_units, s.image_size = shipped["width"], shipped["fc_units"], shipped["image_size"]
-  s.width = s.width or 1.0
-  s.fc_units = s.fc_units or 4096
-  s.image_size = s.image_size or {"alexnet": 227}.get(s.arch, 224)
+    s.network.width, s.network.fc_units, s.network.image_size = (
+      shipped["width"],
+      shipped["fc_units"],
+      shipped["image_size"],
+    )
+  s.network.width = s.network.width or 1.0
+  s.network.fc_units = s.network.fc_units or 4096
+  s.network.image_size = s.network.image_size or {"alexnet": 227}.get(s.network.arch, 224)
 
 
 def _build(s, num_classes, steps_per_epoch):
   """The performer, with its starting weights and frozen layers, compiled; `(model, spec)`."""
   build_kwargs = (
-    {"weights": s.weights} if s.arch == "vgg16" and s.weights not in (None, "synthetic") else {}
+    {"weights": s.training.weights}
+    if s.network.arch == "vgg16" and s.training.weights not in (None, "synthetic")
+    else {}
   )
   model, spec = performers.build_performer(
-    s.arch, num_classes, s.image_size, width=s.width, fc_units=s.fc_units, **build_kwargs
+    s.network.arch,
+    num_classes,
+    s.network.image_size,
+    width=s.network.width,
+    fc_units=s.network.fc_units,
+    **build_kwargs,
   )
-  if s.weights == "synthetic":
+  if s.training.weights == "synthetic":
     from tf_explainer.performers import zoo
 
-    zoo.load_synthetic(model, s.arch, spec.classifier_layer, s.synthetic_dir)
-  elif s.arch == "alexnet" and s.weights:
+    zoo.load_synthetic(model, s.network.arch, spec.classifier_layer, s.training.synthetic_dir)
+  elif s.network.arch == "alexnet" and s.training.weights:
     from tf_explainer.performers import converters
 
-    converters.load_bvlc_alexnet_npy(model, s.weights)
-  frozen = freeze_through(model, s.freeze_through)
-  if frozen and s.verbose:
+    converters.load_bvlc_alexnet_npy(model, s.training.weights)
+  frozen = freeze_through(model, s.training.freeze_through)
+  if frozen and s.training.verbose:
     print(f"Frozen, kept as they start: {', '.join(frozen)}.", flush=True)
   model.compile(
     optimizer=keras.optimizers.Adam(learning_rate(s, steps_per_epoch)),
     loss=(
-      keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=s.label_smoothing)
-      if s.label_smoothing
+      keras.losses.CategoricalCrossentropy(
+        from_logits=True, label_smoothing=s.training.label_smoothing
+      )
+      if s.training.label_smoothing
       else keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     ),
     metrics=["accuracy"],
@@ -267,31 +298,33 @@ def _build(s, num_classes, steps_per_epoch):
 def _inputs(s):
   """What the run reads beyond its settings, for the resume key."""
   inputs = {
-    "dataset_dir": io_utils.absolute(s.dataset_dir),
-    "dataset": io_utils.fingerprint(os.path.join(s.dataset_dir, "images.txt")),
+    "dataset_dir": io_utils.absolute(s.paths.dataset_dir),
+    "dataset": io_utils.fingerprint(os.path.join(s.paths.dataset_dir, "images.txt")),
   }
-  if s.unlabeled_dir:  # which images joined, and who labelled them
-    inputs["unlabeled_dir"] = io_utils.absolute(s.unlabeled_dir)
-    inputs["unlabeled"] = io_utils.fingerprint(os.path.join(s.unlabeled_dir, "images.txt"))
-    inputs["teacher_dir"] = io_utils.absolute(s.teacher_dir)
-    inputs["teacher"] = io_utils.fingerprint(os.path.join(s.teacher_dir, model_io.PERFORMER_FILE))
-  if s.learning_rate_schedule != "constant":  # the schedule's length is part of the run
-    inputs["epochs"] = s.epochs
+  if s.paths.unlabeled_dir:  # which images joined, and who labelled them
+    inputs["unlabeled_dir"] = io_utils.absolute(s.paths.unlabeled_dir)
+    inputs["unlabeled"] = io_utils.fingerprint(os.path.join(s.paths.unlabeled_dir, "images.txt"))
+    inputs["teacher_dir"] = io_utils.absolute(s.paths.teacher_dir)
+    inputs["teacher"] = io_utils.fingerprint(
+      os.path.join(s.paths.teacher_dir, model_io.PERFORMER_FILE)
+    )
+  if s.training.learning_rate_schedule != "constant":  # the schedule's length is part of the run
+    inputs["epochs"] = s.training.epochs
   return inputs
 
 
 def learning_rate(s, steps_per_epoch):
-  """The optimizer's learning rate under `s.learning_rate_schedule` after `s.warmup_epochs`
+  """The optimizer's learning rate under `learning_rate_schedule` after `warmup_epochs`
   of linear warmup: a float or a schedule."""
-  constant = s.learning_rate_schedule == "constant"
-  if constant and not s.warmup_epochs:
-    return s.learning_rate
-  warmup_steps = s.warmup_epochs * steps_per_epoch
+  constant = s.training.learning_rate_schedule == "constant"
+  if constant and not s.training.warmup_epochs:
+    return s.training.learning_rate
+  warmup_steps = s.training.warmup_epochs * steps_per_epoch
   return keras.optimizers.schedules.CosineDecay(
-    0.0 if warmup_steps else s.learning_rate,
-    decay_steps=(s.epochs - s.warmup_epochs) * steps_per_epoch,
+    0.0 if warmup_steps else s.training.learning_rate,
+    decay_steps=(s.training.epochs - s.training.warmup_epochs) * steps_per_epoch,
     alpha=1.0 if constant else 0.0,  # alpha 1: the rate stays at its peak
-    warmup_target=s.learning_rate if warmup_steps else None,
+    warmup_target=s.training.learning_rate if warmup_steps else None,
     warmup_steps=warmup_steps,
   )
 
