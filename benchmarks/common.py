@@ -1,5 +1,6 @@
 """Shared helpers of the benchmark scripts: machine description and result files."""
 
+import dataclasses
 import datetime
 import json
 import os
@@ -7,7 +8,7 @@ import subprocess
 
 from absl import flags
 
-from tf_explainer import settings
+from tf_explainer import configs, settings
 
 
 def define_deterministic_flag(default):
@@ -19,9 +20,45 @@ def define_deterministic_flag(default):
   )
 
 
+# The flags of define_performer_flags that set how a performer trains, each named
+# performer_<its train_performer.py flag>.
+RECIPE_FLAGS = (
+  "performer_learning_rate",
+  "performer_learning_rate_schedule",
+  "performer_zoom",
+  "performer_warmup_epochs",
+  "performer_label_smoothing",
+  "performer_freeze_through",
+)
+
+
+@dataclasses.dataclass
+class _PerformerRecipe(settings.Settings):
+  """The performer program's own training settings of `RECIPE_FLAGS`, as a benchmark's
+  `--performer_<name>` flags (nested, not copied: their checks and help are the program's)."""
+
+  performer: configs.PerformerTraining = settings.group(
+    configs.PerformerTraining,
+    prefix="performer_",
+    only=tuple(name.removeprefix("performer_") for name in RECIPE_FLAGS) + ("synthetic_dir",),
+    defaults={"learning_rate": 1e-3},  # recorded in every result: explicit
+    helps={
+      "synthetic_dir": "With --performer_weights=synthetic: the folder of the pretrained "
+      "weights and their model card (a pretraining's --weights_dir), to measure them before "
+      "shipping; default the package's shipped weights.",
+    },
+  )
+
+
 def define_performer_flags():
   """`--performer_weights=scratch|synthetic`, `--performer_synthetic_dir` and the recipe
-  flags of a benchmark's performers (`RECIPE_FLAGS`; read them with `performer_recipe`)."""
+  flags of a benchmark's performers (`RECIPE_FLAGS`; read them with `performer_recipe`):
+  the performer program's settings of those names (`configs.PerformerTraining`).
+
+  Returns:
+    the flag holders of `--performer_weights`, `--performer_learning_rate`,
+    `--performer_learning_rate_schedule` and `--performer_zoom`.
+  """
   weights = flags.DEFINE_enum(
     "performer_weights",
     "scratch",
@@ -30,49 +67,19 @@ def define_performer_flags():
     "from scratch, or from the weights shipped with the package (pretrained on the synthetic "
     "corpus, fine-tuned here; see tf_explainer.performers.zoo).",
   )
-  learning_rate = flags.DEFINE_float(
-    "performer_learning_rate", 1e-3, "Adam learning rate of the performers."
-  )
-  schedule = flags.DEFINE_enum(
-    "performer_learning_rate_schedule",
-    "constant",
-    list(settings.LEARNING_RATE_SCHEDULES),
-    "Learning-rate schedule of the performers (train_performer.py's --learning_rate_schedule).",
-  )
-  zoom = flags.DEFINE_float(
-    "performer_zoom",
-    0.0,
-    "Random zoom-in of the performers' training images (train_performer.py's --zoom).",
-  )
-  flags.DEFINE_string(
-    "performer_synthetic_dir",
-    None,
-    "With --performer_weights=synthetic: the folder of the pretrained weights and their model "
-    "card (a pretraining's --weights_dir), to measure them before shipping; default the "
-    "package's shipped weights.",
-  )
-  flags.DEFINE_integer(
-    "performer_warmup_epochs",
-    0,
-    "Linear warmup epochs of the performers' rate (train_performer.py's --warmup_epochs).",
-  )
-  flags.DEFINE_float(
-    "performer_label_smoothing",
-    0.0,
-    "Label smoothing of the performers' loss (train_performer.py's --label_smoothing).",
-  )
-  flags.DEFINE_string(
-    "performer_freeze_through",
-    None,
-    "Layer up to which the performers' weights stay as they start "
-    "(train_performer.py's --freeze_through).",
-  )
+  settings.define_flags(_PerformerRecipe, config=False)
   flags.register_multi_flags_validator(
     ["performer_weights", "performer_synthetic_dir"],
     lambda v: v["performer_synthetic_dir"] is None or v["performer_weights"] == "synthetic",
     "--performer_synthetic_dir applies only to --performer_weights=synthetic.",
   )
-  return weights, learning_rate, schedule, zoom
+  holder = lambda name: flags.FlagHolder(flags.FLAGS, flags.FLAGS[name])  # noqa: E731
+  return (
+    weights,
+    holder("performer_learning_rate"),
+    holder("performer_learning_rate_schedule"),
+    holder("performer_zoom"),
+  )
 
 
 def validation_split(dataset_dir):
@@ -130,18 +137,6 @@ def performer_start(flag):
   if flag.value == "scratch":
     return {"weights": None}
   return {"weights": flag.value, "synthetic_dir": flags.FLAGS.performer_synthetic_dir}
-
-
-# The flags of define_performer_flags that set how a performer trains, each named
-# performer_<its train_performer.py flag>.
-RECIPE_FLAGS = (
-  "performer_learning_rate",
-  "performer_learning_rate_schedule",
-  "performer_zoom",
-  "performer_warmup_epochs",
-  "performer_label_smoothing",
-  "performer_freeze_through",
-)
 
 
 def performer_recipe():

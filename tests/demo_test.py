@@ -10,6 +10,7 @@ import pytest
 import tensorflow as tf
 
 from tests import programs
+from tf_explainer import settings as config_lib
 
 
 class DemoSettingsTest(tf.test.TestCase):
@@ -33,12 +34,13 @@ class DemoSettingsTest(tf.test.TestCase):
     from tf_explainer import demo
 
     def of(**settings):
-      s = demo.resolved(demo.DemoSettings(**settings))
+      s = demo.resolved(config_lib.build(demo.DemoSettings, settings))
+      performer = s.performer  # the performer program's own settings, nested
       return (
-        s.performer_weights,
-        s.performer_epochs,
-        s.performer_learning_rate_schedule,
-        s.performer_freeze_through,
+        performer.weights,
+        performer.epochs,
+        performer.learning_rate_schedule,
+        performer.freeze_through,
       )
 
     self.assertEqual(of(), ("synthetic", 25, "cosine", None))
@@ -51,6 +53,19 @@ class DemoSettingsTest(tf.test.TestCase):
       of(arch="vgg16", performer_weights="synthetic", performer_freeze_through="none")[3], None
     )
     self.assertEqual(of(performer_freeze_through="conv1")[3], "conv1")
+
+  def test_the_performer_settings_are_the_performer_programs(self):
+    from tf_explainer import configs, demo
+
+    s = config_lib.build(demo.DemoSettings, {"performer_epochs": 3, "width": 0.5})
+    self.assertIsInstance(s.performer, configs.PerformerTraining)
+    self.assertIsInstance(s.network, configs.PerformerNetwork)
+    self.assertEqual((s.performer.epochs, s.network.width, s.network.image_size), (3, 0.5, 131))
+    names = config_lib.leaf_names(demo.DemoSettings)
+    self.assertIn("performer_learning_rate_schedule", names)
+    self.assertNotIn("performer_batch_size", names)  # only the settings the demo offers
+    with self.assertRaisesRegex(ValueError, r"^performer_epochs=0: expected at least 1\.$"):
+      config_lib.build(demo.DemoSettings, {"performer_epochs": 0})
 
 
 @pytest.mark.large

@@ -447,43 +447,15 @@ class ExportSettings(Settings):
 # The program of tf_explainer/demo.py.
 @dataclasses.dataclass
 class DemoSettings(Settings):
-  """The settings of the end-to-end demo (`run`, `tf-explainer-demo`)."""
+  """The settings of the end-to-end demo (`run`, `tf-explainer-demo`).
+
+  The performer's settings are the performer program's own groups, nested (`network`,
+  and `performer`: its training settings, as `--performer_<name>` flags), with the demo's
+  defaults: a quarter-width network at 131 px, fine-tuned from the shipped weights.
+  """
 
   work_dir: str = setting("runs/demo", "Where everything is written.")
   num_images: int = setting(1200, "Synthetic images to generate.", lower_bound=12)
-  arch: str = setting(
-    "alexnet", "Performer architecture.", choices=("alexnet", "vgg_m", "vgg_s", "vgg16")
-  )
-  image_size: int = setting(131, "Performer input side.", lower_bound=32)
-  width: float = setting(0.25, "Performer filter multiplier.", lower_bound=0.01)
-  fc_units: int = setting(256, "Performer fc width.", lower_bound=1)
-  performer_weights: Optional[str] = setting(
-    None,
-    "Where the performer starts: from scratch, or from the network shipped with the package "
-    "(pretrained on 24 other synthetic species), fine-tuned on the demo's images. Default: "
-    "synthetic for alexnet, scratch for the architectures without shipped weights.",
-    choices=("scratch", "synthetic"),
-  )
-  performer_epochs: Optional[int] = setting(
-    None, "Performer epochs; default 25 fine-tuned, 35 from scratch.", lower_bound=1
-  )
-  performer_learning_rate: float = setting(1e-3, "Performer Adam learning rate.", lower_bound=0)
-  performer_learning_rate_schedule: Optional[str] = learning_rate_schedule_setting(
-    None,
-    "Performer learning-rate schedule (train_performer.py's --learning_rate_schedule); "
-    "default cosine fine-tuned, constant from scratch.",
-  )
-  performer_zoom: float = setting(
-    0.0,
-    "Random zoom-in of the performer's training images (train_performer.py's --zoom).",
-    lower_bound=0,
-  )
-  performer_freeze_through: Optional[str] = setting(
-    None,
-    "Layer up to which the performer's weights stay as they start (train_performer.py's "
-    "--freeze_through); default none: every layer trains (freezing helped neither network "
-    "on validation, docs/research-log.md).",
-  )
   explainer_epochs: int = setting(40, "Explainer epochs.", lower_bound=1)
   unlabeled_images: int = setting(
     2100,
@@ -509,6 +481,38 @@ class DemoSettings(Settings):
     False, "Redo every step, also those a finished earlier run with the same settings left."
   )
   verbose: int = setting(1, "0: silent; 1: progress bars and step headers.", flag=False)
+  network: PerformerNetwork = group(
+    PerformerNetwork,
+    "The performer's architecture and size.",
+    defaults={"image_size": 131, "width": 0.25, "fc_units": 256},
+    helps={
+      "image_size": "Performer input side.",
+      "width": "Performer filter multiplier.",
+      "fc_units": "Performer fc width.",
+      "arch": "Performer architecture.",
+    },
+  )
+  performer: PerformerTraining = group(
+    PerformerTraining,
+    "How the performer trains (train_performer.py's settings of these names).",
+    prefix="performer_",
+    only=("weights", "epochs", "learning_rate", "learning_rate_schedule", "zoom", "freeze_through"),
+    defaults={"learning_rate_schedule": None},
+    helps={
+      "weights": "Where the performer starts: scratch, synthetic (the network shipped with "
+      "the package, pretrained on 24 other synthetic species, fine-tuned on the demo's "
+      "images) or what train_performer.py's --weights takes. Default: synthetic for "
+      "alexnet, scratch for the architectures without shipped weights.",
+      "epochs": "Performer epochs; default 25 fine-tuned, 35 from scratch.",
+      "learning_rate": "Performer Adam learning rate (default 1e-3, train_performer.py's).",
+      "learning_rate_schedule": "Performer learning-rate schedule (train_performer.py's "
+      "--learning_rate_schedule); default cosine fine-tuned, constant from scratch.",
+      "zoom": "Random zoom-in of the performer's training images (train_performer.py's --zoom).",
+      "freeze_through": "Layer up to which the performer's weights stay as they start "
+      "(train_performer.py's --freeze_through); default none: every layer trains (freezing "
+      "helped neither network on validation, docs/research-log.md).",
+    },
+  )
 
 
 # The program of tf_explainer/train/pretrain.py.

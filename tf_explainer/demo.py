@@ -11,11 +11,11 @@ Defaults are sized for a 2-core CPU (about 14 minutes); every step shows a
 progress bar and the last lines say where the report and the SavedModel are.
 """
 
-import dataclasses
 import json
 import os
 import time
 
+from tf_explainer import settings as settings_lib
 from tf_explainer.configs import DemoSettings
 from tf_explainer import io_utils
 
@@ -23,15 +23,15 @@ from tf_explainer import io_utils
 def resolved(s):
   """`s` with the defaults that depend on other settings filled in (the performer's start,
   epochs and schedule; 'none' frozen layers as None)."""
-  if s.performer_weights is None:
-    s.performer_weights = "synthetic" if s.arch == "alexnet" else "scratch"
-  fine_tuned = s.performer_weights == "synthetic"
-  if s.performer_epochs is None:
-    s.performer_epochs = 25 if fine_tuned else 35
-  if s.performer_learning_rate_schedule is None:
-    s.performer_learning_rate_schedule = "cosine" if fine_tuned else "constant"
-  if s.performer_freeze_through == "none":
-    s.performer_freeze_through = None
+  if s.performer.weights is None:
+    s.performer.weights = "synthetic" if s.network.arch == "alexnet" else "scratch"
+  fine_tuned = s.performer.weights == "synthetic"
+  if s.performer.epochs is None:
+    s.performer.epochs = 25 if fine_tuned else 35
+  if s.performer.learning_rate_schedule is None:
+    s.performer.learning_rate_schedule = "cosine" if fine_tuned else "constant"
+  if s.performer.freeze_through == "none":
+    s.performer.freeze_through = None
   return s
 
 
@@ -41,10 +41,10 @@ def run(**settings):
   Args:
     **settings: the fields of `DemoSettings`, by keyword.
   """
-  s = resolved(DemoSettings(**settings))
+  s = resolved(settings_lib.build(DemoSettings, settings))
   from tf_explainer import data as data_lib
 
-  data_lib.check_zoom(s.performer_zoom, "performer_zoom")
+  data_lib.check_zoom(s.performer.zoom, "performer_zoom")
   check_shipped(s)
   from tf_explainer import evaluate_lib, export_lib
 
@@ -120,7 +120,7 @@ class StepRecord:
     from tf_explainer import __version__
 
     self.path = os.path.join(s.work_dir, "demo_steps.json")
-    key = {f.name: getattr(s, f.name) for f in dataclasses.fields(s)}
+    key = settings_lib.flat(s)
     for name in ("verbose", "restart", "work_dir"):
       key.pop(name)
     self.key = json.loads(json.dumps({**key, "version": __version__}, default=str))
@@ -172,16 +172,16 @@ def data_step(s, paths, step, done):
 
 def check_shipped(s):
   """Refuses sizes the shipped pretrained network lacks, before anything is written."""
-  if s.performer_weights != "synthetic":
+  if s.performer.weights != "synthetic":
     return
   from tf_explainer.performers import zoo
 
-  shipped = zoo.card(s.arch)
+  shipped = zoo.card(s.network.arch)
   wanted = {name: shipped[name] for name in ("image_size", "width", "fc_units")}
-  if any(float(getattr(s, name)) != float(value) for name, value in wanted.items()):
+  if any(float(getattr(s.network, name)) != float(value) for name, value in wanted.items()):
     raise ValueError(
       "performer_weights=synthetic (the default for alexnet) fine-tunes the shipped "
-      f"{s.arch}, which needs "
+      f"{s.network.arch}, which needs "
       + ", ".join(f"{name}={value}" for name, value in wanted.items())
       + ": set them so, or pass --performer_weights=scratch."
     )
@@ -223,18 +223,18 @@ def performer_step(s, paths):
   performer_lib.run(
     dataset_dir=paths["data"],
     model_dir=paths["performer"],
-    arch=s.arch,
-    image_size=s.image_size,
+    arch=s.network.arch,
+    image_size=s.network.image_size,
     task=s.task,
     target_class=s.target_class if s.task == "single" else None,
-    epochs=s.performer_epochs,
-    width=s.width,
-    fc_units=s.fc_units,
-    learning_rate=s.performer_learning_rate,
-    learning_rate_schedule=s.performer_learning_rate_schedule,
-    zoom=s.performer_zoom,
-    freeze_through=s.performer_freeze_through,
-    weights=None if s.performer_weights == "scratch" else s.performer_weights,
+    epochs=s.performer.epochs,
+    width=s.network.width,
+    fc_units=s.network.fc_units,
+    learning_rate=s.performer.learning_rate,
+    learning_rate_schedule=s.performer.learning_rate_schedule,
+    zoom=s.performer.zoom,
+    freeze_through=s.performer.freeze_through,
+    weights=None if s.performer.weights == "scratch" else s.performer.weights,
     mixed_precision=s.mixed_precision,
     seed=s.seed,
     deterministic=s.deterministic,

@@ -24,6 +24,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 import sys
 import typing
 
@@ -80,32 +81,100 @@ def setting(
   )
 
 
-def group(cls, help="", *, hidden=False):
+def group(cls, help="", *, hidden=False, prefix="", only=None, defaults=None, helps=None):
   """A field holding a group of settings, itself a `Settings` dataclass (`cls`).
 
   A program's settings nest in groups (paths, loss, runtime, ...), in the style of the
   TensorFlow Model Garden, while their flags and library keywords stay flat: each
   setting of a group is the flag of its own name, so names are unique across groups.
   `config.json` is written nested (`{"loss": {"lambda_f_divisor": 300.0}, ...}`).
-  `hidden=True` (the research variants) lists the group's flags under `--helpfull` only.
+  Groups nest one level deep.
+
+  Args:
+    cls: the group's dataclass, which may be another program's (the demo nests the
+      performer's training settings, not a copy of them).
+    help: what the group holds.
+    hidden: list the group's flags under `--helpfull` only (the research variants).
+    prefix: put before each setting's name in its flag and keyword
+      (`prefix="performer_"`: `--performer_epochs` sets the group's `epochs`).
+    only: the names of the group's settings this program offers; the others keep
+      their defaults.
+    defaults, helps: this program's defaults and help lines for some of the settings.
   """
+  defaults = dict(defaults or {})
   return dataclasses.field(
-    default_factory=cls, metadata={"group": cls, "help": help, "hidden": hidden}
+    default_factory=lambda: cls(**defaults),
+    metadata={
+      "group": cls,
+      "help": help,
+      "hidden": hidden,
+      "prefix": prefix,
+      "only": tuple(only) if only is not None else None,
+      "defaults": defaults,
+      "helps": dict(helps or {}),
+    },
   )
 
 
+class _Leaf(typing.NamedTuple):
+  """One setting of a program, as its flag sees it."""
+
+  name: str  # the flag's and keyword's name (with the group's prefix)
+  key: str  # the name in its own dataclass
+  group: typing.Optional[str]  # the group field holding it, or None
+  field: dataclasses.Field
+  kind: type
+  optional: bool
+  default: typing.Any
+  help: str
+  hidden: bool
+
+
+def _leaves(cls):
+  """Every setting of `cls`, its groups' included, in order."""
+  hints = typing.get_type_hints(cls)
+  found = []
+  for f in dataclasses.fields(cls):
+    meta = f.metadata
+    if "group" in meta:
+      for leaf in _leaves(meta["group"]):
+        if meta["only"] is not None and leaf.name not in meta["only"]:
+          continue
+        found.append(
+          leaf._replace(
+            name=meta["prefix"] + leaf.name,
+            group=f.name,
+            default=meta["defaults"].get(leaf.name, leaf.default),
+            help=meta["helps"].get(leaf.name, leaf.help),
+            hidden=leaf.hidden or meta["hidden"],
+          )
+        )
+    else:
+      kind, optional = _kind(hints[f.name])
+      found.append(
+        _Leaf(
+          f.name,
+          f.name,
+          None,
+          f,
+          kind,
+          optional,
+          f.default,
+          meta.get("help", ""),
+          bool(meta.get("ablation")),
+        )
+      )
+  return found
+
+
 def _groups(cls):
-  """`[(name, group class, hidden)]` of the group fields of `cls`."""
-  return [
-    (f.name, f.metadata["group"], f.metadata["hidden"])
-    for f in dataclasses.fields(cls)
-    if "group" in f.metadata
-  ]
+  """`{name: metadata}` of the group fields of `cls`."""
+  return {f.name: f.metadata for f in dataclasses.fields(cls) if "group" in f.metadata}
 
 
 def leaf_names(cls):
   """The names of every setting of `cls`, those in its groups included, in order."""
-  return tuple(f.name for f, _, _ in fields(cls))
+  return tuple(leaf.name for leaf in _leaves(cls))
 
 
 def build(cls, values):
@@ -113,27 +182,33 @@ def build(cls, values):
   library keywords give them) or nested by group (`{"paths": {"model_dir": ...}}`).
 
   Raises:
-    ValueError: one line naming an unknown setting.
+    ValueError: one line naming an unknown setting, or a bad value by its flag's name.
   """
   values = dict(values)
-  known = set(leaf_names(cls)) | {name for name, _, _ in _groups(cls)}
-  unknown = sorted(set(values) - known)
+  leaves = _leaves(cls)
+  groups = _groups(cls)
+  unknown = sorted(set(values) - {leaf.name for leaf in leaves} - set(groups))
   if unknown:
     raise ValueError(
       f"`{unknown[0]}` is not a setting of {cls.__name__}: expected one of "
-      f"{sorted(leaf_names(cls))}."
+      f"{sorted(leaf.name for leaf in leaves)}."
     )
   kwargs = {}
   for f in dataclasses.fields(cls):
-    if "group" in f.metadata:
-      sub = values.pop(f.name, None)
-      sub = dict(sub) if isinstance(sub, dict) else {}
-      for name in leaf_names(f.metadata["group"]):
-        if name in values:
-          sub[name] = values.pop(name)
-      kwargs[f.name] = build(f.metadata["group"], sub)
+    if f.name in groups:
+      meta = groups[f.name]
+      sub = dict(values.get(f.name) or {})
+      mine = [leaf for leaf in leaves if leaf.group == f.name]
+      sub.update({leaf.key: values[leaf.name] for leaf in mine if leaf.name in values})
+      try:
+        kwargs[f.name] = build(meta["group"], {**meta["defaults"], **sub})
+      except ValueError as e:  # name the setting as the program does
+        message = str(e)
+        for leaf in mine:
+          message = re.sub(rf"^(`?){leaf.key}(?=[=`])", rf"\g<1>{leaf.name}", message)
+        raise ValueError(message) from None
     elif f.name in values:
-      kwargs[f.name] = values.pop(f.name)
+      kwargs[f.name] = values[f.name]
   return cls(**kwargs)
 
 
@@ -142,12 +217,23 @@ def flat(instance):
   values = {}
   for f in dataclasses.fields(instance):
     value = getattr(instance, f.name)
-    values.update(flat(value) if "group" in f.metadata else {f.name: value})
+    meta = f.metadata
+    if "group" in meta:
+      values.update(
+        {
+          meta["prefix"] + name: item
+          for name, item in flat(value).items()
+          if meta["only"] is None or name in meta["only"]
+        }
+      )
+    else:
+      values[f.name] = value
   return values
 
 
 def holder(instance, name):
-  """The object that holds the setting `name` of `instance`: itself or one of its groups."""
+  """The object that holds the setting `name` (unprefixed) of `instance`: itself or one of
+  its groups."""
   for f in dataclasses.fields(instance):
     value = getattr(instance, f.name)
     if "group" in f.metadata and name in leaf_names(type(value)):
@@ -159,12 +245,12 @@ def holder(instance, name):
 
 def nested(cls, values):
   """Flat `values` of `cls`'s settings, nested by group as `config.json` holds them."""
-  values = dict(values)
   out = {}
+  leaves = _leaves(cls)
   for f in dataclasses.fields(cls):
     if "group" in f.metadata:
-      names = leaf_names(f.metadata["group"])
-      out[f.name] = nested(f.metadata["group"], {k: values[k] for k in names if k in values})
+      mine = [leaf for leaf in leaves if leaf.group == f.name]
+      out[f.name] = {leaf.key: values[leaf.name] for leaf in mine if leaf.name in values}
     elif f.name in values:
       out[f.name] = values[f.name]
   return out
@@ -270,12 +356,7 @@ def fields(cls, flags_only=False, direct=False):
 
 def _hidden(cls):
   """The names of the settings whose flags `--help` leaves out (`--helpfull` lists them)."""
-  names = {f.name for f, _, _ in fields(cls) if f.metadata.get("ablation")}
-  for _, group_cls, hidden in _groups(cls):
-    if hidden:
-      names |= set(leaf_names(group_cls))
-    names |= _hidden(group_cls)
-  return names
+  return {leaf.name for leaf in _leaves(cls) if leaf.hidden}
 
 
 def validate(instance):
@@ -309,29 +390,39 @@ def validate(instance):
       raise ValueError(f"{name}={value}: expected at least {bound}.")
 
 
-def define_flags(cls, flag_values=flags.FLAGS):
-  """Defines an absl flag per setting of `cls` (and `--config`); returns the names."""
+def _flag_leaves(cls):
+  return [leaf for leaf in _leaves(cls) if leaf.field.metadata.get("flag", True)]
+
+
+def define_flags(cls, flag_values=flags.FLAGS, config=True):
+  """Defines an absl flag per setting of `cls` (and `--config` unless `config=False`);
+  returns the names."""
   names = []
   # Registered as the main program's flags, so that --helpshort lists them.
   module = sys.argv[0] if sys.argv and sys.argv[0] else None
-  hidden = _hidden(cls)
-  for field, kind, _ in fields(cls, flags_only=True):
-    meta, name, default = field.metadata, field.name, field.default
-    owner = ABLATIONS_MODULE if name in hidden else module
+  for leaf in _flag_leaves(cls):
+    meta, name, default, kind, help = (
+      leaf.field.metadata,
+      leaf.name,
+      leaf.default,
+      leaf.kind,
+      leaf.help,
+    )
+    owner = ABLATIONS_MODULE if leaf.hidden else module
     kwargs = {"flag_values": flag_values, "module_name": owner}
     if meta.get("choices"):
-      flags.DEFINE_enum(name, default, [str(c) for c in meta["choices"]], meta["help"], **kwargs)
+      flags.DEFINE_enum(name, default, [str(c) for c in meta["choices"]], help, **kwargs)
     elif kind is bool:
-      flags.DEFINE_boolean(name, default, meta["help"], **kwargs)
+      flags.DEFINE_boolean(name, default, help, **kwargs)
     elif kind is int:
-      flags.DEFINE_integer(
-        name, default, meta["help"], lower_bound=meta.get("lower_bound"), **kwargs
-      )
+      flags.DEFINE_integer(name, default, help, lower_bound=meta.get("lower_bound"), **kwargs)
     elif kind is float:
-      flags.DEFINE_float(name, default, meta["help"], lower_bound=meta.get("lower_bound"), **kwargs)
+      flags.DEFINE_float(name, default, help, lower_bound=meta.get("lower_bound"), **kwargs)
     else:
-      flags.DEFINE_string(name, None if default is None else str(default), meta["help"], **kwargs)
+      flags.DEFINE_string(name, None if default is None else str(default), help, **kwargs)
     names.append(name)
+  if not config:
+    return tuple(names)
   flags.DEFINE_string(
     "config",
     None,
@@ -350,7 +441,7 @@ def from_flags(cls, flag_values=flags.FLAGS):
     `(instance of cls, dict of the flag values)`; the dict is what a run saves
     as its `config.json`.
   """
-  names = tuple(f.name for f, _, _ in fields(cls, flags_only=True))
+  names = tuple(leaf.name for leaf in _flag_leaves(cls))
   params = resolve(flag_values, flag_values["config"].value, names, cls)
   return build(cls, params), params
 
@@ -400,19 +491,21 @@ def resolve(flag_values, config_path=None, names=None, cls=None):
 
 def _flattened(overrides, cls, config_path):
   """The settings of a config file by flag name, its groups' unpacked."""
-  groups = {name: group_cls for name, group_cls, _ in _groups(cls)} if cls else {}
+  groups = _groups(cls) if cls else {}
   if not groups:
     return overrides
+  leaves = _leaves(cls)
   found = {}
   for key, value in overrides.items():
     if key in groups and isinstance(value, dict):
+      mine = {leaf.key: leaf.name for leaf in leaves if leaf.group == key}
       for name, item in value.items():
-        if name not in leaf_names(groups[key]):
+        if name not in mine:
           raise ValueError(
             f"--config={config_path}: unknown key {key}.{name}; the {key} group holds "
-            f"{sorted(leaf_names(groups[key]))}."
+            f"{sorted(mine)}."
           )
-        found[name] = item
+        found[mine[name]] = item
     else:
       found[key] = value
   if found and not any(key in groups for key in overrides):
