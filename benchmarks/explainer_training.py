@@ -80,6 +80,7 @@ def measure(
   import keras
   import tensorflow as tf
   from tf_explainer import performers
+  from tf_explainer.configs import LossSettings
   from tf_explainer.models import io as model_io
   from tf_explainer.data import read_part_dataset, select, synthetic
   from tf_explainer.losses import filter_loss
@@ -121,7 +122,9 @@ def measure(
   def build(policy, jit_compile=True, filter_loss_fn=filter_loss):
     keras.mixed_precision.set_global_policy(policy)
     explainer = trainer.ExplainerTrainer(
-      explainer_lib.build_for_performer(model, spec), filter_loss_fn=filter_loss_fn
+      explainer_lib.build_for_performer(model, spec),
+      LossSettings(eta=explainer_lib.paper_eta(spec)),
+      filter_loss_fn=filter_loss_fn,
     )
     explainer.set_reconstruction_weights(norms)
     explainer.compile(

@@ -269,8 +269,10 @@ class ExplainerTraining(Settings):
 class LossSettings(Settings):
   """The explainer's objective: its weights and the filter loss's gradient (SPEC.md).
 
-  The trainer owns it (`train.trainer.ExplainerTrainer(explainer, loss)`); the explainer's
-  `explainer.json` records the values it was trained with.
+  The trainer owns it (`train.trainer.ExplainerTrainer(explainer, loss)`); the network's
+  config (`models.ExplainerConfig`) holds its shape only, and the explainer's
+  `explainer.json` records the loss it was trained with. `gradient` and `icnn_centre`
+  also choose the network's mask (the reference implementation's with `icnn`).
   """
 
   eta: Optional[float] = setting(
@@ -311,11 +313,18 @@ class LossSettings(Settings):
     choices=ICNN_BETAS,
     ablation=True,
   )
-  lambda_l_scale: Optional[float] = setting(
-    None, "Numerator of lambda_l (5e4).", lower_bound=0, ablation=True
+  icnn_beta_rate: float = setting(
+    0.05,
+    "gradient=icnn, icnn_beta=adaptive: the share of the way to each filter's target "
+    "sharpness per step.",
+    lower_bound=0,
+    flag=False,
   )
-  overlap_weight: Optional[float] = setting(
-    None,
+  lambda_l_scale: float = setting(
+    5e4, "Numerator of lambda_l (the paper's 5e4).", lower_bound=0, ablation=True
+  )
+  overlap_weight: float = setting(
+    0.0,
     "Weight of the overlap of the part maps (not in the paper; 0, the default, leaves it out; "
     "see docs/research-log.md).",
     lower_bound=0,

@@ -183,11 +183,12 @@ def run(**settings):
     explainer, model, spec, dataset, s.split, s.top_n, s.batch_size, progress=s.verbose > 0
   )
   if s.explainer_cls_dir:
-    cls, _, _, _ = model_io.load_explainer(s.explainer_cls_dir)
-    if cls.config.objective != "classification":
+    cls, _, _, cls_manifest = model_io.load_explainer(s.explainer_cls_dir)
+    objective = model_io.trained_loss(cls_manifest).get("objective", "reconstruction")
+    if objective != "classification":
       raise ValueError(
         f"explainer_cls_dir={s.explainer_cls_dir} holds an explainer trained with "
-        f"objective={cls.config.objective!r}, not the Explainer+cls baseline."
+        f"objective={objective!r}, not the Explainer+cls baseline."
       )
     cls_result, _, _ = evaluation.evaluate(
       cls, model, spec, dataset, s.split, s.top_n, s.batch_size

@@ -19,7 +19,6 @@ def small_config(**overrides):
     fc_names=("fc_a", "fc_b"),
     num_classes=K,
     pool={"pool_size": 2, "strides": 2, "padding": "valid"},
-    eta=10.0,
   )
   values.update(overrides)
   return ExplainerConfig(**values)

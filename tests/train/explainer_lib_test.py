@@ -704,10 +704,15 @@ class NestedSettingsTest(tf.test.TestCase):
 
     config = ExplainerConfig(target_shape=(6, 6, 4), fc_sizes=(8,), fc_names=("fc7",))
     self.assertEqual(LossSettings().lambda_f_divisor, LAMBDA_F_DIVISOR)
-    self.assertEqual(config.lambda_f_divisor, LAMBDA_F_DIVISOR)
+    self.assertFalse(hasattr(config, "lambda_f_divisor"))  # the network's config: shape only
     trainer = trainer_lib.ExplainerTrainer(config, LossSettings(lambda_f_divisor=7.0))
     self.assertEqual(trainer.loss_settings.lambda_f_divisor, 7.0)
-    self.assertEqual(trainer.loss_settings.eta, config.eta)  # unset: the network's record
+    self.assertEqual(trainer.loss_settings.eta, 1e6)  # unset: AlexNet's, the caller's default
+    with self.assertRaisesRegex(ValueError, r"gradient=icnn: the explainer's masks were built"):
+      trainer_lib.ExplainerTrainer(config, LossSettings(gradient="icnn"))
+    old = dict(config.to_dict(), eta=3.0, lambda_f_divisor=30.0, objective="reconstruction")
+    self.assertEqual(ExplainerConfig.from_dict(old), config)  # a config saved before the split
+    self.assertEqual(ExplainerConfig.legacy_loss(old)["lambda_f_divisor"], 30.0)
 
 
 class MonitorTest(tf.test.TestCase):

@@ -23,6 +23,7 @@ def main():
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
   import keras
 
+  from tf_explainer.configs import LossSettings
   from tf_explainer.models import Explainer, ExplainerConfig
   from tf_explainer.train import distribute, trainer
 
@@ -43,10 +44,9 @@ def main():
     fc_names=("fc6", "fc7"),
     num_classes=3,
     pool={"pool_size": 2, "strides": 2, "padding": "valid"},
-    eta=10.0,
   )
   with strategy.scope():
-    model = trainer.ExplainerTrainer(Explainer(config))
+    model = trainer.ExplainerTrainer(Explainer(config), LossSettings(eta=10.0))
     # Identical initial weights in every process, whatever the strategy.
     init = np.random.default_rng(1)
     for w in model.trainable_weights:

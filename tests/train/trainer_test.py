@@ -1,5 +1,6 @@
 """Tests for tf_explainer.train.trainer: the explainer's loss, training state and step."""
 
+import dataclasses
 import os
 import tempfile
 
@@ -7,6 +8,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tf_explainer import settings
+from tf_explainer.configs import LossSettings
 from tf_explainer.models import ExplainerConfig
 from tf_explainer.train import trainer as trainer_lib
 
@@ -20,10 +23,24 @@ def small_config(**overrides):
     fc_names=("fc6", "fc7"),
     num_classes=K,
     pool={"pool_size": 2, "strides": 2, "padding": "valid"},
-    eta=10.0,
   )
   values.update(overrides)
   return ExplainerConfig(**values)
+
+
+NETWORK_KEYS = {f.name for f in dataclasses.fields(ExplainerConfig)}
+LOSS_KEYS = set(settings.leaf_names(LossSettings))
+
+
+def build(optimizer=None, **kwargs):
+  """A compiled trainer of the small network: the network's settings among `kwargs` go to
+  its config, the loss's to its `LossSettings` (eta 10), the rest to `compile`."""
+  network = {k: kwargs.pop(k) for k in list(kwargs) if k in NETWORK_KEYS}
+  loss = {k: kwargs.pop(k) for k in list(kwargs) if k in LOSS_KEYS}
+  loss.setdefault("gradient", network.get("gradient", "approx"))
+  return trainer_lib.build_trainer(
+    small_config(**network), optimizer, loss=LossSettings(**{"eta": 10.0, **loss}), **kwargs
+  )
 
 
 def random_batch(n=32, seed=0):
@@ -43,9 +60,7 @@ class ExplainerTest(tf.test.TestCase):
     keras.utils.set_random_seed(1)
 
   def test_icnn_gradient_trains_with_the_reference_mask_and_adaptive_beta(self):
-    model = trainer_lib.build_trainer(
-      small_config(gradient="icnn"), optimizer=keras.optimizers.Adam(1e-2)
-    )
+    model = build(gradient="icnn", optimizer=keras.optimizers.Adam(1e-2))
     self.assertEqual([m.mode for m in model.explainer.interp_masks], ["icnn", "icnn"])
     start = [m.filter_beta.numpy().copy() for m in model.explainer.interp_masks]
     self.assertAllClose(start[0], np.full(D, 2.0))
@@ -59,9 +74,7 @@ class ExplainerTest(tf.test.TestCase):
       beta = layer.filter_beta.numpy()
       self.assertFalse(np.allclose(beta, 2.0))
       self.assertTrue(np.all((beta >= 1.5 - 1e-6) & (beta <= 3.0 + 1e-6)))
-    fixed = trainer_lib.build_trainer(
-      small_config(gradient="icnn", icnn_beta="fixed"), optimizer=keras.optimizers.Adam(1e-2)
-    )
+    fixed = build(gradient="icnn", icnn_beta="fixed", optimizer=keras.optimizers.Adam(1e-2))
     fixed.set_reconstruction_weights([1.0, 1.0])
     fixed.fit(maps, targets, batch_size=16, epochs=1, verbose=0)
     self.assertAllClose(fixed.explainer.interp_masks[0].filter_beta, np.full(D, 2.0))
@@ -73,7 +86,7 @@ class ExplainerTest(tf.test.TestCase):
       small_config(gradient="icnn", icnn_centre="middle")
 
   def test_identity_init_passes_the_first_layer_through(self):
-    model = trainer_lib.build_trainer(small_config(interp_init="identity"))
+    model = build(interp_init="identity")
     maps, _ = random_batch(4)
     out = model.explainer.forward(tf.constant(maps))
     self.assertAllClose(out["interp_maps"][1], out["masked"][0])
@@ -86,17 +99,17 @@ class ExplainerTest(tf.test.TestCase):
       small_config(interp_init="zeros")
 
   def test_without_mask_part_maps_are_the_unmasked_maps(self):
-    model = trainer_lib.build_trainer(small_config(mask=False))
+    model = build(mask=False)
     maps, _ = random_batch(4)
     out = model.explainer.forward(tf.constant(maps))
     self.assertAllClose(out["masked"][-1], out["interp_maps"][-1])
-    masked = trainer_lib.build_trainer(small_config()).explainer.forward(tf.constant(maps))
+    masked = build().explainer.forward(tf.constant(maps))
     self.assertLess(
       np.count_nonzero(masked["masked"][-1]), np.count_nonzero(masked["interp_maps"][-1])
     )
 
   def test_training_lowers_loss_and_reports_terms(self):
-    model = trainer_lib.build_trainer(small_config(), optimizer=keras.optimizers.Adam(1e-2))
+    model = build(optimizer=keras.optimizers.Adam(1e-2))
     maps, targets = random_batch(64)
     model.set_reconstruction_weights([1.0, 1.0])
     before = model.evaluate(maps, targets, batch_size=64, verbose=0, return_dict=True)
@@ -119,9 +132,7 @@ class ExplainerTest(tf.test.TestCase):
     overlaps = {}
     for weight in (0.0, 1e3):
       keras.utils.set_random_seed(0)
-      model = trainer_lib.build_trainer(
-        small_config(overlap_weight=weight), optimizer=keras.optimizers.Adam(1e-2)
-      )
+      model = build(overlap_weight=weight, optimizer=keras.optimizers.Adam(1e-2))
       model.set_reconstruction_weights([1.0, 1.0])
       history = model.fit(maps, targets, batch_size=16, epochs=5, verbose=0)
       overlaps[weight] = history.history["overlap"][-1]
@@ -147,9 +158,7 @@ class ExplainerTest(tf.test.TestCase):
         if policy == "mixed_float16":  # what compile would wrap it in, at a scale that does not
           # overflow on the first step (a dynamic scale skips overflowing steps).
           optimizer = keras.optimizers.LossScaleOptimizer(optimizer, initial_scale=2.0**8)
-        model = trainer_lib.build_trainer(
-          small_config(), optimizer=optimizer, gate_optimizer=keras.optimizers.SGD(1e-2)
-        )
+        model = build(optimizer=optimizer, gate_optimizer=keras.optimizers.SGD(1e-2))
         model(maps[:2])
         if weights is not None:
           model.set_weights(weights)
@@ -193,8 +202,9 @@ class ExplainerTest(tf.test.TestCase):
     # far larger one only measures float32 rounding of the difference).
     cases = (("approx", 1e5, 0.0), ("icnn", 10.0, 0.0), ("approx", 1e5, 1e4))
     for gradient, lambda_f, overlap_weight in cases:
-      model = trainer_lib.build_trainer(
-        small_config(gradient=gradient, overlap_weight=overlap_weight),
+      model = build(
+        gradient=gradient,
+        overlap_weight=overlap_weight,
         optimizer=keras.optimizers.SGD(0.0),
       )
       maps, targets = random_batch(16)
@@ -229,7 +239,7 @@ class ExplainerTest(tf.test.TestCase):
 
   def test_lambda_f_rule(self):
     """lambda_f = E||dLrec/dx|| / E||dLf/dx|| / (300 N) from accumulated norms."""
-    model = trainer_lib.build_trainer(small_config())
+    model = build()
     model.rec_grad_norms.assign(np.full((2, D), 6.0, np.float32))
     model.filter_grad_norms.assign(np.full((2, D), 2.0, np.float32))
     model.grad_norm_count.assign(3.0)
@@ -238,7 +248,7 @@ class ExplainerTest(tf.test.TestCase):
     self.assertEqual(float(model.grad_norm_count.numpy()), 0.0)
 
   def test_filter_loss_reaches_no_ordinary_weight(self):
-    model = trainer_lib.build_trainer(small_config())
+    model = build()
     maps, targets = random_batch(16)
     model.lambda_f.assign(np.ones((2, D), np.float32))
     with tf.GradientTape(persistent=True) as tape:
@@ -253,7 +263,7 @@ class ExplainerTest(tf.test.TestCase):
 
   def test_filter_categories(self):
     """By activation unless the config fixes one category (single-category explainers)."""
-    model = trainer_lib.build_trainer(small_config())
+    model = build()
     sums = np.zeros((2, K, D), np.float32)
     sums[:, 2, :3] = 5.0  # filters 0-2 fire most on class 2, the rest on class 0
     sums[:, 0, 3:] = 5.0
@@ -261,14 +271,14 @@ class ExplainerTest(tf.test.TestCase):
     model.category_counts.assign(np.ones(K, np.float32))
     expected = np.array([2, 2, 2] + [0] * (D - 3))
     self.assertAllEqual(model.filter_categories(), np.stack([expected, expected]))
-    fixed = trainer_lib.build_trainer(small_config(num_classes=2, filter_category=1))
+    fixed = build(num_classes=2, filter_category=1)
     fixed.category_sums.assign(np.zeros((2, 2, D), np.float32) + [[[3.0], [0.0]]])
     self.assertAllEqual(fixed.filter_categories(), np.ones((2, D)))
     with self.assertRaisesRegex(ValueError, r"filter_category must be in \[0, 2\)"):
       small_config(num_classes=2, filter_category=2)
 
   def test_p_moves_up_under_log_p_alone(self):
-    model = trainer_lib.build_trainer(small_config())
+    model = build()
     maps, targets = random_batch(8)
     with tf.GradientTape() as tape:
       terms, _ = model.compute_losses(maps, targets)
@@ -280,7 +290,7 @@ class ExplainerTest(tf.test.TestCase):
     self.assertGreater(float(model.p), 0.5)
 
   def test_saved_explainer_is_the_network_without_training_state(self):
-    model = trainer_lib.build_trainer(small_config())
+    model = build()
     maps, targets = random_batch(16)
     model.fit(maps, targets, batch_size=8, epochs=1, verbose=0)
     with tempfile.TemporaryDirectory() as tmp:
@@ -308,7 +318,7 @@ class ExplainerTest(tf.test.TestCase):
 class ExplainerClsTest(tf.test.TestCase):
   def test_classification_objective(self):
     """Explainer+cls: cross-entropy of the classifier on fc_dec_2, weighted by lambda_l_scale."""
-    model = trainer_lib.build_trainer(small_config(objective="classification", lambda_l_scale=2.0))
+    model = build(objective="classification", lambda_l_scale=2.0)
     maps, targets = random_batch(8)
     targets["label"] = np.arange(8) % K
     kernel = np.random.default_rng(0).normal(size=(12, K)).astype(np.float32)
@@ -322,7 +332,7 @@ class ExplainerClsTest(tf.test.TestCase):
     history = model.fit(maps, targets, batch_size=4, epochs=2, verbose=0)
     self.assertIn("classification", history.history)
     with self.assertRaisesRegex(ValueError, "set_classifier is for"):
-      trainer_lib.build_trainer(small_config()).set_classifier(kernel, np.zeros(K))
+      build().set_classifier(kernel, np.zeros(K))
 
 
 if __name__ == "__main__":

@@ -28,19 +28,32 @@ from tf_explainer.losses.filter_loss import CENTRES, GRADIENTS
 
 from tf_explainer.configs import (  # noqa: F401 (this module's names)
   DECODER_INPUTS,
-  LAMBDA_F_DIVISOR,
   ICNN_BETAS,
   INTERP_INITS,
   OBJECTIVES,
 )
 
+# What configs saved before the loss moved to the trainer (configs.LossSettings) also held.
+LEGACY_LOSS_KEYS = (
+  "eta",
+  "lambda_l_scale",
+  "lambda_f_divisor",
+  "icnn_beta",
+  "icnn_beta_rate",
+  "objective",
+  "overlap_weight",
+)
 ICNN_START_BETA = 2.0  # the reference implementation's starting mask sharpness
 PAPER_ETA = {"alexnet": 1e6, "vgg_m": 1e6, "vgg_s": 1e6, "vgg16": 1.5e5}
 
 
 @dataclasses.dataclass
 class ExplainerConfig:
-  """Everything that defines an explainer.
+  """The explainer network: its shape, starting point and mask, without its loss.
+
+  The loss (eta, lambda_l, lambda_f, the overlap weight, the objective) is the trainer's
+  (`configs.LossSettings`, `train.trainer.ExplainerTrainer`); configs saved before the split
+  held it too, and `from_dict` leaves those keys out (`LEGACY_LOSS_KEYS`).
 
   Attributes:
     target_shape: `(L, L, D)` of the performer's target layer.
@@ -60,17 +73,11 @@ class ExplainerConfig:
     pool: the performer's last pooling as `{"pool_size", "strides", "padding"}`
       (max pooling), or `None` for none.
     beta: template fall-off.
-    eta: weight of `-log p`, per image.
-    lambda_l_scale: numerator of `lambda_l` (5e4 in the paper).
-    lambda_f_divisor: the 300 of `lambda_f = ... / (300 N)`.
     initial_p: `p` before training.
-    gradient: `"approx"`, `"exact"` or `"icnn"` filter-loss gradient; `"icnn"`
-      (the reference implementation's, SPEC section 1) also gives the
-      interpretable layers the reference's mask.
+    gradient: the filter-loss gradient the network is trained with; `"icnn"` (the
+      reference implementation's, SPEC section 1) gives the interpretable layers the
+      reference's mask, the others the paper's.
     icnn_centre: `"icnn"`: each map's centre, `"mass"` or `"argmax"`.
-    icnn_beta: `"icnn"`: `"adaptive"` (each filter's mask sharpness moves
-      toward `clip(3 / sigma, 1.5, 3)` every step) or `"fixed"` (stays at 2).
-    icnn_beta_rate: `"icnn"`: the share of the way to that target per step.
     interp_init: how the interpretable conv layers after the first start:
       `"random"` (the paper), or `"identity"` (centre tap the identity, zero
       bias), so that at the start the part maps are the first layer's masked
@@ -79,19 +86,10 @@ class ExplainerConfig:
     mask: apply the interpretable layers' masks in the forward pass (`False`
       is the ablation without them; the filter loss is unchanged).
     norm_momentum: momentum of the NormLayer statistics.
-    objective: `"reconstruction"` (the explainer) or `"classification"`: the
-      paper's Explainer+cls baseline, whose data term is the cross-entropy of
-      the performer's classifier on the decoder output against the true labels
-      (weighted by `lambda_l_scale`).
     decoder_input: what the decoder reads of each track: `"pooled"` (the
       performer's last pooling of the normalised maps, as the paper) or
       `"global_max"` (each map's maximum, wherever it is: an ablation, whose
       first decoder kernel starts as the performer's summed over positions).
-    overlap_weight: weight of a term that is not in the paper:
-      `overlap_weight * overlap`, how much the last interpretable layer's
-      masked maps fire at the same units (`losses.objective.overlap`, in
-      [0, 1]; the reconstruction term starts near 1e6 with the paper's
-      `lambda_l`). 0, the default, leaves the paper's objective.
   """
 
   target_shape: Sequence[int]
@@ -104,20 +102,13 @@ class ExplainerConfig:
   filters: Optional[int] = None
   pool: Optional[dict] = None
   beta: float = templates_lib.DEFAULT_BETA
-  eta: float = 1e6
-  lambda_l_scale: float = 5e4
-  lambda_f_divisor: float = LAMBDA_F_DIVISOR
   initial_p: float = 0.5
   gradient: str = "approx"
   icnn_centre: str = "mass"
-  icnn_beta: str = "adaptive"
-  icnn_beta_rate: float = 0.05
   mask: bool = True
   interp_init: str = "random"
   norm_momentum: float = 0.99
-  objective: str = "reconstruction"
   decoder_input: str = "pooled"
-  overlap_weight: float = 0.0
 
   def __post_init__(self):
     self.target_shape = tuple(int(v) for v in self.target_shape)
@@ -135,20 +126,12 @@ class ExplainerConfig:
       raise ValueError(f"gradient must be one of {GRADIENTS}, got {self.gradient!r}.")
     if self.icnn_centre not in CENTRES:
       raise ValueError(f"icnn_centre must be one of {CENTRES}, got {self.icnn_centre!r}.")
-    if self.icnn_beta not in ICNN_BETAS:
-      raise ValueError(f"icnn_beta must be one of {ICNN_BETAS}, got {self.icnn_beta!r}.")
-    if not 0.0 <= self.icnn_beta_rate <= 1.0:
-      raise ValueError(f"icnn_beta_rate must be in [0, 1], got {self.icnn_beta_rate}.")
     if self.interp_init not in INTERP_INITS:
       raise ValueError(f"interp_init must be one of {INTERP_INITS}, got {self.interp_init!r}.")
     if self.decoder_input not in DECODER_INPUTS:
       raise ValueError(
         f"decoder_input must be one of {DECODER_INPUTS}, got {self.decoder_input!r}."
       )
-    if not self.overlap_weight >= 0:
-      raise ValueError(f"overlap_weight must be >= 0, got {self.overlap_weight}.")
-    if self.objective not in OBJECTIVES:
-      raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}.")
     if self.num_classes < 1:
       raise ValueError(f"num_classes must be positive, got {self.num_classes}.")
     if self.filter_category is not None and not 0 <= self.filter_category < self.num_classes:
@@ -169,7 +152,14 @@ class ExplainerConfig:
 
   @classmethod
   def from_dict(cls, values):
+    """The config of `to_dict`, or of a config saved before the loss moved to the trainer."""
+    values = {k: v for k, v in values.items() if k not in LEGACY_LOSS_KEYS}
     return io_utils.dataclass_from_dict(cls, values, "ExplainerConfig")
+
+  @staticmethod
+  def legacy_loss(values):
+    """The loss settings a config saved before the split holds (`{}` for a newer one)."""
+    return {k: v for k, v in values.items() if k in LEGACY_LOSS_KEYS}
 
 
 def _conv(name, filters):

@@ -41,11 +41,18 @@ def _relative(path, start):
 
 
 def save_explainer(
-  explainer, model_dir, performer_dir, dataset_dir=None, unlabeled_dir=None, train_split="train"
+  explainer,
+  model_dir,
+  performer_dir,
+  dataset_dir=None,
+  unlabeled_dir=None,
+  train_split="train",
+  loss=None,
 ):
   """Writes `explainer.keras` (the network) and `explainer.json` atomically.
 
-  `explainer` is the `Explainer` network (a trainer's `.explainer`).
+  `explainer` is the `Explainer` network (a trainer's `.explainer`); `loss`, the settings
+  of the loss it was trained with (`{name: value}`), is recorded in `explainer.json`.
   """
   if not isinstance(explainer, Explainer):
     raise TypeError(f"save_explainer takes the Explainer network, got {type(explainer).__name__}.")
@@ -56,12 +63,25 @@ def save_explainer(
   tmp = os.path.join(model_dir, f".{EXPLAINER_FILE}.tmp.keras")
   explainer.save(tmp)
   io_utils.rename(tmp, os.path.join(model_dir, EXPLAINER_FILE))
-  manifest = {"train_split": train_split, "config": explainer.config.to_dict(), "relative": {}}
+  manifest = {
+    "train_split": train_split,
+    "config": explainer.config.to_dict(),
+    "loss": dict(loss or {}),
+    "relative": {},
+  }
   for key, path in zip(_PATH_KEYS, (performer_dir, dataset_dir, unlabeled_dir)):
     manifest[key] = io_utils.absolute(path) if path else None
     if path:
       manifest["relative"][key] = _relative(path, model_dir)
   io_utils.write_json(os.path.join(model_dir, MANIFEST_FILE), manifest, default=list)
+
+
+def trained_loss(manifest):
+  """The loss settings an explainer was trained with, from its `explainer.json`; those of a
+  folder written before the loss moved to the trainer are read from its network config."""
+  from tf_explainer.models.explainer import ExplainerConfig
+
+  return manifest.get("loss") or ExplainerConfig.legacy_loss(manifest.get("config") or {})
 
 
 def manifest_path(explainer_dir, manifest, key):

@@ -56,11 +56,14 @@ from tf_explainer.train import trainer as trainer_lib
 from tf_explainer.train import training_run
 
 
-def explainer_config(spec, **overrides):
-  """The `ExplainerConfig` that fits a performer, with the paper's eta for its arch.
+def paper_eta(spec):
+  """The paper's eta for the performer's architecture; an imported model (`arch="keras"`)
+  gets AlexNet's, 1e6."""
+  return PAPER_ETA.get(spec.arch, PAPER_ETA["alexnet"])
 
-  An imported model (`arch="keras"`) gets AlexNet's eta, 1e6.
-  """
+
+def explainer_config(spec, **overrides):
+  """The `ExplainerConfig` (the network, without its loss) that fits a performer."""
   # Target map shape from the spec's architecture, measured on the model by the caller.
   values = dict(
     fc_sizes=spec.fc_sizes,
@@ -68,7 +71,6 @@ def explainer_config(spec, **overrides):
     num_classes=spec.num_classes,
     pool=spec.last_pool,
     filter_category=1 if spec.task == "single" else None,
-    eta=PAPER_ETA.get(spec.arch, PAPER_ETA["alexnet"]),
   )
   values.update({k: v for k, v in overrides.items() if v is not None})
   return ExplainerConfig(**values)
@@ -168,6 +170,7 @@ def run(**settings):
     paths.dataset_dir,
     paths.unlabeled_dir,
     s.training.train_split,
+    loss=settings_lib.flat(trainer.loss_settings),
   )
   metrics = run_.metrics()
   if s.training.verbose:
@@ -267,10 +270,12 @@ def _features(s, model, spec, train):
 
 def _build_trainer(s, model, spec, norms):
   """The explainer, initialised from the performer, and its compiled trainer."""
-  # The network's config records the loss it is trained with beside its own variants.
-  values = {**settings_lib.flat(s.loss), **settings_lib.flat(s.ablations)}
+  # The network: its own variants, and the mask the filter loss's gradient needs.
+  values = {**settings_lib.flat(s.ablations), **settings_lib.flat(s.loss)}
   config_fields = [f.name for f in dataclasses.fields(ExplainerConfig) if f.name in values]
   explainer = build_for_performer(model, spec, **{k: values[k] for k in config_fields})
+  if s.loss.eta is None:
+    s.loss.eta = paper_eta(spec)
   trainer = trainer_lib.ExplainerTrainer(explainer, s.loss)
   trainer.set_reconstruction_weights(norms)
   gate_rate = s.ablations.gate_learning_rate

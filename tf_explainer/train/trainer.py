@@ -21,29 +21,43 @@ The `lambda_f` rule (SPEC section 1), all of it here:
   the next epoch N and clears the sums.
 """
 
+import dataclasses
+
 import keras
 import numpy as np
 import tensorflow as tf
 
 from tf_explainer import compat, replicas
-from tf_explainer import settings as settings_lib
 from tf_explainer.configs import LossSettings
 from tf_explainer import templates as templates_lib
 from tf_explainer.losses import objective
 from tf_explainer.losses.filter_loss import filter_loss, icnn_beta_target
 from tf_explainer.optimizers import FusedAdam
-from tf_explainer.models.explainer import Explainer, ExplainerConfig
+from tf_explainer.models.explainer import PAPER_ETA, Explainer, ExplainerConfig
 
 
 def resolved_loss(loss, config):
-  """`loss` (a `configs.LossSettings`, or `None`) with every unset setting taken from the
-  network's `config`, which records what its explainer was (or is to be) trained with."""
-  given = settings_lib.flat(loss) if loss is not None else {}
-  return LossSettings(
-    **{
-      name: given[name] if given.get(name) is not None else getattr(config, name)
-      for name in settings_lib.leaf_names(LossSettings)
-    }
+  """`loss` (a `configs.LossSettings`; `None` for its defaults) with every unset setting
+  given its value: eta AlexNet's (the caller gives the architecture's), the reference mask
+  centred on the mass with an adaptive sharpness; the filter-loss gradient is the one the
+  network's mask was built for (`config.gradient`).
+
+  Raises:
+    ValueError: when `loss` names another gradient than the network's.
+  """
+  loss = loss if loss is not None else LossSettings(gradient=config.gradient)
+  if loss.gradient != config.gradient:
+    raise ValueError(
+      f"gradient={loss.gradient}: the explainer's masks were built for gradient="
+      f"{config.gradient}; build the network with the same gradient."
+    )
+  unset = {
+    "eta": PAPER_ETA["alexnet"],
+    "icnn_centre": config.icnn_centre,
+    "icnn_beta": "adaptive",
+  }
+  return dataclasses.replace(
+    loss, **{name: value for name, value in unset.items() if getattr(loss, name) is None}
   )
 
 
@@ -288,7 +302,7 @@ class ExplainerTrainer(compat.SkipDistributedSymbolicBuild, keras.Model):
         tf.cast(maps, tf.float32), out["icnn_masks"][i], positive, self.config.icnn_centre
       )
       beta = layer.filter_beta
-      beta.assign(beta + self.config.icnn_beta_rate * (target - beta))
+      beta.assign(beta + self.loss_settings.icnn_beta_rate * (target - beta))
 
   def train_step(self, data):
     maps, targets = data[0], data[1]
@@ -364,8 +378,9 @@ class LambdaFUpdate(keras.callbacks.Callback):
       logs["lambda_f_mean"] = float(np.mean(self.model.lambda_f.numpy()))
 
 
-def build_trainer(config, optimizer=None, filter_loss_fn=filter_loss, **compile_kwargs):
-  """A compiled `ExplainerTrainer` around a new `Explainer` (config or dict)."""
-  trainer = ExplainerTrainer(Explainer(config), filter_loss_fn=filter_loss_fn)
+def build_trainer(config, optimizer=None, filter_loss_fn=filter_loss, loss=None, **compile_kwargs):
+  """A compiled `ExplainerTrainer` around a new `Explainer` (config or dict), with `loss`
+  (`configs.LossSettings`, default its defaults)."""
+  trainer = ExplainerTrainer(Explainer(config), loss, filter_loss_fn=filter_loss_fn)
   trainer.compile(optimizer=optimizer or FusedAdam(1e-4), **compile_kwargs)
   return trainer
