@@ -7,7 +7,7 @@
 
 from tf_explainer import cli, configs
 
-main = cli.program(configs.ExportSettings, "tf_explainer.export_lib:run")
+main = cli.program(configs.ExportSettings, "tf_explainer.export_lib:run", output_flag="export_base")
 
 if __name__ == "__main__":
   main()
