@@ -40,6 +40,7 @@ ICNN_BETAS = ("adaptive", "fixed")
 INTERP_INITS = ("random", "identity")
 DECODER_INPUTS = ("pooled", "global_max")
 OBJECTIVES = ("reconstruction", "classification")
+NORM_IMAGES = ("positives", "all")
 # The 300 of the paper's lambda_f rule (SPEC.md): the default weight of the filter loss.
 LAMBDA_F_DIVISOR = 300.0
 # The synthetic data (`data.synthetic`) and the pretraining of the shipped networks.
@@ -390,6 +391,14 @@ class ExplainerAblations(Settings):
     ablation=True,
   )
   initial_p: Optional[float] = setting(None, "p before training (0.5).", ablation=True)
+  norm_images: Optional[str] = setting(
+    None,
+    "Images whose maps set the NormLayer statistics: positives (the performer's positives "
+    "of a single-category task, every image otherwise; the default) or all (see "
+    "docs/research-log.md).",
+    choices=NORM_IMAGES,
+    ablation=True,
+  )
 
 
 @dataclasses.dataclass

@@ -79,6 +79,16 @@ class ExplainerNetworkTest(tf.test.TestCase):
     with self.assertRaisesRegex(ValueError, "decoder_input must be one of"):
       small_config(decoder_input="mean")
 
+  def test_norm_images_all_takes_the_statistics_on_every_image(self):
+    maps = tf.constant(random_maps())
+    none = tf.zeros([4])  # a sample mask selecting no image
+    for setting, updated in (("positives", False), ("all", True)):
+      model = Explainer(small_config(norm_images=setting))
+      model.forward(maps, training=True, sample_mask=none)
+      self.assertEqual(float(model.norm_interp.num_updates.numpy()) > 0, updated, setting)
+    with self.assertRaisesRegex(ValueError, "norm_images must be one of"):
+      small_config(norm_images="faces")
+
   def test_get_config_keeps_dtype_and_name(self):
     model = Explainer(small_config(), name="my_explainer", dtype="mixed_bfloat16")
     config = model.get_config()

@@ -30,6 +30,7 @@ from tf_explainer.configs import (  # noqa: F401 (this module's names)
   DECODER_INPUTS,
   ICNN_BETAS,
   INTERP_INITS,
+  NORM_IMAGES,
   OBJECTIVES,
 )
 
@@ -90,6 +91,9 @@ class ExplainerConfig:
       performer's last pooling of the normalised maps, as the paper) or
       `"global_max"` (each map's maximum, wherever it is: an ablation, whose
       first decoder kernel starts as the performer's summed over positions).
+    norm_images: which images' maps update the NormLayer statistics in training:
+      `"positives"` (the `sample_mask` the trainer passes: a single-category performer's
+      positives) or `"all"` (every image; an ablation).
   """
 
   target_shape: Sequence[int]
@@ -109,6 +113,7 @@ class ExplainerConfig:
   interp_init: str = "random"
   norm_momentum: float = 0.99
   decoder_input: str = "pooled"
+  norm_images: str = "positives"
 
   def __post_init__(self):
     self.target_shape = tuple(int(v) for v in self.target_shape)
@@ -128,6 +133,8 @@ class ExplainerConfig:
       raise ValueError(f"icnn_centre must be one of {CENTRES}, got {self.icnn_centre!r}.")
     if self.interp_init not in INTERP_INITS:
       raise ValueError(f"interp_init must be one of {INTERP_INITS}, got {self.interp_init!r}.")
+    if self.norm_images not in NORM_IMAGES:
+      raise ValueError(f"norm_images must be one of {NORM_IMAGES}, got {self.norm_images!r}.")
     if self.decoder_input not in DECODER_INPUTS:
       raise ValueError(
         f"decoder_input must be one of {DECODER_INPUTS}, got {self.decoder_input!r}."
@@ -256,6 +263,8 @@ class Explainer(keras.Model):
     y = maps
     for conv in self.ordin_convs:
       y = tf.nn.relu(conv(y))
+    if self.config.norm_images == "all":
+      sample_mask = None
     x_interp = self._decoder_input(self.norm_interp(x, training=training, sample_mask=sample_mask))
     x_ordin = self._decoder_input(self.norm_ordin(y, training=training, sample_mask=sample_mask))
     h = self.flatten(self.gate([x_interp, x_ordin]))
