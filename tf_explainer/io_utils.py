@@ -17,6 +17,13 @@ import tensorflow as tf
 _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 
 
+def without_tf_wrapping(text):
+  """`text` (an error's message) without TensorFlow's `{{function_node ...}}` and `[Op:...]`
+  wrapping around the words of the system or decoder; `text` itself if nothing is left."""
+  plain = re.sub(r"\{\{[^}]*\}\}\s*|\s*\[Op:[^\]]*\].*$", "", text).strip()
+  return plain or text
+
+
 def is_url(path):
   """Whether `path` names a filesystem other than the local one (`gs://...`, `ram://...`)."""
   return bool(_URL.match(str(path)))

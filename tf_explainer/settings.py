@@ -340,18 +340,10 @@ def _kind(annotation):
   return annotation, False
 
 
-def fields(cls, flags_only=False, direct=False):
-  """`(field, base type, optional)` of each setting of `cls`, its groups' included
-  (`direct=True`: its own fields only, without the groups)."""
+def fields(cls):
+  """`(field, base type, optional)` of each of `cls`'s own settings (not its groups')."""
   hints = typing.get_type_hints(cls)
-  found = []
-  for f in dataclasses.fields(cls):
-    if "group" in f.metadata:
-      if not direct:
-        found += fields(f.metadata["group"], flags_only)
-    elif not flags_only or f.metadata.get("flag", True):
-      found.append((f, *_kind(hints[f.name])))
-  return found
+  return [(f, *_kind(hints[f.name])) for f in dataclasses.fields(cls) if "group" not in f.metadata]
 
 
 def _hidden(cls):
@@ -365,7 +357,7 @@ def validate(instance):
   Raises:
     ValueError: one line naming the parameter, its value and what was expected.
   """
-  for field, kind, _ in fields(type(instance), direct=True):  # a group checks its own
+  for field, kind, _ in fields(type(instance)):  # each group checks its own as it is made
     meta, name = field.metadata, field.name
     value = getattr(instance, name)
     if value is None:

@@ -96,9 +96,9 @@ def filesystem_problem(error):
 
   import tensorflow as tf
 
-  text = " ".join(str(error).split()) or type(error).__name__
-  # TensorFlow wraps the system's words in `{{function_node ...}}` and `[Op:...]`.
-  text = re.sub(r"\{\{[^}]*\}\}\s*|\s*\[Op:[^\]]*\]", "", text).strip() or text
+  from tf_explainer import io_utils
+
+  text = io_utils.without_tf_wrapping(" ".join(str(error).split()) or type(error).__name__)
   code = getattr(error, "errno", None)
   if code in (errno.ENOSPC, errno.EDQUOT) or "no space left" in text.lower():
     return f"the disk is full ({text}); free some space or choose a folder on another disk."

@@ -14,10 +14,11 @@ layout, so one reader serves both:
 
 import dataclasses
 import os
-import re
 from typing import Optional
 
 import numpy as np
+
+from tf_explainer import io_utils
 
 LAYOUT = (
   "images.txt",
@@ -152,8 +153,7 @@ def _decode_one(path):
       _DECODED[key] = (int(image.shape[1]), int(image.shape[0]))
     except (tf.errors.OpError, ValueError) as e:
       reason = str(getattr(e, "message", e)).strip().splitlines()[0]
-      # TensorFlow wraps the decoder's words in `{{function_node ...}}` and `[Op:...]`.
-      reason = re.sub(r"\{\{[^}]*\}\}|\[Op:[^\]]*\].*$", "", reason).strip()[:200]
+      reason = io_utils.without_tf_wrapping(reason)[:200]
       _DECODED[key] = f"image cannot be decoded ({reason})"
   return _DECODED[key]
 
