@@ -2,6 +2,7 @@
 non-finite model), F9 (a full disk while writing), and out-of-range serving requests."""
 
 import os
+import re
 import shutil
 import tempfile
 from unittest import mock
@@ -59,7 +60,8 @@ class DataAndModelFaultsTest(tf.test.TestCase):
     with self.assertRaises(data_lib.DatasetError) as raised:
       data_lib.read_part_dataset(root)
     message = str(raised.exception)
-    self.assertIn(f"{path}: image cannot be decoded (Input is empty.)", message)
+    # The decoder's own words vary with the TensorFlow build; ours are fixed.
+    self.assertRegex(message, rf"^{re.escape(path)}: image cannot be decoded \(\w[^()]*\)\.$")
     for noise in ("np.str_", "{{", "[Op:"):
       self.assertNotIn(noise, message)
 
