@@ -41,6 +41,7 @@ INTERP_INITS = ("random", "identity")
 DECODER_INPUTS = ("pooled", "global_max")
 OBJECTIVES = ("reconstruction", "classification")
 NORM_IMAGES = ("positives", "all")
+DECODER_INITS = ("copy", "rescaled")
 # The 300 of the paper's lambda_f rule (SPEC.md): the default weight of the filter loss.
 LAMBDA_F_DIVISOR = 300.0
 # The synthetic data (`data.synthetic`) and the pretraining of the shipped networks.
@@ -397,6 +398,15 @@ class ExplainerAblations(Settings):
     "of a single-category task, every image otherwise; the default) or all (see "
     "docs/research-log.md).",
     choices=NORM_IMAGES,
+    ablation=True,
+  )
+  decoder_init: Optional[str] = setting(
+    None,
+    "How the first decoder layer starts: copy (the performer's fc6 as it is; the default) or "
+    "rescaled (each input row times its channel's NormLayer statistic, measured on the "
+    "training maps before the first epoch, so that it reads the normalised maps on the "
+    "performer's scale; see docs/research-log.md).",
+    choices=DECODER_INITS,
     ablation=True,
   )
 

@@ -89,6 +89,41 @@ class ExplainerNetworkTest(tf.test.TestCase):
     with self.assertRaisesRegex(ValueError, "norm_images must be one of"):
       small_config(norm_images="faces")
 
+  def test_rescaled_decoder_starts_by_computing_the_performers_fc_layers(self):
+    rng = np.random.default_rng(3)
+    conv_k, conv_b = rng.normal(size=(3, 3, D, D)), rng.normal(size=D) * 0.1
+    fc = [(rng.normal(size=(3 * 3 * D, 16)), rng.normal(size=16)),
+          (rng.normal(size=(16, 12)), rng.normal(size=12))]
+    maps = random_maps(n=6)
+    positive = np.array([1, 1, 0, 1, 0, 1], np.float32)
+    # The performer: its top conv, last pooling and fc layers on the target maps.
+    h = tf.nn.relu(tf.nn.conv2d(maps, conv_k.astype(np.float32), 1, "SAME") + conv_b)
+    h = tf.reshape(tf.nn.max_pool2d(h, 2, 2, "VALID"), [6, -1])
+    for kernel, bias in fc:
+      h = tf.nn.relu(h @ kernel.astype(np.float32) + bias)
+    outputs = {}
+    for init in ("copy", "rescaled"):
+      model = Explainer(small_config(interp_layers=1, mask=False, decoder_init=init))
+      model.initialize_from_performer((conv_k, conv_b), fc)
+      model.gate.w_p.assign(30.0)  # p = 1
+      halves = [(maps[:3], positive[:3]), (maps[3:], positive[3:])]
+      model.start_decoder(halves)
+      # A training step's statistics: the first sets them (copy), later ones keep the
+      # mean they already hold (rescaled, measured on the same images).
+      model.forward(tf.constant(maps), training=True, sample_mask=positive)
+      outputs[init] = model(maps)["fc_b"].numpy()
+    self.assertAllClose(outputs["rescaled"], h, rtol=1e-4, atol=1e-3)
+    self.assertGreater(np.abs(outputs["copy"] - h).max(), 1.0)  # the copy reads tiny inputs
+    # The statistics: the mean over the positives of each channel's total, over both batches.
+    totals = tf.reduce_sum(tf.nn.relu(model.forward(maps)["masked"][-1]), axis=[1, 2]).numpy()
+    self.assertAllClose(model.norm_interp.alpha, totals[positive > 0].mean(axis=0), rtol=1e-5)
+    # start_decoder counted as the first update, so the training step blended in.
+    self.assertEqual(float(model.norm_interp.num_updates.numpy()), 2.0)
+    with self.assertRaisesRegex(ValueError, "no image to measure"):
+      Explainer(small_config(decoder_init="rescaled")).start_decoder([(maps, np.zeros(6))])
+    with self.assertRaisesRegex(ValueError, "decoder_init must be one of"):
+      small_config(decoder_init="scaled")
+
   def test_get_config_keeps_dtype_and_name(self):
     model = Explainer(small_config(), name="my_explainer", dtype="mixed_bfloat16")
     config = model.get_config()

@@ -101,6 +101,35 @@ class TrainingRunTest(tf.test.TestCase):
         **tiny_run.EXPLAINER,
       )
 
+  def test_rescaled_decoder_starts_from_the_training_maps_statistics(self):
+    p = tiny_run.paths()
+    model, spec = model_io.load_performer(p["performer"])
+    copy = explainer_lib.build_for_performer(model, spec).get_layer("fc_dec_1").kernel.numpy()
+    seen = {}
+
+    class AtStart(keras.callbacks.Callback):
+      def on_train_begin(self, logs=None):
+        explainer = self.model.explainer
+        seen["updates"] = float(explainer.norm_interp.num_updates.numpy())
+        seen["alpha"] = explainer.norm_interp.alpha.numpy()
+        seen["kernel"] = explainer.get_layer("fc_dec_1").kernel.numpy()
+
+    out = tempfile.mkdtemp()
+    explainer_lib.run(
+      performer_dir=p["performer"],
+      dataset_dir=p["data"],
+      model_dir=out,
+      decoder_init="rescaled",
+      extra_callbacks=[AtStart()],
+      **dict(tiny_run.EXPLAINER, epochs=1),
+    )
+    self.assertEqual(seen["updates"], 1.0)  # measured before the first step
+    channels = seen["alpha"].shape[0]
+    expected = copy.reshape(-1, channels, copy.shape[-1]) * seen["alpha"][None, :, None]
+    self.assertAllClose(seen["kernel"], expected.reshape(copy.shape), rtol=1e-5)
+    _, _, _, manifest = model_io.load_explainer(out)
+    self.assertEqual(manifest["config"]["decoder_init"], "rescaled")
+
   def test_feature_cache_reused_and_invalidated(self):
     p = tiny_run.paths()
     model, spec = model_io.load_performer(p["performer"])

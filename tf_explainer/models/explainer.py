@@ -27,6 +27,7 @@ from tf_explainer.layers import NormLayer, SigmoidGate, TemplateMask
 from tf_explainer.losses.filter_loss import CENTRES, GRADIENTS
 
 from tf_explainer.configs import (  # noqa: F401 (this module's names)
+  DECODER_INITS,
   DECODER_INPUTS,
   ICNN_BETAS,
   INTERP_INITS,
@@ -94,6 +95,10 @@ class ExplainerConfig:
     norm_images: which images' maps update the NormLayer statistics in training:
       `"positives"` (the `sample_mask` the trainer passes: a single-category performer's
       positives) or `"all"` (every image; an ablation).
+    decoder_init: how the first decoder layer starts: `"copy"` (the performer's
+      first fc layer as it is) or `"rescaled"` (`start_decoder` multiplies each input
+      row by its channel's NormLayer statistic, so that the decoder reads the
+      normalised maps on the scale the performer's fc layer was trained on).
   """
 
   target_shape: Sequence[int]
@@ -114,6 +119,7 @@ class ExplainerConfig:
   norm_momentum: float = 0.99
   decoder_input: str = "pooled"
   norm_images: str = "positives"
+  decoder_init: str = "copy"
 
   def __post_init__(self):
     self.target_shape = tuple(int(v) for v in self.target_shape)
@@ -135,6 +141,8 @@ class ExplainerConfig:
       raise ValueError(f"interp_init must be one of {INTERP_INITS}, got {self.interp_init!r}.")
     if self.norm_images not in NORM_IMAGES:
       raise ValueError(f"norm_images must be one of {NORM_IMAGES}, got {self.norm_images!r}.")
+    if self.decoder_init not in DECODER_INITS:
+      raise ValueError(f"decoder_init must be one of {DECODER_INITS}, got {self.decoder_init!r}.")
     if self.decoder_input not in DECODER_INPUTS:
       raise ValueError(
         f"decoder_input must be one of {DECODER_INPUTS}, got {self.decoder_input!r}."
@@ -340,6 +348,43 @@ class Explainer(keras.Model):
           h, w, c = pooled
           kernel = kernel.reshape(h, w, c, -1).sum(axis=(0, 1))
       _copy_overlap(dense, kernel, bias)
+
+
+  def start_decoder(self, batches):
+    """With `decoder_init="rescaled"`, starts the decoder on the performer's scale.
+
+    The NormLayers start at their statistics over `batches` (where training would
+    take them from the first batch) and each input row of the first decoder layer
+    is multiplied by its channel's interpretable statistic. With one interpretable
+    layer copied from the performer's top conv, no mask and p = 1, the decoder then
+    computes the performer's fc layers exactly. With `"copy"` nothing changes.
+
+    Args:
+      batches: iterable of `(maps, sample_mask)`: target maps and the images whose
+        statistics count (`None`: all), as in training.
+    """
+    if self.config.decoder_init != "rescaled":
+      return
+    norms = (self.norm_interp, self.norm_ordin)
+    totals, count = [0.0, 0.0], 0.0
+    for maps, sample_mask in batches:
+      if self.config.norm_images == "all":
+        sample_mask = None
+      out = self.forward(maps, training=False)
+      for i, (norm, x) in enumerate(zip(norms, (out["masked"][-1], out["ordin_map"]))):
+        mean, n = norm.batch_statistics(x, sample_mask)
+        totals[i] = totals[i] + mean.numpy() * float(n)
+      count += float(n)
+    if count == 0:
+      raise ValueError("decoder_init=rescaled: no image to measure the NormLayer statistics on.")
+    for norm, total in zip(norms, totals):
+      norm.alpha.assign(total / count)
+      norm.num_updates.assign(1.0)  # training goes on from here, as after a first batch
+    scale = np.maximum(self.norm_interp.alpha.numpy(), self.norm_interp.epsilon)
+    dense = self.decoder[0]
+    kernel = dense.kernel.numpy()
+    rows = kernel.reshape(-1, scale.shape[0], kernel.shape[-1]) * scale[None, :, None]
+    dense.kernel.assign(rows.reshape(kernel.shape))
 
 
 def _expand_fc_input(kernel, pooled_shape):

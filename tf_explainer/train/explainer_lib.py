@@ -142,6 +142,10 @@ def run(**settings):
     )
   with strat.scope():
     explainer, trainer = _build_trainer(s, model, spec, norms)
+    if first_epoch == 0:  # a resumed run restores its statistics and weights
+      explainer.start_decoder(
+        features.batch(s.training.batch_size).map(lambda f: (f["maps"], f["positive"]))
+      )
   labels = None
   if s.loss.objective == "classification":
     labels = data_lib.task_labels(train.labels, spec.task, spec.target_class)
