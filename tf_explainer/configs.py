@@ -382,7 +382,11 @@ class ExplainerAblations(Settings):
     ablation=True,
   )
   interp_layers: Optional[int] = setting(
-    None, "Interpretable conv layers (2, the paper's, by default).", lower_bound=1, ablation=True
+    None,
+    "Interpretable conv layers: 2, the paper's, by default; 1 for a VGG-16 performer with "
+    "weights=imagenet (the real-photo recipe, BENCHMARKS.md).",
+    lower_bound=1,
+    ablation=True,
   )
   decoder_input: Optional[str] = setting(
     None,
@@ -391,7 +395,11 @@ class ExplainerAblations(Settings):
     choices=DECODER_INPUTS,
     ablation=True,
   )
-  initial_p: Optional[float] = setting(None, "p before training (0.5).", ablation=True)
+  initial_p: Optional[float] = setting(
+    None,
+    "p before training: 0.5, or 0.99 for a VGG-16 performer with weights=imagenet.",
+    ablation=True,
+  )
   norm_images: Optional[str] = setting(
     None,
     "Images whose maps set the NormLayer statistics: positives (the performer's positives "
@@ -402,10 +410,11 @@ class ExplainerAblations(Settings):
   )
   decoder_init: Optional[str] = setting(
     None,
-    "How the first decoder layer starts: copy (the performer's fc6 as it is; the default) or "
-    "rescaled (each input row times its channel's NormLayer statistic, measured on the "
-    "training maps before the first epoch, so that it reads the normalised maps on the "
-    "performer's scale; see docs/research-log.md).",
+    "How the first decoder layer starts: copy (the performer's fc6 as it is; the paper's and "
+    "the default) or rescaled (each input row times its channel's NormLayer statistic, "
+    "measured on the training maps before the first epoch, so that it reads the normalised "
+    "maps on the performer's scale; the default for a VGG-16 performer with weights=imagenet; "
+    "see docs/research-log.md).",
     choices=DECODER_INITS,
     ablation=True,
   )

@@ -243,6 +243,14 @@ def holder(instance, name):
   raise KeyError(name)
 
 
+def fill_unset(instance, values):
+  """Sets each setting of `values` (flat names) that `instance` leaves unset (`None`)."""
+  for name, value in values.items():
+    owner = holder(instance, name)
+    if getattr(owner, name) is None:
+      setattr(owner, name, value)
+
+
 def nested(cls, values):
   """Flat `values` of `cls`'s settings, nested by group as `config.json` holds them."""
   out = {}

@@ -92,8 +92,10 @@ class ExplainerNetworkTest(tf.test.TestCase):
   def test_rescaled_decoder_starts_by_computing_the_performers_fc_layers(self):
     rng = np.random.default_rng(3)
     conv_k, conv_b = rng.normal(size=(3, 3, D, D)), rng.normal(size=D) * 0.1
-    fc = [(rng.normal(size=(3 * 3 * D, 16)), rng.normal(size=16)),
-          (rng.normal(size=(16, 12)), rng.normal(size=12))]
+    fc = [
+      (rng.normal(size=(3 * 3 * D, 16)), rng.normal(size=16)),
+      (rng.normal(size=(16, 12)), rng.normal(size=12)),
+    ]
     maps = random_maps(n=6)
     positive = np.array([1, 1, 0, 1, 0, 1], np.float32)
     # The performer: its top conv, last pooling and fc layers on the target maps.

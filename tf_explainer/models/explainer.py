@@ -349,7 +349,6 @@ class Explainer(keras.Model):
           kernel = kernel.reshape(h, w, c, -1).sum(axis=(0, 1))
       _copy_overlap(dense, kernel, bias)
 
-
   def start_decoder(self, batches):
     """With `decoder_init="rescaled"`, starts the decoder on the performer's scale.
 

@@ -21,6 +21,9 @@ instability, p and the errors on up to `monitor_images` images of
 the validation split (`data.validation_mask`), for choosing settings on the
 validation split; the monitor then watches the validation split.
 
+Settings left unset take `IMAGENET_RECIPE` when the performer is an ImageNet VGG-16
+(`arch=vgg16 weights=imagenet`), the paper's otherwise.
+
 The folder, the resume key, the run record, the callbacks and the checks for
 non-finite values are `training_run.TrainingRun`'s: an interrupted run in
 `model_dir` resumes from its last epoch; with another performer, data or
@@ -54,6 +57,20 @@ from tf_explainer.train import monitor as monitor_lib
 from tf_explainer import reproducibility
 from tf_explainer.train import trainer as trainer_lib
 from tf_explainer.train import training_run
+
+
+# What an explainer of an `arch=vgg16 weights=imagenet` performer trains with where a
+# setting is left unset (the real-photo recipe, chosen on validation: BENCHMARKS.md): one
+# interpretable layer, which starts as the performer's conv5_3 channels, the decoder started
+# on the performer's scale (decoder_init=rescaled), and p starting at 0.99.
+IMAGENET_RECIPE = {"interp_layers": 1, "decoder_init": "rescaled", "initial_p": 0.99}
+
+
+def apply_defaults(s, spec):
+  """Fills the unset settings of `s` with `IMAGENET_RECIPE` where the performer (its `spec`)
+  is an ImageNet VGG-16."""
+  if (spec.arch, spec.weights) == ("vgg16", "imagenet"):
+    settings_lib.fill_unset(s, IMAGENET_RECIPE)
 
 
 def paper_eta(spec):
@@ -125,6 +142,7 @@ def run(**settings):
   """
   s = _checked(settings_lib.build(ExplainerSettings, settings))
   model, spec = model_io.load_performer(s.paths.performer_dir)
+  apply_defaults(s, spec)
   dataset = _read_dataset(s)
   train = data_lib.select(dataset, s.training.train_split)
   if len(train) == 0:

@@ -32,10 +32,7 @@ DEFAULTS = {"learning_rate": 1e-3, "epochs": 10}
 def apply_defaults(s):
   """Fills the unset settings of `s`: the ImageNet recipe where it applies, then `DEFAULTS`."""
   recipe = IMAGENET_RECIPE if (s.network.arch, s.training.weights) == ("vgg16", "imagenet") else {}
-  for name, value in {**DEFAULTS, **recipe}.items():
-    holder = settings_lib.holder(s, name)
-    if getattr(holder, name) is None:
-      setattr(holder, name, value)
+  settings_lib.fill_unset(s, {**DEFAULTS, **recipe})
 
 
 # Settings a run may change when it resumes.
