@@ -282,9 +282,10 @@ class LossSettings(Settings):
     "Weight of -log p per image; default the paper's value for the architecture.",
     lower_bound=0,
   )
-  lambda_f_divisor: float = setting(
-    LAMBDA_F_DIVISOR,
-    "The 300 of lambda_f = ... / (300 N): the filter loss's weight.",
+  lambda_f_divisor: Optional[float] = setting(
+    None,
+    "The 300 of lambda_f = ... / (300 N): the filter loss's weight; default the paper's 300, "
+    "or 30 with arch=vgg16 weights=imagenet.",
     lower_bound=0,
   )
   objective: str = setting(

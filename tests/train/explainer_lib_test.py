@@ -732,7 +732,8 @@ class NestedSettingsTest(tf.test.TestCase):
     from tf_explainer.train import trainer as trainer_lib
 
     config = ExplainerConfig(target_shape=(6, 6, 4), fc_sizes=(8,), fc_names=("fc7",))
-    self.assertEqual(LossSettings().lambda_f_divisor, LAMBDA_F_DIVISOR)
+    self.assertIsNone(LossSettings().lambda_f_divisor)  # unset: the trainer gives the paper's
+    self.assertEqual(trainer_lib.resolved_loss(None, config).lambda_f_divisor, LAMBDA_F_DIVISOR)
     self.assertFalse(hasattr(config, "lambda_f_divisor"))  # the network's config: shape only
     trainer = trainer_lib.ExplainerTrainer(config, LossSettings(lambda_f_divisor=7.0))
     self.assertEqual(trainer.loss_settings.lambda_f_divisor, 7.0)

@@ -3,7 +3,7 @@
 import tensorflow as tf
 
 from tf_explainer import settings
-from tf_explainer.configs import ExplainerSettings, PerformerSettings
+from tf_explainer.configs import LAMBDA_F_DIVISOR, ExplainerSettings, PerformerSettings
 from tf_explainer.performers import PerformerSpec
 from tf_explainer.train import explainer_lib, performer_lib
 
@@ -38,19 +38,26 @@ class RecipeTest(tf.test.TestCase):
         ExplainerSettings, dict(performer_dir="p", dataset_dir="d", model_dir="m", **values)
       )
       explainer_lib.apply_defaults(s, spec)
-      return s.ablations
+      return s
 
     imagenet = PerformerSpec(
       arch="vgg16", num_classes=2, image_size=224, weights="imagenet", task="single"
     )
     recipe = explainer(imagenet)
     self.assertEqual(
-      (recipe.interp_layers, recipe.decoder_init, recipe.initial_p), (1, "rescaled", 0.99)
+      (recipe.ablations.interp_layers, recipe.ablations.decoder_init, recipe.ablations.initial_p),
+      (1, "rescaled", 0.99),
     )
+    self.assertEqual(recipe.loss.lambda_f_divisor, 30.0)
     scratch = explainer(PerformerSpec(arch="vgg16", num_classes=2, image_size=224, task="single"))
-    self.assertEqual((scratch.interp_layers, scratch.decoder_init, scratch.initial_p), (None,) * 3)
+    ablations = scratch.ablations
+    self.assertEqual(
+      (ablations.interp_layers, ablations.decoder_init, ablations.initial_p), (None,) * 3
+    )
+    self.assertEqual(scratch.loss.lambda_f_divisor, LAMBDA_F_DIVISOR)  # the paper's 300
     # What the user sets wins over the recipe.
-    self.assertEqual(explainer(imagenet, interp_layers=2).interp_layers, 2)
+    self.assertEqual(explainer(imagenet, interp_layers=2).ablations.interp_layers, 2)
+    self.assertEqual(explainer(imagenet, lambda_f_divisor=300.0).loss.lambda_f_divisor, 300.0)
 
 
 if __name__ == "__main__":

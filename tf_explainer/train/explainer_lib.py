@@ -39,7 +39,7 @@ import keras
 import numpy as np
 
 from tf_explainer import settings as settings_lib
-from tf_explainer.configs import ExplainerSettings
+from tf_explainer.configs import LAMBDA_F_DIVISOR, ExplainerSettings
 from tf_explainer import data as data_lib
 from tf_explainer import io_utils
 from tf_explainer import performers
@@ -62,15 +62,23 @@ from tf_explainer.train import training_run
 # What an explainer of an `arch=vgg16 weights=imagenet` performer trains with where a
 # setting is left unset (the real-photo recipe, chosen on validation: BENCHMARKS.md): one
 # interpretable layer, which starts as the performer's conv5_3 channels, the decoder started
-# on the performer's scale (decoder_init=rescaled), and p starting at 0.99.
-IMAGENET_RECIPE = {"interp_layers": 1, "decoder_init": "rescaled", "initial_p": 0.99}
+# on the performer's scale (decoder_init=rescaled), p starting at 0.99, and the filter loss
+# 10x the paper's weight (lambda_f_divisor=30).
+IMAGENET_RECIPE = {
+  "interp_layers": 1,
+  "decoder_init": "rescaled",
+  "initial_p": 0.99,
+  "lambda_f_divisor": 30.0,
+}
 
 
 def apply_defaults(s, spec):
   """Fills the unset settings of `s` with `IMAGENET_RECIPE` where the performer (its `spec`)
-  is an ImageNet VGG-16."""
+  is an ImageNet VGG-16, then lambda_f's divisor with the paper's 300 (before the resume key
+  records it)."""
   if (spec.arch, spec.weights) == ("vgg16", "imagenet"):
     settings_lib.fill_unset(s, IMAGENET_RECIPE)
+  settings_lib.fill_unset(s, {"lambda_f_divisor": LAMBDA_F_DIVISOR})
 
 
 def paper_eta(spec):

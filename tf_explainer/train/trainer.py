@@ -28,7 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_explainer import compat, replicas
-from tf_explainer.configs import LossSettings
+from tf_explainer.configs import LAMBDA_F_DIVISOR, LossSettings
 from tf_explainer import templates as templates_lib
 from tf_explainer.losses import objective
 from tf_explainer.losses.filter_loss import filter_loss, icnn_beta_target
@@ -38,7 +38,8 @@ from tf_explainer.models.explainer import PAPER_ETA, Explainer, ExplainerConfig
 
 def resolved_loss(loss, config):
   """`loss` (a `configs.LossSettings`; `None` for its defaults) with every unset setting
-  given its value: eta AlexNet's (the caller gives the architecture's), the reference mask
+  given its value: eta AlexNet's (the caller gives the architecture's), lambda_f's divisor the
+  paper's 300 (`configs.LAMBDA_F_DIVISOR`), the reference mask
   centred on the mass with an adaptive sharpness; the filter-loss gradient is the one the
   network's mask was built for (`config.gradient`).
 
@@ -53,6 +54,7 @@ def resolved_loss(loss, config):
     )
   unset = {
     "eta": PAPER_ETA["alexnet"],
+    "lambda_f_divisor": LAMBDA_F_DIVISOR,
     "icnn_centre": config.icnn_centre,
     "icnn_beta": "adaptive",
   }
