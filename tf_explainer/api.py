@@ -62,6 +62,7 @@ class Explainer:
     self.explainer_dir = explainer_dir or os.path.join(work_dir, EXPLAINER_FOLDER)
     self._owns_performer = owns_performer
     self._verbose = verbose
+    self._target_layer = None  # a performer folder's layer to read, where not its target
     self._loaded = None  # (network, performer model, spec, manifest) once trained or loaded
     self._serving = None
 
@@ -72,8 +73,9 @@ class Explainer:
     Args:
       performer: a Keras classifier (images to class scores), or the folder of a
         performer that `train_performer.py` or `import_performer.py` wrote.
-      target_layer: with a Keras model, the layer whose maps the explainer
-        disentangles (square `(batch, L, L, D)`).
+      target_layer: the layer whose maps the explainer disentangles (square
+        `(batch, L, L, D)`): required with a Keras model; with a performer folder,
+        default the performer's own target layer.
       work_dir: the folder the explainer works in; default a new temporary one.
       verbose: 0 silent, 1 progress bars and what was inferred.
       **describe: with a Keras model, what `performers.keras_import.from_keras`
@@ -96,6 +98,7 @@ class Explainer:
             f"performer={performer} holds no performer: {os.path.join(performer, name)} is missing."
           )
       explainer.performer_dir = performer
+      explainer._target_layer = target_layer
       return explainer
     if target_layer is None:
       raise ValueError("target_layer: name the layer of the Keras model to explain.")
@@ -126,6 +129,8 @@ class Explainer:
     dataset_dir = data if isinstance(data, str) else self._write_images(data)
     if epochs is not None:
       settings["epochs"] = epochs
+    if self._target_layer:
+      settings.setdefault("target_layer", self._target_layer)
     _, metrics = explainer_lib.run(
       performer_dir=self.performer_dir,
       dataset_dir=dataset_dir,
@@ -183,6 +188,7 @@ class Explainer:
       manifest.get("dataset_dir"),
       manifest.get("unlabeled_dir"),
       manifest.get("train_split", "train"),
+      target_layer=manifest.get("target_layer"),
     )
     return path
 

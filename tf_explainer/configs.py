@@ -239,6 +239,12 @@ class ExplainerPaths(Settings):
     "Optional second CUB-layout root whose images (all splits, labels unused) are added "
     "to the distillation set.",
   )
+  target_layer: Optional[str] = setting(
+    None,
+    "The performer layer the explainer reads (default: the performer's target layer, relu5_2 "
+    "= block5_conv2 of VGG-16); a lower square map such as block4_conv3 is pooled to the "
+    "side fc6 reads.",
+  )
 
 
 @dataclasses.dataclass

@@ -17,7 +17,7 @@ import zipfile
 
 import tensorflow as tf
 
-from tf_explainer import io_utils
+from tf_explainer import io_utils, performers
 from tf_explainer.models.explainer import Explainer
 from tf_explainer.performers.storage import (  # noqa: F401 (performer folders, re-exported)
   PERFORMER_FILE,
@@ -48,11 +48,13 @@ def save_explainer(
   unlabeled_dir=None,
   train_split="train",
   loss=None,
+  target_layer=None,
 ):
   """Writes `explainer.keras` (the network) and `explainer.json` atomically.
 
   `explainer` is the `Explainer` network (a trainer's `.explainer`); `loss`, the settings
-  of the loss it was trained with (`{name: value}`), is recorded in `explainer.json`.
+  of the loss it was trained with (`{name: value}`), and `target_layer`, the performer
+  layer it reads where that is not the performer's target, are recorded in `explainer.json`.
   """
   if not isinstance(explainer, Explainer):
     raise TypeError(f"save_explainer takes the Explainer network, got {type(explainer).__name__}.")
@@ -67,6 +69,7 @@ def save_explainer(
     "train_split": train_split,
     "config": explainer.config.to_dict(),
     "loss": dict(loss or {}),
+    "target_layer": target_layer or None,
     "relative": {},
   }
   for key, path in zip(_PATH_KEYS, (performer_dir, dataset_dir, unlabeled_dir)):
@@ -141,6 +144,9 @@ def load_explainer(explainer_dir):
     )
   check_finite(explainer, f"explainer_dir={explainer_dir}", "it did not train; train it again")
   model, spec = load_performer(manifest["performer_dir"])
+  spec = performers.retarget(
+    model, spec, manifest.get("target_layer"), f"explainer_dir={explainer_dir}: target_layer"
+  )
   target = tuple(model.get_layer(spec.target_layer).output.shape[1:])
   if tuple(explainer.config.target_shape) != target:
     raise ValueError(

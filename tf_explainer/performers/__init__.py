@@ -8,6 +8,7 @@ from tf_explainer.performers.base import (
   image_probe,
   layer_weights,
   plain_graph_copy,
+  retarget,
 )
 
 
@@ -48,4 +49,5 @@ __all__ = [
   "layer_weights",
   "min_input_size",
   "plain_graph_copy",
+  "retarget",
 ]

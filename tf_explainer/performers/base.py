@@ -260,6 +260,46 @@ def pool_config(layer):
   }
 
 
+def retarget(model, spec, target_layer, flag="target_layer"):
+  """`spec` with the explainer reading `target_layer` in place of the spec's target.
+
+  The new target must be a square map at or below the top conv layer. Where the
+  performer's first fc layer reads its pooled top conv (the paper's networks), a
+  target of another side is pooled k x k, stride k, to the side that layer reads
+  (VGG-16's `block4_conv3`, 28 x 28 at 224 px, pooled 4 x 4 to pool5's 7 x 7),
+  so that the decoder still starts as the performer's fc layers.
+
+  Raises:
+    ValueError: one line naming `flag` and what was expected.
+  """
+  if not target_layer or target_layer == spec.target_layer:
+    return spec
+  names = [layer.name for layer in model.layers]
+  if target_layer not in names:
+    raise ValueError(f"{flag}={target_layer}: the performer has no layer of that name.")
+  shape = tuple(model.get_layer(target_layer).output.shape)
+  if len(shape) != 4 or shape[1] != shape[2] or not shape[1]:
+    raise ValueError(f"{flag}={target_layer}: output {shape[1:]} is not a square map (L, L, D).")
+  if names.index(target_layer) > names.index(spec.top_conv_layer):
+    raise ValueError(
+      f"{flag}={target_layer} comes after the top conv layer {spec.top_conv_layer}: "
+      "choose a layer at or below it."
+    )
+  pool = spec.last_pool
+  top_side = model.get_layer(spec.top_conv_layer).output.shape[1]
+  if spec.fc_reads_top_conv and pool and shape[1] != top_side:
+    fc_side = keras.layers.MaxPooling2D(**pool).compute_output_shape((None, top_side, top_side, 1))
+    fc_side = fc_side[1]
+    if shape[1] % fc_side:
+      raise ValueError(
+        f"{flag}={target_layer}: its {shape[1]} x {shape[1]} maps do not pool evenly to the "
+        f"{fc_side} x {fc_side} map that {spec.fc_dense_layers[0]} reads."
+      )
+    k = shape[1] // fc_side
+    pool = {"pool_size": (k, k), "strides": (k, k), "padding": "valid"}
+  return dataclasses.replace(spec, target_layer=target_layer, last_pool=pool)
+
+
 def image_probe(model, spec, layers, name=None):
   """A model from RGB 0-255 images to the outputs of `layers` (a dict: key -> layer name).
 

@@ -150,6 +150,7 @@ def run(**settings):
   """
   s = _checked(settings_lib.build(ExplainerSettings, settings))
   model, spec = model_io.load_performer(s.paths.performer_dir)
+  spec = performers.retarget(model, spec, s.paths.target_layer)
   apply_defaults(s, spec)
   dataset = _read_dataset(s)
   train = data_lib.select(dataset, s.training.train_split)
@@ -201,6 +202,7 @@ def run(**settings):
     paths.unlabeled_dir,
     s.training.train_split,
     loss=settings_lib.flat(trainer.loss_settings),
+    target_layer=paths.target_layer,
   )
   metrics = run_.metrics()
   if s.training.verbose:

@@ -9,6 +9,7 @@ complete, so an interrupted run never leaves a half-written cache behind.
 """
 
 import hashlib
+import json
 import os
 
 import numpy as np
@@ -19,13 +20,13 @@ from tf_explainer.models import io as model_io
 from tf_explainer.data import pipeline
 
 
-def cache_key(performer_dir, dataset, image_size, split):
+def cache_key(performer_dir, dataset, image_size, split, target_layer=None):
   """A digest of everything a cache depends on.
 
   The performer's files (size, modification time and its spec), the dataset's
   annotations, every image's path, size and modification time, the input
-  size, the pipeline's preprocessing and the dtype policy the features are
-  computed under.
+  size, the pipeline's preprocessing, the dtype policy the features are
+  computed under, and the layer read where it is not the spec's target.
   """
   import keras
 
@@ -33,7 +34,10 @@ def cache_key(performer_dir, dataset, image_size, split):
   for name in (model_io.PERFORMER_FILE, model_io.PERFORMER_SPEC_FILE):
     digest.update(f"{name}:{io_utils.fingerprint(os.path.join(performer_dir, name))}".encode())
   with io_utils.open_file(os.path.join(performer_dir, model_io.PERFORMER_SPEC_FILE), "rb") as f:
-    digest.update(f.read())
+    stored = f.read()
+  digest.update(stored)
+  if target_layer and target_layer != json.loads(stored).get("target_layer"):
+    digest.update(f"target:{target_layer}".encode())
   for array in (dataset.image_paths, dataset.boxes, dataset.labels):
     digest.update(np.ascontiguousarray(array).tobytes())
   for path in dataset.image_paths:  # every image: a replaced one invalidates the cache
@@ -119,7 +123,7 @@ def cached_features(
   Returns:
     `(unbatched tf.data.Dataset, path of the cache)`.
   """
-  key = cache_key(performer_dir, dataset, spec.image_size, split)
+  key = cache_key(performer_dir, dataset, spec.image_size, split, spec.target_layer)
   path = os.path.join(cache_dir, f"{split}-{key}")
   if not io_utils.exists(os.path.join(path, "complete.json")):
     tmp = path + ".tmp"
