@@ -188,6 +188,7 @@ class Explainer:
       manifest.get("dataset_dir"),
       manifest.get("unlabeled_dir"),
       manifest.get("train_split", "train"),
+      loss=manifest.get("loss"),
       target_layer=manifest.get("target_layer"),
     )
     return path

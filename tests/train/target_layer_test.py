@@ -115,6 +115,12 @@ class LowerTargetRunTest(tf.test.TestCase):
     explainer.fit(p["data"], epochs=1, batch_size=8, monitor_every=0)
     saved = explainer.save(os.path.join(root, "saved"))
     self.assertEqual(model_io.load_explainer(saved)[2].target_layer, "block4_conv3")
+    manifests = [
+      json.load(open(os.path.join(folder, "explainer.json")))
+      for folder in (explainer.explainer_dir, saved)
+    ]
+    self.assertIn("lambda_f_divisor", manifests[1]["loss"])  # the loss it trained with, kept
+    self.assertEqual(manifests[0]["loss"], manifests[1]["loss"])
     self.assertEqual(explainer.explain(np.zeros((1, 96, 96, 3)))["part_maps"].shape[1], 12)
 
 
