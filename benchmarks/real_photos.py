@@ -3,7 +3,9 @@
 For every performer variant and seed: convert the Face Disguise photos 1-1000
 (once, `benchmarks.face_disguise`), fine-tune the performer, distil each
 explainer variant, evaluate it, and time every step. Finished steps are kept,
-so a stopped run resumes where it was. On `--split=validation` everything
+so a stopped run resumes where it was. A new explainer variant starts with hard
+links to the feature caches of its performer's other variants, so that one
+reading the same layer skips the caching pass. On `--split=validation` everything
 trains on the training split less the validation split and is measured on the
 validation split (for choosing settings); `--split=test` is for the chosen
 settings only.

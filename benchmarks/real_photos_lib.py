@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import time
 
 import numpy as np
@@ -42,6 +43,7 @@ def run_one(
       **{**BASE_PERFORMER, **performer_args, **common_args},
     )
   if not os.path.exists(os.path.join(explainer_dir, "explainer.keras")):
+    share_caches(os.path.dirname(performer_dir), explainer_dir)
     timed(
       times,
       "explainer",
@@ -77,6 +79,25 @@ def run_one(
     json.dump(record, f, indent=2)
   os.replace(record_path + ".tmp", record_path)
   return record
+
+
+def share_caches(seed_dir, explainer_dir):
+  """Hard-links the complete feature caches of the other explainers in `seed_dir` (one
+  performer and seed) into `explainer_dir`, which has none yet: a variant that reads the same
+  layer finds its key there and skips the caching pass; the explainer removes the others."""
+  target = os.path.join(explainer_dir, "feature_cache")
+  if os.path.exists(target):
+    return
+  for variant in sorted(os.listdir(seed_dir)):
+    source = os.path.join(seed_dir, variant, "explainer", "feature_cache")
+    if not os.path.isdir(source):  # the performer's folder, or a variant not yet cached
+      continue
+    for name in sorted(os.listdir(source)):
+      cache = os.path.join(source, name)
+      if os.path.exists(os.path.join(cache, "complete.json")) and not os.path.exists(
+        os.path.join(target, name)
+      ):
+        shutil.copytree(cache, os.path.join(target, name), copy_function=os.link)
 
 
 def figures_of(metrics):
