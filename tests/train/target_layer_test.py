@@ -41,8 +41,8 @@ class RetargetTest(tf.test.TestCase):
   def test_bad_layers_get_one_line(self):
     model, spec = _tiny_vgg16(image_size=112)  # block4_conv3 14 x 14, pool5 3 x 3
     for layer, message in (
-      ("block9_conv1", r"target_layer=block9_conv1: the performer has no layer"),
-      ("fc6", r"target_layer=fc6: output \(8,\) is not a square map"),
+      ("block9_conv1", r"target_layer=block9_conv1: the model has no such layer; candidates: "),
+      ("fc6", r"target_layer=fc6: output shape \(None, 8\) is not a square map"),
       ("block5_pool", r"target_layer=block5_pool comes after the top conv layer block5_conv3"),
       (
         "block4_conv3",

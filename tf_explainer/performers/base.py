@@ -260,6 +260,22 @@ def pool_config(layer):
   }
 
 
+def square_map(model, name, flag="target_layer"):
+  """The output shape `(batch, L, L, D)` of the layer `name`: one line naming `flag` where the
+  model has no such layer or its output is not a square map."""
+  try:
+    layer = model.get_layer(name)
+  except ValueError:
+    convs = [layer.name for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    raise ValueError(
+      f"{flag}={name}: the model has no such layer; candidates: {', '.join(convs) or 'none'}."
+    ) from None
+  shape = tuple(layer.output.shape)
+  if len(shape) != 4 or shape[1] != shape[2] or not shape[1]:
+    raise ValueError(f"{flag}={name}: output shape {shape} is not a square map (batch, L, L, D).")
+  return shape
+
+
 def retarget(model, spec, target_layer, flag="target_layer"):
   """`spec` with the explainer reading `target_layer` in place of the spec's target.
 
@@ -274,12 +290,8 @@ def retarget(model, spec, target_layer, flag="target_layer"):
   """
   if not target_layer or target_layer == spec.target_layer:
     return spec
+  shape = square_map(model, target_layer, flag)
   names = [layer.name for layer in model.layers]
-  if target_layer not in names:
-    raise ValueError(f"{flag}={target_layer}: the performer has no layer of that name.")
-  shape = tuple(model.get_layer(target_layer).output.shape)
-  if len(shape) != 4 or shape[1] != shape[2] or not shape[1]:
-    raise ValueError(f"{flag}={target_layer}: output {shape[1:]} is not a square map (L, L, D).")
   if names.index(target_layer) > names.index(spec.top_conv_layer):
     raise ValueError(
       f"{flag}={target_layer} comes after the top conv layer {spec.top_conv_layer}: "

@@ -41,11 +41,8 @@ def _layer(model, name, what):
   try:
     return model.get_layer(name)
   except ValueError:
-    candidates = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
-    if what != "target_layer":
-      candidates = model.layers
     raise ValueError(
-      f"{what}={name}: the model has no such layer; candidates: {_names(candidates)}."
+      f"{what}={name}: the model has no such layer; candidates: {_names(model.layers)}."
     ) from None
 
 
@@ -76,13 +73,8 @@ def _description(name, spec, target_shape, last_pool, notes):
 def _target(model, layers, target_layer):
   """`(output shape of the target layer, the layers after it)`; the target must give a
   square map."""
-  target = _layer(model, target_layer, "target_layer")
-  target_shape = _output_shape(target)
-  if len(target_shape) != 4 or target_shape[1] != target_shape[2] or not target_shape[1]:
-    raise ValueError(
-      f"target_layer={target_layer}: output shape {target_shape} is not a square map "
-      f"(batch, L, L, D)."
-    )
+  target_shape = base.square_map(model, target_layer)
+  target = model.get_layer(target_layer)
   return target_shape, layers[layers.index(target) + 1 :]
 
 
