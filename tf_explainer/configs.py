@@ -190,6 +190,12 @@ class PerformerTraining(Settings):
     "times the side, at a random place, resized back; 0 for flips only.",
     lower_bound=0,
   )
+  erase: float = setting(
+    0.0,
+    "Random erasing of the training images besides the flips: a square of this fraction of "
+    "the side, at a random place, painted the image's mean colour; 0 for none.",
+    lower_bound=0,
+  )
   train_split: str = train_split_setting()
   overwrite: bool = overwrite_setting("model_dir", "performer")
   restart: bool = restart_setting()
@@ -209,7 +215,9 @@ class PerformerRuntime(Settings):
     "with bfloat16, float32 elsewhere (printed and recorded in run.json).",
     choices=PRECISIONS,
   )
-  seed: int = setting(0, "Seeds the weights, the dropout, the data order, the flips and the zooms.")
+  seed: int = setting(
+    0, "Seeds the weights, the dropout, the data order, the flips, the zooms and the erasing."
+  )
   deterministic: bool = deterministic_setting()
 
 

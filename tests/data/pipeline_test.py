@@ -68,6 +68,34 @@ class PipelineTest(tf.test.TestCase):
     with self.assertRaisesRegex(ValueError, r"zoom=1.0: expected a fraction"):
       make_dataset(d, 40, augment=True, zoom=1.0)
 
+  def test_erase_paints_one_square_per_image_its_mean_colour(self):
+    """erase=0.25 at 40 px: a 10 x 10 square of each image takes its mean colour, the rest
+    and the landmarks stay as the flip leaves them; the same seed erases the same place."""
+    root = write_tree(tempfile.mkdtemp(), n=4)
+    rng = np.random.default_rng(0)
+    for i in range(1, 5):  # noise, so that the mean colour differs from the pixels
+      path = os.path.join(root, "images", "001.a", f"img{i}")
+      Image.fromarray(rng.integers(0, 256, (30, 40, 3), np.uint8)).save(path + ".png")
+      os.replace(path + ".png", path + ".jpg")  # lossless content
+    d = read_part_dataset(root)
+    for seed in range(2):
+      plain = next(iter(make_dataset(d, 40, batch_size=4, augment=True, seed=seed)))
+      erased = next(iter(make_dataset(d, 40, batch_size=4, augment=True, erase=0.25, seed=seed)))
+      again = next(iter(make_dataset(d, 40, batch_size=4, augment=True, erase=0.25, seed=seed)))
+      self.assertAllEqual(erased["images"], again["images"])
+      self.assertAllEqual(erased["landmarks"], plain["landmarks"])
+      for before, after in zip(plain["images"].numpy(), erased["images"].numpy()):
+        changed = np.any(before != after, axis=-1)
+        rows, cols = np.nonzero(changed)
+        self.assertLessEqual(rows.max() - rows.min() + 1, 10)
+        self.assertLessEqual(cols.max() - cols.min() + 1, 10)
+        self.assertGreater(changed.sum(), 50)  # most of the square differs from the mean
+        self.assertAllClose(
+          after[changed], np.broadcast_to(before.mean((0, 1)), after[changed].shape)
+        )
+    with self.assertRaisesRegex(ValueError, r"erase=1.5: expected a fraction"):
+      make_dataset(d, 40, augment=True, erase=1.5)
+
   def test_epochs_depend_on_seed_and_epoch_only(self):
     root = write_tree(tempfile.mkdtemp(), n=4)
     d = read_part_dataset(root)

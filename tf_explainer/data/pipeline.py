@@ -167,6 +167,28 @@ def _zoom_in(image, points, image_size, zoom, key):
   return window, points
 
 
+def _erase(image, image_size, erase, key):
+  """`image` with a random square of `round(erase S)` pixels painted its mean colour.
+
+  Its draws (row, column) come from `key` folded with 2, so the flips and zooms
+  keyed by `key` stay what they are without it.
+  """
+  side = max(int(round(erase * image_size)), 1)
+  room = image_size - side + 1
+  draws = tf.random.stateless_uniform([2], tf.random.experimental.stateless_fold_in(key, 2))
+  corner = tf.minimum(tf.cast(tf.floor(draws * room), tf.int32), room - 1)
+  rows = tf.range(image_size)[:, None]
+  cols = tf.range(image_size)[None, :]
+  inside = (
+    (rows >= corner[0])
+    & (rows < corner[0] + side)
+    & (cols >= corner[1])
+    & (cols < corner[1] + side)
+  )
+  mean = tf.reduce_mean(image, axis=[0, 1], keepdims=True)
+  return tf.where(inside[:, :, None], mean, image)
+
+
 def epoch_seed(seed, epoch):
   """One integer seed for epoch `epoch` of a run seeded with `seed`."""
   return int(seed) * 1_000_003 + int(epoch)
@@ -203,9 +225,9 @@ def _decoded(item, image_size, crop):
   return {"images": image, "landmarks": points, "labels": item["labels"], "index": item["index"]}
 
 
-def _finish(item, image_size, augment, zoom, epoch_seed_value):
-  """One decoded image as float32, flipped and zoomed with `augment` by stateless draws
-  keyed on the epoch's seed and the image's index (landmarks moved with it)."""
+def _finish(item, image_size, augment, zoom, epoch_seed_value, erase=0.0):
+  """One decoded image as float32, flipped, zoomed and erased with `augment` by stateless
+  draws keyed on the epoch's seed and the image's index (landmarks moved with it)."""
   image = tf.cast(item["images"], tf.float32)
   points = item["landmarks"]
   if augment:
@@ -216,6 +238,8 @@ def _finish(item, image_size, augment, zoom, epoch_seed_value):
     flip = draw < 0.5
     image = tf.cond(flip, lambda: image[:, ::-1], lambda: image)
     points = tf.cond(flip, lambda: points * [1.0, -1.0] + [0.0, image_size - 1.0], lambda: points)
+    if erase:
+      image = _erase(image, image_size, erase, key)
   return dict(item, images=image, landmarks=points)
 
 
@@ -229,6 +253,7 @@ def make_dataset(
   crop=True,
   augment=False,
   zoom=0.0,
+  erase=0.0,
   cache=True,
   drop_remainder=False,
   num_epochs=None,
@@ -241,7 +266,7 @@ def make_dataset(
   missing, and `index` int32 `(B,)` into `dataset`.
 
   Each epoch's shuffle is seeded with `epoch_seed(seed, epoch)` and each
-  image's flip and zoom are stateless draws keyed by that seed and the
+  image's flip, zoom and erasing are stateless draws keyed by that seed and the
   image's index, so the batches depend neither on thread timing nor on how
   many epochs ran in this process.
 
@@ -257,6 +282,8 @@ def make_dataset(
     zoom: with `augment`, also a random zoom-in: a square of side drawn
       uniformly from `(1 - zoom) S .. S` pixels, at a random place, resized
       back to `S` (landmarks moved with it); 0 for none.
+    erase: with `augment`, also a random square of `erase S` pixels painted the
+      image's mean colour (random erasing, after the zoom); 0 for none.
     cache: keep decoded, resized uint8 images in memory after the first epoch.
     drop_remainder: drop the last incomplete batch.
     num_epochs: `None` for one pass (epoch 0); else the epochs
@@ -265,6 +292,7 @@ def make_dataset(
   """
   labels = dataset.labels if labels is None else np.asarray(labels, np.int32)
   check_zoom(zoom)
+  check_zoom(erase, "erase")
   n = len(dataset)
   columns = {"path": dataset.image_paths, "box": dataset.boxes, "landmarks": dataset.landmarks}
   base = tf.data.Dataset.from_tensor_slices(
@@ -287,7 +315,7 @@ def make_dataset(
     )
 
     def finish(item):
-      return _finish(item, image_size, augment, zoom, this_seed)
+      return _finish(item, image_size, augment, zoom, this_seed, erase)
 
     ds = ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.batch(batch_size, drop_remainder=drop_remainder)

@@ -120,6 +120,7 @@ def run(**settings):
     seed=s.runtime.seed,
     augment=True,
     zoom=s.training.zoom,
+    erase=s.training.erase,
     num_epochs=s.training.epochs,
     first_epoch=first_epoch,
   )
@@ -156,6 +157,7 @@ def _check(s):
     )
   data_lib.check_train_split(s.training.train_split)
   data_lib.check_zoom(s.training.zoom)
+  data_lib.check_zoom(s.training.erase, "erase")
   if s.training.warmup_epochs >= s.training.epochs:
     raise ValueError(
       f"warmup_epochs={s.training.warmup_epochs} leaves no epoch of training after it: "

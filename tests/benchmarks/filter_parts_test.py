@@ -1,0 +1,46 @@
+"""Tests for benchmarks.filter_parts: where a performer's last fc layer reads its top conv."""
+
+import numpy as np
+import tensorflow as tf
+
+from benchmarks import filter_parts
+from tests import tiny_run
+from tf_explainer import data as data_lib, performers
+from tf_explainer.models import io as model_io
+
+
+class FcReadsTest(tf.test.TestCase):
+  def test_saliency_is_where_fc6_reads(self):
+    """fc6 reading only pool5's first cell: nothing outside the conv units pooled into it."""
+    # An untrained VGG-16 at 1/8 width, 96 px: block5_conv3 6 x 6 x 64, pool5 3 x 3 x 64.
+    model, spec = performers.build_performer("vgg16", 2, image_size=96, width=0.125, fc_units=8)
+    fc6, fc7 = model.get_layer("fc6"), model.get_layer("fc7")
+    kernel = fc6.kernel.numpy()
+    kernel[64:] = 0.0  # flatten order (row, col, channel): rows 0-63 are cell (0, 0)
+    fc6.kernel.assign(kernel)
+    fc6.bias.assign(np.ones_like(fc6.bias.numpy()))  # every relu6 and relu7 unit alive
+    fc7.bias.assign(np.ones_like(fc7.bias.numpy()))
+    images = np.random.default_rng(0).uniform(0, 255, (2, 96, 96, 3)).astype(np.float32)
+    saliency = filter_parts.fc_saliency(model, spec)(images).numpy()
+    self.assertEqual(saliency.shape, (2, 6, 6))
+    outside = saliency.copy()
+    outside[:, :2, :2] = 0.0
+    self.assertAllEqual(outside, np.zeros_like(outside))
+    self.assertTrue(np.all(saliency[:, :2, :2].sum((1, 2)) > 0))
+
+  def test_reads_are_counted_per_part(self):
+    paths = tiny_run.paths()
+    model, spec = model_io.load_performer(paths["performer"])
+    dataset = data_lib.read_part_dataset(paths["data"])
+    subset = data_lib.select(dataset, "train")
+    reads = filter_parts.fc_reads(model, spec, subset)
+    names = [str(n) for n in subset.part_names]
+    self.assertEqual(list(reads["share_at_part"]), names)
+    self.assertEqual(reads["layer"], spec.fc_layers[-1])
+    labels = data_lib.task_labels(subset.labels, spec.task, spec.target_class)
+    rows = labels == 1 if spec.task == "single" else np.ones(len(labels), bool)
+    with_parts = np.isfinite(subset.landmarks).all(-1).any(-1)
+    self.assertEqual(reads["images"], int(np.sum(rows & with_parts)))
+    self.assertEqual(sum(reads["strongest_nearest"].values()), reads["images"])
+    shares = np.array(list(reads["share_at_part"].values()))
+    self.assertTrue(np.all((shares >= 0) & (shares <= 1)), shares)
