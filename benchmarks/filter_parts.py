@@ -14,14 +14,16 @@ explainers. Measured on the validation split. Writes
 
 With `--fc_reads`, it measures instead where each performer's last fc layer reads
 its top conv map (`fc_reads`): the parts an explainer that reconstructs that layer
-has to describe.
+has to describe; `--counts_from=VARIANT` compares them with the per-part counts of
+each performer's explainer of that `benchmarks.real_photos` variant.
 """
 
+import json
 import os
 
 from absl import app, flags
 
-from benchmarks import common
+from benchmarks import common, filter_parts_lib
 
 _WORK_DIR = flags.DEFINE_string("work_dir", "runs/ablations", "The ablation study's folder.")
 _PERFORMERS = flags.DEFINE_list(
@@ -39,6 +41,12 @@ _FC_READS = flags.DEFINE_boolean(
   False,
   "Measure only where each performer's last fc layer reads the top conv map (fc_reads); "
   "skips the untrained explainers.",
+)
+_COUNTS_FROM = flags.DEFINE_string(
+  "counts_from",
+  None,
+  "With --fc_reads: the explainer variant of benchmarks.real_photos whose per-part counts "
+  "(<seed folder>/VARIANT/record.json, beside each performer) are compared with the reads.",
 )
 _DETERMINISTIC = common.define_deterministic_flag(True)
 
@@ -72,77 +80,6 @@ def counts(collected, dataset, layers):
   return result
 
 
-def fc_saliency(model, spec):
-  """A function of images: where the performer's last fc layer reads its top conv map.
-
-  Per image, input x gradient of `||fc_last||^2` on the top conv's output, summed over
-  channels: float32 `(B, L, L)`.
-  """
-  import tensorflow as tf
-  import keras
-
-  conv_model = keras.Model(model.inputs, model.get_layer(spec.top_conv_layer).output)
-  order = [layer.name for layer in model.layers]
-  tail = model.layers[order.index(spec.top_conv_layer) + 1 : order.index(spec.fc_layers[-1]) + 1]
-
-  @tf.function
-  def saliency(images):
-    conv = conv_model(images, training=False)
-    with tf.GradientTape() as tape:
-      tape.watch(conv)
-      y = conv
-      for layer in tail:
-        y = layer(y, training=False)
-      energy = tf.reduce_sum(tf.square(tf.cast(y, tf.float32)))
-    grad = tape.gradient(energy, conv)
-    return tf.reduce_sum(tf.abs(tf.cast(grad, tf.float32) * tf.cast(conv, tf.float32)), -1)
-
-  return saliency
-
-
-def fc_reads(model, spec, subset, batch_size=32):
-  """Where the performer's last fc layer reads its top conv map, on the target class.
-
-  Each image's `fc_saliency`, normalised to sum 1. Returns, per part, the mean share at the
-  unit nearest the landmark, and how many images have their strongest unit nearest that part.
-  """
-  import numpy as np
-
-  from tf_explainer import data as data_lib
-  from tf_explainer import evaluation
-
-  names = [str(n) for n in subset.part_names]
-  mapping = evaluation.layer_mappings(model, spec)["performer_top_conv"]
-  centre, stride = np.asarray(mapping.center, float), np.asarray(mapping.stride, float)
-  saliency = fc_saliency(model, spec)
-  labels = data_lib.task_labels(subset.labels, spec.task, spec.target_class)
-  rows = labels == 1 if spec.task == "single" else np.ones(len(labels), bool)
-  ds = data_lib.make_dataset(
-    subset, spec.image_size, labels=labels, batch_size=batch_size, cache=False
-  )
-  shares, strongest = [], np.zeros(len(names), int)
-  for batch in ds:
-    keep = rows[batch["index"].numpy()]
-    sal = saliency(batch["images"]).numpy()[keep]
-    sal = sal / np.maximum(sal.sum((1, 2), keepdims=True), 1e-12)
-    for s, lm in zip(sal, batch["landmarks"].numpy()[keep]):
-      ok = np.isfinite(lm).all(-1)
-      if not ok.any():
-        continue
-      units = np.clip(np.round((np.nan_to_num(lm) - centre) / stride), 0, s.shape[0] - 1)
-      shares.append([s[int(u[0]), int(u[1])] if o else np.nan for u, o in zip(units, ok)])
-      peak = centre + stride * np.array(np.unravel_index(np.argmax(s), s.shape))
-      d = np.where(ok, np.linalg.norm(np.nan_to_num(lm) - peak, axis=-1), np.inf)
-      strongest[np.argmin(d)] += 1
-  mean = np.nanmean(np.array(shares, float), 0) if shares else np.full(len(names), np.nan)
-  return {
-    "layer": spec.fc_layers[-1],
-    "share_at_part": {n: float(v) for n, v in zip(names, mean)},
-    "strongest_nearest": {n: int(c) for n, c in zip(names, strongest)},
-    "images": len(shares),
-  }
-
-
 def ratio(result):
   li = result["location_instability"]
   return li["explainer"] / li["performer_top_conv"]
@@ -164,7 +101,13 @@ def main(argv):
     model, spec = model_io.load_performer(os.path.join(_WORK_DIR.value, name))
     if _FC_READS.value:
       subset = data_lib.select(dataset, _SPLIT.value)
-      records.append({"performer": name, "fc_reads": fc_reads(model, spec, subset)})
+      reads = filter_parts_lib.fc_reads(model, spec, subset)
+      records.append({"performer": name, "fc_reads": reads})
+      if _COUNTS_FROM.value:
+        seed_dir = os.path.dirname(os.path.join(_WORK_DIR.value, name))
+        with open(os.path.join(seed_dir, _COUNTS_FROM.value, "record.json")) as f:
+          tracking = json.load(f)["metrics"]["part_tracking"]["explainer"]
+        records[-1]["explainer_per_part"] = tracking["per_part"]
       print(records[-1], flush=True)
       continue
     for init in ("random", "identity"):
@@ -187,6 +130,13 @@ def main(argv):
       {"explainer": name, "ratio": ratio(result), **counts(collected, dataset, ("explainer",))}
     )
     print(records[-1], flush=True)
+  if _FC_READS.value and _COUNTS_FROM.value and records:
+    summary = filter_parts_lib.reads_against_counts(
+      [r["fc_reads"]["share_at_part"] for r in records],
+      [r["explainer_per_part"] for r in records],
+    )
+    print(summary)
+    records = {"performers": records, "reads_against_counts": summary}
   common.write(_NAME.value, records)
 
 

@@ -1,9 +1,9 @@
-"""Tests for benchmarks.filter_parts: where a performer's last fc layer reads its top conv."""
+"""Tests for benchmarks.filter_parts_lib: where a performer's last fc layer reads its top conv."""
 
 import numpy as np
 import tensorflow as tf
 
-from benchmarks import filter_parts
+from benchmarks import filter_parts_lib
 from tests import tiny_run
 from tf_explainer import data as data_lib, performers
 from tf_explainer.models import io as model_io
@@ -21,19 +21,31 @@ class FcReadsTest(tf.test.TestCase):
     fc6.bias.assign(np.ones_like(fc6.bias.numpy()))  # every relu6 and relu7 unit alive
     fc7.bias.assign(np.ones_like(fc7.bias.numpy()))
     images = np.random.default_rng(0).uniform(0, 255, (2, 96, 96, 3)).astype(np.float32)
-    saliency = filter_parts.fc_saliency(model, spec)(images).numpy()
+    saliency = filter_parts_lib.fc_saliency(model, spec)(images).numpy()
     self.assertEqual(saliency.shape, (2, 6, 6))
     outside = saliency.copy()
     outside[:, :2, :2] = 0.0
     self.assertAllEqual(outside, np.zeros_like(outside))
     self.assertTrue(np.all(saliency[:, :2, :2].sum((1, 2)) > 0))
 
+  def test_reads_against_counts(self):
+    """Two performers whose explainers follow their reads exactly, each the reverse of the
+    other: rho 1 for their own, -1 for the other's."""
+    reads = [{"eye": 0.3, "nose": 0.2, "mouth": 0.1}, {"eye": 0.1, "nose": 0.2, "mouth": 0.3}]
+    counts = [{"eye": 90, "nose": 40, "mouth": 5}, {"eye": 1, "nose": 30, "mouth": 70}]
+    summary = filter_parts_lib.reads_against_counts(reads, counts)
+    self.assertEqual(summary["performers"], 2)
+    self.assertAllClose([summary["spearman"], summary["largest_part_matches"]], [1.0, 1.0])
+    self.assertAllClose(
+      [summary["control_spearman"], summary["control_largest_part_matches"]], [-1.0, 0.0]
+    )
+
   def test_reads_are_counted_per_part(self):
     paths = tiny_run.paths()
     model, spec = model_io.load_performer(paths["performer"])
     dataset = data_lib.read_part_dataset(paths["data"])
     subset = data_lib.select(dataset, "train")
-    reads = filter_parts.fc_reads(model, spec, subset)
+    reads = filter_parts_lib.fc_reads(model, spec, subset)
     names = [str(n) for n in subset.part_names]
     self.assertEqual(list(reads["share_at_part"]), names)
     self.assertEqual(reads["layer"], spec.fc_layers[-1])

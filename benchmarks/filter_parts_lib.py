@@ -1,0 +1,116 @@
+"""What `benchmarks.filter_parts --fc_reads` measures: where a performer's last fc layer
+reads its top conv map, and whether its explainer's filters follow (no flags here, so that
+tests can import it)."""
+
+
+def fc_saliency(model, spec):
+  """A function of images: where the performer's last fc layer reads its top conv map.
+
+  Per image, input x gradient of `||fc_last||^2` on the top conv's output, summed over
+  channels: float32 `(B, L, L)`.
+  """
+  import tensorflow as tf
+  import keras
+
+  conv_model = keras.Model(model.inputs, model.get_layer(spec.top_conv_layer).output)
+  order = [layer.name for layer in model.layers]
+  tail = model.layers[order.index(spec.top_conv_layer) + 1 : order.index(spec.fc_layers[-1]) + 1]
+
+  @tf.function
+  def saliency(images):
+    conv = conv_model(images, training=False)
+    with tf.GradientTape() as tape:
+      tape.watch(conv)
+      y = conv
+      for layer in tail:
+        y = layer(y, training=False)
+      energy = tf.reduce_sum(tf.square(tf.cast(y, tf.float32)))
+    grad = tape.gradient(energy, conv)
+    return tf.reduce_sum(tf.abs(tf.cast(grad, tf.float32) * tf.cast(conv, tf.float32)), -1)
+
+  return saliency
+
+
+def fc_reads(model, spec, subset, batch_size=32):
+  """Where the performer's last fc layer reads its top conv map, on the target class.
+
+  Each image's `fc_saliency`, normalised to sum 1. Returns, per part, the mean share at the
+  unit nearest the landmark, and how many images have their strongest unit nearest that part.
+  """
+  import numpy as np
+
+  from tf_explainer import data as data_lib
+  from tf_explainer import evaluation
+
+  names = [str(n) for n in subset.part_names]
+  mapping = evaluation.layer_mappings(model, spec)["performer_top_conv"]
+  centre, stride = np.asarray(mapping.center, float), np.asarray(mapping.stride, float)
+  saliency = fc_saliency(model, spec)
+  labels = data_lib.task_labels(subset.labels, spec.task, spec.target_class)
+  rows = labels == 1 if spec.task == "single" else np.ones(len(labels), bool)
+  ds = data_lib.make_dataset(
+    subset, spec.image_size, labels=labels, batch_size=batch_size, cache=False
+  )
+  shares, strongest = [], np.zeros(len(names), int)
+  for batch in ds:
+    keep = rows[batch["index"].numpy()]
+    sal = saliency(batch["images"]).numpy()[keep]
+    sal = sal / np.maximum(sal.sum((1, 2), keepdims=True), 1e-12)
+    for s, lm in zip(sal, batch["landmarks"].numpy()[keep]):
+      ok = np.isfinite(lm).all(-1)
+      if not ok.any():
+        continue
+      units = np.clip(np.round((np.nan_to_num(lm) - centre) / stride), 0, s.shape[0] - 1)
+      shares.append([s[int(u[0]), int(u[1])] if o else np.nan for u, o in zip(units, ok)])
+      peak = centre + stride * np.array(np.unravel_index(np.argmax(s), s.shape))
+      d = np.where(ok, np.linalg.norm(np.nan_to_num(lm) - peak, axis=-1), np.inf)
+      strongest[np.argmin(d)] += 1
+  mean = np.nanmean(np.array(shares, float), 0) if shares else np.full(len(names), np.nan)
+  return {
+    "layer": spec.fc_layers[-1],
+    "share_at_part": {n: float(v) for n, v in zip(names, mean)},
+    "strongest_nearest": {n: int(c) for n, c in zip(names, strongest)},
+    "images": len(shares),
+  }
+
+
+def _ranks(values):
+  import numpy as np
+
+  return np.argsort(np.argsort(values, kind="stable"), kind="stable").astype(float)
+
+
+def reads_against_counts(reads, counts):
+  """Do the explainers' per-part filter counts follow where their performers' fc layers read?
+
+  Args:
+    reads: per performer, `{part: share}` (`fc_reads`'s `share_at_part`).
+    counts: per performer, `{part: filters}`, the explainer's tracking filters per part.
+
+  Returns:
+    the mean over performers of the rank correlation of the two (Spearman, ties broken in
+    part order) and the share whose largest read is their explainer's largest part; the same
+    for every pairing of one performer's reads with another performer's explainer (the
+    control: what a correlation between unrelated performers looks like).
+  """
+  import numpy as np
+
+  parts = list(reads[0])
+
+  def compare(r, c):
+    a = np.array([r[p] for p in parts], float)
+    b = np.array([c[p] for p in parts], float)
+    rho = float(np.corrcoef(_ranks(a), _ranks(b))[0, 1])
+    return rho, float(np.argmax(a) == np.argmax(b))
+
+  own = np.array([compare(r, c) for r, c in zip(reads, counts)])
+  other = np.array(
+    [compare(r, c) for i, r in enumerate(reads) for j, c in enumerate(counts) if i != j]
+  )
+  return {
+    "performers": len(reads),
+    "spearman": float(own[:, 0].mean()),
+    "largest_part_matches": float(own[:, 1].mean()),
+    "control_spearman": float(other[:, 0].mean()) if len(other) else None,
+    "control_largest_part_matches": float(other[:, 1].mean()) if len(other) else None,
+  }
