@@ -100,15 +100,19 @@ def main(argv):
   for name in _PERFORMERS.value:
     model, spec = model_io.load_performer(os.path.join(_WORK_DIR.value, name))
     if _FC_READS.value:
-      subset = data_lib.select(dataset, _SPLIT.value)
-      reads = filter_parts_lib.fc_reads(model, spec, subset)
-      records.append({"performer": name, "fc_reads": reads})
+      record = {"performer": name}
       if _COUNTS_FROM.value:
         seed_dir = os.path.dirname(os.path.join(_WORK_DIR.value, name))
-        with open(os.path.join(seed_dir, _COUNTS_FROM.value, "record.json")) as f:
+        path = os.path.join(seed_dir, _COUNTS_FROM.value, "record.json")
+        if not os.path.exists(path):
+          raise app.UsageError(f"--counts_from={_COUNTS_FROM.value}: no {path}.")
+        with open(path) as f:
           tracking = json.load(f)["metrics"]["part_tracking"]["explainer"]
-        records[-1]["explainer_per_part"] = tracking["per_part"]
-      print(records[-1], flush=True)
+        record["explainer_per_part"] = tracking["per_part"]
+      subset = data_lib.select(dataset, _SPLIT.value)
+      record["fc_reads"] = filter_parts_lib.fc_reads(model, spec, subset)
+      records.append(record)
+      print(record, flush=True)
       continue
     for init in ("random", "identity"):
       explainer = explainer_lib.build_for_performer(model, spec, interp_init=init)
