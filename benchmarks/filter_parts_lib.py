@@ -41,10 +41,10 @@ def fc_reads(model, spec, subset, batch_size=32):
 
   from tf_explainer import data as data_lib
   from tf_explainer import evaluation
+  from tf_explainer import metrics as metrics_lib
 
   names = [str(n) for n in subset.part_names]
   mapping = evaluation.layer_mappings(model, spec)["performer_top_conv"]
-  centre, stride = np.asarray(mapping.center, float), np.asarray(mapping.stride, float)
   saliency = fc_saliency(model, spec)
   labels = data_lib.task_labels(subset.labels, spec.task, spec.target_class)
   rows = labels == 1 if spec.task == "single" else np.ones(len(labels), bool)
@@ -53,18 +53,19 @@ def fc_reads(model, spec, subset, batch_size=32):
   )
   shares, strongest = [], np.zeros(len(names), int)
   for batch in ds:
-    keep = rows[batch["index"].numpy()]
-    sal = saliency(batch["images"]).numpy()[keep]
+    lm = batch["landmarks"].numpy()
+    keep = rows[batch["index"].numpy()] & np.isfinite(lm).all(-1).any(-1)
+    sal, lm = saliency(batch["images"]).numpy()[keep], lm[keep]
     sal = sal / np.maximum(sal.sum((1, 2), keepdims=True), 1e-12)
-    for s, lm in zip(sal, batch["landmarks"].numpy()[keep]):
-      ok = np.isfinite(lm).all(-1)
-      if not ok.any():
-        continue
-      units = np.clip(np.round((np.nan_to_num(lm) - centre) / stride), 0, s.shape[0] - 1)
-      shares.append([s[int(u[0]), int(u[1])] if o else np.nan for u, o in zip(units, ok)])
-      peak = centre + stride * np.array(np.unravel_index(np.argmax(s), s.shape))
-      d = np.where(ok, np.linalg.norm(np.nan_to_num(lm) - peak, axis=-1), np.inf)
-      strongest[np.argmin(d)] += 1
+    ok = np.isfinite(lm).all(-1)  # (B, K)
+    # Each landmark's nearest unit (the inverse of mapping.to_pixels), and its share there.
+    units = np.round((np.nan_to_num(lm) - mapping.center) / mapping.stride).astype(int)
+    units = np.clip(units, 0, sal.shape[1] - 1)
+    at = sal[np.arange(len(sal))[:, None], units[..., 0], units[..., 1]]
+    shares.extend(np.where(ok, at, np.nan))
+    peaks, _ = metrics_lib.peaks_and_scores(sal[..., None], mapping)  # (B, 1, 2)
+    distance = np.where(ok, np.linalg.norm(np.nan_to_num(lm) - peaks, axis=-1), np.inf)
+    np.add.at(strongest, np.argmin(distance, axis=1), 1)
   mean = np.nanmean(np.array(shares, float), 0) if shares else np.full(len(names), np.nan)
   return {
     "layer": spec.fc_layers[-1],
