@@ -347,6 +347,13 @@ class LossSettings(Settings):
     lower_bound=0,
     ablation=True,
   )
+  overlap_cap: float = setting(
+    0.0,
+    "With overlap_weight: weigh the share of the filters at one unit beyond this quota "
+    "(objective.crowding) instead of the overlap; 0, the default, weighs the overlap.",
+    lower_bound=0,
+    ablation=True,
+  )
 
 
 @dataclasses.dataclass

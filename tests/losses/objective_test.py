@@ -39,5 +39,40 @@ class OverlapTest(tf.test.TestCase):
     self.assertLess(float(objective.overlap(maps - 1e-2 * grad / np.abs(grad).max())), float(value))
 
 
+class CrowdingTest(tf.test.TestCase):
+  def test_every_filter_at_one_unit_is_the_excess_squared(self):
+    maps = np.zeros((2, 3, 3, 4), np.float32)
+    maps[:, 1, 2, :] = [1.0, 2.0, 3.0, 4.0]
+    self.assertAllClose(objective.crowding(maps, 0.25), 0.75**2)
+
+  def test_sharing_below_the_quota_is_free(self):
+    # Two filters at each of two units: half the filters per unit, at the quota.
+    maps = np.zeros((1, 2, 2, 4), np.float32)
+    maps[0, 0, 0, :2] = 1.0
+    maps[0, 1, 1, 2:] = 3.0
+    self.assertAllClose(objective.crowding(maps, 0.5), 0.0)
+    self.assertGreater(float(objective.overlap(maps)), 0.0)
+
+  def test_golden_value_by_hand(self):
+    # Image 0: f0 = (1/2, 1/2) on units a, b; f1 = 1 on a; f2 silent: shares a 1/2,
+    # b 1/6; above a quota of 1/4: (1/4)^2. Image 1: silent: 0. Mean 1/32.
+    maps = np.zeros((2, 2, 2, 3), np.float32)
+    maps[0, 0, 0, 0] = maps[0, 0, 1, 0] = 3.0
+    maps[0, 0, 0, 1] = 7.0
+    self.assertAllClose(objective.crowding(maps, 0.25), 1.0 / 32.0)
+
+  def test_gradient_moves_only_the_crowded_unit(self):
+    maps = np.full((1, 2, 2, 4), 0.1, np.float32)
+    maps[0, 0, 0, :] = 5.0  # most of every filter at unit (0, 0)
+    maps = tf.constant(maps)
+    with tf.GradientTape() as tape:
+      tape.watch(maps)
+      value = objective.crowding(maps, 0.5)
+    grad = tape.gradient(value, maps).numpy()
+    self.assertTrue(np.all(grad[0, 0, 0] > 0))  # the crowded unit goes down
+    self.assertTrue(np.all(grad[0, 1, 1] < 0))  # the others take the mass
+    self.assertLess(float(objective.crowding(maps - 0.1 * grad, 0.5)), float(value))
+
+
 if __name__ == "__main__":
   tf.test.main()

@@ -373,6 +373,10 @@ class ErrorsTest(tf.test.TestCase):
         r"--icnn_centre=argmax applies only to --gradient=icnn, not --gradient=approx",
       ),
       (
+        explainer + [f"--dataset_dir={p['data']}", "--overlap_cap=0.1"],
+        r"--overlap_cap=0.1 weighs the overlap term: set --overlap_weight=W > 0",
+      ),
+      (
         performer + [f"--dataset_dir={p['data']}", "--arch=vgg_m", "--weights=w.h5"],
         r"--weights=w.h5 applies to --arch=alexnet .* not --arch=vgg_m",
       ),

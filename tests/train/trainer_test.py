@@ -146,6 +146,24 @@ class ExplainerTest(tf.test.TestCase):
         )
     self.assertLess(overlaps[1e3], 0.8 * overlaps[0.0])
 
+  def test_overlap_cap_weighs_the_crowding_instead(self):
+    """With a quota the term is the crowding beyond it, logged as such, and training lowers it."""
+    maps, targets = random_batch(64)
+    crowding = {}
+    for weight in (1e-9, 1e5):
+      keras.utils.set_random_seed(0)
+      model = build(overlap_weight=weight, overlap_cap=0.05, optimizer=keras.optimizers.Adam(1e-2))
+      model.set_reconstruction_weights([1.0, 1.0])
+      history = model.fit(maps, targets, batch_size=16, epochs=5, verbose=0)
+      crowding[weight] = history.history["crowding"][-1]
+      one = model.evaluate(maps, targets, batch_size=64, verbose=0, return_dict=True)
+      self.assertAllClose(
+        one["loss"],
+        one["reconstruction"] + one["log_p_term"] + one["filter_loss"] + weight * one["crowding"],
+        rtol=1e-4,
+      )
+    self.assertLess(crowding[1e5], 0.85 * crowding[1e-9])
+
   def test_mixed_float16_steps_like_float32(self):
     """The loss is scaled for Keras's LossScaleOptimizer: the same first step as float32."""
     maps, targets = random_batch(16)

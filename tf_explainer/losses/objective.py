@@ -17,8 +17,9 @@ Per image, batch means throughout (SPEC section 1):
   for epoch N (`filter_loss_weights`); the trainer accumulates the norms.
 
 Not in the paper: `+ overlap_weight * overlap` (`overlap`), how much the last
-interpretable layer's masked maps fire at the same units; 0 by default, an
-ablation (docs/research-log.md).
+interpretable layer's masked maps fire at the same units, or with `overlap_cap`
+`+ overlap_weight * crowding` (`crowding`), the share of the filters at one unit
+beyond that quota; 0 by default, an ablation (docs/research-log.md).
 
 Every function takes what `Explainer.forward` returns (`out`) and plain
 tensors; none holds state.
@@ -67,13 +68,19 @@ def log_p_term(p, eta):
   return -eta * tf.math.log(p)
 
 
+def _unit_shares(masked):
+  """Each filter's masked map normalised to sum 1 (`q_f`; an all-zero map stays zero)."""
+  x = tf.cast(masked, tf.float32)
+  return x / tf.maximum(tf.reduce_sum(x, axis=[1, 2], keepdims=True), 1e-12)
+
+
 def overlap(masked):
   """How much the interpretable filters fire at the same places, per batch.
 
-  Per image, each filter's masked map normalised to sum 1 (`q_f`; an all-zero
-  map stays zero); the mean over ordered pairs `f != g` of `sum_u q_f(u)
-  q_g(u)`, averaged over the batch. 1 when every filter fires at one unit,
-  the same one; 0 when no two filters fire at any unit together.
+  Per image, each filter's masked map normalised to sum 1 (`q_f`); the mean
+  over ordered pairs `f != g` of `sum_u q_f(u) q_g(u)`, averaged over the
+  batch. 1 when every filter fires at one unit, the same one; 0 when no two
+  filters fire at any unit together.
 
   Args:
     masked: `(B, L, L, D)` maps, `out["masked"][-1]`.
@@ -81,12 +88,34 @@ def overlap(masked):
   Returns:
     float32 scalar.
   """
-  x = tf.cast(masked, tf.float32)
-  d = tf.cast(tf.shape(x)[-1], tf.float32)
-  q = x / tf.maximum(tf.reduce_sum(x, axis=[1, 2], keepdims=True), 1e-12)
+  q = _unit_shares(masked)
+  d = tf.cast(tf.shape(q)[-1], tf.float32)
   together = tf.reduce_sum(tf.square(tf.reduce_sum(q, axis=-1)), axis=[1, 2])  # all pairs
   alone = tf.reduce_sum(tf.square(q), axis=[1, 2, 3])  # the pairs f == g
   return tf.reduce_mean(together - alone) / tf.maximum(d * (d - 1.0), 1.0)
+
+
+def crowding(masked, cap):
+  """How far the interpretable filters crowd one place beyond a quota, per batch.
+
+  Per image, the filters' share at each unit, `s(u) = sum_f q_f(u) / D` (`q_f`
+  as in `overlap`); the sum over units of `max(s(u) - cap, 0)^2`, averaged over
+  the batch. 0 while no unit holds more than `cap` of the filters, however
+  many pairs share units below it; `(1 - cap)^2` when every filter fires at one
+  unit. Unlike `overlap` it leaves filters that share a part alone until they
+  crowd it.
+
+  Args:
+    masked: `(B, L, L, D)` maps, `out["masked"][-1]`.
+    cap: the share of the filters one unit may hold without cost, in (0, 1].
+
+  Returns:
+    float32 scalar.
+  """
+  q = _unit_shares(masked)
+  d = tf.cast(tf.shape(q)[-1], tf.float32)
+  share = tf.reduce_sum(q, axis=-1) / d
+  return tf.reduce_mean(tf.reduce_sum(tf.square(tf.nn.relu(share - cap)), axis=[1, 2]))
 
 
 def filter_loss_inputs(out):

@@ -235,6 +235,12 @@ def _checked(s):
       raise ValueError(
         f"{name}={value} applies only to gradient=icnn, not gradient={loss.gradient}."
       )
+  if loss.overlap_cap > 1:
+    raise ValueError(f"overlap_cap={loss.overlap_cap}: expected a share of the filters, at most 1.")
+  if loss.overlap_cap and not loss.overlap_weight:
+    raise ValueError(
+      f"overlap_cap={loss.overlap_cap} weighs the overlap term: set overlap_weight=W > 0."
+    )
   if s.paths.unlabeled_dir and loss.objective == "classification":
     raise ValueError(
       f"unlabeled_dir={s.paths.unlabeled_dir}: the Explainer+cls baseline "

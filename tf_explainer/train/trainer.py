@@ -111,6 +111,8 @@ class ExplainerTrainer(compat.SkipDistributedSymbolicBuild, keras.Model):
     else:
       names = ["loss", "reconstruction"] + [f"rec_{n}" for n in config.fc_names]
     names += ["log_p_term", "filter_loss", "p", "overlap"]
+    if self.loss_settings.overlap_cap > 0:
+      names.append("crowding")
     names += [f"filter_loss_{i + 1}" for i in range(n_layers)]
     self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
     self.built = True
@@ -255,7 +257,10 @@ class ExplainerTrainer(compat.SkipDistributedSymbolicBuild, keras.Model):
     )
     terms.update(filter_terms)
     terms["overlap"] = objective.overlap(out["masked"][-1])
-    terms["overlap_term"] = loss.overlap_weight * terms["overlap"]
+    penalty = terms["overlap"]
+    if loss.overlap_cap > 0:
+      penalty = terms["crowding"] = objective.crowding(out["masked"][-1], loss.overlap_cap)
+    terms["overlap_term"] = loss.overlap_weight * penalty
     terms["loss"] = (
       terms["data"] + terms["log_p_term"] + terms["filter_loss"] + terms["overlap_term"]
     )
