@@ -47,7 +47,7 @@ def fc_reads(model, spec, subset, batch_size=32):
   mapping = evaluation.layer_mappings(model, spec)["performer_top_conv"]
   saliency = fc_saliency(model, spec)
   labels = data_lib.task_labels(subset.labels, spec.task, spec.target_class)
-  rows = labels == 1 if spec.task == "single" else np.ones(len(labels), bool)
+  rows = evaluation.target_rows(labels, spec)
   ds = data_lib.make_dataset(
     subset, spec.image_size, labels=labels, batch_size=batch_size, cache=False
   )

@@ -20,7 +20,7 @@ def assign_parts(collected, spec, top_n):
   small for any filter, so stability alone says little about where it fires.
   Filters whose peaks scatter over the object still land on its central part.
   """
-  rows = evaluation.target_rows(collected, spec)
+  rows = evaluation.target_rows(collected.labels, spec)
   distances = metrics_lib.filter_landmark_distances(
     collected.peaks["explainer"][rows],
     collected.scores["explainer"][rows],

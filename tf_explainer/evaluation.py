@@ -227,11 +227,15 @@ def central_peak_shares(collected, spec, mappings):
   return shares
 
 
-def target_rows(collected, spec):
-  """The images whose parts a filter is measured on: the target class's, or all."""
+def target_rows(labels, spec):
+  """The images whose parts a filter is measured on: the target class's, or all.
+
+  `labels` are the task's (`data.task_labels`), as `collect` records them.
+  """
+  labels = np.asarray(labels)
   if spec.task == "single":
-    return collected.labels == 1
-  return np.ones(len(collected.labels), bool)
+    return labels == 1
+  return np.ones(len(labels), bool)
 
 
 def tracking(collected, spec, part_names, top_n=100):
@@ -244,7 +248,7 @@ def tracking(collected, spec, part_names, top_n=100):
   Returns:
     `(summary dict, per-filter dict of the layers)`; `(None, {})` without landmarks.
   """
-  rows = target_rows(collected, spec)
+  rows = target_rows(collected.labels, spec)
   landmarks = collected.landmarks[rows]
   if not np.any(np.isfinite(landmarks)):
     return None, {}
