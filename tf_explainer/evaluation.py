@@ -239,11 +239,13 @@ def target_rows(labels, spec):
 
 
 def tracking(collected, spec, part_names, top_n=100):
-  """Part tracking of the three layers, and the fixed-point controls.
+  """Part tracking of the three layers, and the fixed-point and perfect-tracker controls.
 
   A point fixed at the mean landmark is the centre-bias control: its location
   instability is what a filter that never moves scores, and it must track no
-  part. Multi-category performers are measured on all images.
+  part. A peak exactly on each landmark is the perfect tracker: its instability is
+  the floor for a filter that follows one part, left by how the other parts move
+  against it. Multi-category performers are measured on all images.
 
   Returns:
     `(summary dict, per-filter dict of the layers)`; `(None, {})` without landmarks.
@@ -270,6 +272,15 @@ def tracking(collected, spec, part_names, top_n=100):
   summary["fixed_point"]["location_instability"] = metrics_lib.location_instability(
     fixed, ones, landmarks, image_shape, top_n
   )
+  summary["perfect_tracker"] = {
+    "location_instability": metrics_lib.location_instability(
+      metrics_lib.landmark_peaks(landmarks),
+      metrics_lib.landmark_scores(landmarks),
+      landmarks,
+      image_shape,
+      top_n,
+    )
+  }
   return summary, per_filter
 
 

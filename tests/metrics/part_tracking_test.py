@@ -3,7 +3,13 @@
 import numpy as np
 import tensorflow as tf
 
-from tf_explainer.metrics import fixed_point_peaks, part_tracking
+from tf_explainer.metrics import (
+  fixed_point_peaks,
+  landmark_peaks,
+  landmark_scores,
+  location_instability,
+  part_tracking,
+)
 from tf_explainer.metrics.part_tracking import hit_rates, patterns
 
 SIDE = 224
@@ -52,6 +58,24 @@ class PartTrackingTest(tf.test.TestCase):
     rates, _ = hit_rates(fixed, np.ones(fixed.shape[:2]), landmarks, SIDE)
     self.assertGreater(rates.max(), 0.5)  # it hits a part on most images...
     self.assertEqual(summary["tracking"], 0)  # ...and as often when the parts are shuffled
+
+  def test_perfect_tracker_is_the_floor(self):
+    """On faces that only move, a peak on each part is perfectly stable; with parts that
+    also move against each other, it is what is left, under the fixed point; a missing part
+    puts its filter at the part's mean with score 0."""
+    landmarks = _faces()
+    peaks, scores = landmark_peaks(landmarks), landmark_scores(landmarks)
+    self.assertAllClose(location_instability(peaks, scores, landmarks, (SIDE, SIDE)), 0.0)
+    landmarks = landmarks + np.random.default_rng(3).normal(0, 4, landmarks.shape)
+    landmarks[0, 2] = np.nan
+    peaks, scores = landmark_peaks(landmarks), landmark_scores(landmarks)
+    self.assertAllClose(peaks[0, 2], np.nanmean(landmarks[:, 2], 0))
+    self.assertAllEqual(scores[0], [1, 1, 0])
+    perfect = location_instability(peaks, scores, landmarks, (SIDE, SIDE))
+    fixed = fixed_point_peaks(landmarks)
+    still = location_instability(fixed, np.ones(fixed.shape[:2]), landmarks, (SIDE, SIDE))
+    self.assertGreater(perfect, 0.0)
+    self.assertLess(perfect, 0.5 * still)
 
   def test_silent_filter_not_counted(self):
     """A filter on part 0 that fires on a third of the images does not track it."""

@@ -72,6 +72,11 @@ class ReportTest(tf.test.TestCase):
     self.assertIn("| Explainer | 4 of 10 (40.00%) | nose 3, mouth 1 | 1 of 1 |", text)
     self.assertIn("a point fixed at the mean landmark has location instability 0.0500", text)
     self.assertIn("fire in only 1 distinct peak pattern(s)", text)
+    self.assertNotIn("exactly on one part", text)  # metrics saved before the control
+    tracking = {"explainer": tracked, "performer_top_conv": tracked, "performer_target": tracked}
+    tracking.update(fixed_point=fixed, perfect_tracker={"location_instability": 0.02})
+    text = report.markdown(_metrics(part_tracking=tracking), [])
+    self.assertIn("A filter exactly on one part on every image would have 0.0200", text)
 
 
 if __name__ == "__main__":

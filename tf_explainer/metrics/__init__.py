@@ -8,7 +8,12 @@ from tf_explainer.metrics.location_instability import (
   location_instability,
   peaks_and_scores,
 )
-from tf_explainer.metrics.part_tracking import fixed_point_peaks, part_tracking
+from tf_explainer.metrics.part_tracking import (
+  fixed_point_peaks,
+  landmark_peaks,
+  landmark_scores,
+  part_tracking,
+)
 from tf_explainer.metrics.receptive_field import UnitMapping, unit_mapping
 
 __all__ = [
@@ -18,6 +23,8 @@ __all__ = [
   "filter_landmark_deviations",
   "filter_landmark_distances",
   "fixed_point_peaks",
+  "landmark_peaks",
+  "landmark_scores",
   "location_instability",
   "part_tracking",
   "peaks_and_scores",

@@ -182,3 +182,21 @@ def fixed_point_peaks(landmarks, num_filters=1):
   landmarks = np.asarray(landmarks, np.float64)
   centre = np.nanmean(landmarks.reshape(-1, 2), axis=0)
   return np.broadcast_to(centre, (landmarks.shape[0], num_filters, 2)).copy()
+
+
+def landmark_peaks(landmarks):
+  """`(N, K, 2)` peaks exactly on each landmark, one filter per part: the perfect tracker.
+
+  Its location instability is the floor a filter that follows one part can reach on these
+  images (what is left is how the other parts move against it). Where a part is missing,
+  its filter sits at that part's mean and scores 0 (`landmark_scores`), so that the top
+  images of the measure are the ones that have the part.
+  """
+  landmarks = np.asarray(landmarks, np.float64)
+  mean = np.nanmean(landmarks, axis=0, keepdims=True)
+  return np.where(np.isnan(landmarks), mean, landmarks)
+
+
+def landmark_scores(landmarks):
+  """`(N, K)` scores of `landmark_peaks`: 1 where the part is there, 0 where it is missing."""
+  return np.isfinite(np.asarray(landmarks, np.float64)).all(-1).astype(np.float64)

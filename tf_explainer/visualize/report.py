@@ -88,6 +88,13 @@ def summary(metrics):
       f"{tracking['fixed_point']['tracking']} part(s).",
       "",
     ]
+    perfect = tracking.get("perfect_tracker", {}).get("location_instability")
+    if perfect is not None:
+      lines[-1:] = [
+        f"A filter exactly on one part on every image would have {_fmt(perfect)}: the "
+        "floor, left by how the other parts move against it.",
+        "",
+      ]
   elif metrics.get("filters_per_part"):
     per = ", ".join(f"{k} {v}" for k, v in metrics["filters_per_part"].items() if v)
     lines += [f"Interpretable filters by nearest part: {per}.", ""]
