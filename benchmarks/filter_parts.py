@@ -96,6 +96,7 @@ def main(argv):
 
   reproducibility.configure(0, _DETERMINISTIC.value)
   dataset = data_lib.read_part_dataset(os.path.join(_WORK_DIR.value, "data"))
+  subset = data_lib.select(dataset, _SPLIT.value)
   records = []
   for name in _PERFORMERS.value:
     model, spec = model_io.load_performer(os.path.join(_WORK_DIR.value, name))
@@ -109,7 +110,6 @@ def main(argv):
         with open(path) as f:
           tracking = json.load(f)["metrics"]["part_tracking"]["explainer"]
         record["explainer_per_part"] = tracking["per_part"]
-      subset = data_lib.select(dataset, _SPLIT.value)
       record["fc_reads"] = filter_parts_lib.fc_reads(model, spec, subset)
       records.append(record)
       print(record, flush=True)

@@ -272,13 +272,10 @@ def tracking(collected, spec, part_names, top_n=100):
   summary["fixed_point"]["location_instability"] = metrics_lib.location_instability(
     fixed, ones, landmarks, image_shape, top_n
   )
+  perfect, perfect_scores = metrics_lib.landmark_peaks(landmarks)
   summary["perfect_tracker"] = {
     "location_instability": metrics_lib.location_instability(
-      metrics_lib.landmark_peaks(landmarks),
-      metrics_lib.landmark_scores(landmarks),
-      landmarks,
-      image_shape,
-      top_n,
+      perfect, perfect_scores, landmarks, image_shape, top_n
     )
   }
   return summary, per_filter

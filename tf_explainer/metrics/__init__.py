@@ -11,7 +11,6 @@ from tf_explainer.metrics.location_instability import (
 from tf_explainer.metrics.part_tracking import (
   fixed_point_peaks,
   landmark_peaks,
-  landmark_scores,
   part_tracking,
 )
 from tf_explainer.metrics.receptive_field import UnitMapping, unit_mapping
@@ -24,7 +23,6 @@ __all__ = [
   "filter_landmark_distances",
   "fixed_point_peaks",
   "landmark_peaks",
-  "landmark_scores",
   "location_instability",
   "part_tracking",
   "peaks_and_scores",

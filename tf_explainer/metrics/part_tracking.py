@@ -185,18 +185,17 @@ def fixed_point_peaks(landmarks, num_filters=1):
 
 
 def landmark_peaks(landmarks):
-  """`(N, K, 2)` peaks exactly on each landmark, one filter per part: the perfect tracker.
+  """Peaks exactly on each landmark, one filter per part, and their scores: the perfect tracker.
 
   Its location instability is the floor a filter that follows one part can reach on these
   images (what is left is how the other parts move against it). Where a part is missing,
-  its filter sits at that part's mean and scores 0 (`landmark_scores`), so that the top
-  images of the measure are the ones that have the part.
+  its filter sits at that part's mean and scores 0, so that the top images of the measure
+  are the ones that have the part.
+
+  Returns:
+    `(N, K, 2)` peaks and `(N, K)` scores (1 where the part is there).
   """
   landmarks = np.asarray(landmarks, np.float64)
   mean = np.nanmean(landmarks, axis=0, keepdims=True)
-  return np.where(np.isnan(landmarks), mean, landmarks)
-
-
-def landmark_scores(landmarks):
-  """`(N, K)` scores of `landmark_peaks`: 1 where the part is there, 0 where it is missing."""
-  return np.isfinite(np.asarray(landmarks, np.float64)).all(-1).astype(np.float64)
+  peaks = np.where(np.isnan(landmarks), mean, landmarks)
+  return peaks, np.isfinite(landmarks).all(-1).astype(np.float64)

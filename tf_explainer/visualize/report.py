@@ -86,15 +86,14 @@ def summary(metrics):
       "Control: a point fixed at the mean landmark has location instability "
       f"{_fmt(tracking['fixed_point'].get('location_instability'))} and tracks "
       f"{tracking['fixed_point']['tracking']} part(s).",
-      "",
     ]
     perfect = tracking.get("perfect_tracker", {}).get("location_instability")
-    if perfect is not None:
-      lines[-1:] = [
+    if perfect is not None:  # metrics saved before this control lack it
+      lines.append(
         f"A filter exactly on one part on every image would have {_fmt(perfect)}: the "
-        "floor, left by how the other parts move against it.",
-        "",
-      ]
+        "floor, left by how the other parts move against it."
+      )
+    lines.append("")
   elif metrics.get("filters_per_part"):
     per = ", ".join(f"{k} {v}" for k, v in metrics["filters_per_part"].items() if v)
     lines += [f"Interpretable filters by nearest part: {per}.", ""]
