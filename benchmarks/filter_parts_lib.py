@@ -58,9 +58,8 @@ def fc_reads(model, spec, subset, batch_size=32):
     sal, lm = saliency(batch["images"]).numpy()[keep], lm[keep]
     sal = sal / np.maximum(sal.sum((1, 2), keepdims=True), 1e-12)
     ok = np.isfinite(lm).all(-1)  # (B, K)
-    # Each landmark's nearest unit (the inverse of mapping.to_pixels), and its share there.
-    units = np.round((np.nan_to_num(lm) - mapping.center) / mapping.stride).astype(int)
-    units = np.clip(units, 0, sal.shape[1] - 1)
+    # Each landmark's nearest unit (mapping.to_units), and its share there.
+    units = mapping.to_units(np.nan_to_num(lm), sal.shape[1])
     at = sal[np.arange(len(sal))[:, None], units[..., 0], units[..., 1]]
     shares.extend(np.where(ok, at, np.nan))
     peaks, _ = metrics_lib.peaks_and_scores(sal[..., None], mapping)  # (B, 1, 2)

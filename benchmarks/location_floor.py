@@ -73,14 +73,11 @@ def main(_):
       )
     )
 
-  origin = np.asarray(mapping.center, float)
-  stride = np.asarray(mapping.stride, float)
   reference = {}
   for k, name in enumerate(dataset.part_names):
     target = landmarks[:, k]
     target = np.where(np.isfinite(target), target, np.nanmean(target, axis=0))
-    units = np.clip(np.round((target - origin) / stride), 0, size - 1)
-    reference[f"landmark_{name}"] = instability(origin + units * stride)
+    reference[f"landmark_{name}"] = instability(mapping.to_pixels(mapping.to_units(target, size)))
     reference[f"landmark_{name}_exact"] = instability(target)
   reference["centre"] = instability(np.full((len(landmarks), 2), spec.image_size / 2.0))
 

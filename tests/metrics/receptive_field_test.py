@@ -16,6 +16,10 @@ class UnitMappingTest(tf.test.TestCase):
     self.assertEqual(mapping.stride, (16.0, 16.0))
     self.assertEqual(mapping.center, (7.5, 7.5))
     self.assertAllClose(mapping.to_pixels([[0, 13]]), [[7.5, 215.5]])
+    # The inverse: the nearest unit, clipped to the map.
+    self.assertAllEqual(
+      mapping.to_units([[7.5, 215.5], [20.0, 0.0], [-30.0, 400.0]], 14), [[0, 13], [1, 0], [0, 13]]
+    )
 
   def test_alexnet(self):
     """conv1 11/4 valid: centre 5, jump 4. pool1 3/2: +4, jump 8. pad 2 + conv2 5: 0.

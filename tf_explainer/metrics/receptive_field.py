@@ -36,6 +36,14 @@ class UnitMapping:
     units = np.asarray(units, np.float64)
     return np.asarray(self.center) + units * np.asarray(self.stride)
 
+  def to_units(self, pixels, size):
+    """The inverse of `to_pixels`: the unit nearest each `(..., 2)` pixel of a `size` x
+    `size` map (int)."""
+    import numpy as np
+
+    units = np.round((np.asarray(pixels, np.float64) - self.center) / np.asarray(self.stride))
+    return np.clip(units, 0, size - 1).astype(int)
+
 
 def _pair(value):
   return tuple(value) if isinstance(value, (list, tuple)) else (value, value)
