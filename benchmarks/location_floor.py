@@ -47,7 +47,7 @@ def main(_):
   measured, _, _ = evaluation.instabilities(collected, spec)
   mapping = metrics_lib.unit_mapping(model, spec.target_layer)
   size = model.get_layer(spec.target_layer).output.shape[1]
-  rows = labels == 1 if spec.task == "single" else np.ones(len(labels), bool)
+  rows = evaluation.target_rows(labels, spec)
   landmarks = collected.landmarks[rows]
   shape = (spec.image_size, spec.image_size)
   categories = None if spec.task == "single" else labels[rows]
@@ -94,10 +94,11 @@ def main(_):
     "reference": reference,
     "explainer_modal_unit_fraction_median": float(np.median(modal)),
   }
+  shown = lambda value: "n/a" if value is None else f"{value:.4f}"  # noqa: E731
   for key, value in measured.items():
-    print(f"{key}: {value:.4f}")
+    print(f"{key}: {shown(value)}")
   for key, value in reference.items():
-    print(f"ideal filter {key}: {value:.4f}")
+    print(f"ideal filter {key}: {shown(value)}")
   print(
     f"explainer filters: median fraction of images at their most frequent unit "
     f"{result['explainer_modal_unit_fraction_median']:.3f}"

@@ -35,6 +35,12 @@ _TRAIN_SPLIT = flags.DEFINE_string(
 _FILTERS = flags.DEFINE_integer("filters", 16, "Label-free (equivariant) filters.")
 _STEPS = flags.DEFINE_integer("steps", 3000, "Their training steps (batches of 32).")
 _WARPS = flags.DEFINE_integer("warps", 2, "Zoomed-in crops of each training image.")
+_TOP_CONV_STEPS = flags.DEFINE_integer(
+  "top_conv_steps",
+  0,
+  "If > 0, also train one label-free filter per channel of the performer's top conv, started "
+  "from its weights, for this many steps (and measure that start untrained).",
+)
 _NAME = flags.DEFINE_string(
   "name", "part_ceiling", "The results file, benchmarks/results/NAME.json."
 )
@@ -62,6 +68,18 @@ def measure_performer(dataset, model, spec, explainer=None, seed=0):
       train, mapping, size, filters=_FILTERS.value, steps=steps, seed=seed
     )
     rows[label] = dict(lib.measure(filters(maps), landmarks, mapping, size, names), last_loss=loss)
+  if _TOP_CONV_STEPS.value > 0:
+    start = model.get_layer(spec.top_conv_layer).get_weights()
+    for label, steps in (
+      ("equivariant_from_top_conv", _TOP_CONV_STEPS.value),
+      ("top_conv_start", 0),
+    ):
+      filters, loss = lib.equivariant_filters(
+        train, mapping, size, steps=steps, seed=seed, start=start
+      )
+      rows[label] = dict(
+        lib.measure(filters(maps), landmarks, mapping, size, names), last_loss=loss
+      )
   if explainer is not None:
     result, collected, _ = evaluation.evaluate(explainer, model, spec, dataset, _SPLIT.value)
     target = evaluation.target_rows(collected.labels, spec)

@@ -170,16 +170,32 @@ def equivariance_loss(before, after, units, boxes, size):
 
 
 def equivariant_filters(
-  data, mapping, size, filters=16, steps=3000, batch_size=32, temperature=0.1, seed=0
+  data, mapping, size, filters=16, steps=3000, batch_size=32, temperature=0.1, seed=0, start=None
 ):
   """`filters` 3x3 filters trained by `equivariance_loss` on `target_maps`'s image and crop
-  pairs (Adam 1e-3; none with `steps=0`): a function of maps and the last batch's loss."""
+  pairs (Adam 1e-3; none with `steps=0`): a function of maps and the last batch's loss.
+
+  `start`: `(kernel, bias)` of a 3x3 conv on these maps (e.g. the performer's top conv) to
+  start from instead of random filters, one per output channel; each channel is scaled to
+  unit standard deviation over the train maps' units (its peaks unchanged), so that the
+  softmax's temperature means the same for every start.
+  """
+  maps = data["maps"]
+  scale = float(np.mean(maps))
+  conv = _conv(filters if start is None else start[0].shape[-1], maps, seed)
+  if start is not None:
+    kernel, bias = (np.asarray(w, np.float32) for w in start)
+    conv.set_weights([kernel * scale, bias])
+    spread = np.std(conv(maps[:256] / scale).numpy(), axis=(0, 1, 2)) + 1e-6
+    conv.set_weights([kernel * scale / spread, bias / spread])
+  return _train_equivariant(conv, data, mapping, size, scale, steps, batch_size, temperature, seed)
+
+
+def _train_equivariant(conv, data, mapping, size, scale, steps, batch_size, temperature, seed):
   import keras
   import tensorflow as tf
 
   maps = data["maps"]
-  scale = float(np.mean(maps))
-  conv = _conv(filters, maps, seed)
   side = maps.shape[1]
   grid = np.stack(np.meshgrid(np.arange(side), np.arange(side), indexing="ij"), -1)
   units = tf.constant(mapping.to_pixels(grid.reshape(-1, 2)), tf.float32)

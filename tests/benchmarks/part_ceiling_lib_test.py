@@ -106,6 +106,23 @@ class FiltersTest(tf.test.TestCase):
     _, trained = lib.equivariant_filters(data, MAPPING, SIZE, filters=2, steps=300, batch_size=32)
     self.assertLess(trained, 0.5 * untrained)
 
+  def test_a_start_keeps_its_peaks(self):
+    """Started from a conv's weights, untrained: each channel peaks where the conv does."""
+    rng = np.random.default_rng(5)
+    maps = rng.uniform(0.0, 1.0, (8, SIDE, SIDE, 3)).astype(np.float32)
+    kernel = rng.normal(size=(3, 3, 3, 4)).astype(np.float32)
+    bias = rng.normal(size=4).astype(np.float32)
+    data = {
+      "maps": maps,
+      "warped": maps,
+      "boxes": np.zeros((8, 4), np.float32),
+      "source": np.arange(8),
+    }
+    filters, _ = lib.equivariant_filters(data, MAPPING, SIZE, steps=0, start=(kernel, bias))
+    direct = tf.nn.conv2d(maps, kernel, 1, "SAME").numpy() + bias
+    flat = lambda x: x.reshape(len(x), -1, x.shape[-1]).argmax(1)  # noqa: E731
+    self.assertAllEqual(flat(filters(maps)), flat(direct))
+
 
 if __name__ == "__main__":
   tf.test.main()
