@@ -58,7 +58,8 @@ def measure_performer(dataset, model, spec, explainer=None, seed=0):
   mapping = metrics_lib.unit_mapping(model, spec.target_layer)
   train_images = data_lib.select(dataset, _TRAIN_SPLIT.value)
   train = lib.target_maps(model, spec, train_images, _WARPS.value, seed)
-  held = lib.target_maps(model, spec, data_lib.select(dataset, _SPLIT.value))
+  held_images = data_lib.select(dataset, _SPLIT.value)
+  held = lib.target_maps(model, spec, held_images)
   maps, landmarks = held["maps"], held["landmarks"]
   rows = {"grid_floor": lib.grid_floor(landmarks, mapping, maps.shape[1], size, names)}
   supervised = lib.supervised_filters(train, mapping, seed=seed)
@@ -80,9 +81,10 @@ def measure_performer(dataset, model, spec, explainer=None, seed=0):
       rows[label] = dict(
         lib.measure(filters(maps), landmarks, mapping, size, names), last_loss=loss
       )
-  if explainer is not None:
-    result, collected, _ = evaluation.evaluate(explainer, model, spec, dataset, _SPLIT.value)
-    target = evaluation.target_rows(collected.labels, spec)
+  if explainer is not None:  # its peaks only: not the whole evaluation
+    labels = data_lib.task_labels(held_images.labels, spec.task, spec.target_class)
+    collected = evaluation.collect(explainer, model, spec, held_images, labels)
+    target = evaluation.target_rows(labels, spec)
     rows["explainer"] = lib.measure_peaks(
       collected.peaks["explainer"][target],
       collected.scores["explainer"][target],
@@ -90,7 +92,8 @@ def measure_performer(dataset, model, spec, explainer=None, seed=0):
       size,
       names,
     )
-    rows["explainer"]["top_conv"] = result["location_instability"]["performer_top_conv"]
+    top_conv = evaluation.instabilities(collected, spec)[0]["performer_top_conv"]
+    rows["explainer"]["top_conv"] = top_conv
   return rows
 
 

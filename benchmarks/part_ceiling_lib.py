@@ -86,9 +86,13 @@ def measure(maps, landmarks, mapping, size, part_names):
 
 
 def grid_floor(landmarks, mapping, map_size, size, part_names):
-  """A perfect tracker of each part at the map's resolution: its landmark's nearest unit."""
-  snapped = mapping.to_pixels(mapping.to_units(np.nan_to_num(landmarks), map_size))
-  return measure_peaks(snapped, np.ones(snapped.shape[:2]), landmarks, size, part_names)
+  """The perfect tracker (`metrics.landmark_peaks`) at the map's resolution: each landmark's
+  nearest unit."""
+  from tf_explainer import metrics as metrics_lib
+
+  peaks, scores = metrics_lib.landmark_peaks(landmarks)
+  snapped = mapping.to_pixels(mapping.to_units(peaks, map_size))
+  return measure_peaks(snapped, scores, landmarks, size, part_names)
 
 
 def _conv(filters, maps, seed, **kwargs):
