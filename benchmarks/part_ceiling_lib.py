@@ -16,7 +16,8 @@ explainer (location instability and part tracking on the target class's images):
 
 import numpy as np
 
-ZOOM = (0.65, 0.95)  # side of the zoomed-in crops, as a share of the image's
+from tf_explainer.losses import objective
+from tf_explainer.train.features import ZOOM  # the explainer's equivariance term's crops
 
 
 def target_maps(model, spec, subset, warps=0, seed=0, batch_size=32):
@@ -129,48 +130,20 @@ def supervised_filters(data, mapping, epochs=40, seed=0):
 
 def warp_points(points, boxes, size):
   """Pixels `(..., U, 2)` of images -> the same points in their crops `boxes` `(B, 4)`
-  resized back to `size` (`tf.image.crop_and_resize`'s convention), `(B, U, 2)`."""
-  import tensorflow as tf
-
-  boxes = tf.convert_to_tensor(boxes, tf.float32)
-  start = boxes[:, None, :2] * (size - 1.0)
-  return (tf.cast(points, tf.float32) - start) / (boxes[:, None, 2:] - boxes[:, None, :2])
+  resized back to `size` (`tf.image.crop_and_resize`'s convention), `(B, U, 2)`:
+  `objective.warp_points` in pixels."""
+  return objective.warp_points(np.asarray(points, np.float32) / (size - 1.0), boxes) * (size - 1.0)
 
 
-def heatmaps(logits, temperature):
-  """`(B, L, L, F)` maps -> `(B, F, L * L)` softmax over each map's units."""
-  import tensorflow as tf
-
-  f = logits.shape[-1]
-  flat = tf.reshape(tf.transpose(logits, [0, 3, 1, 2]), [tf.shape(logits)[0], f, -1])
-  return tf.nn.softmax(flat / temperature, -1)
+heatmaps = objective.heatmaps
 
 
 def equivariance_loss(before, after, units, boxes, size):
-  """Mean over images and filters of sum_{u, v} ||u - T(v)||^2 after(u) before(v) / size^2.
-
-  `before`, `after`: `(B, F, U)` heatmaps of an image and of its crop; `units` `(U, 2)`
-  the units' pixels; `T` carries a pixel of the image into the crop (`warp_points`). Units
-  `v` that the crop leaves out do not count. Zero only for maps peaked at one unit whose
-  image under `T` is where the crop's map peaks. Computed from the maps' first and second
-  moments, in O(B F U) rather than over every pair of units.
-  """
-  import tensorflow as tf
-
-  centre = (size - 1.0) / 2.0
-  moved = warp_points(units[None], boxes, size)  # (B, U, 2)
-  inside = tf.cast(tf.reduce_all((moved >= 0.0) & (moved <= size - 1.0), -1), tf.float32)
-  moved = (moved - centre) / size
-  units = (tf.cast(units, tf.float32) - centre) / size
-  before = before * inside[:, None]
-  mass = tf.reduce_sum(before, -1)  # (B, F)
-  after_sq = tf.einsum("bfu,u->bf", after, tf.reduce_sum(tf.square(units), -1))
-  before_sq = tf.einsum("bfv,bv->bf", before, tf.reduce_sum(tf.square(moved), -1))
-  cross = tf.reduce_sum(
-    tf.einsum("bfu,uc->bfc", after, units) * tf.einsum("bfv,bvc->bfc", before, moved), -1
-  )
-  total = mass * after_sq - 2.0 * cross + tf.reduce_sum(after, -1) * before_sq
-  return tf.reduce_mean(total)
+  """`objective.equivariance_loss` with `units` `(U, 2)` in pixels, the distances divided
+  by `size`: mean over images and filters of sum_{u, v} ||u - T(v)||^2 after(u) before(v) /
+  size^2, `T` carrying a pixel of the image into the crop (`warp_points`)."""
+  units = np.asarray(units, np.float32) / (size - 1.0)
+  return objective.equivariance_loss(before, after, units, boxes) * ((size - 1.0) / size) ** 2
 
 
 def equivariant_filters(

@@ -354,6 +354,14 @@ class LossSettings(Settings):
     lower_bound=0,
     ablation=True,
   )
+  equivariance_weight: float = setting(
+    0.0,
+    "Weight of the equivariance term (not in the paper): the last interpretable layer's soft "
+    "peaks should follow a random zoom of each training image, cached beside its features; "
+    "0, the default, leaves it out (see docs/research-log.md).",
+    lower_bound=0,
+    ablation=True,
+  )
 
 
 @dataclasses.dataclass

@@ -76,3 +76,58 @@ class CrowdingTest(tf.test.TestCase):
 
 if __name__ == "__main__":
   tf.test.main()
+
+
+class EquivarianceTest(tf.test.TestCase):
+  SIDE = 4
+
+  def test_warp_points(self):
+    """The top-left quarter's crop doubles every distance from the image's corner."""
+    boxes = np.array([[0.0, 0.0, 0.5, 0.5], [0.5, 0.25, 1.0, 0.75]], np.float32)
+    points = np.array([[0.25, 0.5]], np.float32)
+    self.assertAllClose(objective.warp_points(points, boxes), [[[0.5, 1.0]], [[-0.5, 0.5]]])
+
+  def test_a_peak_that_follows_the_zoom_costs_nothing(self):
+    units = objective.unit_centres(self.SIDE)  # (i + 0.5) / 4
+    one_hot = lambda r, c: tf.one_hot([[r * self.SIDE + c]], self.SIDE**2)  # noqa: E731
+    # Zoomed in 2x from 0.3125: unit (1, 1) at 0.375 lands on unit (0, 0) at 0.125.
+    boxes = np.array([[0.3125, 0.3125, 0.8125, 0.8125]], np.float32)
+    self.assertAllClose(objective.equivariance_loss(one_hot(1, 1), one_hot(0, 0), units, boxes), 0)
+    stays = objective.equivariance_loss(one_hot(1, 1), one_hot(1, 1), units, boxes)
+    self.assertAllClose(stays, 2 * 0.25**2)
+    # A peak the crop leaves out (unit (0, 0) lands at -0.375) does not count.
+    self.assertAllClose(objective.equivariance_loss(one_hot(0, 0), one_hot(2, 2), units, boxes), 0)
+
+  def test_moments_equal_the_sum_over_pairs_weighted_by_image(self):
+    """The moments' form equals the sum over every pair of units, on random heatmaps."""
+    rng = np.random.default_rng(4)
+    units = objective.unit_centres(self.SIDE).numpy()
+    before, after = rng.dirichlet(np.ones(self.SIDE**2), (2, 3, 5)).astype(np.float32)
+    side = rng.uniform(0.5, 0.9, 3)
+    start = rng.uniform(0.0, 1.0 - side[:, None], (3, 2))
+    boxes = np.concatenate([start, start + side[:, None]], 1).astype(np.float32)
+    moved = objective.warp_points(units[None], boxes).numpy()  # (B, U, 2)
+    inside = np.all((moved >= 0) & (moved <= 1), -1)
+    d2 = np.sum(np.square(units[None, :, None] - moved[:, None]), -1)  # (B, Uu, Uv)
+    pairs = np.einsum("bfu,buv,bfv->bf", after, d2, before * inside[:, None]).mean(-1)
+    weights = np.array([1.0, 0.0, 1.0], np.float32)
+    self.assertAllClose(
+      objective.equivariance_loss(before, after, units, boxes), pairs.mean(), rtol=1e-4
+    )
+    self.assertAllClose(
+      objective.equivariance_loss(before, after, units, boxes, weights),
+      pairs[[0, 2]].mean(),
+      rtol=1e-4,
+    )
+
+  def test_term_does_not_depend_on_each_filters_scale(self):
+    """Each channel is divided by its spread first: scaling a filter's maps changes nothing."""
+    rng = np.random.default_rng(5)
+    logits, crops = rng.normal(size=(2, 3, self.SIDE, self.SIDE, 2)).astype(np.float32)
+    boxes = np.tile(np.array([[0.1, 0.2, 0.8, 0.9]], np.float32), (3, 1))
+    weights = np.ones(3, np.float32)
+    term = objective.equivariance(logits, crops, boxes, weights, 0.1)
+    scale = np.array([10.0, 0.1], np.float32)
+    self.assertAllClose(
+      objective.equivariance(logits * scale, crops * scale, boxes, weights, 0.1), term, rtol=1e-4
+    )

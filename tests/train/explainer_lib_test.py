@@ -158,6 +158,40 @@ class TrainingRunTest(tf.test.TestCase):
     )
     self.assertEqual(sum(1 for _ in ds), len(fewer))
 
+  def test_equivariance_trains_on_cached_zoomed_crops(self):
+    """With equivariance_weight the cache holds each image's crop (its box from zoom_boxes,
+    the performer's target map of the crop), under a key of its own, and the term is logged."""
+    p = tiny_run.paths()
+    model, spec = model_io.load_performer(p["performer"])
+    from tf_explainer.data import make_dataset, read_part_dataset, select
+
+    train = select(read_part_dataset(p["data"]), "train")
+    out = tempfile.mkdtemp()
+    _, metrics = explainer_lib.run(
+      performer_dir=p["performer"],
+      dataset_dir=p["data"],
+      model_dir=out,
+      equivariance_weight=1.0,
+      **dict(tiny_run.EXPLAINER, epochs=1),
+    )
+    self.assertGreater(metrics["equivariance"], 0)
+    (name,) = os.listdir(os.path.join(out, "feature_cache"))
+    key = features.cache_key(p["performer"], train, spec.image_size, "train", zoom=True)
+    self.assertEqual(name, f"train-{key}")
+    self.assertNotEqual(key, features.cache_key(p["performer"], train, spec.image_size, "train"))
+    cached = next(iter(tf.data.Dataset.load(os.path.join(out, "feature_cache", name)).batch(4)))
+    boxes = features.zoom_boxes(len(train))[cached["index"].numpy()]
+    self.assertAllClose(cached["box"], boxes)
+    images = next(iter(make_dataset(train, spec.image_size, batch_size=len(train), cache=False)))
+    crops = tf.image.crop_and_resize(
+      tf.gather(images["images"], cached["index"]), boxes, np.arange(4), (spec.image_size,) * 2
+    )
+    probe = performers.feature_model(model, spec)
+    self.assertAllClose(cached["warped"], probe(crops)["target"], atol=1e-4)
+    self.assertAllClose(
+      cached["maps"], probe(tf.gather(images["images"], cached["index"]))["target"], atol=1e-4
+    )
+
   def test_caching_and_evaluation_show_progress(self):
     import contextlib
     import io

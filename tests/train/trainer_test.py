@@ -54,6 +54,18 @@ def random_batch(n=32, seed=0):
   return maps, targets
 
 
+def zoomed_batch(n=32, seed=0):
+  """`random_batch` with each image's zoomed-in crop: its box, and the maps zoomed alike."""
+  maps, targets = random_batch(n, seed)
+  rng = np.random.default_rng(seed + 1)
+  side = rng.uniform(0.6, 0.9, n)
+  start = rng.uniform(0.0, 1.0 - side[:, None], (n, 2))
+  boxes = np.concatenate([start, start + side[:, None]], 1).astype(np.float32)
+  targets["box"] = boxes
+  targets["warped"] = tf.image.crop_and_resize(maps, boxes, np.arange(n), (L, L)).numpy()
+  return maps, targets
+
+
 class ExplainerTest(tf.test.TestCase):
   def setUp(self):
     super().setUp()
@@ -164,6 +176,31 @@ class ExplainerTest(tf.test.TestCase):
       )
     self.assertLess(crowding[1e5], 0.85 * crowding[1e-9])
 
+  def test_equivariance_term_is_logged_trained_and_needs_the_crops(self):
+    """With a weight the term joins the loss, is logged, and training lowers it; without
+    each image's crop in the targets it is refused in one line."""
+    maps, targets = zoomed_batch(64)
+    end = {}
+    for weight in (1e-9, 1e6):
+      keras.utils.set_random_seed(0)
+      model = build(equivariance_weight=weight, optimizer=keras.optimizers.Adam(1e-2))
+      model.set_reconstruction_weights([1.0, 1.0])
+      history = model.fit(maps, targets, batch_size=16, epochs=5, verbose=0)
+      end[weight] = history.history["equivariance"][-1]
+      one = model.evaluate(maps, targets, batch_size=64, verbose=0, return_dict=True)
+      self.assertAllClose(
+        one["loss"],
+        one["reconstruction"]
+        + one["log_p_term"]
+        + one["filter_loss"]
+        + weight * one["equivariance"],
+        rtol=1e-4,
+      )
+    self.assertLess(end[1e6], 0.8 * end[1e-9])  # 0.055 against 0.091 when written
+    plain = {k: v for k, v in targets.items() if k not in ("warped", "box")}
+    with self.assertRaisesRegex(ValueError, r"equivariance_weight > 0 needs .*'warped', 'box'"):
+      model.compute_losses(maps, plain)
+
   def test_mixed_float16_steps_like_float32(self):
     """The loss is scaled for Keras's LossScaleOptimizer: the same first step as float32."""
     maps, targets = random_batch(16)
@@ -218,14 +255,22 @@ class ExplainerTest(tf.test.TestCase):
     """
     # lambda_f at which each gradient's filter part is of the reconstruction's order (a
     # far larger one only measures float32 rounding of the difference).
-    cases = (("approx", 1e5, 0.0), ("icnn", 10.0, 0.0), ("approx", 1e5, 1e4))
-    for gradient, lambda_f, overlap_weight in cases:
+    # The overlap term acts on the last map through its mask; the equivariance term on the
+    # last layer's conv output before its ReLU, so not on the maps at all.
+    cases = (
+      ("approx", 1e5, 0.0, 0.0),
+      ("icnn", 10.0, 0.0, 0.0),
+      ("approx", 1e5, 1e4, 0.0),
+      ("approx", 1e5, 0.0, 1e4),
+    )
+    for gradient, lambda_f, overlap_weight, equivariance_weight in cases:
       model = build(
         gradient=gradient,
         overlap_weight=overlap_weight,
+        equivariance_weight=equivariance_weight,
         optimizer=keras.optimizers.SGD(0.0),
       )
-      maps, targets = random_batch(16)
+      maps, targets = zoomed_batch(16)
       # Weights at which the filter loss's part of the maps' gradient shows.
       model.set_reconstruction_weights([1e3, 1e3])
       model.lambda_f.assign(np.stack([np.full(D, lambda_f / 3), np.full(D, lambda_f)]))
@@ -251,7 +296,7 @@ class ExplainerTest(tf.test.TestCase):
         ]
       )
       model.train_on_batch(maps, targets)  # SGD(0): the same weights, the same batch
-      msg = f"{gradient}, overlap_weight {overlap_weight}"
+      msg = f"{gradient}, overlap_weight {overlap_weight}, equivariance {equivariance_weight}"
       self.assertAllClose(model.rec_grad_norms, expected, rtol=1e-3, msg=msg)
       self.assertAllClose(model.filter_grad_norms, expected_filter, rtol=1e-3, msg=msg)
 

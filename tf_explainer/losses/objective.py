@@ -19,7 +19,10 @@ Per image, batch means throughout (SPEC section 1):
 Not in the paper: `+ overlap_weight * overlap` (`overlap`), how much the last
 interpretable layer's masked maps fire at the same units, or with `overlap_cap`
 `+ overlap_weight * crowding` (`crowding`), the share of the filters at one unit
-beyond that quota; 0 by default, an ablation (docs/research-log.md).
+beyond that quota; 0 by default, an ablation (docs/research-log.md). Nor
+`+ equivariance_weight * equivariance` (`equivariance`): how far the last interpretable
+layer's soft peaks fail to follow a known zoom of the image, its maps on the image against
+those on a crop of it (label-free; 0 by default, an ablation).
 
 Every function takes what `Explainer.forward` returns (`out`) and plain
 tensors; none holds state.
@@ -116,6 +119,83 @@ def crowding(masked, cap):
   d = tf.cast(tf.shape(q)[-1], tf.float32)
   share = tf.reduce_sum(q, axis=-1) / d
   return tf.reduce_mean(tf.reduce_sum(tf.square(tf.nn.relu(share - cap)), axis=[1, 2]))
+
+
+# The softmax temperature of the equivariance term's heatmaps, on maps scaled to unit spread
+# (benchmarks/part_ceiling.py's label-free filters used the same).
+EQUIVARIANCE_TEMPERATURE = 0.1
+
+
+def heatmaps(logits, temperature):
+  """`(B, L, L, F)` maps -> `(B, F, L * L)`: a softmax over each map's units."""
+  f = logits.shape[-1]
+  flat = tf.reshape(tf.transpose(logits, [0, 3, 1, 2]), [tf.shape(logits)[0], f, -1])
+  return tf.nn.softmax(tf.cast(flat, tf.float32) / temperature, -1)
+
+
+def unit_centres(side):
+  """The centres of a `side x side` map's units, `(side * side, 2)` (row, col), in an image's
+  normalised coordinates: `(u + 0.5) / side`, the map laid evenly over the image."""
+  grid = np.stack(np.meshgrid(np.arange(side), np.arange(side), indexing="ij"), -1)
+  return tf.constant((grid.reshape(-1, 2) + 0.5) / side, tf.float32)
+
+
+def warp_points(points, boxes):
+  """Points `(..., U, 2)` in an image's normalised coordinates -> the same points in its
+  crops `boxes` `(B, 4)` resized to the image's size, `(B, U, 2)`.
+
+  Boxes and points follow `tf.image.crop_and_resize`: normalised `(y0, x0, y1, x1)`, 0 and 1
+  the first and last pixel centres.
+  """
+  boxes = tf.convert_to_tensor(boxes, tf.float32)
+  start = boxes[:, None, :2]
+  return (tf.cast(points, tf.float32) - start) / (boxes[:, None, 2:] - start)
+
+
+def equivariance_loss(before, after, units, boxes, weights=None):
+  """How far soft peaks fail to follow a zoom, per batch.
+
+  For each image and filter, `sum_{u, v} ||u - T(v)||^2 after(u) before(v)`, where `before`
+  and `after` are `(B, F, U)` heatmaps (`heatmaps`) of an image and of its crop `boxes`
+  (`(B, 4)`), `units` `(U, 2)` the units' normalised centres (`unit_centres`) and `T` carries
+  a point of the image into the crop (`warp_points`); units `v` the crop leaves out do not
+  count. Zero only for maps peaked at one unit whose image under `T` is where the crop's map
+  peaks. The mean over filters, and over images weighted by `weights` (`(B,)`; all 1 when
+  `None`). Computed from the heatmaps' first and second moments, in O(B F U) rather than
+  over every pair of units.
+  """
+  moved = warp_points(units[None], boxes)  # (B, U, 2)
+  inside = tf.cast(tf.reduce_all((moved >= 0.0) & (moved <= 1.0), -1), tf.float32)
+  moved, units = moved - 0.5, tf.cast(units, tf.float32) - 0.5  # centred: less cancellation
+  before = before * inside[:, None]
+  after_sq = tf.einsum("bfu,u->bf", after, tf.reduce_sum(tf.square(units), -1))
+  before_sq = tf.einsum("bfv,bv->bf", before, tf.reduce_sum(tf.square(moved), -1))
+  cross = tf.reduce_sum(
+    tf.einsum("bfu,uc->bfc", after, units) * tf.einsum("bfv,bvc->bfc", before, moved), -1
+  )
+  total = tf.reduce_sum(before, -1) * after_sq - 2.0 * cross + tf.reduce_sum(after, -1) * before_sq
+  per_image = tf.reduce_mean(total, -1)
+  if weights is None:
+    return tf.reduce_mean(per_image)
+  weights = tf.cast(tf.reshape(weights, [-1]), tf.float32)
+  return tf.reduce_sum(weights * per_image) / tf.maximum(tf.reduce_sum(weights), 1.0)
+
+
+def equivariance(logits, crop_logits, boxes, weights, temperature):
+  """The equivariance term: `equivariance_loss` of the heatmaps of the last interpretable
+  layer's pre-ReLU maps on the images (`logits`, `(B, L, L, F)`) and on their crops
+  (`crop_logits`), each channel first divided by its spread over the weighted images' units
+  (held fixed), so that `temperature` means the same for every filter."""
+  x = tf.cast(logits, tf.float32)
+  w = tf.cast(tf.reshape(weights, [-1, 1, 1, 1]), tf.float32)
+  count = tf.maximum(tf.reduce_sum(w) * float(x.shape[1] * x.shape[2]), 1.0)
+  mean = tf.reduce_sum(w * x, [0, 1, 2]) / count
+  spread = tf.sqrt(tf.reduce_sum(w * tf.square(x - mean), [0, 1, 2]) / count) + 1e-6
+  spread = tf.stop_gradient(spread)
+  before = heatmaps(x / spread, temperature)
+  after = heatmaps(tf.cast(crop_logits, tf.float32) / spread, temperature)
+  units = unit_centres(x.shape[1])
+  return equivariance_loss(before, after, units, boxes, weights)
 
 
 def filter_loss_inputs(out):

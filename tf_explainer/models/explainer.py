@@ -254,20 +254,13 @@ class Explainer(keras.Model):
     """The forward pass with its intermediate tensors.
 
     Returns:
-      dict: `interp_maps` (each interpretable layer's post-ReLU map, before
-      its mask), `masked` (after it), `ordin_map`, `x_interp` and `x_ordin`
-      (the two tracks normalised and pooled, before the gate), `fc` (the
-      decoder's outputs) and `p`.
+      dict: `interp_logits`, `interp_maps` and `masked` (`interpretable_track`),
+      `ordin_map`, `x_interp` and `x_ordin` (the two tracks normalised and
+      pooled, before the gate), `fc` (the decoder's outputs) and `p`.
     """
     self._check_input_shape(maps.shape)
-    x = maps
-    interp_maps, masked = [], []
-    for conv, mask in zip(self.interp_convs, self.interp_masks):
-      x = tf.nn.relu(conv(x))
-      interp_maps.append(x)
-      if self.config.mask:
-        x = mask(x)
-      masked.append(x)
+    track = self.interpretable_track(maps)
+    x = track["masked"][-1]
     y = maps
     for conv in self.ordin_convs:
       y = tf.nn.relu(conv(y))
@@ -281,14 +274,28 @@ class Explainer(keras.Model):
       h = dense(h)
       fc.append(h)
     return {
-      "interp_maps": interp_maps,
-      "masked": masked,
+      **track,
       "ordin_map": y,
       "x_interp": x_interp,
       "x_ordin": x_ordin,
       "fc": fc,
       "p": self.gate.p,
     }
+
+  def interpretable_track(self, maps):
+    """The interpretable layers alone: dict of `interp_logits` (each layer's conv output,
+    before its ReLU), `interp_maps` (after it) and `masked` (after its mask)."""
+    x = maps
+    track = {"interp_logits": [], "interp_maps": [], "masked": []}
+    for conv, mask in zip(self.interp_convs, self.interp_masks):
+      z = conv(x)
+      x = tf.nn.relu(z)
+      track["interp_logits"].append(z)
+      track["interp_maps"].append(x)
+      if self.config.mask:
+        x = mask(x)
+      track["masked"].append(x)
+    return track
 
   def _decoder_input(self, x):
     if self.config.decoder_input == "global_max":  # where a filter fires no longer matters

@@ -278,8 +278,9 @@ def _inputs(s, dataset):
 
 
 def _features(s, model, spec, train):
-  """The performer's features of the training (and unlabeled) images, cached on disk
-  with `cache`; returns `(dataset of feature dicts, number of images)`."""
+  """The performer's features of the training (and unlabeled) images, with a zoomed-in
+  crop of each for the equivariance term, cached on disk with `cache`; returns `(dataset of
+  feature dicts, number of images)`."""
   sources = [(train, "train")]
   if s.paths.unlabeled_dir:
     unlabeled = data_lib.read_checked(
@@ -293,14 +294,22 @@ def _features(s, model, spec, train):
   if num_images < batch_size:  # before the feature cache costs a pass over the images
     raise ValueError(f"batch_size={batch_size} is larger than the {num_images} training images.")
   parts = []
+  zoom = s.loss.equivariance_weight > 0  # the crops the equivariance term compares with
   for subset, name in sources:
     if s.runtime.cache:
       folder = os.path.join(s.paths.model_dir, "feature_cache")
       part, _ = features_lib.cached_features(
-        model, spec, s.paths.performer_dir, subset, folder, name, progress=s.training.verbose > 0
+        model,
+        spec,
+        s.paths.performer_dir,
+        subset,
+        folder,
+        name,
+        progress=s.training.verbose > 0,
+        zoom=zoom,
       )
     else:
-      part = features_lib.feature_dataset(model, spec, subset)
+      part = features_lib.feature_dataset(model, spec, subset, zoom=zoom)
     parts.append(part)
   features = parts[0] if len(parts) == 1 else parts[0].concatenate(parts[1])
   return features, num_images

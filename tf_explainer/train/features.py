@@ -4,8 +4,11 @@ Every explainer epoch needs the same performer outputs (target map, the
 reconstructed fc layers under their `PerformerSpec.fc_names`, predicted
 class), so they are computed once and saved with `tf.data`'s `Dataset.save`
 (sharded files) under a key that changes when the performer or
-the data change. A cache is written into a temporary folder and renamed when
-complete, so an interrupted run never leaves a half-written cache behind.
+the data change. For the equivariance term (`zoom`), each image's cache entry
+also holds the target map of one zoomed-in crop of it (`warped`) and the crop's
+box (`box`), drawn once per image (`zoom_boxes`). A cache is written into a
+temporary folder and renamed when complete, so an interrupted run never leaves
+a half-written cache behind.
 """
 
 import hashlib
@@ -20,13 +23,27 @@ from tf_explainer.models import io as model_io
 from tf_explainer.data import pipeline
 
 
-def cache_key(performer_dir, dataset, image_size, split, target_layer=None):
+ZOOM = (0.65, 0.95)  # side of the zoomed-in crops, as a share of the image's
+
+
+def zoom_boxes(count, seed=0):
+  """`count` crop boxes, `(count, 4)` float32 in `tf.image.crop_and_resize`'s normalised
+  `(y0, x0, y1, x1)`: squares of side drawn from `ZOOM`, each at a random place inside its
+  image; the same for the same `count` and `seed`."""
+  rng = np.random.default_rng(seed)
+  side = rng.uniform(*ZOOM, count)
+  start = rng.uniform(0.0, 1.0 - side[:, None], (count, 2))
+  return np.concatenate([start, start + side[:, None]], 1).astype(np.float32)
+
+
+def cache_key(performer_dir, dataset, image_size, split, target_layer=None, zoom=False):
   """A digest of everything a cache depends on.
 
   The performer's files (size, modification time and its spec), the dataset's
   annotations, every image's path, size and modification time, the input
   size, the pipeline's preprocessing, the dtype policy the features are
-  computed under, and the layer read where it is not the spec's target.
+  computed under, the layer read where it is not the spec's target, and the
+  zoomed-in crops where they are cached.
   """
   import keras
 
@@ -46,6 +63,8 @@ def cache_key(performer_dir, dataset, image_size, split, target_layer=None):
   digest.update(
     f"{image_size}:{split}:{pipeline.PREPROCESSING}:{keras.config.dtype_policy().name}".encode()
   )
+  if zoom:
+    digest.update(f"zoom:{ZOOM}".encode())
   return digest.hexdigest()[:16]
 
 
@@ -65,11 +84,19 @@ def prune(cache_dir, split, keep):
 
 
 def feature_fn(model, spec):
-  """A function from a batch of images to the explainer's inputs and targets."""
+  """A function from a batch of images (and optionally crop boxes, `(B, 4)`) to the
+  explainer's inputs and targets; with boxes, also the crops' target maps (`warped`)."""
   extractor = performers.feature_model(model, spec)
 
-  def extract(images):
+  def extract(images, boxes=None):
     out = extractor(images, training=False)
+    crops = {}
+    if boxes is not None:
+      size = spec.image_size
+      batch = tf.range(tf.shape(images)[0])
+      zoomed = tf.image.crop_and_resize(images, boxes, batch, (size, size))
+      warped = extractor(tf.cast(zoomed, images.dtype), training=False)["target"]
+      crops = {"warped": tf.cast(warped, tf.float32), "box": boxes}
     category = tf.argmax(out["logits"], axis=-1, output_type=tf.int32)
     features = {
       name: tf.cast(out[layer], tf.float32) for name, layer in zip(spec.fc_names, spec.fc_layers)
@@ -85,26 +112,30 @@ def feature_fn(model, spec):
         tf.equal(category, 1) if spec.task == "single" else tf.ones_like(category, tf.bool),
         tf.float32,
       ),
+      **crops,
     }
 
   return extract
 
 
-def feature_dataset(model, spec, dataset, batch_size=32, progress_bar=None):
+def feature_dataset(model, spec, dataset, batch_size=32, progress_bar=None, zoom=False):
   """Unbatched `tf.data.Dataset` of feature dicts, computed by the performer on the fly.
 
   Only the performer's outputs and the image index travel on: no annotation.
   `progress_bar` (a `keras.utils.Progbar` over images) advances batch by batch.
+  `zoom` adds each image's zoomed-in crop (`zoom_boxes`): its target map and box.
   """
   images = pipeline.make_dataset(dataset, spec.image_size, batch_size=batch_size, cache=False)
   extract = tf.function(feature_fn(model, spec))
+  boxes = tf.constant(zoom_boxes(len(dataset))) if zoom else None
 
   def advance(count):
     progress_bar.add(int(count))
     return np.int64(0)
 
   def run(batch):
-    features = extract(batch["images"])
+    crops = None if boxes is None else tf.gather(boxes, batch["index"])
+    features = extract(batch["images"], crops)
     features["index"] = batch["index"]
     if progress_bar is not None:
       tick = tf.py_function(advance, [tf.shape(batch["index"])[0]], tf.int64)
@@ -116,14 +147,15 @@ def feature_dataset(model, spec, dataset, batch_size=32, progress_bar=None):
 
 
 def cached_features(
-  model, spec, performer_dir, dataset, cache_dir, split, batch_size=32, progress=True
+  model, spec, performer_dir, dataset, cache_dir, split, batch_size=32, progress=True, zoom=False
 ):
-  """Loads the cached features of `dataset`, computing and saving them first if needed.
+  """Loads the cached features of `dataset`, computing and saving them first if needed
+  (with `zoom`, each image's zoomed-in crop too: `feature_dataset`).
 
   Returns:
     `(unbatched tf.data.Dataset, path of the cache)`.
   """
-  key = cache_key(performer_dir, dataset, spec.image_size, split, spec.target_layer)
+  key = cache_key(performer_dir, dataset, spec.image_size, split, spec.target_layer, zoom)
   path = os.path.join(cache_dir, f"{split}-{key}")
   if not io_utils.exists(os.path.join(path, "complete.json")):
     tmp = path + ".tmp"
@@ -136,7 +168,7 @@ def cached_features(
       bar = keras.utils.Progbar(
         len(dataset), unit_name="image", verbose=io_utils.progress_verbosity(1)
       )
-    ds = feature_dataset(model, spec, dataset, batch_size, progress_bar=bar)
+    ds = feature_dataset(model, spec, dataset, batch_size, progress_bar=bar, zoom=zoom)
     ds.save(tmp, shard_func=lambda item: tf.cast(item["index"] % 4, tf.int64))
     io_utils.write_json(os.path.join(tmp, "complete.json"), {"images": len(dataset), "key": key})
     io_utils.replace_dir(tmp, path)
@@ -148,9 +180,11 @@ def to_training_pairs(features, fc_names, labels=None):
   """Maps a feature dict to the explainer's `(maps, targets)`; `fc_names` from the spec.
 
   `labels` (true labels by image index) are added as `targets["label"]` only
-  for the Explainer+cls baseline; the explainer itself never gets them.
+  for the Explainer+cls baseline; the explainer itself never gets them. The
+  zoomed-in crops' maps and boxes travel on where the features hold them.
   """
   keys = tuple(fc_names) + ("category", "positive")
+  keys += tuple(k for k in ("warped", "box") if k in features.element_spec)
   if labels is None:
     return features.map(lambda f: (f["maps"], {k: f[k] for k in keys}))
   table = tf.constant(np.asarray(labels, np.int32))

@@ -7,8 +7,10 @@ the Explainer+cls objective, and the loss trackers. Train it with `fit` on
 `(target_maps, targets)`, where `targets` is a dict of the performer's
 post-ReLU fc features under `config.fc_names`, its predicted class under
 `"category"`, optionally `"positive"` (a `(batch,)` mask of the images that
-update the NormLayer statistics) and, for the classification objective,
-`"label"`. Save `trainer.explainer`: the network alone.
+update the NormLayer statistics), for the equivariance term `"warped"` and
+`"box"` (each image's zoomed-in crop: its target map and box,
+`train.features.zoom_boxes`) and, for the classification objective, `"label"`.
+Save `trainer.explainer`: the network alone.
 
 The `lambda_f` rule (SPEC section 1), all of it here:
 
@@ -113,6 +115,8 @@ class ExplainerTrainer(compat.SkipDistributedSymbolicBuild, keras.Model):
     names += ["log_p_term", "filter_loss", "p", "overlap"]
     if self.loss_settings.overlap_cap > 0:
       names.append("crowding")
+    if self.loss_settings.equivariance_weight > 0:
+      names.append("equivariance")
     names += [f"filter_loss_{i + 1}" for i in range(n_layers)]
     self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
     self.built = True
@@ -261,26 +265,61 @@ class ExplainerTrainer(compat.SkipDistributedSymbolicBuild, keras.Model):
     if loss.overlap_cap > 0:
       penalty = terms["crowding"] = objective.crowding(out["masked"][-1], loss.overlap_cap)
     terms["overlap_term"] = loss.overlap_weight * penalty
+    terms["equivariance_term"] = tf.constant(0.0)
+    if loss.equivariance_weight > 0:
+      terms["equivariance"] = self._equivariance(out, targets)
+      terms["equivariance_term"] = loss.equivariance_weight * terms["equivariance"]
     terms["loss"] = (
-      terms["data"] + terms["log_p_term"] + terms["filter_loss"] + terms["overlap_term"]
+      terms["data"]
+      + terms["log_p_term"]
+      + terms["filter_loss"]
+      + terms["overlap_term"]
+      + terms["equivariance_term"]
     )
     terms["p"] = out["p"]
     out["icnn_masks"] = masks
     out["categories"] = categories
     return terms, out
 
-  def _reconstruction_map_grads(self, tape, total_grads, fil_grads, overlap_grad, out, scale):
+  def _equivariance(self, out, targets):
+    """The equivariance term of a batch whose targets hold each image's zoomed-in crop.
+
+    The crops run through the interpretable layers alone; the term reads the last one's
+    conv output before its ReLU, on the images (`out`) and on their crops, over the images
+    that update the NormLayer statistics (`positive`: the target class's for a
+    single-category performer), as the filter loss does. Its gradient reaches the weights
+    through those outputs, never through the post-ReLU maps that the `lambda_f` rule reads.
+    """
+    if "warped" not in targets or "box" not in targets:
+      raise ValueError(
+        "equivariance_weight > 0 needs each image's zoomed-in crop in the targets "
+        "('warped', 'box'): cache the features with zoom=True (train.features)."
+      )
+    crops = self.explainer.interpretable_track(targets["warped"])["interp_logits"][-1]
+    weights = targets.get("positive")
+    if weights is None:
+      weights = tf.ones(tf.shape(crops)[:1], tf.float32)
+    return objective.equivariance(
+      out["interp_logits"][-1], crops, targets["box"], weights, objective.EQUIVARIANCE_TEMPERATURE
+    )
+
+  def _reconstruction_map_grads(
+    self, tape, total_grads, fil_grads, overlap_grad, equivariance_grads, out, scale
+  ):
     """The reconstruction's gradient on each interpretable map, from the total loss's.
 
-    The total is reconstruction + `-eta log p` + `sum lambda_f Loss_f` (+ the overlap
-    term). `-eta log p` does not depend on the maps. On map `i` directly, `Loss_f`
-    acts through its filter-loss input (`lambda_f_i dLoss_f/dx'_i`, times `p` for
-    the last; the icnn masks hold no gradient) and the overlap term on the last map
-    through its mask (`overlap_grad`); the later layers' terms reach map `i` through
-    the convs between, carried down by `tape` (a vector-Jacobian product through
-    the interpretable track alone, nothing for one layer). `dL_rec/dx_i` is `dL/dx_i`
-    less all of that: a backward pass of the reconstruction alone, without paying
-    for one through the decoder.
+    The total is reconstruction + `-eta log p` + `sum lambda_f Loss_f` (+ the
+    overlap and equivariance terms). `-eta log p` does not depend on the maps. On
+    map `i` directly, `Loss_f` acts through its filter-loss input (`lambda_f_i
+    dLoss_f/dx'_i`, times `p` for the last; the icnn masks hold no gradient) and
+    the overlap term on the last map through its mask (`overlap_grad`); the later
+    layers' terms reach map `i` through the convs between, carried down by `tape`
+    (a vector-Jacobian product through the interpretable track alone, nothing for
+    one layer). The equivariance term reads the last conv's output, before the last
+    map: its gradient on each earlier map comes measured (`equivariance_grads`,
+    `None` where it has none). `dL_rec/dx_i` is `dL/dx_i` less all of that: a
+    backward pass of the reconstruction alone, without paying for one through the
+    decoder.
     """
     p = tf.stop_gradient(tf.cast(out["p"], tf.float32))
     maps = out["interp_maps"]
@@ -298,6 +337,8 @@ class ExplainerTrainer(compat.SkipDistributedSymbolicBuild, keras.Model):
         )
         carried = tf.cast(below, tf.float32) + direct
       rec_grads[i] = tf.cast(total_grads[i], tf.float32) / scale - carried
+      if equivariance_grads[i] is not None:
+        rec_grads[i] -= equivariance_grads[i]
     return rec_grads
 
   def _update_mask_betas(self, out):
@@ -320,8 +361,8 @@ class ExplainerTrainer(compat.SkipDistributedSymbolicBuild, keras.Model):
       # and -eta log p (the same on every replica) are divided by the replica
       # count; the filter loss is already that of the global batch, and each
       # replica contributes the gradient through its own maps only.
-      # The overlap term, like reconstruction, is a per-replica batch mean.
-      local_rec = (terms["data"] + terms["overlap_term"]) / n_replicas
+      # The overlap and equivariance terms, like reconstruction, are per-replica batch means.
+      local_rec = (terms["data"] + terms["overlap_term"] + terms["equivariance_term"]) / n_replicas
       total = local_rec + terms["log_p_term"] / n_replicas + terms["filter_loss"]
       # Under mixed_float16 the main optimizer is a LossScaleOptimizer that
       # divides what it applies by its scale: the loss must be scaled to match
@@ -330,6 +371,7 @@ class ExplainerTrainer(compat.SkipDistributedSymbolicBuild, keras.Model):
       scale = tf.cast(self.optimizer.scale_loss(tf.constant(1.0)), tf.float32)
       scaled_total = total * scale
       scaled_overlap = terms["overlap_term"] / n_replicas * scale
+      scaled_equivariance = terms["equivariance_term"] / n_replicas * scale
     weights = self.trainable_variables
     # One backward pass gives the weights' gradients, the total loss's gradient on each
     # interpretable map and the filter losses' own (unweighted) gradients on their inputs.
@@ -342,8 +384,16 @@ class ExplainerTrainer(compat.SkipDistributedSymbolicBuild, keras.Model):
     overlap_grad = None
     if self.loss_settings.overlap_weight > 0:  # through the last mask only: cheap
       overlap_grad = tf.cast(tape.gradient(scaled_overlap, interp_maps[-1]), tf.float32) / scale
+    # The equivariance term reads the last layer's conv output, so it reaches the earlier
+    # layers' maps only (through the convs between: nothing for one layer).
+    equivariance_grads = [None] * len(interp_maps)
+    if self.loss_settings.equivariance_weight > 0 and len(interp_maps) > 1:
+      below = tape.gradient(scaled_equivariance, interp_maps[:-1])
+      equivariance_grads[:-1] = [tf.cast(g, tf.float32) / scale for g in below]
     # Gradient norms for the online lambda_f: reconstruction vs filter loss per filter.
-    rec_grads = self._reconstruction_map_grads(tape, map_grads, fil_grads, overlap_grad, out, scale)
+    rec_grads = self._reconstruction_map_grads(
+      tape, map_grads, fil_grads, overlap_grad, equivariance_grads, out, scale
+    )
     del tape
     batch = replicas.global_sum(tf.cast(tf.shape(maps)[0], tf.float32))
     self._accumulate_filter_loss_norms(rec_grads, fil_grads, batch)
