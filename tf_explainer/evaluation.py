@@ -168,7 +168,7 @@ def instabilities(collected, spec, top_n=100):
     notes.append("The dataset has no landmarks: location instability is not defined.")
     return {k: None for k in collected.peaks}, {}, notes
   if spec.task == "single":
-    rows = collected.labels == 1
+    rows = target_rows(collected.labels, spec)
     n = int(rows.sum())
     if n < top_n:
       notes.append(f"{n} test images of the target class, fewer than top_n = {top_n}: all used.")

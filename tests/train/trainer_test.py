@@ -158,22 +158,28 @@ class ExplainerTest(tf.test.TestCase):
         )
     self.assertLess(overlaps[1e3], 0.8 * overlaps[0.0])
 
+  def trained_term(self, maps, targets, term, weight, **loss):
+    """A small trainer with the `loss` settings, after 5 epochs: its last logged `term`, and
+    the trainer; checks that the loss is the sum of its terms, `term` weighted by `weight`."""
+    keras.utils.set_random_seed(0)
+    model = build(optimizer=keras.optimizers.Adam(1e-2), **loss)
+    model.set_reconstruction_weights([1.0, 1.0])
+    history = model.fit(maps, targets, batch_size=16, epochs=5, verbose=0)
+    one = model.evaluate(maps, targets, batch_size=64, verbose=0, return_dict=True)
+    self.assertAllClose(
+      one["loss"],
+      one["reconstruction"] + one["log_p_term"] + one["filter_loss"] + weight * one[term],
+      rtol=1e-4,
+    )
+    return history.history[term][-1], model
+
   def test_overlap_cap_weighs_the_crowding_instead(self):
     """With a quota the term is the crowding beyond it, logged as such, and training lowers it."""
     maps, targets = random_batch(64)
-    crowding = {}
-    for weight in (1e-9, 1e5):
-      keras.utils.set_random_seed(0)
-      model = build(overlap_weight=weight, overlap_cap=0.05, optimizer=keras.optimizers.Adam(1e-2))
-      model.set_reconstruction_weights([1.0, 1.0])
-      history = model.fit(maps, targets, batch_size=16, epochs=5, verbose=0)
-      crowding[weight] = history.history["crowding"][-1]
-      one = model.evaluate(maps, targets, batch_size=64, verbose=0, return_dict=True)
-      self.assertAllClose(
-        one["loss"],
-        one["reconstruction"] + one["log_p_term"] + one["filter_loss"] + weight * one["crowding"],
-        rtol=1e-4,
-      )
+    crowding = {
+      w: self.trained_term(maps, targets, "crowding", w, overlap_weight=w, overlap_cap=0.05)[0]
+      for w in (1e-9, 1e5)
+    }
     self.assertLess(crowding[1e5], 0.85 * crowding[1e-9])
 
   def test_equivariance_term_is_logged_trained_and_needs_the_crops(self):
@@ -182,19 +188,8 @@ class ExplainerTest(tf.test.TestCase):
     maps, targets = zoomed_batch(64)
     end = {}
     for weight in (1e-9, 1e6):
-      keras.utils.set_random_seed(0)
-      model = build(equivariance_weight=weight, optimizer=keras.optimizers.Adam(1e-2))
-      model.set_reconstruction_weights([1.0, 1.0])
-      history = model.fit(maps, targets, batch_size=16, epochs=5, verbose=0)
-      end[weight] = history.history["equivariance"][-1]
-      one = model.evaluate(maps, targets, batch_size=64, verbose=0, return_dict=True)
-      self.assertAllClose(
-        one["loss"],
-        one["reconstruction"]
-        + one["log_p_term"]
-        + one["filter_loss"]
-        + weight * one["equivariance"],
-        rtol=1e-4,
+      end[weight], model = self.trained_term(
+        maps, targets, "equivariance", weight, equivariance_weight=weight
       )
     self.assertLess(end[1e6], 0.8 * end[1e-9])  # 0.055 against 0.091 when written
     plain = {k: v for k, v in targets.items() if k not in ("warped", "box")}

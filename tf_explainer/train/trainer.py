@@ -288,7 +288,8 @@ class ExplainerTrainer(compat.SkipDistributedSymbolicBuild, keras.Model):
     conv output before its ReLU, on the images (`out`) and on their crops, over the images
     that update the NormLayer statistics (`positive`: the target class's for a
     single-category performer), as the filter loss does. Its gradient reaches the weights
-    through those outputs, never through the post-ReLU maps that the `lambda_f` rule reads.
+    through those outputs, not through the last post-ReLU map; what it sends into the
+    earlier layers' maps `train_step` leaves out of the `lambda_f` rule's reconstruction.
     """
     if "warped" not in targets or "box" not in targets:
       raise ValueError(
