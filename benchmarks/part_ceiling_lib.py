@@ -128,20 +128,10 @@ def supervised_filters(data, mapping, epochs=40, seed=0):
   return lambda x: np.concatenate([c(x / scale).numpy() for c in convs], -1)
 
 
-def warp_points(points, boxes, size):
-  """Pixels `(..., U, 2)` of images -> the same points in their crops `boxes` `(B, 4)`
-  resized back to `size` (`tf.image.crop_and_resize`'s convention), `(B, U, 2)`:
-  `objective.warp_points` in pixels."""
-  return objective.warp_points(np.asarray(points, np.float32) / (size - 1.0), boxes) * (size - 1.0)
-
-
-heatmaps = objective.heatmaps
-
-
 def equivariance_loss(before, after, units, boxes, size):
   """`objective.equivariance_loss` with `units` `(U, 2)` in pixels, the distances divided
   by `size`: mean over images and filters of sum_{u, v} ||u - T(v)||^2 after(u) before(v) /
-  size^2, `T` carrying a pixel of the image into the crop (`warp_points`)."""
+  size^2, `T` carrying a pixel of the image into the crop (`objective.warp_points`)."""
   units = np.asarray(units, np.float32) / (size - 1.0)
   return objective.equivariance_loss(before, after, units, boxes) * ((size - 1.0) / size) ** 2
 
@@ -181,8 +171,8 @@ def _train_equivariant(conv, data, mapping, size, scale, steps, batch_size, temp
   @tf.function
   def step(image_maps, crop_maps, boxes):
     with tf.GradientTape() as tape:
-      before = heatmaps(conv(image_maps / scale), temperature)
-      after = heatmaps(conv(crop_maps / scale), temperature)
+      before = objective.heatmaps(conv(image_maps / scale), temperature)
+      after = objective.heatmaps(conv(crop_maps / scale), temperature)
       loss = equivariance_loss(before, after, units, boxes, size)
     optimizer.apply_gradients(
       zip(tape.gradient(loss, conv.trainable_variables), conv.trainable_variables)

@@ -31,15 +31,7 @@ def blobs(units, channels=3):
   return maps
 
 
-class WarpTest(tf.test.TestCase):
-  def test_points_follow_crop_and_resize(self):
-    """A crop of the middle half, resized back: its corners' pixels go to 0 and SIZE - 1."""
-    boxes = np.array([[0.25, 0.25, 0.75, 0.75]], np.float32)
-    points = np.array([[[2.0, 2.0], [6.0, 6.0], [4.0, 2.0]]])
-    self.assertAllClose(
-      lib.warp_points(points, boxes, SIZE), [[[0.0, 0.0], [8.0, 8.0], [4.0, 0.0]]]
-    )
-
+class EquivarianceLossTest(tf.test.TestCase):
   def test_equivariance_loss(self):
     """The top-left quarter zoomed in doubles every pixel: a peak at (2, 2) must move to (4, 4)."""
     units = grid_units()

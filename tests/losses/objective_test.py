@@ -87,6 +87,15 @@ class EquivarianceTest(tf.test.TestCase):
     points = np.array([[0.25, 0.5]], np.float32)
     self.assertAllClose(objective.warp_points(points, boxes), [[[0.5, 1.0]], [[-0.5, 0.5]]])
 
+  def test_points_follow_crop_and_resize(self):
+    """A crop of the middle half of a 9 px image, resized back: its corners' pixels (2 and 6)
+    go to 0 and 8, in coordinates where 0 and 1 are the first and last pixel."""
+    boxes = np.array([[0.25, 0.25, 0.75, 0.75]], np.float32)
+    points = np.array([[[2.0, 2.0], [6.0, 6.0], [4.0, 2.0]]]) / 8.0
+    self.assertAllClose(
+      objective.warp_points(points, boxes) * 8.0, [[[0.0, 0.0], [8.0, 8.0], [4.0, 0.0]]]
+    )
+
   def test_a_peak_that_follows_the_zoom_costs_nothing(self):
     units = objective.unit_centres(self.SIDE)  # (i + 0.5) / 4
     one_hot = lambda r, c: tf.one_hot([[r * self.SIDE + c]], self.SIDE**2)  # noqa: E731

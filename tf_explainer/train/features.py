@@ -95,7 +95,7 @@ def feature_fn(model, spec):
       size = spec.image_size
       batch = tf.range(tf.shape(images)[0])
       zoomed = tf.image.crop_and_resize(images, boxes, batch, (size, size))
-      warped = extractor(tf.cast(zoomed, images.dtype), training=False)["target"]
+      warped = extractor(zoomed, training=False)["target"]
       crops = {"warped": tf.cast(warped, tf.float32), "box": boxes}
     category = tf.argmax(out["logits"], axis=-1, output_type=tf.int32)
     features = {
