@@ -16,6 +16,14 @@ With `--fc_reads`, it measures instead where each performer's last fc layer read
 its top conv map (`fc_reads`): the parts an explainer that reconstructs that layer
 has to describe; `--counts_from=VARIANT` compares them with the per-part counts of
 each performer's explainer of that `benchmarks.real_photos` variant.
+
+With `--groups`, each explainer's part tracking is counted twice: as `metrics.json` counts
+it, and with some parts taken as one that may sit at any of their places (a filter that
+lands on whichever eye is nearer to it follows "an eye", and tracks neither eye alone):
+
+    python -m benchmarks.filter_parts --work_dir=runs/faces/val --split=train_without_validation \\
+        --performers= --explainers=imagenet-s0/filter_x10/explainer \\
+        --groups='{"eyes": ["right eye", "left eye"]}'
 """
 
 import json
@@ -47,6 +55,13 @@ _COUNTS_FROM = flags.DEFINE_string(
   None,
   "With --fc_reads: the explainer variant of benchmarks.real_photos whose per-part counts "
   "(<seed folder>/VARIANT/record.json, beside each performer) are compared with the reads.",
+)
+_GROUPS = flags.DEFINE_string(
+  "groups",
+  None,
+  'With --explainers: JSON {"name": [parts]}, parts taken as one that may sit at any of '
+  'them (e.g. {"eyes": ["right eye", "left eye"]}); adds the explainers\' part tracking '
+  "so counted (grouped_tracking) beside the metric's own (tracking).",
 )
 _DETERMINISTIC = common.define_deterministic_flag(True)
 
@@ -94,8 +109,23 @@ def main(argv):
   from tf_explainer import reproducibility
   from tf_explainer.train import explainer_lib
 
+  try:
+    groups = json.loads(_GROUPS.value) if _GROUPS.value else None
+  except json.JSONDecodeError as e:
+    raise app.UsageError(f"--groups: not JSON ({e}).") from None
+  if groups is not None and not (
+    isinstance(groups, dict) and all(isinstance(v, list) for v in groups.values())
+  ):
+    raise app.UsageError(f'--groups: expected JSON {{"name": [parts]}}, got {_GROUPS.value}.')
   reproducibility.configure(0, _DETERMINISTIC.value)
   dataset = data_lib.read_part_dataset(os.path.join(_WORK_DIR.value, "data"))
+  if groups:
+    try:
+      filter_parts_lib.grouped_landmarks(
+        dataset.landmarks[:1], [str(n) for n in dataset.part_names], groups
+      )
+    except ValueError as e:
+      raise app.UsageError(f"--{e}") from None
   subset = data_lib.select(dataset, _SPLIT.value)
   records = []
   for name in _PERFORMERS.value:
@@ -133,6 +163,9 @@ def main(argv):
     records.append(
       {"explainer": name, "ratio": ratio(result), **counts(collected, dataset, ("explainer",))}
     )
+    if groups:
+      names = [str(n) for n in dataset.part_names]
+      records[-1].update(filter_parts_lib.grouped_tracking(collected, spec, names, groups))
     print(records[-1], flush=True)
   if _FC_READS.value and _COUNTS_FROM.value and records:
     summary = filter_parts_lib.reads_against_counts(

@@ -1,6 +1,6 @@
 """What `benchmarks.filter_parts --fc_reads` measures: where a performer's last fc layer
-reads its top conv map, and whether its explainer's filters follow (no flags here, so that
-tests can import it)."""
+reads its top conv map, and whether its explainer's filters follow; and `--groups`' part
+tracking with parts taken together (no flags here, so that tests can import it)."""
 
 
 def fc_saliency(model, spec):
@@ -114,3 +114,61 @@ def reads_against_counts(reads, counts):
     "control_spearman": float(other[:, 0].mean()) if len(other) else None,
     "control_largest_part_matches": float(other[:, 1].mean()) if len(other) else None,
   }
+
+
+def grouped_landmarks(landmarks, names, groups):
+  """Landmarks with the parts of each group taken as one part that may sit at any of them.
+
+  Args:
+    landmarks: `(N, K, 2)`, the parts `names` in order.
+    names: the K part names.
+    groups: `{new name: [part names]}`; parts in no group stay as they are.
+
+  Returns:
+    `(landmarks (N, K', M, 2), names')` for `metrics.part_tracking`, NaN-padded: each
+    group in the place of its first listed part, every other part in its own.
+  """
+  import numpy as np
+
+  landmarks = np.asarray(landmarks, np.float64)
+  members = [m for parts in groups.values() for m in parts]
+  unknown = sorted(set(members) - set(names))
+  if unknown:
+    raise ValueError(f"groups: no part named {unknown}; the parts are {list(names)}.")
+  if len(set(members)) < len(members):
+    raise ValueError("groups: a part is in more than one group.")
+  group_of = {m: g for g, parts in groups.items() for m in parts}
+  out, out_names = [], []
+  for k, name in enumerate(names):
+    if name not in group_of:
+      out.append([k])
+      out_names.append(name)
+    elif groups[group_of[name]][0] == name:
+      out.append([names.index(m) for m in groups[group_of[name]]])
+      out_names.append(group_of[name])
+  width = max(len(ks) for ks in out)
+  grouped = np.full(landmarks.shape[:1] + (len(out), width, 2), np.nan)
+  for j, ks in enumerate(out):
+    grouped[:, j, : len(ks)] = landmarks[:, ks]
+  return grouped, out_names
+
+
+def grouped_tracking(collected, spec, names, groups):
+  """The explainer's part tracking as `metrics.json` counts it (`tracking`), and with
+  `groups` of parts taken as one (`grouped_tracking`), each with `parts_10pct`: how many
+  parts hold at least 10% of the distinct peak patterns."""
+  from tf_explainer import evaluation
+  from tf_explainer import metrics as metrics_lib
+
+  rows = evaluation.target_rows(collected.labels, spec)
+  peaks, scores = collected.peaks["explainer"][rows], collected.scores["explainer"][rows]
+  landmarks = collected.landmarks[rows]
+  out = {}
+  for key, (marks, parts) in (
+    ("tracking", (landmarks, names)),
+    ("grouped_tracking", grouped_landmarks(landmarks, names, groups)),
+  ):
+    summary, _ = metrics_lib.part_tracking(peaks, scores, marks, spec.image_size, parts)
+    shares = [n / summary["patterns"] for n in summary["per_part_patterns"].values()]
+    out[key] = {**summary, "parts_10pct": int(sum(v >= 0.1 for v in shares))}
+  return out

@@ -1,11 +1,12 @@
-"""Tests for benchmarks.filter_parts_lib: where a performer's last fc layer reads its top conv."""
+"""Tests for benchmarks.filter_parts_lib: where a performer's last fc layer reads its top conv,
+and parts taken together."""
 
 import numpy as np
 import tensorflow as tf
 
 from benchmarks import filter_parts_lib
 from tests import tiny_run
-from tf_explainer import data as data_lib, performers
+from tf_explainer import data as data_lib, evaluation, performers
 from tf_explainer.models import io as model_io
 
 
@@ -39,6 +40,40 @@ class FcReadsTest(tf.test.TestCase):
     self.assertAllClose(
       [summary["control_spearman"], summary["control_largest_part_matches"]], [-1.0, 0.0]
     )
+
+  def test_grouped_landmarks(self):
+    """Eyes as one part in the first eye's place, with both places; the others as they were."""
+    names = ["right eye", "left eye", "brows", "nose"]
+    landmarks = np.arange(2 * 4 * 2, dtype=float).reshape(2, 4, 2)
+    grouped, out = filter_parts_lib.grouped_landmarks(
+      landmarks, names, {"eyes": ["right eye", "left eye"]}
+    )
+    self.assertEqual(out, ["eyes", "brows", "nose"])
+    self.assertEqual(grouped.shape, (2, 3, 2, 2))
+    self.assertAllEqual(grouped[:, 0], landmarks[:, :2])
+    self.assertAllEqual(grouped[:, 1:, 0], landmarks[:, 2:])
+    self.assertTrue(np.isnan(grouped[:, 1:, 1]).all())
+    with self.assertRaisesRegex(ValueError, r"no part named \['mouth'\]"):
+      filter_parts_lib.grouped_landmarks(landmarks, names, {"x": ["nose", "mouth"]})
+    with self.assertRaisesRegex(ValueError, "more than one group"):
+      filter_parts_lib.grouped_landmarks(landmarks, names, {"x": ["nose"], "y": ["nose"]})
+
+  def test_grouped_tracking(self):
+    """Its `tracking` is metrics.json's; a group of one part renames that part and nothing else."""
+    paths = tiny_run.paths()
+    explainer, model, spec, _ = model_io.load_explainer(paths["explainer"])
+    dataset = data_lib.read_part_dataset(paths["data"])
+    result, collected, _ = evaluation.evaluate(explainer, model, spec, dataset, "train")
+    names = [str(n) for n in dataset.part_names]
+    out = filter_parts_lib.grouped_tracking(collected, spec, names, {"first": [names[0]]})
+    tracking, grouped = out["tracking"], out["grouped_tracking"]
+    self.assertEqual(
+      {k: v for k, v in tracking.items() if k != "parts_10pct"},
+      result["part_tracking"]["explainer"],
+    )
+    self.assertEqual(list(grouped["per_part"]), ["first"] + names[1:])
+    self.assertEqual(list(grouped["per_part"].values()), list(tracking["per_part"].values()))
+    self.assertEqual(grouped["parts_10pct"], tracking["parts_10pct"])
 
   def test_reads_are_counted_per_part(self):
     paths = tiny_run.paths()

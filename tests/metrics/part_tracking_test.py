@@ -95,6 +95,34 @@ class PartTrackingTest(tf.test.TestCase):
     self.assertEqual(counts[0, 2], len(landmarks) // 2)
     self.assertAllClose(rates[0, 2], 1.0)
 
+  def test_part_with_two_places(self):
+    """A filter on part 0 on 40% of the images, part 2 on 40% and part 1 on the rest tracks no
+    part alone, and tracks parts 0 and 2 taken as one ((N, K, M, 2) landmarks, 80%), as a
+    fixed filter does not."""
+    landmarks = _faces()
+    n = len(landmarks)
+    which = np.arange(n) % 5 // 2  # 0, 0, 1, 1, 2, ...
+    which = np.where(which == 1, 2, np.where(which == 2, 1, 0))  # part 0, 0, 2, 2, 1, ...
+    either = landmarks[np.arange(n), which]
+    peaks = np.stack([either + 2.0, np.full((n, 2), 112.0)], axis=1)
+    scores = np.ones((n, 2))
+    alone, _ = part_tracking(peaks, scores, landmarks, SIDE)
+    self.assertEqual(alone["tracking"], 0)
+    grouped = np.full((n, 2, 2, 2), np.nan)
+    grouped[:, 0] = landmarks[:, [0, 2]]  # part 0 or part 2
+    grouped[:, 1, 0] = landmarks[:, 1]
+    rates, counts = hit_rates(peaks, scores, grouped, SIDE)
+    self.assertAllClose(rates[0], [0.8, 0.2])
+    self.assertAllEqual(counts, np.full((2, 2), n))
+    summary, per_filter = part_tracking(peaks, scores, grouped, SIDE, ["a or c", "b"])
+    self.assertAllEqual(per_filter["part"], [0, -1])
+    self.assertEqual(summary["per_part"], {"a or c": 1, "b": 0})
+    # One place per part, given as (N, K, 1, 2), is the (N, K, 2) metric.
+    self.assertAllClose(
+      hit_rates(peaks, scores, landmarks[:, :, None], SIDE)[0],
+      hit_rates(peaks, scores, landmarks, SIDE)[0],
+    )
+
   def test_copies_form_one_pattern(self):
     """Three copies of one filter and a distinct one: two patterns, each counted once."""
     landmarks = _faces()

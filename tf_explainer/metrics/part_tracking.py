@@ -36,7 +36,8 @@ def hit_rates(peaks, scores, landmarks, side, radius=RADIUS):
   Args:
     peaks: `(N, F, 2)` image-plane (row, col) of each filter's strongest unit.
     scores: `(N, F)` that unit's activation.
-    landmarks: `(N, K, 2)` (row, col); NaN where a part is missing.
+    landmarks: `(N, K, 2)` (row, col); NaN where a part is missing. Or `(N, K, M, 2)`:
+      a part with up to M places (say, either eye), NaN-padded; a peak near any of them hits.
     side: the image side in pixels.
 
   Returns:
@@ -44,8 +45,13 @@ def hit_rates(peaks, scores, landmarks, side, radius=RADIUS):
   """
   peaks = np.asarray(peaks, np.float64)
   landmarks = np.asarray(landmarks, np.float64)
+  if landmarks.ndim == 3:
+    landmarks = landmarks[:, :, None, :]
   fires = np.asarray(scores) > 0
-  distance = np.linalg.norm(peaks[:, :, None, :] - landmarks[:, None, :, :], axis=-1)
+  places = np.linalg.norm(peaks[:, :, None, None, :] - landmarks[:, None], axis=-1)
+  with warnings.catch_warnings():
+    warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN: a part missing on an image
+    distance = np.nanmin(places, axis=-1)
   valid = fires[:, :, None] & np.isfinite(distance)
   hits = valid & (np.nan_to_num(distance, nan=np.inf) <= radius * side)
   counts = valid.sum(0)
