@@ -151,7 +151,7 @@ def main(argv):
       records.append(
         {
           "performer": name,
-          "explainer": f"untrained, interp_init={init}",
+          "untrained_explainer": f"interp_init={init}",
           "ratio": ratio(result),
           **counts(collected, dataset, layers),
         }
@@ -161,7 +161,7 @@ def main(argv):
     explainer, model, spec, _ = model_io.load_explainer(os.path.join(_WORK_DIR.value, name))
     result, collected, _ = evaluation.evaluate(explainer, model, spec, dataset, _SPLIT.value)
     records.append(
-      {"explainer": name, "ratio": ratio(result), **counts(collected, dataset, ("explainer",))}
+      {"explainer_dir": name, "ratio": ratio(result), **counts(collected, dataset, ("explainer",))}
     )
     if groups:
       names = [str(n) for n in dataset.part_names]
