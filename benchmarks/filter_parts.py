@@ -165,7 +165,10 @@ def main(argv):
     )
     if groups:
       names = [str(n) for n in dataset.part_names]
-      records[-1].update(filter_parts_lib.grouped_tracking(collected, spec, names, groups))
+      tracking = result["part_tracking"]["explainer"]
+      records[-1].update(
+        filter_parts_lib.grouped_tracking(collected, spec, names, groups, tracking)
+      )
     print(records[-1], flush=True)
   if _FC_READS.value and _COUNTS_FROM.value and records:
     summary = filter_parts_lib.reads_against_counts(

@@ -153,22 +153,24 @@ def grouped_landmarks(landmarks, names, groups):
   return grouped, out_names
 
 
-def grouped_tracking(collected, spec, names, groups):
-  """The explainer's part tracking as `metrics.json` counts it (`tracking`), and with
-  `groups` of parts taken as one (`grouped_tracking`), each with `parts_10pct`: how many
-  parts hold at least 10% of the distinct peak patterns."""
+def grouped_tracking(collected, spec, names, groups, tracking):
+  """The explainer's part tracking as `metrics.json` counts it (`tracking`, its summary,
+  passed in) and with `groups` of parts taken as one (`grouped_tracking`), each with
+  `parts_10pct`: how many parts hold at least 10% of the distinct peak patterns."""
+  from benchmarks.real_photos_lib import parts_holding
   from tf_explainer import evaluation
   from tf_explainer import metrics as metrics_lib
 
   rows = evaluation.target_rows(collected.labels, spec)
-  peaks, scores = collected.peaks["explainer"][rows], collected.scores["explainer"][rows]
-  landmarks = collected.landmarks[rows]
-  out = {}
-  for key, (marks, parts) in (
-    ("tracking", (landmarks, names)),
-    ("grouped_tracking", grouped_landmarks(landmarks, names, groups)),
-  ):
-    summary, _ = metrics_lib.part_tracking(peaks, scores, marks, spec.image_size, parts)
-    shares = [n / summary["patterns"] for n in summary["per_part_patterns"].values()]
-    out[key] = {**summary, "parts_10pct": int(sum(v >= 0.1 for v in shares))}
-  return out
+  landmarks, parts = grouped_landmarks(collected.landmarks[rows], names, groups)
+  grouped, _ = metrics_lib.part_tracking(
+    collected.peaks["explainer"][rows],
+    collected.scores["explainer"][rows],
+    landmarks,
+    spec.image_size,
+    parts,
+  )
+  return {
+    "tracking": {**tracking, "parts_10pct": parts_holding(tracking)},
+    "grouped_tracking": {**grouped, "parts_10pct": parts_holding(grouped)},
+  }

@@ -100,6 +100,14 @@ def share_caches(seed_dir, explainer_dir):
         shutil.copytree(cache, os.path.join(target, name), copy_function=os.link)
 
 
+def parts_holding(tracking, share=0.1):
+  """How many parts hold at least `share` of the distinct peak patterns, from one layer's
+  `part_tracking` summary."""
+  patterns = tracking["patterns"]
+  shares = [n / patterns for n in tracking["per_part_patterns"].values()] if patterns else []
+  return int(sum(s >= share for s in shares))
+
+
 def figures_of(metrics):
   """The figures a table row shows, from one run's metrics.json."""
   tracking = metrics.get("part_tracking") or {}
@@ -123,8 +131,7 @@ def figures_of(metrics):
     out[f"{key}_tracking"] = 100 * t["share"]
     out[f"{key}_pattern_share"] = 100 * (t["pattern_share"] or 0)
     out[f"{key}_patterns"] = t["patterns"]
-    shares = [n / t["patterns"] for n in t["per_part_patterns"].values()] if t["patterns"] else []
-    out[f"{key}_parts_10pct"] = int(sum(s >= 0.1 for s in shares))
+    out[f"{key}_parts_10pct"] = parts_holding(t)
   if tracking.get("fixed_point"):
     out["fixed_point_instability"] = tracking["fixed_point"]["location_instability"]
   return out

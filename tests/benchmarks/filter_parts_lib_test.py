@@ -59,13 +59,15 @@ class FcReadsTest(tf.test.TestCase):
       filter_parts_lib.grouped_landmarks(landmarks, names, {"x": ["nose"], "y": ["nose"]})
 
   def test_grouped_tracking(self):
-    """Its `tracking` is metrics.json's; a group of one part renames that part and nothing else."""
+    """Its `tracking` is metrics.json's; a group of one part, counted anew, renames that part
+    and changes nothing else."""
     paths = tiny_run.paths()
     explainer, model, spec, _ = model_io.load_explainer(paths["explainer"])
     dataset = data_lib.read_part_dataset(paths["data"])
     result, collected, _ = evaluation.evaluate(explainer, model, spec, dataset, "train")
     names = [str(n) for n in dataset.part_names]
-    out = filter_parts_lib.grouped_tracking(collected, spec, names, {"first": [names[0]]})
+    tracking = result["part_tracking"]["explainer"]
+    out = filter_parts_lib.grouped_tracking(collected, spec, names, {"first": [names[0]]}, tracking)
     tracking, grouped = out["tracking"], out["grouped_tracking"]
     self.assertEqual(
       {k: v for k, v in tracking.items() if k != "parts_10pct"},
