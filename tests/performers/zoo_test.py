@@ -173,6 +173,7 @@ class ContinuedPretrainingTest(tf.test.TestCase):
     )
     for _ in range(2):  # the rerun finds the stage done and lists the earlier ones once
       weights, card_path, accuracy = pretrain.run(**settings)
+      self.assertEqual(tf.keras.mixed_precision.global_policy().name, "float32")
       with open(card_path) as f:
         card = json.load(f)
       self.assertEqual(card["stages"][:2], first_card["stages"])

@@ -130,6 +130,30 @@ class TrainingRunTest(tf.test.TestCase):
     _, _, _, manifest = model_io.load_explainer(out)
     self.assertEqual(manifest["config"]["decoder_init"], "rescaled")
 
+  def test_the_training_policy_stays_with_the_run(self):
+    """Evaluating after training in one process runs as in a fresh one: under the policy the
+    caller had, whether the run returns or raises."""
+    p = tiny_run.paths()
+    explainer, _ = explainer_lib.run(
+      performer_dir=p["performer"],
+      dataset_dir=p["data"],
+      model_dir=tempfile.mkdtemp(),
+      mixed_precision="mixed_bfloat16",
+      **dict(tiny_run.EXPLAINER, epochs=1),
+    )
+    self.assertEqual(explainer.dtype_policy.name, "mixed_bfloat16")
+    self.assertEqual(keras.mixed_precision.global_policy().name, "float32")
+    with self.assertRaisesRegex(ValueError, "jit_compile=True with deterministic=True"):
+      explainer_lib.run(
+        performer_dir=p["performer"],
+        dataset_dir=p["data"],
+        model_dir=tempfile.mkdtemp(),
+        mixed_precision="mixed_bfloat16",
+        jit_compile=True,
+        deterministic=True,
+      )
+    self.assertEqual(keras.mixed_precision.global_policy().name, "float32")
+
   def test_feature_cache_reused_and_invalidated(self):
     p = tiny_run.paths()
     model, spec = model_io.load_performer(p["performer"])

@@ -1,5 +1,6 @@
 """Strategies and precision policies from flag strings."""
 
+import functools
 import os
 
 import keras
@@ -103,6 +104,25 @@ def set_precision(name, verbose=0):
   if verbose:
     print(f"Precision: {name} ({reason}).", flush=True)
   return name
+
+
+def keeps_global_policy(run):
+  """`run`, with Keras' global dtype policy put back as it was when `run` returns or raises.
+
+  A training run sets the policy it trains under (`set_precision`); without this, an
+  evaluation or a model built afterwards in the same process would run under it too,
+  unlike the same step in a fresh process.
+  """
+
+  @functools.wraps(run)
+  def wrapped(*args, **kwargs):
+    policy = keras.mixed_precision.global_policy()
+    try:
+      return run(*args, **kwargs)
+    finally:
+      keras.mixed_precision.set_global_policy(policy)
+
+  return wrapped
 
 
 def check_global_batch(batch_size, strategy):

@@ -138,6 +138,7 @@ RESUME_FREE = (
 )
 
 
+@distribute.keeps_global_policy
 def run(**settings):
   """Trains an explainer for the performer in `performer_dir`; see the module docstring.
 

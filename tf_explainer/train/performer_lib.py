@@ -68,6 +68,7 @@ def teacher_labels(teacher_dir, images, class_names, batch_size=32):
   return np.concatenate(predicted).astype(np.int32)
 
 
+@distribute.keeps_global_policy
 def run(**settings):
   """Trains a performer and saves it into `model_dir`; returns `(model, spec, metrics)`.
 
